@@ -1,0 +1,475 @@
+"""``ge.Graph``: a DAG of op nodes over a ``networkx.DiGraph``.
+
+The networkx graph holds structure only (node ids, names, kinds, op names, and the input
+positions on edges); arrays live on the nodes that own them (params, consts) and in runs.
+Nodes get stable ids in creation order and unique names, so the same construction code
+always gives the same graph.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+
+import networkx as nx
+import numpy as np
+
+from .backends import get_backend
+from .errors import (
+    AttributeSpecError,
+    DtypeError,
+    GraphCycleError,
+    GraphEngineError,
+    GraphStructureError,
+    NodeNotFoundError,
+    ShapeError,
+    did_you_mean,
+)
+from .node import CONST, INPUT, OP, PARAM, Node, _is_operand
+from .op import describe_value, format_shape
+
+_NAME_OK = re.compile(r"^[^/\s][^/]*$")
+
+
+class Graph:
+    """A network declared as a graph of op nodes.
+
+    >>> import numpy as np, graphengine as ge
+    >>> g = ge.Graph("tiny")
+    >>> x = g.input("x", shape=(None, 2))
+    >>> w = g.param("w", np.array([[2.0], [3.0]]))
+    >>> y = x @ w
+    >>> g.forward({"x": np.array([[1.0, 1.0]])}).value(y).tolist()
+    [[5.0]]
+    """
+
+    def __init__(self, name: str = "graph", *, backend: str = "numpy", plugins=None):
+        self.name = str(name)
+        self._nx = nx.DiGraph(name=self.name)
+        self._nodes: list[Node] = []
+        self._by_name: dict[str, Node] = {}
+        self._name_counters: dict[str, int] = {}
+        self._scopes: list[str] = []
+        self._backend = get_backend(backend)
+        self._plugins = plugins
+        self.version = 0  # bumped by every structural change; plans are cached per version
+        self._plans: dict = {}
+
+    # -- basic access ---------------------------------------------------------------------
+    @property
+    def backend(self) -> str:
+        return self._backend.name
+
+    @property
+    def xp(self):
+        """The array module of the graph's backend (numpy or cupy)."""
+        return self._backend.xp
+
+    @property
+    def plugins(self):
+        """The plugin manager this graph resolves op names with."""
+        if self._plugins is None:
+            from .plugin_manager import default_manager
+
+            self._plugins = default_manager()
+        return self._plugins
+
+    @property
+    def nx(self) -> nx.DiGraph:
+        """A read-only view of the networkx graph (node ids; edges carry ``positions``)."""
+        return self._nx.copy(as_view=True)
+
+    def nodes(self) -> list[Node]:
+        """Every node, in creation (id) order."""
+        return list(self._nodes)
+
+    def params(self) -> list[Node]:
+        """Param nodes in creation order."""
+        return [n for n in self._nodes if n.kind == PARAM]
+
+    def inputs(self) -> list[Node]:
+        """Input nodes in creation order."""
+        return [n for n in self._nodes if n.kind == INPUT]
+
+    def outputs(self) -> list[Node]:
+        """Nodes nothing else consumes (the graph's sinks), in id order."""
+        return [n for n in self._nodes if self._nx.out_degree(n.id) == 0 and n.kind == OP]
+
+    def consumers(self, node) -> list[Node]:
+        """Nodes that take ``node`` as an input, in id order."""
+        node = self.node(node)
+        return [self._nodes[i] for i in sorted(self._nx.successors(node.id))]
+
+    def node(self, key) -> Node:
+        """A node by name, id, or the node itself (checked to belong to this graph)."""
+        if isinstance(key, Node):
+            if key.graph is not self:
+                raise GraphStructureError(
+                    f"node {key.name!r} belongs to graph {key.graph.name!r}, not to {self.name!r}"
+                )
+            return key
+        if isinstance(key, str):
+            try:
+                return self._by_name[key]
+            except KeyError:
+                raise NodeNotFoundError(
+                    f"graph {self.name!r} has no node named {key!r}." + did_you_mean(key, self._by_name)
+                ) from None
+        if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+            if 0 <= key < len(self._nodes):
+                return self._nodes[key]
+            raise NodeNotFoundError(f"graph {self.name!r} has no node with id {key} (ids 0..{len(self._nodes) - 1})")
+        raise TypeError(f"expected a node, a node name or a node id, got {type(key).__name__}")
+
+    def __contains__(self, key) -> bool:
+        if isinstance(key, Node):
+            return key.graph is self
+        return key in self._by_name
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __iter__(self):
+        return iter(list(self._nodes))
+
+    def __repr__(self) -> str:
+        kinds = {}
+        for n in self._nodes:
+            kinds[n.kind] = kinds.get(n.kind, 0) + 1
+        parts = ", ".join(f"{v} {k}" for k, v in kinds.items())
+        return f"<Graph {self.name!r}: {len(self._nodes)} nodes ({parts}) on {self.backend}>"
+
+    def parameter_count(self, scope: str | None = None) -> int:
+        """Number of trainable scalars (optionally only params under ``scope``)."""
+        total = 0
+        for n in self._nodes:
+            if n.kind == PARAM and (scope is None or n.scope == scope or n.scope.startswith(scope + "/")):
+                total += int(n._value.size)
+        return total
+
+    # -- name scopes ------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def scope(self, name: str):
+        """Nodes created inside get ``scope`` recorded and their names prefixed ``scope/``."""
+        name = str(name)
+        if not name or "/" in name:
+            raise GraphStructureError(f"scope name {name!r} must be non-empty and contain no '/'")
+        self._scopes.append(name)
+        try:
+            yield self
+        finally:
+            self._scopes.pop()
+
+    @property
+    def current_scope(self) -> str:
+        return "/".join(self._scopes)
+
+    def _unique_name(self, requested: str | None, base: str) -> str:
+        prefix = self.current_scope + "/" if self._scopes else ""
+        if requested is not None:
+            requested = str(requested)
+            if not requested or not _NAME_OK.match(requested):
+                raise GraphStructureError(
+                    f"node name {requested!r} is not allowed: names must be non-empty, not start with "
+                    "whitespace, and not contain '/' (use g.scope(...) for hierarchy)"
+                )
+            full = prefix + requested
+            if full in self._by_name:
+                raise GraphStructureError(
+                    f"graph {self.name!r} already has a node named {full!r} "
+                    f"({self._by_name[full].kind}); node names are unique per graph. Pick another name."
+                )
+            return full
+        while True:
+            count = self._name_counters.get(prefix + base, 0) + 1
+            self._name_counters[prefix + base] = count
+            full = f"{prefix}{base}_{count}"
+            if full not in self._by_name:
+                return full
+
+    def _add_node(self, node: Node) -> Node:
+        self._nodes.append(node)
+        self._by_name[node.name] = node
+        self._nx.add_node(node.id, name=node.name, kind=node.kind, op=node.op)
+        positions: dict[int, list] = {}
+        for pos, src in enumerate(node.inputs):
+            positions.setdefault(src.id, []).append(pos)
+        for src_id, pos in positions.items():
+            self._nx.add_edge(src_id, node.id, positions=tuple(pos))
+        self.version += 1
+        return node
+
+    # -- leaves ---------------------------------------------------------------------------
+    def input(self, name: str, shape=None, dtype=None) -> Node:
+        """An input fed at run time. ``shape`` may use None for axes known only then (batch)."""
+        if shape is not None:
+            shape = _check_declared_shape(shape, f"input {name!r}")
+        if dtype is not None:
+            dtype = _check_numeric_dtype(np.dtype(dtype), f"input {name!r}")
+        node = Node(self, len(self._nodes), self._unique_name(name, "input"), INPUT,
+                    shape=shape, dtype=dtype, scope=self.current_scope)
+        return self._add_node(node)
+
+    def param(self, name: str, value, dtype=None) -> Node:
+        """A trainable array owned by the graph (``node.value``); ``value`` is an array."""
+        array = self._leaf_array(value, dtype, f"param {name!r}")
+        if not np.issubdtype(np.dtype(array.dtype), np.floating):
+            raise DtypeError(
+                f"param {name!r} has dtype {array.dtype}; trainable params must be floating point. "
+                "Pass a float array (e.g. np.zeros(shape, dtype=np.float32))."
+            )
+        node = Node(self, len(self._nodes), self._unique_name(name, "param"), PARAM,
+                    shape=tuple(array.shape), dtype=array.dtype, scope=self.current_scope, value=array)
+        return self._add_node(node)
+
+    def const(self, value, name: str | None = None, dtype=None) -> Node:
+        """A constant. Python numbers stay weakly typed (``h * 2.0`` keeps float32)."""
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and dtype is None:
+            stored, shape, dt = value, (), None
+        else:
+            if isinstance(value, np.generic) and dtype is None:
+                stored, shape, dt = value.item(), (), None
+            else:
+                stored = self._leaf_array(value, dtype, f"const {name or ''}".strip())
+                shape, dt = tuple(stored.shape), stored.dtype
+        node = Node(self, len(self._nodes), self._unique_name(name, "const"), CONST,
+                    shape=shape, dtype=dt, scope=self.current_scope, value=stored)
+        return self._add_node(node)
+
+    def _leaf_array(self, value, dtype, what):
+        if isinstance(value, Node):
+            raise GraphStructureError(f"{what}: expected an array, got node {value.name!r}")
+        try:
+            array = self._backend.asarray(value, dtype=dtype)
+        except GraphEngineError:
+            raise
+        except Exception as exc:
+            raise DtypeError(f"{what}: cannot make an array of {type(value).__name__}: {exc}") from exc
+        _check_numeric_dtype(np.dtype(array.dtype), what)
+        return array
+
+    def _set_value(self, node: Node, new):
+        if node.kind not in (PARAM, CONST):
+            raise GraphStructureError(f"node {node.name!r} is a {node.kind} node; only params and consts hold a value")
+        array = self._backend.asarray(new)
+        if tuple(array.shape) != tuple(node.shape):
+            raise ShapeError(
+                f"cannot set {node.kind} {node.name!r} to an array of shape {format_shape(array.shape)}: "
+                f"it has shape {format_shape(node.shape)}. Reshape the array, or build a new param."
+            )
+        if node.dtype is not None and array.dtype != node.dtype:
+            if not np.can_cast(array.dtype, node.dtype, casting="same_kind"):
+                raise DtypeError(f"cannot set {node.kind} {node.name!r} ({node.dtype}) to a {array.dtype} array")
+            array = array.astype(node.dtype)
+        node._value = array
+
+    # -- op nodes -------------------------------------------------------------------------
+    def apply(self, op, *inputs, name: str | None = None, **attrs) -> Node:
+        """Add an op node: ``g.apply("tanh", h)``; same as ``ge.ops.tanh(h)``.
+
+        Inputs are nodes of this graph, or numbers/arrays (they become const nodes).
+        The op's shape rule runs now: a mismatch is refused at build time.
+        """
+        impl = op if not isinstance(op, str) else self.plugins.get_op(op)
+        op_name = impl.name
+        arity, attr_defaults, any_kw, _ = type(impl).signature_info()
+        nodes = []
+        for i, item in enumerate(inputs):
+            if isinstance(item, Node):
+                nodes.append(self.node(item))
+            elif _is_operand(item):
+                nodes.append(self.const(item))
+            elif isinstance(item, (list, tuple)) and arity is None:
+                raise GraphStructureError(
+                    f"op {op_name!r} takes its inputs as separate arguments: ge.ops.{op_name}(*nodes)"
+                )
+            else:
+                raise GraphStructureError(
+                    f"op {op_name!r}: input {i} is a {type(item).__name__}; inputs must be graph nodes, "
+                    "numbers or numpy arrays (pass options as keyword attributes)"
+                )
+        if arity is not None and len(nodes) != arity:
+            raise GraphStructureError(
+                f"op {op_name!r} takes {arity} input{'s' if arity != 1 else ''}, got {len(nodes)}"
+                + (f" ({', '.join(n.name for n in nodes)})" if nodes else "")
+            )
+        if arity is None and not nodes:
+            raise GraphStructureError(f"op {op_name!r} needs at least one input")
+        if not any_kw:
+            unknown = sorted(set(attrs) - set(attr_defaults))
+            if unknown:
+                valid = ", ".join(sorted(attr_defaults)) or "none"
+                raise AttributeSpecError(
+                    f"op {op_name!r} got unknown attribute{'s' if len(unknown) > 1 else ''} "
+                    f"{', '.join(unknown)}; it takes: {valid}." + did_you_mean(unknown[0], attr_defaults)
+                )
+        node_name = self._unique_name(name, op_name)
+        shape, dtype = self._infer(impl, nodes, attrs, node_name)
+        node = Node(self, len(self._nodes), node_name, OP, op=op_name, inputs=nodes, attrs=attrs,
+                    shape=shape, dtype=dtype, scope=self.current_scope, op_impl=impl)
+        return self._add_node(node)
+
+    def _infer(self, impl, nodes, attrs, node_name):
+        shapes = [n.shape for n in nodes]
+        shape = None
+        if all(s is not None for s in shapes):
+            try:
+                shape = impl.shape(*shapes, **attrs)
+            except GraphEngineError as exc:
+                raise ShapeError(self._build_error(impl, nodes, node_name, str(exc))) from None
+            except (ValueError, TypeError, IndexError) as exc:
+                raise ShapeError(self._build_error(impl, nodes, node_name, f"{type(exc).__name__}: {exc}")) from None
+            if shape is not None:
+                shape = tuple(None if d is None else int(d) for d in shape)
+        weak = [n.kind == CONST and n.dtype is None for n in nodes]
+        dtypes = [n.dtype for n in nodes]
+        if any(d is None and not w for d, w in zip(dtypes, weak)):
+            dtype = None
+        else:
+            try:
+                dtype = impl.dtype(*dtypes, **attrs)
+            except Exception:
+                dtype = None
+        return shape, dtype
+
+    def _build_error(self, impl, nodes, node_name, reason):
+        described = ", ".join(
+            f"{n.name!r} {format_shape(n.shape)}" + (f" {n.dtype}" if n.dtype is not None else "") for n in nodes
+        )
+        return (f"cannot add node {node_name!r} (op {impl.name}): {reason}. Inputs: {described}. "
+                "Check the shapes of these inputs (a transpose, reshape or different layer size may be missing).")
+
+    # -- editing ----------------------------------------------------------------------------
+    def rewire(self, node, position: int, new_input) -> None:
+        """Make ``new_input`` the input at ``position`` of op node ``node``.
+
+        Refused if it would close a cycle (the error names the cycle) or break the op's
+        shape rule; the graph is unchanged then.
+        """
+        node = self.node(node)
+        new_input = self.node(new_input)
+        if node.kind != OP:
+            raise GraphStructureError(f"node {node.name!r} is a {node.kind} node; only op nodes have inputs")
+        if not 0 <= position < len(node.inputs):
+            raise GraphStructureError(f"node {node.name!r} has inputs 0..{len(node.inputs) - 1}, not {position}")
+        if new_input is node or nx.has_path(self._nx, node.id, new_input.id):
+            path = [node.id] if new_input is node else nx.shortest_path(self._nx, node.id, new_input.id)
+            names = " -> ".join(self._nodes[i].name for i in path + [node.id])
+            raise GraphCycleError(
+                f"connecting {new_input.name!r} to input {position} of {node.name!r} would close the cycle "
+                f"{names}; a graph must stay acyclic. Use a new node instead of feeding a value back."
+            )
+        inputs = list(node.inputs)
+        inputs[position] = new_input
+        shape, dtype = self._infer(node._op_impl, inputs, dict(node.attrs), node.name)
+        old = node.inputs[position]
+        node.inputs = tuple(inputs)
+        node.shape, node.dtype = shape, dtype
+        # rebuild this node's incoming edges
+        for src in {old.id, new_input.id}:
+            if self._nx.has_edge(src, node.id):
+                self._nx.remove_edge(src, node.id)
+        for src_id in {old.id, new_input.id}:
+            pos = tuple(i for i, n in enumerate(inputs) if n.id == src_id)
+            if pos:
+                self._nx.add_edge(src_id, node.id, positions=pos)
+        self.version += 1
+
+    def validate(self) -> None:
+        """Check the whole graph: acyclic (naming any cycle), arities, edges and shape rules."""
+        try:
+            cycle = nx.find_cycle(self._nx)
+        except nx.NetworkXNoCycle:
+            cycle = None
+        if cycle:
+            names = " -> ".join(self._nodes[u].name for u, _ in cycle) + " -> " + self._nodes[cycle[0][0]].name
+            raise GraphCycleError(f"graph {self.name!r} has a cycle: {names}")
+        for node in self._nodes:
+            if node.kind != OP:
+                if node.inputs:
+                    raise GraphStructureError(f"{node.kind} node {node.name!r} must not have inputs")
+                continue
+            arity = type(node._op_impl).signature_info()[0]
+            if arity is not None and len(node.inputs) != arity:
+                raise GraphStructureError(
+                    f"node {node.name!r} (op {node.op}) has {len(node.inputs)} inputs; the op takes {arity}"
+                )
+            expected = {}
+            for pos, src in enumerate(node.inputs):
+                if src.graph is not self:
+                    raise GraphStructureError(f"node {node.name!r} takes {src.name!r} from another graph")
+                expected.setdefault(src.id, []).append(pos)
+            actual = {u: tuple(d["positions"]) for u, _, d in self._nx.in_edges(node.id, data=True)}
+            if actual != {k: tuple(v) for k, v in expected.items()}:
+                raise GraphStructureError(f"node {node.name!r}: the networkx edges do not match its inputs")
+            shape, _ = self._infer(node._op_impl, list(node.inputs), dict(node.attrs), node.name)
+            if node.shape is not None and shape is not None and tuple(shape) != tuple(node.shape):
+                raise ShapeError(
+                    f"node {node.name!r} (op {node.op}) records shape {format_shape(node.shape)} but its inputs "
+                    f"give {format_shape(shape)}"
+                )
+
+    # -- backends -------------------------------------------------------------------------
+    def to(self, backend: str) -> "Graph":
+        """Move params and consts to ``backend`` ('numpy' or 'cupy'); runs follow the graph."""
+        target = get_backend(backend)
+        if target is self._backend:
+            return self
+        moved = {}
+        for node in self._nodes:
+            if node.kind in (PARAM, CONST) and hasattr(node._value, "shape"):
+                moved[node.id] = target.asarray(self._backend.to_numpy(node._value))
+        for node_id, value in moved.items():
+            self._nodes[node_id]._value = value
+        self._backend = target
+        self.version += 1
+        return self
+
+    # -- running -------------------------------------------------------------------------
+    def forward(self, feeds=None, fetch=None, check_finite: bool = False):
+        """Run the graph and return a :class:`~graphengine.Run`.
+
+        ``feeds`` maps input names (or nodes) to arrays. With ``fetch=None`` every node
+        runs and every value (and later every gradient) is kept for inspection and
+        diagrams. With ``fetch=[nodes]`` only what those need runs, through a compiled
+        plan, and only the fetched values plus what backward needs are kept.
+        ``check_finite=True`` raises on the first node whose value is NaN or Inf.
+        """
+        from .scheduler import run_forward
+
+        return run_forward(self, feeds or {}, fetch, check_finite)
+
+    def save(self, path) -> None:
+        """Save structure (JSON) and arrays (.npz) in one file; see :func:`graphengine.load`."""
+        from .serialization import save
+
+        save(self, path)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        from .visualize import draw  # lazy: the core never imports visualize at import time
+
+        return draw(self)._repr_mimebundle_(include=include, exclude=exclude)
+
+
+def _check_declared_shape(shape, what):
+    if isinstance(shape, (int, np.integer)):
+        shape = (shape,)
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        raise ShapeError(f"{what}: shape must be a tuple of ints and None, got {shape!r}") from None
+    for d in shape:
+        if d is not None and (not isinstance(d, (int, np.integer)) or isinstance(d, bool) or d < 0):
+            raise ShapeError(f"{what}: shape entries must be non-negative ints or None, got {shape!r}")
+    return tuple(None if d is None else int(d) for d in shape)
+
+
+def _check_numeric_dtype(dtype, what):
+    if dtype.kind not in "biuf":
+        raise DtypeError(
+            f"{what}: dtype {dtype} is not numeric; graphengine works on bool, integer and floating arrays"
+        )
+    return dtype
+
+
+__all__ = ["Graph", "describe_value"]

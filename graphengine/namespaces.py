@@ -1,0 +1,121 @@
+"""The registry views users type: ``ge.ops.<name>``, ``ge.optimizers.create``, ``ge.init.<name>``.
+
+They read the default plugin manager (or one handed to them); they hold no state.
+"""
+
+from __future__ import annotations
+
+from .errors import GraphStructureError, UnknownOpError
+from .node import Node
+
+
+class OpsNamespace:
+    """``ge.ops.<name>(*inputs, **attrs)`` adds an op node to the inputs' graph.
+
+    Every registered op is an attribute; a misspelt name raises ``UnknownOpError``
+    (an ``AttributeError``) that suggests the close names.
+    """
+
+    def __init__(self, manager=None):
+        self._manager = manager
+
+    @property
+    def manager(self):
+        if self._manager is not None:
+            return self._manager
+        from .plugin_manager import default_manager
+
+        return default_manager()
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        impl = self.manager.get_op(name)  # UnknownOpError with suggestions
+        return _op_function(impl)
+
+    def __dir__(self):
+        return sorted(self.manager.ops)
+
+    def names(self) -> list[str]:
+        return sorted(self.manager.ops)
+
+    def __repr__(self) -> str:
+        return f"<ge.ops: {len(self.manager.ops)} ops>"
+
+
+def _op_function(impl):
+    name = impl.name
+
+    def build(*inputs, name_=None, **attrs):
+        graph = next((i.graph for i in inputs if isinstance(i, Node)), None)
+        if graph is None:
+            raise GraphStructureError(
+                f"ge.ops.{name}() needs at least one graph node among its inputs to know which graph "
+                "to add to; for constants only, use g.const(...) first"
+            )
+        node_name = attrs.pop("name", name_)
+        return graph.apply(name, *inputs, name=node_name, **attrs)
+
+    build.__name__ = name
+    build.__qualname__ = f"ops.{name}"
+    build.__doc__ = type(impl).__doc__ or f"The {name} op."
+    return build
+
+
+class OptimizersNamespace:
+    """``ge.optimizers.create(name, params, **hyper)`` and ``ge.optimizers.names()``."""
+
+    def __init__(self, manager=None):
+        self._manager = manager
+
+    @property
+    def manager(self):
+        if self._manager is not None:
+            return self._manager
+        from .plugin_manager import default_manager
+
+        return default_manager()
+
+    def create(self, name: str, params, **hyper):
+        return self.manager.lookup("optimizers", name)(params, **hyper)
+
+    def get(self, name: str):
+        return self.manager.lookup("optimizers", name)
+
+    def names(self) -> list[str]:
+        return sorted(self.manager.optimizers)
+
+
+class RegularizersNamespace(OptimizersNamespace):
+    """``ge.regularizers.create(name, strength=..., ...)`` and ``ge.regularizers.names()``."""
+
+    def create(self, name: str, *args, **options):
+        return self.manager.lookup("regularizers", name)(*args, **options)
+
+    def get(self, name: str):
+        return self.manager.lookup("regularizers", name)
+
+    def names(self) -> list[str]:
+        return sorted(self.manager.regularizers)
+
+
+class InitNamespace(OptimizersNamespace):
+    """``ge.init.<name>(shape, ...)`` returns an array made by that initializer plugin."""
+
+    def __getattr__(self, name: str):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if name not in self.manager.initializers:
+            from .errors import did_you_mean
+
+            raise UnknownOpError(
+                f"no initializer named {name!r} is registered." + did_you_mean(name, self.manager.initializers)
+                + f" Available: {', '.join(sorted(self.manager.initializers))}."
+            )
+        return self.manager.initializers[name]
+
+    def __dir__(self):
+        return sorted(self.manager.initializers)
+
+    def names(self) -> list[str]:
+        return sorted(self.manager.initializers)

@@ -1,0 +1,177 @@
+"""Nodes of a graph: inputs, params, consts and op nodes, with Python operators.
+
+``x @ W + b`` on nodes adds op nodes to their graph; Python numbers and NumPy arrays on
+either side become const nodes. Nodes are hashable by identity and never compare
+elementwise (``==`` is identity), so they work as dict keys.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+import numpy as np
+
+from .op import format_shape
+
+INPUT, PARAM, CONST, OP = "input", "param", "const", "op"
+KINDS = (INPUT, PARAM, CONST, OP)
+
+
+class Node:
+    """One node of a :class:`~graphengine.Graph`.
+
+    Attributes: ``graph``, ``id`` (stable, per graph, in creation order), ``name``
+    (unique in the graph), ``kind`` (input, param, const, op), ``op`` (the op's name for
+    op nodes, else None), ``inputs`` (tuple of nodes), ``attrs`` (read-only mapping),
+    ``shape`` (tuple; None entries are known only at run time, like the batch axis),
+    ``dtype`` (numpy dtype or None when unknown), ``scope`` (name scope path, '' at top).
+    """
+
+    __slots__ = ("graph", "id", "name", "kind", "op", "inputs", "attrs", "shape", "dtype",
+                 "scope", "_op_impl", "_value", "__weakref__")
+    __array_priority__ = 1000  # make ndarray @ node use Node.__rmatmul__
+
+    def __init__(self, graph, id, name, kind, op=None, inputs=(), attrs=None,
+                 shape=None, dtype=None, scope="", op_impl=None, value=None):
+        self.graph = graph
+        self.id = id
+        self.name = name
+        self.kind = kind
+        self.op = op
+        self.inputs = tuple(inputs)
+        self.attrs = MappingProxyType(dict(attrs or {}))
+        self.shape = shape
+        self.dtype = None if dtype is None else np.dtype(dtype)
+        self.scope = scope
+        self._op_impl = op_impl
+        self._value = value
+
+    # -- params and consts own their array ------------------------------------------
+    @property
+    def value(self):
+        """The array a param or const holds (params: the current trained value)."""
+        if self.kind not in (PARAM, CONST):
+            from .errors import GraphStructureError
+
+            raise GraphStructureError(
+                f"node {self.name!r} is {'an' if self.kind[0] in 'aeiou' else 'a'} {self.kind} node; only params "
+                "and consts hold a value. Run the graph and read run.value(node) instead."
+            )
+        return self._value
+
+    @value.setter
+    def value(self, new):
+        self.graph._set_value(self, new)
+
+    @property
+    def size(self) -> int | None:
+        """Number of elements (None while a dimension is unknown)."""
+        if self.shape is None or any(d is None for d in self.shape):
+            return None
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def qualified_name(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        what = self.op if self.kind == OP else self.kind
+        dtype = "" if self.dtype is None else f" {self.dtype}"
+        return f"<Node {self.name!r} {what} {format_shape(self.shape)}{dtype}>"
+
+    # -- operators ---------------------------------------------------------------------
+    def _binary(self, op, other, reflected=False):
+        if isinstance(other, Node) or _is_operand(other):
+            a, b = (other, self) if reflected else (self, other)
+            return self.graph.apply(op, a, b)
+        return NotImplemented
+
+    def __add__(self, other):
+        return self._binary("add", other)
+
+    def __radd__(self, other):
+        return self._binary("add", other, True)
+
+    def __sub__(self, other):
+        return self._binary("sub", other)
+
+    def __rsub__(self, other):
+        return self._binary("sub", other, True)
+
+    def __mul__(self, other):
+        return self._binary("mul", other)
+
+    def __rmul__(self, other):
+        return self._binary("mul", other, True)
+
+    def __truediv__(self, other):
+        return self._binary("div", other)
+
+    def __rtruediv__(self, other):
+        return self._binary("div", other, True)
+
+    def __matmul__(self, other):
+        return self._binary("matmul", other)
+
+    def __rmatmul__(self, other):
+        return self._binary("matmul", other, True)
+
+    def __pow__(self, other):
+        return self._binary("pow", other)
+
+    def __rpow__(self, other):
+        return self._binary("pow", other, True)
+
+    def __neg__(self):
+        return self.graph.apply("neg", self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return self.graph.apply("abs", self)
+
+    def __getitem__(self, index):
+        return self.graph.apply("getitem", self, index=_freeze_index(index))
+
+    @property
+    def T(self):
+        """Transpose (reverses the axes, like ndarray.T)."""
+        return self.graph.apply("transpose", self)
+
+    def __bool__(self):
+        from .errors import GraphStructureError
+
+        raise GraphStructureError(
+            f"the truth value of node {self.name!r} is not known while building the graph; "
+            "use ge.ops.where / maximum / step to branch on values inside the graph"
+        )
+
+    def __iter__(self):
+        raise TypeError(f"node {self.name!r} is not iterable; index it (node[i]) to take parts")
+
+    __hash__ = object.__hash__
+
+
+def _is_operand(value) -> bool:
+    return isinstance(value, (int, float, np.ndarray, np.generic)) and not isinstance(value, bool)
+
+
+def _freeze_index(index):
+    """Index expressions as hashable, JSON-codable values (lists become tuples)."""
+    if isinstance(index, list):
+        return ("__list__", tuple(index))
+    if isinstance(index, np.ndarray):
+        return ("__list__", tuple(index.tolist()))
+    if isinstance(index, tuple):
+        return tuple(_freeze_index(i) if isinstance(i, (list, np.ndarray)) else i for i in index)
+    return index
+
+
+def thaw_index(index):
+    """Inverse of the freezing above: the index ready to use on an array."""
+    if isinstance(index, tuple) and len(index) == 2 and index[0] == "__list__":
+        return list(index[1])
+    if isinstance(index, tuple):
+        return tuple(thaw_index(i) for i in index)
+    return index

@@ -1,0 +1,285 @@
+"""The plugin host: finds plugins, calls their hooks, owns the registries.
+
+Plugins are found in three ways, all going through the same pluggy hooks:
+
+* the built-in plugins shipped in ``graphengine.plugins`` (imported by module name, so
+  they are found from a source tree with no installed metadata too);
+* packages declaring an entry point in the ``graphengine`` group;
+* objects handed to :meth:`PluginManager.add_plugin` at run time.
+
+A plugin that fails to import or to register is recorded with its error and skipped;
+the others keep working. A name registered twice is refused, naming both plugins.
+There is no module-level registry: each :class:`PluginManager` owns its own, and
+:func:`default_manager` builds the one ``ge.ops`` and friends use, once, on first use.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import traceback
+import warnings
+from dataclasses import dataclass, field
+from importlib import metadata
+
+import pluggy
+
+from . import hookspecs
+from .errors import PluginError, UnknownNameError, UnknownOpError, did_you_mean
+from .op import Op
+
+ENTRY_POINT_GROUP = "graphengine"
+ENV_ONLY = "GRAPHENGINE_PLUGINS"
+
+BUILTIN_PLUGINS = (
+    "graphengine.plugins.ops",
+    "graphengine.plugins.initializers",
+    "graphengine.plugins.optimizers",
+    "graphengine.plugins.regularizers",
+)
+
+# hook name -> registry kind
+HOOK_KINDS = {
+    "register_ops": "ops",
+    "register_optimizers": "optimizers",
+    "register_regularizers": "regularizers",
+    "register_initializers": "initializers",
+    "register_node_styles": "node_styles",
+}
+
+
+class PluginWarning(UserWarning):
+    """A plugin was skipped or partly refused; the message says which and why."""
+
+
+@dataclass
+class PluginInfo:
+    """What ``graphengine plugins`` shows about one plugin."""
+
+    name: str
+    version: str = ""
+    origin: str = ""
+    status: str = "ok"  # ok | error | disabled
+    errors: list = field(default_factory=list)
+    registered: dict = field(default_factory=dict)  # kind -> [names]
+    hooks: list = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "origin": self.origin,
+            "status": self.status,
+            "errors": list(self.errors),
+            "hooks": list(self.hooks),
+            "registered": {k: list(v) for k, v in self.registered.items()},
+        }
+
+
+def _graphengine_version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+class PluginManager:
+    """Loads plugins and keeps what they registered: ``ops``, ``optimizers``,
+    ``regularizers``, ``initializers`` and ``node_styles`` (dicts name -> object)."""
+
+    def __init__(self, *, builtins: bool = True, entry_points: bool = True, only=None):
+        self._pm = pluggy.PluginManager("graphengine")
+        self._pm.add_hookspecs(hookspecs)
+        self.registries: dict[str, dict] = {kind: {} for kind in HOOK_KINDS.values()}
+        self._owner: dict[tuple, str] = {}  # (kind, name) -> plugin name
+        self.plugins: dict[str, PluginInfo] = {}
+        if only is None:
+            env = os.environ.get(ENV_ONLY)
+            only = None if env is None else [p.strip() for p in env.split(",") if p.strip()]
+        self._only = None if only is None else set(only)
+        if builtins:
+            for module_name in BUILTIN_PLUGINS:
+                self._load_module(module_name, name=module_name.rsplit(".", 1)[-1],
+                                  origin="builtin", version=_graphengine_version(), optional=True)
+        if entry_points:
+            self._load_entry_points()
+
+    # -- registries ---------------------------------------------------------------------
+    @property
+    def ops(self) -> dict:
+        return self.registries["ops"]
+
+    @property
+    def optimizers(self) -> dict:
+        return self.registries["optimizers"]
+
+    @property
+    def regularizers(self) -> dict:
+        return self.registries["regularizers"]
+
+    @property
+    def initializers(self) -> dict:
+        return self.registries["initializers"]
+
+    @property
+    def node_styles(self) -> dict:
+        return self.registries["node_styles"]
+
+    def get_op(self, name: str) -> Op:
+        try:
+            return self.registries["ops"][name]
+        except KeyError:
+            raise UnknownOpError(self._unknown_message("op", name, "ops")) from None
+
+    def lookup(self, kind: str, name: str):
+        """The object registered under ``name`` in registry ``kind`` (clear error if none)."""
+        registry = self.registries[kind]
+        try:
+            return registry[name]
+        except KeyError:
+            raise UnknownNameError(self._unknown_message(kind.rstrip("s"), name, kind)) from None
+
+    def _unknown_message(self, what: str, name: str, kind: str) -> str:
+        registry = self.registries[kind]
+        msg = f"no {what} named {name!r} is registered." + did_you_mean(str(name), registry)
+        broken = [p.name for p in self.plugins.values() if p.status == "error"]
+        if broken:
+            msg += f" Plugins that failed to load: {', '.join(broken)} (run `graphengine plugins`)."
+        else:
+            msg += " Run `graphengine plugins` to see every plugin and what it registered."
+        return msg
+
+    # -- loading ------------------------------------------------------------------------
+    def _load_entry_points(self):
+        try:
+            eps = metadata.entry_points(group=ENTRY_POINT_GROUP)
+        except TypeError:  # Python < 3.10 style API
+            eps = metadata.entry_points().get(ENTRY_POINT_GROUP, [])
+        seen = set()
+        for ep in sorted(eps, key=lambda e: e.name):
+            if ep.value in BUILTIN_PLUGINS or ep.name in seen:
+                continue
+            seen.add(ep.name)
+            dist = getattr(ep, "dist", None)
+            version = getattr(dist, "version", "") if dist is not None else ""
+            dist_name = (dist.metadata["Name"] if dist is not None else "") or ""
+            origin = f"entry point {ep.value}" + (f" ({dist_name})" if dist_name else "")
+            if self._only is not None and ep.name not in self._only:
+                self.plugins[ep.name] = PluginInfo(ep.name, version, origin, status="disabled",
+                                                   errors=[f"not listed in {ENV_ONLY}"])
+                continue
+            info = PluginInfo(ep.name, version, origin)
+            self.plugins[ep.name] = info
+            try:
+                obj = ep.load()
+            except Exception as exc:
+                self._fail(info, f"import failed: {type(exc).__name__}: {exc}", exc)
+                continue
+            self._register_and_call(obj, info)
+
+    def _load_module(self, module_name, name, origin, version, optional=False):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if optional and exc.name == module_name:
+                return None
+            info = self.plugins[name] = PluginInfo(name, version, origin)
+            self._fail(info, f"import failed: {type(exc).__name__}: {exc}", exc)
+            return None
+        except Exception as exc:
+            info = self.plugins[name] = PluginInfo(name, version, origin)
+            self._fail(info, f"import failed: {type(exc).__name__}: {exc}", exc)
+            return None
+        info = self.plugins[name] = PluginInfo(name, version, origin)
+        self._register_and_call(module, info)
+        return info
+
+    def add_plugin(self, plugin, name: str | None = None, version: str = "") -> PluginInfo:
+        """Register a plugin object or module now and run its hooks.
+
+        Returns its :class:`PluginInfo`; check ``.status`` and ``.errors``.
+        """
+        name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
+        if name in self.plugins:
+            raise PluginError(f"a plugin named {name!r} is already loaded ({self.plugins[name].origin}); "
+                              "pass another name=")
+        info = self.plugins[name] = PluginInfo(name, version or getattr(plugin, "__version__", ""), "added at run time")
+        self._register_and_call(plugin, info)
+        return info
+
+    def _register_and_call(self, plugin, info: PluginInfo):
+        try:
+            self._pm.register(plugin, name=info.name)
+        except Exception as exc:
+            self._fail(info, f"registration failed: {type(exc).__name__}: {exc}", exc)
+            return
+        impls = {hook: impl for hook in HOOK_KINDS for impl in getattr(self._pm.hook, hook).get_hookimpls()
+                 if impl.plugin_name == info.name}
+        info.hooks = sorted(impls)
+        for hook, impl in sorted(impls.items()):
+            kind = HOOK_KINDS[hook]
+            staged: list = []
+            try:
+                impl.function(**({"register": staged.append} if "register" in impl.argnames else {}))
+            except Exception as exc:
+                self._fail(info, f"{hook} raised {type(exc).__name__}: {exc}", exc)
+                continue  # nothing of this hook is kept: no half registrations
+            for obj in staged:
+                self._add(kind, obj, info)
+
+    def _add(self, kind: str, obj, info: PluginInfo):
+        problem = _check_registration(kind, obj)
+        if problem:
+            self._fail(info, problem)
+            return
+        name = obj.name
+        owner = self._owner.get((kind, name))
+        if owner is not None:
+            self._fail(info, f"{kind[:-1]} {name!r} is already registered by plugin {owner!r}; "
+                             f"plugin {info.name!r} cannot register it again (the one from {owner!r} stays). "
+                             "Rename one of them.")
+            return
+        self.registries[kind][name] = obj
+        self._owner[(kind, name)] = info.name
+        info.registered.setdefault(kind, []).append(name)
+
+    def _fail(self, info: PluginInfo, message: str, exc: BaseException | None = None):
+        info.status = "error"
+        info.errors.append(message)
+        detail = ""
+        if exc is not None and os.environ.get("GRAPHENGINE_DEBUG"):
+            detail = "\n" + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        warnings.warn(f"graphengine plugin {info.name!r} ({info.origin}): {message}{detail}",
+                      PluginWarning, stacklevel=3)
+
+    def owner_of(self, kind: str, name: str) -> str | None:
+        return self._owner.get((kind, name))
+
+    def list(self) -> list[PluginInfo]:
+        """Every plugin with its version, origin, status and what it registered."""
+        return list(self.plugins.values())
+
+
+def _check_registration(kind: str, obj) -> str:
+    name = getattr(obj, "name", None)
+    if not isinstance(name, str) or not name.isidentifier():
+        return (f"register() for {kind} got {obj!r} whose name is {name!r}; every registered object needs "
+                "a `name` that is a Python identifier")
+    if kind == "ops" and not isinstance(obj, Op):
+        return f"op {name!r}: register() needs an instance of a ge.Op subclass, got {type(obj).__name__}"
+    if kind in ("optimizers", "regularizers"):
+        from .optimizer import Optimizer
+        from .regularizer import Regularizer
+
+        base = Optimizer if kind == "optimizers" else Regularizer
+        if not (isinstance(obj, type) and issubclass(obj, base)):
+            return f"{kind[:-1]} {name!r}: register() needs a subclass of ge.{base.__name__}, got {obj!r}"
+    if kind == "initializers" and not callable(obj):
+        return f"initializer {name!r}: register() needs a callable object, got {type(obj).__name__}"
+    return ""
+
+
+@functools.lru_cache(maxsize=None)
+def default_manager() -> PluginManager:
+    """The plugin manager behind ``ge.ops``, ``ge.optimizers`` and ``ge.init``: built on first use."""
+    return PluginManager()

@@ -1,0 +1,206 @@
+"""Activations from the lecture decks, each with its derivative beside it.
+
+The sigmoid family is computed in forms that do not overflow: exp only ever sees -|x|,
+so float32 inputs up to |x| = 1e4 (and beyond) give finite values and gradients.
+"""
+
+import math
+
+import graphengine as ge
+
+
+class _Activation(ge.Op):
+    def shape(self, x, **attrs):
+        return x
+
+
+def _stable_sigmoid(xp, x):
+    e = xp.exp(-xp.abs(x))  # in (0, 1]: never overflows
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+class Sigmoid(_Activation):
+    """σ(x) = 1 / (1 + e^(-x)). σ'(x) = σ(x)(1 - σ(x)).
+
+    >>> p = ge.ops.sigmoid(x @ W + b)
+    """
+
+    name = "sigmoid"
+    saves = ("output",)
+
+    def forward(self, xp, x):
+        return _stable_sigmoid(xp, x)
+
+    def backward(self, xp, grad, inputs, output):
+        return (grad * output * (1 - output),)
+
+
+class Tanh(_Activation):
+    """tanh(x) = 2σ(2x) - 1. tanh'(x) = 1 - tanh²(x)."""
+
+    name = "tanh"
+    saves = ("output",)
+
+    def forward(self, xp, x):
+        return xp.tanh(x)
+
+    def backward(self, xp, grad, inputs, output):
+        return (grad * (1 - output * output),)
+
+
+class ReLU(_Activation):
+    """relu(x) = max(0, x). relu'(x) = 1 for x > 0, else 0."""
+
+    name = "relu"
+    saves = ("output",)
+
+    def forward(self, xp, x):
+        return xp.maximum(x, 0)
+
+    def backward(self, xp, grad, inputs, output):
+        return (grad * (output > 0),)
+
+
+class LeakyReLU(_Activation):
+    """x for x > 0, else alpha·x. Derivative 1 or alpha."""
+
+    name = "leaky_relu"
+    saves = ("inputs",)
+
+    def forward(self, xp, x, *, alpha=0.01):
+        return xp.where(x > 0, x, x * alpha)
+
+    def backward(self, xp, grad, inputs, output, *, alpha=0.01):
+        x = inputs[0]
+        return (xp.where(x > 0, grad, grad * alpha),)
+
+
+class ELU(_Activation):
+    """x for x > 0, else alpha·(e^x - 1). Derivative 1, or elu(x) + alpha for x ≤ 0."""
+
+    name = "elu"
+    saves = ("inputs", "output")
+
+    def forward(self, xp, x, *, alpha=1.0):
+        return xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0)))
+
+    def backward(self, xp, grad, inputs, output, *, alpha=1.0):
+        x = inputs[0]
+        return (xp.where(x > 0, grad, grad * (output + alpha)),)
+
+
+class Softplus(_Activation):
+    """log(1 + e^x), computed as max(x, 0) + log(1 + e^(-|x|)). Derivative σ(x)."""
+
+    name = "softplus"
+    saves = ("inputs",)
+
+    def forward(self, xp, x):
+        return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+    def backward(self, xp, grad, inputs, output):
+        return (grad * _stable_sigmoid(xp, inputs[0]),)
+
+
+_GELU_C = math.sqrt(2 / math.pi)
+
+
+class GELU(_Activation):
+    """GELU, tanh form: 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))) (Hendrycks & Gimpel).
+
+    The tanh form needs no erf, so it runs on every backend; it differs from the erf form
+    by less than 1e-3.
+    """
+
+    name = "gelu"
+    saves = ("inputs",)
+
+    def forward(self, xp, x):
+        return 0.5 * x * (1 + xp.tanh(_GELU_C * (x + 0.044715 * x * x * x)))
+
+    def backward(self, xp, grad, inputs, output):
+        x = inputs[0]
+        t = xp.tanh(_GELU_C * (x + 0.044715 * x * x * x))
+        dt = (1 - t * t) * _GELU_C * (1 + 3 * 0.044715 * x * x)
+        return (grad * (0.5 * (1 + t) + 0.5 * x * dt),)
+
+
+class SiLU(_Activation):
+    """silu(x) = x·σ(x) (also called swish). Derivative σ(x)(1 + x(1 - σ(x)))."""
+
+    name = "silu"
+    saves = ("inputs",)
+
+    def forward(self, xp, x):
+        return x * _stable_sigmoid(xp, x)
+
+    def backward(self, xp, grad, inputs, output):
+        x = inputs[0]
+        s = _stable_sigmoid(xp, x)
+        return (grad * (s * (1 + x * (1 - s))),)
+
+
+class Softmax(_Activation):
+    """softmax_j(z) = e^(z_j) / Σ_k e^(z_k) along ``axis`` (shifted by max z for stability).
+
+    Backward: s ⊙ (g - Σ g⊙s).
+
+    >>> ge.ops.softmax(z)   # z = [1.2, 5.1, 2.7] gives [0.018, 0.90, 0.08]
+    """
+
+    name = "softmax"
+    saves = ("output",)
+
+    def forward(self, xp, z, *, axis=-1):
+        e = xp.exp(z - xp.max(z, axis=axis, keepdims=True))
+        return e / xp.sum(e, axis=axis, keepdims=True)
+
+    def backward(self, xp, grad, inputs, output, *, axis=-1):
+        s = output
+        return (s * (grad - xp.sum(grad * s, axis=axis, keepdims=True)),)
+
+
+class LogSoftmax(_Activation):
+    """log softmax(z) = z - logsumexp(z) along ``axis``. Backward: g - softmax(z)·Σg."""
+
+    name = "log_softmax"
+    saves = ("output",)
+
+    def forward(self, xp, z, *, axis=-1):
+        shifted = z - xp.max(z, axis=axis, keepdims=True)
+        return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+
+    def backward(self, xp, grad, inputs, output, *, axis=-1):
+        return (grad - xp.exp(output) * xp.sum(grad, axis=axis, keepdims=True),)
+
+
+class Step(_Activation):
+    """Heaviside step: 1 for x ≥ 0, else 0 (the perceptron's activation).
+
+    Its derivative is zero almost everywhere (undefined at 0), so no gradient flows
+    through it: it is ``differentiable = False`` and a network built on it cannot be
+    trained by backprop (the perceptron rule of deck 003 trains it instead).
+    """
+
+    name = "step"
+    saves = ()
+    differentiable = False
+
+    def forward(self, xp, x):
+        return (x >= 0).astype(x.dtype if x.dtype.kind == "f" else "float32")
+
+    def backward(self, xp, grad, inputs, output):
+        return (None,)
+
+
+class Identity(_Activation):
+    """identity(x) = x. Derivative 1."""
+
+    name = "identity"
+    saves = ()
+
+    def forward(self, xp, x):
+        return xp.asarray(x).copy()
+
+    def backward(self, xp, grad, inputs, output):
+        return (grad,)

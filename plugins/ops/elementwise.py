@@ -1,0 +1,267 @@
+"""Elementwise ops: arithmetic with broadcasting, and unary functions.
+
+Each class keeps forward, backward and shape rule side by side. Binary ops broadcast
+like NumPy and sum gradients back to each input's shape (``ge.unbroadcast``).
+"""
+
+import graphengine as ge
+from graphengine import broadcast_shapes, unbroadcast
+
+
+class _Binary(ge.Op):
+    saves = ("inputs",)
+
+    def shape(self, a, b):
+        return broadcast_shapes(a, b)
+
+
+def _shape_of(x):
+    return getattr(x, "shape", ())
+
+
+class Add(_Binary):
+    """a + b (broadcasting). d/da = 1, d/db = 1.
+
+    >>> ge.ops.add(x, 1.0)   # same as x + 1.0
+    """
+
+    name = "add"
+
+    def forward(self, xp, a, b):
+        return xp.add(a, b)
+
+    def backward(self, xp, grad, inputs, output, needs_grad=(True, True)):
+        a, b = inputs
+        return (unbroadcast(xp, grad, _shape_of(a)) if needs_grad[0] else None,
+                unbroadcast(xp, grad, _shape_of(b)) if needs_grad[1] else None)
+
+
+class Sub(_Binary):
+    """a - b (broadcasting). d/da = 1, d/db = -1."""
+
+    name = "sub"
+
+    def forward(self, xp, a, b):
+        return xp.subtract(a, b)
+
+    def backward(self, xp, grad, inputs, output, needs_grad=(True, True)):
+        a, b = inputs
+        return (unbroadcast(xp, grad, _shape_of(a)) if needs_grad[0] else None,
+                unbroadcast(xp, -grad, _shape_of(b)) if needs_grad[1] else None)
+
+
+class Mul(_Binary):
+    """a * b (broadcasting). d/da = b, d/db = a."""
+
+    name = "mul"
+
+    def forward(self, xp, a, b):
+        return xp.multiply(a, b)
+
+    def backward(self, xp, grad, inputs, output, needs_grad=(True, True)):
+        a, b = inputs
+        return (unbroadcast(xp, grad * b, _shape_of(a)) if needs_grad[0] else None,
+                unbroadcast(xp, grad * a, _shape_of(b)) if needs_grad[1] else None)
+
+
+class Div(_Binary):
+    """a / b (broadcasting). d/da = 1/b, d/db = -a/b²."""
+
+    name = "div"
+    saves = ("inputs", "output")
+
+    def forward(self, xp, a, b):
+        return xp.true_divide(a, b)
+
+    def backward(self, xp, grad, inputs, output, needs_grad=(True, True)):
+        a, b = inputs
+        ga = grad / b
+        return (unbroadcast(xp, ga, _shape_of(a)) if needs_grad[0] else None,
+                unbroadcast(xp, -ga * output, _shape_of(b)) if needs_grad[1] else None)
+
+
+class Pow(_Binary):
+    """a ** b (broadcasting). d/da = b·a^(b-1); d/db = a^b·log(a) (where a > 0, else 0)."""
+
+    name = "pow"
+    saves = ("inputs", "output")
+
+    def forward(self, xp, a, b):
+        return xp.power(a, b)
+
+    def backward(self, xp, grad, inputs, output, needs_grad=(True, True)):
+        a, b = inputs
+        ga = gb = None
+        if needs_grad[0]:
+            ga = unbroadcast(xp, grad * b * xp.power(a, b - 1), _shape_of(a))
+        if needs_grad[1]:
+            a_arr = xp.asarray(a)
+            safe = xp.where(a_arr > 0, a_arr, 1)
+            gb = unbroadcast(xp, grad * output * xp.where(a_arr > 0, xp.log(safe), 0), _shape_of(b))
+        return ga, gb
+
+
+class Maximum(_Binary):
+    """max(a, b) elementwise. The gradient goes to the larger input (split evenly on ties)."""
+
+    name = "maximum"
+
+    def forward(self, xp, a, b):
+        return xp.maximum(a, b)
+
+    def backward(self, xp, grad, inputs, output, needs_grad=(True, True)):
+        a, b = inputs
+        wa = ((a > b) + 0.5 * (a == b)).astype(grad.dtype)
+        return (unbroadcast(xp, grad * wa, _shape_of(a)) if needs_grad[0] else None,
+                unbroadcast(xp, grad * (1 - wa), _shape_of(b)) if needs_grad[1] else None)
+
+
+class Minimum(_Binary):
+    """min(a, b) elementwise. The gradient goes to the smaller input (split evenly on ties)."""
+
+    name = "minimum"
+
+    def forward(self, xp, a, b):
+        return xp.minimum(a, b)
+
+    def backward(self, xp, grad, inputs, output, needs_grad=(True, True)):
+        a, b = inputs
+        wa = ((a < b) + 0.5 * (a == b)).astype(grad.dtype)
+        return (unbroadcast(xp, grad * wa, _shape_of(a)) if needs_grad[0] else None,
+                unbroadcast(xp, grad * (1 - wa), _shape_of(b)) if needs_grad[1] else None)
+
+
+class _Unary(ge.Op):
+    def shape(self, x):
+        return x
+
+
+class Neg(_Unary):
+    """-x. d/dx = -1."""
+
+    name = "neg"
+    saves = ()
+
+    def forward(self, xp, x):
+        return xp.negative(x)
+
+    def backward(self, xp, grad, inputs, output):
+        return (-grad,)
+
+
+class Exp(_Unary):
+    """e^x. d/dx = e^x (the output)."""
+
+    name = "exp"
+    saves = ("output",)
+
+    def forward(self, xp, x):
+        return xp.exp(x)
+
+    def backward(self, xp, grad, inputs, output):
+        return (grad * output,)
+
+
+class Log(_Unary):
+    """Natural log. d/dx = 1/x."""
+
+    name = "log"
+    saves = ("inputs",)
+
+    def forward(self, xp, x):
+        return xp.log(x)
+
+    def backward(self, xp, grad, inputs, output):
+        return (grad / inputs[0],)
+
+
+class Sqrt(_Unary):
+    """√x. d/dx = 1 / (2√x)."""
+
+    name = "sqrt"
+    saves = ("output",)
+
+    def forward(self, xp, x):
+        return xp.sqrt(x)
+
+    def backward(self, xp, grad, inputs, output):
+        return (grad / (2 * output),)
+
+
+class Abs(_Unary):
+    """|x|. d/dx = sign(x) (0 at 0)."""
+
+    name = "abs"
+    saves = ("inputs",)
+
+    def forward(self, xp, x):
+        return xp.abs(x)
+
+    def backward(self, xp, grad, inputs, output):
+        return (grad * xp.sign(inputs[0]),)
+
+
+class Square(_Unary):
+    """x². d/dx = 2x."""
+
+    name = "square"
+    saves = ("inputs",)
+
+    def forward(self, xp, x):
+        return xp.square(x)
+
+    def backward(self, xp, grad, inputs, output):
+        return (grad * (2 * inputs[0]),)
+
+
+class Clip(_Unary):
+    """clip(x, low, high). d/dx = 1 inside [low, high], 0 outside.
+
+    >>> ge.ops.clip(p, low=1e-7, high=1 - 1e-7)
+    """
+
+    name = "clip"
+    saves = ("inputs",)
+
+    def forward(self, xp, x, *, low=None, high=None):
+        if low is None and high is None:
+            raise ValueError("clip needs low=, high= or both")
+        return xp.clip(x, low, high)
+
+    def backward(self, xp, grad, inputs, output, *, low=None, high=None):
+        x = inputs[0]
+        inside = xp.ones(x.shape, dtype=bool)
+        if low is not None:
+            inside &= x >= low
+        if high is not None:
+            inside &= x <= high
+        return (grad * inside,)
+
+
+class Where(ge.Op):
+    """where(condition, a, b): a where condition is true, else b (broadcasting).
+
+    The condition gets no gradient; a and b get the gradient where they were chosen.
+    """
+
+    name = "where"
+    saves = ("inputs",)
+
+    def forward(self, xp, condition, a, b):
+        return xp.where(condition, a, b)
+
+    def backward(self, xp, grad, inputs, output, needs_grad=(False, True, True)):
+        condition, a, b = inputs
+        zero = xp.zeros((), dtype=grad.dtype)
+        return (None,
+                unbroadcast(xp, xp.where(condition, grad, zero), _shape_of(a)) if needs_grad[1] else None,
+                unbroadcast(xp, xp.where(condition, zero, grad), _shape_of(b)) if needs_grad[2] else None)
+
+    def shape(self, condition, a, b):
+        return broadcast_shapes(condition, a, b)
+
+    def dtype(self, condition, a, b):
+        known = [d for d in (a, b) if d is not None]
+        import numpy as np
+
+        return np.result_type(*known) if known else None

@@ -1,0 +1,84 @@
+"""Linear algebra: matmul (2-D and batched) and transpose."""
+
+import graphengine as ge
+from graphengine import ShapeError, broadcast_shapes, unbroadcast
+
+
+class MatMul(ge.Op):
+    """a @ b with NumPy's matmul rules: 1-D operands are promoted and the added axis
+    removed; leading (batch) axes broadcast.
+
+    d/da = grad @ bᵀ, d/db = aᵀ @ grad (summed over broadcast batch axes).
+    """
+
+    name = "matmul"
+    saves = ("inputs",)
+
+    def forward(self, xp, a, b):
+        return xp.matmul(a, b)
+
+    def backward(self, xp, grad, inputs, output, needs_grad=(True, True)):
+        a, b = inputs
+        ga = gb = None
+        if a.ndim == 1 and b.ndim == 1:  # inner product -> scalar
+            return (grad * b if needs_grad[0] else None, grad * a if needs_grad[1] else None)
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = grad
+        if a.ndim == 1:
+            g2 = xp.expand_dims(g2, -2)
+        if b.ndim == 1:
+            g2 = xp.expand_dims(g2, -1)
+        if needs_grad[0]:
+            ga = xp.matmul(g2, xp.swapaxes(b2, -1, -2))
+            ga = unbroadcast(xp, ga, a2.shape)
+            if a.ndim == 1:
+                ga = ga.reshape(a.shape)
+        if needs_grad[1]:
+            gb = xp.matmul(xp.swapaxes(a2, -1, -2), g2)
+            gb = unbroadcast(xp, gb, b2.shape)
+            if b.ndim == 1:
+                gb = gb.reshape(b.shape)
+        return ga, gb
+
+    def shape(self, a, b):
+        if len(a) == 0 or len(b) == 0:
+            raise ShapeError("matmul needs at least 1-D operands; use mul for scalars")
+        a2 = (1,) + tuple(a) if len(a) == 1 else tuple(a)
+        b2 = tuple(b) + (1,) if len(b) == 1 else tuple(b)
+        k1, k2 = a2[-1], b2[-2]
+        if k1 is not None and k2 is not None and k1 != k2:
+            raise ShapeError(f"matmul contracts axis of size {k1} (last of a) with size {k2} "
+                             f"({'only axis' if len(b) == 1 else 'second to last'} of b)")
+        batch = broadcast_shapes(a2[:-2], b2[:-2])
+        out = batch + (a2[-2], b2[-1])
+        if len(a) == 1:
+            out = out[:-2] + out[-1:]
+        if len(b) == 1:
+            out = out[:-1]
+        return out
+
+
+class Transpose(ge.Op):
+    """Permute axes (reverse them when ``axes`` is None, like ndarray.T)."""
+
+    name = "transpose"
+    saves = ()
+
+    def forward(self, xp, x, *, axes=None):
+        return xp.transpose(x, axes)
+
+    def backward(self, xp, grad, inputs, output, *, axes=None):
+        if axes is None:
+            return (xp.transpose(grad),)
+        inverse = [0] * len(axes)
+        for i, a in enumerate(axes):
+            inverse[a % len(axes)] = i
+        return (xp.transpose(grad, inverse),)
+
+    def shape(self, x, *, axes=None):
+        if axes is None:
+            return tuple(reversed(x))
+        if sorted(a % len(x) for a in axes) != list(range(len(x))):
+            raise ShapeError(f"axes {axes!r} are not a permutation of the {len(x)} axes")
+        return tuple(x[a] for a in axes)

@@ -1,0 +1,90 @@
+"""Reductions: sum, mean, max and logsumexp over ``axis`` (None: all), with ``keepdims``."""
+
+import numpy as np
+
+import graphengine as ge
+from graphengine import reduced_shape
+
+
+def _expand(xp, grad, shape, axis, keepdims):
+    """Put reduced axes back so ``grad`` broadcasts against the input."""
+    if keepdims or axis is None and grad.ndim == len(shape):
+        return grad
+    axes = ge.normalize_axis(axis, len(shape))
+    return xp.reshape(grad, tuple(1 if i in axes else d for i, d in enumerate(shape)))
+
+
+class _Reduction(ge.Op):
+    def shape(self, x, *, axis=None, keepdims=False):
+        return reduced_shape(x, axis, keepdims)
+
+
+class Sum(_Reduction):
+    """Sum over ``axis``. The gradient broadcasts back over the summed axes."""
+
+    name = "sum"
+    saves = ("inputs",)
+
+    def forward(self, xp, x, *, axis=None, keepdims=False):
+        return xp.asarray(xp.sum(x, axis=axis, keepdims=keepdims))
+
+    def backward(self, xp, grad, inputs, output, *, axis=None, keepdims=False):
+        x = inputs[0]
+        return (xp.broadcast_to(_expand(xp, grad, x.shape, axis, keepdims), x.shape).copy(),)
+
+
+class Mean(_Reduction):
+    """Mean over ``axis``. d/dx = 1/n, broadcast back over the averaged axes."""
+
+    name = "mean"
+    saves = ("inputs",)
+
+    def forward(self, xp, x, *, axis=None, keepdims=False):
+        return xp.asarray(xp.mean(x, axis=axis, keepdims=keepdims))
+
+    def backward(self, xp, grad, inputs, output, *, axis=None, keepdims=False):
+        x = inputs[0]
+        axes = ge.normalize_axis(axis, x.ndim)
+        n = int(np.prod([x.shape[a] for a in axes], dtype=np.int64)) if axes else 1
+        g = _expand(xp, grad, x.shape, axis, keepdims) / n
+        return (xp.broadcast_to(g, x.shape).astype(grad.dtype),)
+
+
+class Max(_Reduction):
+    """Max over ``axis``. The gradient goes to the maximal entries (split evenly on ties)."""
+
+    name = "max"
+    saves = ("inputs", "output")
+
+    def forward(self, xp, x, *, axis=None, keepdims=False):
+        return xp.asarray(xp.max(x, axis=axis, keepdims=keepdims))
+
+    def backward(self, xp, grad, inputs, output, *, axis=None, keepdims=False):
+        x = inputs[0]
+        out = _expand(xp, output, x.shape, axis, keepdims)
+        mask = (x == out).astype(grad.dtype)
+        count = xp.sum(mask, axis=axis, keepdims=True)
+        return (mask / count * _expand(xp, grad, x.shape, axis, keepdims),)
+
+
+class LogSumExp(_Reduction):
+    """log Σ exp(x) over ``axis``, computed stably as m + log Σ exp(x - m), m = max x.
+
+    d/dx = softmax(x) along the reduced axes.
+    """
+
+    name = "logsumexp"
+    saves = ("inputs", "output")
+
+    def forward(self, xp, x, *, axis=None, keepdims=False):
+        m = xp.max(x, axis=axis, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, xp.zeros((), dtype=m.dtype))
+        s = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+        if not keepdims:
+            s = xp.reshape(s, reduced_shape(x.shape, axis, False))
+        return xp.asarray(s)
+
+    def backward(self, xp, grad, inputs, output, *, axis=None, keepdims=False):
+        x = inputs[0]
+        out = _expand(xp, output, x.shape, axis, keepdims)
+        return (xp.exp(x - out) * _expand(xp, grad, x.shape, axis, keepdims),)
