@@ -47,7 +47,10 @@ def compile_forward(plan: Plan):
         args = "".join(f", v{i}" for i in in_slots)
         extra = _literal_attrs(attrs, f"A{s}", namespace)
         line_slot[len(lines) + 1] = s
-        lines.append(f"    v{s} = F{s}(xp{args}{', ' + extra if extra else ''})")
+        call = f"F{s}(xp{args}{', ' + extra if extra else ''})"
+        if node.shape is None or node.shape == ():
+            call = f"xp.asarray({call})"  # NumPy ufuncs turn 0-d results into scalars
+        lines.append(f"    v{s} = {call}")
         if s in plan.keep:
             lines.append(f"    V[{s}] = v{s}")
         dead = plan.free_after[step_index]
@@ -95,7 +98,9 @@ def compile_backward(plan: Plan, bplan: BackwardPlan):
                 body.append(f"            g{i} = {c} if g{i} is None else g{i} + {c}")
     for s in sorted(_kept_grad_slots(plan, bplan)):
         if s in assigned:
-            body.append(f"    G[{s}] = g{s}")
+            shape = plan.order[s].shape
+            wrap = shape is None or shape == ()  # 0-d gradients stay arrays
+            body.append(f"    G[{s}] = xp.asarray(g{s})" if wrap else f"    G[{s}] = g{s}")
     body.append("    return G")
     head = ["def backward(V, G, xp, seed):", f"    g{bplan.target_slot} = seed"] + inits
     line_slot = {len(head) + index + 1: s for index, s in body_slot.items()}

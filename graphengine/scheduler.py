@@ -180,6 +180,8 @@ def interpret_forward(plan: Plan, values: list, xp, check_finite: bool):
             out = forward(xp, *args, **attrs)
         except Exception as exc:
             raise op_error(node, args, exc, "forward") from exc
+        if type(out) is not xp.ndarray and isinstance(out, np.generic):
+            out = xp.asarray(out)  # NumPy ufuncs turn 0-d results into scalars
         if record:
             _check_output(xp, node, out, args)
             if check_finite:
@@ -312,6 +314,8 @@ def interpret_backward(plan: Plan, bplan: BackwardPlan, values, grads, seed, xp,
                     f"backward returned a gradient of shape {format_shape(c.shape)} for input {position} "
                     f"({plan.order[i].name!r}) of shape {format_shape(expected)}; sum broadcast gradients back "
                     "with ge.unbroadcast"), "backward")
+            if isinstance(c, np.generic):
+                c = xp.asarray(c)  # 0-d gradients stay arrays
             if edge_grads is not None:
                 edge_grads[(s, position)] = c
             current = grads[i]
