@@ -6,6 +6,8 @@ so float32 inputs up to |x| = 1e4 (and beyond) give finite values and gradients.
 
 import math
 
+import numpy as np
+
 import graphengine as ge
 
 
@@ -62,35 +64,39 @@ class ReLU(_Activation):
 
 
 class LeakyReLU(_Activation):
-    """x for x > 0, else alpha·x. Derivative 1 or alpha."""
+    """leaky_relu(x) = x for x > 0, else alpha·x (Maas et al. 2013). Derivative 1 or alpha.
+
+    >>> ge.ops.leaky_relu(h, alpha=0.1)
+    """
 
     name = "leaky_relu"
     saves = ("inputs",)
 
     def forward(self, xp, x, *, alpha=0.01):
-        return xp.where(x > 0, x, x * alpha)
+        return xp.where(x > 0, x, x * float(alpha))  # float(): a NumPy scalar would upcast
 
     def backward(self, xp, grad, inputs, output, *, alpha=0.01):
         x = inputs[0]
-        return (xp.where(x > 0, grad, grad * alpha),)
+        return (xp.where(x > 0, grad, grad * float(alpha)),)
 
 
 class ELU(_Activation):
-    """x for x > 0, else alpha·(e^x - 1). Derivative 1, or elu(x) + alpha for x ≤ 0."""
+    """elu(x) = x for x > 0, else alpha·(e^x - 1). Derivative 1, or elu(x) + alpha for x ≤ 0."""
 
     name = "elu"
     saves = ("inputs", "output")
 
     def forward(self, xp, x, *, alpha=1.0):
-        return xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0)))
+        return xp.where(x > 0, x, float(alpha) * xp.expm1(xp.minimum(x, 0)))
 
     def backward(self, xp, grad, inputs, output, *, alpha=1.0):
         x = inputs[0]
-        return (xp.where(x > 0, grad, grad * (output + alpha)),)
+        return (xp.where(x > 0, grad, grad * (output + float(alpha))),)
 
 
 class Softplus(_Activation):
-    """log(1 + e^x), computed as max(x, 0) + log(1 + e^(-|x|)). Derivative σ(x)."""
+    """softplus(x) = log(1 + e^x), computed as max(x, 0) + log(1 + e^(-|x|)) so that it
+    never overflows. Derivative σ(x)."""
 
     name = "softplus"
     saves = ("inputs",)
@@ -108,8 +114,8 @@ _GELU_C = math.sqrt(2 / math.pi)
 class GELU(_Activation):
     """GELU, tanh form: 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))) (Hendrycks & Gimpel).
 
-    The tanh form needs no erf, so it runs on every backend; it differs from the erf form
-    by less than 1e-3.
+    The tanh form needs no erf, so it runs on every backend; it differs from the exact
+    form x·Φ(x) = 0.5·x·(1 + erf(x/√2)) by less than 1e-3.
     """
 
     name = "gelu"
@@ -188,6 +194,11 @@ class Step(_Activation):
 
     def forward(self, xp, x):
         return (x >= 0).astype(x.dtype if x.dtype.kind == "f" else "float32")
+
+    def dtype(self, x):
+        if x is None:
+            return None
+        return x if np.dtype(x).kind == "f" else np.dtype("float32")
 
     def backward(self, xp, grad, inputs, output):
         return (None,)

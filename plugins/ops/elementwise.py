@@ -4,8 +4,10 @@ Each class keeps forward, backward and shape rule side by side. Binary ops broad
 like NumPy and sum gradients back to each input's shape (``ge.unbroadcast``).
 """
 
+import numpy as np
+
 import graphengine as ge
-from graphengine import broadcast_shapes, unbroadcast
+from graphengine import ShapeError, broadcast_shapes, unbroadcast
 
 
 class _Binary(ge.Op):
@@ -17,6 +19,13 @@ class _Binary(ge.Op):
 
 def _shape_of(x):
     return getattr(x, "shape", ())
+
+
+def _array_like(xp, value, like):
+    """``value`` as an array; a Python scalar takes ``like``'s dtype (no float64 upcast)."""
+    if hasattr(value, "dtype"):
+        return value
+    return xp.asarray(value, dtype=like.dtype)
 
 
 class Add(_Binary):
@@ -81,7 +90,10 @@ class Div(_Binary):
 
 
 class Pow(_Binary):
-    """a ** b (broadcasting). d/da = b·a^(b-1); d/db = a^b·log(a) (where a > 0, else 0)."""
+    """a ** b (broadcasting). d/da = b·a^(b-1); d/db = a^b·log(a) (where a > 0, else 0).
+
+    >>> x ** 2, 2.0 ** x     # both are pow nodes
+    """
 
     name = "pow"
     saves = ("inputs", "output")
@@ -95,9 +107,10 @@ class Pow(_Binary):
         if needs_grad[0]:
             ga = unbroadcast(xp, grad * b * xp.power(a, b - 1), _shape_of(a))
         if needs_grad[1]:
-            a_arr = xp.asarray(a)
-            safe = xp.where(a_arr > 0, a_arr, 1)
-            gb = unbroadcast(xp, grad * output * xp.where(a_arr > 0, xp.log(safe), 0), _shape_of(b))
+            a_arr = _array_like(xp, a, grad)  # a Python-scalar base (2.0 ** x) keeps grad's dtype
+            positive = a_arr > 0
+            log_a = xp.log(xp.where(positive, a_arr, 1))
+            gb = unbroadcast(xp, grad * output * xp.where(positive, log_a, 0), _shape_of(b))
         return ga, gb
 
 
@@ -189,7 +202,7 @@ class Sqrt(_Unary):
 
 
 class Abs(_Unary):
-    """|x|. d/dx = sign(x) (0 at 0)."""
+    """|x|. d/dx = sign(x) (0 at the kink x = 0)."""
 
     name = "abs"
     saves = ("inputs",)
@@ -214,8 +227,21 @@ class Square(_Unary):
         return (grad * (2 * inputs[0]),)
 
 
+def _bounds(low, high):
+    """Clip bounds as Python floats (a NumPy float64 scalar would upcast float32 data)."""
+    if low is None and high is None:
+        raise ShapeError("clip needs low=, high= or both (for example ge.ops.clip(p, low=1e-7, high=1 - 1e-7))")
+    low = None if low is None else float(low)
+    high = None if high is None else float(high)
+    if low is not None and high is not None and low > high:
+        raise ShapeError(f"clip needs low <= high, got low={low}, high={high}")
+    return low, high
+
+
 class Clip(_Unary):
-    """clip(x, low, high). d/dx = 1 inside [low, high], 0 outside.
+    """clip(x, low, high) = min(max(x, low), high); either bound may be omitted.
+
+    d/dx = 1 inside [low, high], 0 outside.
 
     >>> ge.ops.clip(p, low=1e-7, high=1 - 1e-7)
     """
@@ -224,11 +250,11 @@ class Clip(_Unary):
     saves = ("inputs",)
 
     def forward(self, xp, x, *, low=None, high=None):
-        if low is None and high is None:
-            raise ValueError("clip needs low=, high= or both")
+        low, high = _bounds(low, high)
         return xp.clip(x, low, high)
 
     def backward(self, xp, grad, inputs, output, *, low=None, high=None):
+        low, high = _bounds(low, high)
         x = inputs[0]
         inside = xp.ones(x.shape, dtype=bool)
         if low is not None:
@@ -236,6 +262,10 @@ class Clip(_Unary):
         if high is not None:
             inside &= x <= high
         return (grad * inside,)
+
+    def shape(self, x, *, low=None, high=None):
+        _bounds(low, high)
+        return x
 
 
 class Where(ge.Op):
@@ -262,6 +292,4 @@ class Where(ge.Op):
 
     def dtype(self, condition, a, b):
         known = [d for d in (a, b) if d is not None]
-        import numpy as np
-
         return np.result_type(*known) if known else None

@@ -5,17 +5,20 @@ from graphengine import ShapeError, broadcast_shapes, unbroadcast
 
 
 class MatMul(ge.Op):
-    """a @ b with NumPy's matmul rules: 1-D operands are promoted and the added axis
-    removed; leading (batch) axes broadcast.
+    """a @ b with NumPy's matmul rules: C[..., i, j] = Σ_k A[..., i, k] B[..., k, j].
 
-    d/da = grad @ bᵀ, d/db = aᵀ @ grad (summed over broadcast batch axes).
+    1-D operands are promoted (a to a row, b to a column) and the added axis removed;
+    leading (batch) axes broadcast. d/da = grad @ bᵀ, d/db = aᵀ @ grad (summed over
+    broadcast batch axes).
+
+    >>> x @ W          # (None, 3) @ (3, 1) -> (None, 1)
     """
 
     name = "matmul"
     saves = ("inputs",)
 
     def forward(self, xp, a, b):
-        return xp.matmul(a, b)
+        return xp.asarray(xp.matmul(a, b))  # 1-D @ 1-D gives a NumPy scalar
 
     def backward(self, xp, grad, inputs, output, needs_grad=(True, True)):
         a, b = inputs
@@ -43,7 +46,7 @@ class MatMul(ge.Op):
 
     def shape(self, a, b):
         if len(a) == 0 or len(b) == 0:
-            raise ShapeError("matmul needs at least 1-D operands; use mul for scalars")
+            raise ShapeError("matmul needs operands with at least one axis; use mul (*) for scalars")
         a2 = (1,) + tuple(a) if len(a) == 1 else tuple(a)
         b2 = tuple(b) + (1,) if len(b) == 1 else tuple(b)
         k1, k2 = a2[-1], b2[-2]
@@ -60,7 +63,11 @@ class MatMul(ge.Op):
 
 
 class Transpose(ge.Op):
-    """Permute axes (reverse them when ``axes`` is None, like ndarray.T)."""
+    """Permute axes: y.shape[i] = x.shape[axes[i]] (reverse them when ``axes`` is None,
+    like ndarray.T). The gradient is transposed back by the inverse permutation.
+
+    >>> h.T, ge.ops.transpose(images, axes=(0, 2, 3, 1))
+    """
 
     name = "transpose"
     saves = ()
@@ -79,6 +86,8 @@ class Transpose(ge.Op):
     def shape(self, x, *, axes=None):
         if axes is None:
             return tuple(reversed(x))
-        if sorted(a % len(x) for a in axes) != list(range(len(x))):
-            raise ShapeError(f"axes {axes!r} are not a permutation of the {len(x)} axes")
+        axes = tuple(axes)
+        if len(axes) != len(x) or sorted(int(a) % len(x) for a in axes) != list(range(len(x))) \
+                or any(not -len(x) <= int(a) < len(x) for a in axes):
+            raise ShapeError(f"axes {axes!r} are not a permutation of the {len(x)} axes of {tuple(x)}")
         return tuple(x[a] for a in axes)

@@ -5,13 +5,38 @@ Classification losses take targets either as integer class indices of shape (bat
 or as one-hot (or soft) distributions of the logits' shape.
 """
 
+import contextlib
+
 import numpy as np
 
 import graphengine as ge
-from graphengine import ShapeError, broadcast_shapes, unbroadcast
+from graphengine import DtypeError, ShapeError, broadcast_shapes, unbroadcast
 
 REDUCTIONS = ("none", "mean", "sum")
 LOG_FLOOR = -100.0  # log(p) is clamped here (as PyTorch does) so p = 0 gives a finite loss
+
+
+def _shape_of(x):
+    return tuple(getattr(x, "shape", ()))
+
+
+def _like(xp, target, prediction):
+    """Targets in the prediction's dtype (integer labels must not upcast float32 to float64)."""
+    if hasattr(target, "dtype") and target.dtype != prediction.dtype and prediction.dtype.kind == "f":
+        return target.astype(prediction.dtype)
+    return target
+
+
+def _target_grad(grad, target):
+    """A target's gradient in the target's own dtype (None for Python-scalar or integer targets)."""
+    if getattr(target, "dtype", None) is None or target.dtype.kind != "f":
+        return None
+    return grad if grad.dtype == target.dtype else grad.astype(target.dtype)
+
+
+def _quiet(xp):
+    """log(0) = -inf is expected below (then clamped); NumPy would warn about it."""
+    return np.errstate(divide="ignore") if xp is np else contextlib.nullcontext()
 
 
 def _reduce(xp, loss, reduction):
@@ -51,93 +76,115 @@ class _ElementwiseLoss(_Loss):
 
 
 class MSE(_ElementwiseLoss):
-    """(prediction - target)², per element. d/dprediction = 2(prediction - target)."""
+    """Squared error (prediction - target)², per element. d/dprediction = 2(prediction - target).
+
+    Deck 000 eq. 6 (L_i = ‖f - y_i‖²) is ge.ops.sum(ge.ops.mse(f, y), axis=-1).
+    """
 
     name = "mse"
 
     def forward(self, xp, prediction, target, *, reduction="none"):
-        d = prediction - target
+        d = prediction - _like(xp, target, prediction)
         return _reduce(xp, d * d, reduction)
 
     def backward(self, xp, grad, inputs, output, *, reduction="none", needs_grad=(True, True)):
         p, t = inputs
-        d = p - t
+        d = p - _like(xp, t, p)
         g = _reduce_grad(xp, grad, d.shape, reduction, d.dtype) * (2 * d)
         return (unbroadcast(xp, g, p.shape) if needs_grad[0] else None,
-                unbroadcast(xp, -g, np.shape(t)) if needs_grad[1] else None)
+                _target_grad(unbroadcast(xp, -g, _shape_of(t)), t) if needs_grad[1] else None)
 
 
 class MAE(_ElementwiseLoss):
-    """|prediction - target|, per element. d/dprediction = sign(prediction - target)."""
+    """Absolute error |prediction - target|, per element. d/dprediction = sign(prediction - target)
+    (0 at the kink)."""
 
     name = "mae"
 
     def forward(self, xp, prediction, target, *, reduction="none"):
-        return _reduce(xp, xp.abs(prediction - target), reduction)
+        return _reduce(xp, xp.abs(prediction - _like(xp, target, prediction)), reduction)
 
     def backward(self, xp, grad, inputs, output, *, reduction="none", needs_grad=(True, True)):
         p, t = inputs
-        d = p - t
+        d = p - _like(xp, t, p)
         g = _reduce_grad(xp, grad, d.shape, reduction, d.dtype) * xp.sign(d)
         return (unbroadcast(xp, g, p.shape) if needs_grad[0] else None,
-                unbroadcast(xp, -g, np.shape(t)) if needs_grad[1] else None)
+                _target_grad(unbroadcast(xp, -g, _shape_of(t)), t) if needs_grad[1] else None)
+
+
+def _clamped_logs(xp, p):
+    """(log p, log(1 - p)), each clamped at LOG_FLOOR, without warnings at p = 0 or 1."""
+    with _quiet(xp):
+        return xp.maximum(xp.log(p), LOG_FLOOR), xp.maximum(xp.log1p(-p), LOG_FLOOR)
 
 
 class BinaryCrossEntropy(_ElementwiseLoss):
     """-(y·log p + (1 - y)·log(1 - p)) on probabilities p (deck 000, eq. 1), per element.
 
-    log is clamped at -100 so p = 0 or 1 stays finite. d/dp = (p - y) / (p(1 - p)).
-    For logits, binary_cross_entropy_with_logits is exact and stable.
+    log is clamped at -100 so p = 0 or 1 stays finite. d/dp = (p - y) / (p(1 - p)),
+    d/dy = log(1 - p) - log p. For logits, binary_cross_entropy_with_logits is exact and
+    stable.
+
+    >>> loss = ge.ops.binary_cross_entropy(ge.ops.sigmoid(x @ W + b), y, reduction="mean")
     """
 
     name = "binary_cross_entropy"
 
     def forward(self, xp, p, y, *, reduction="none"):
-        log_p = xp.maximum(xp.log(p), LOG_FLOOR)
-        log_1p = xp.maximum(xp.log1p(-p), LOG_FLOOR)
-        return _reduce(xp, -(y * log_p + (1 - y) * log_1p), reduction)
+        y_ = _like(xp, y, p)
+        log_p, log_1p = _clamped_logs(xp, p)
+        return _reduce(xp, -(y_ * log_p + (1 - y_) * log_1p), reduction)
 
     def backward(self, xp, grad, inputs, output, *, reduction="none", needs_grad=(True, True)):
         p, y = inputs
-        tiny = np.finfo(p.dtype).tiny if p.dtype.kind == "f" else 1e-300
-        shape = broadcast_shapes(p.shape, np.shape(y))
+        y_ = _like(xp, y, p)
+        tiny = float(np.finfo(p.dtype).tiny) if p.dtype.kind == "f" else 1e-300
+        shape = broadcast_shapes(p.shape, _shape_of(y))
         g = _reduce_grad(xp, grad, shape, reduction, p.dtype)
         gp = gy = None
         if needs_grad[0]:
-            gp = unbroadcast(xp, g * (p - y) / xp.maximum(p * (1 - p), tiny), p.shape)
+            gp = unbroadcast(xp, g * (p - y_) / xp.maximum(p * (1 - p), tiny), p.shape)
         if needs_grad[1]:
-            log_p = xp.maximum(xp.log(p), LOG_FLOOR)
-            log_1p = xp.maximum(xp.log1p(-p), LOG_FLOOR)
-            gy = unbroadcast(xp, g * (log_1p - log_p), np.shape(y))
+            log_p, log_1p = _clamped_logs(xp, p)
+            gy = _target_grad(unbroadcast(xp, g * (log_1p - log_p), _shape_of(y)), y)
         return gp, gy
 
 
 class BinaryCrossEntropyWithLogits(_ElementwiseLoss):
-    """BCE of sigmoid(x) against y, from logits x, without overflow:
-    max(x, 0) - x·y + log(1 + e^(-|x|)). d/dx = σ(x) - y.
+    """BCE of σ(x) against y, from logits x: -(y·log σ(x) + (1 - y)·log(1 - σ(x))),
+    computed without overflow as max(x, 0) - x·y + log(1 + e^(-|x|)).
+
+    d/dx = σ(x) - y, d/dy = -x.
     """
 
     name = "binary_cross_entropy_with_logits"
 
     def forward(self, xp, x, y, *, reduction="none"):
-        loss = xp.maximum(x, 0) - x * y + xp.log1p(xp.exp(-xp.abs(x)))
+        loss = xp.maximum(x, 0) - x * _like(xp, y, x) + xp.log1p(xp.exp(-xp.abs(x)))
         return _reduce(xp, loss, reduction)
 
     def backward(self, xp, grad, inputs, output, *, reduction="none", needs_grad=(True, True)):
         x, y = inputs
-        shape = broadcast_shapes(x.shape, np.shape(y))
+        shape = broadcast_shapes(x.shape, _shape_of(y))
         g = _reduce_grad(xp, grad, shape, reduction, x.dtype)
-        e = xp.exp(-xp.abs(x))
+        e = xp.exp(-xp.abs(x))  # in (0, 1]: never overflows
         s = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
-        return (unbroadcast(xp, g * (s - y), x.shape) if needs_grad[0] else None,
-                unbroadcast(xp, g * -x, np.shape(y)) if needs_grad[1] else None)
+        return (unbroadcast(xp, g * (s - _like(xp, y, x)), x.shape) if needs_grad[0] else None,
+                _target_grad(unbroadcast(xp, g * -x, _shape_of(y)), y) if needs_grad[1] else None)
 
 
-def _targets(xp, target, logits_shape, axis):
-    """(one-hot float targets or None, integer indices or None)."""
-    if target.dtype.kind in "iub" and target.ndim == len(logits_shape) - 1:
+def _targets(xp, target, logits, op_name):
+    """(one-hot / soft targets in the logits' dtype, or None; integer class indices, or None)."""
+    target = xp.asarray(target)
+    if target.ndim == logits.ndim - 1:
+        if target.dtype.kind not in "iu":
+            raise DtypeError(
+                f"{op_name}: targets of shape {target.shape} (the logits {logits.shape} without the class axis) "
+                f"are class indices and must be integers, got {target.dtype}. Cast them with .astype(int), "
+                f"or pass one-hot targets of shape {logits.shape}."
+            )
         return None, target
-    return target, None
+    return _like(xp, target, logits), None
 
 
 class _ClassLoss(_Loss):
@@ -178,27 +225,33 @@ def _one_hot_like(xp, indices, like, axis):
     return out
 
 
-def _check_indices(xp, indices, classes):
+def _check_indices(xp, indices, classes, op_name):
     if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= classes):
         raise ValueError(
-            f"class indices must lie in 0..{classes - 1}; got values from {int(indices.min())} to {int(indices.max())}"
+            f"{op_name}: class indices must lie in 0..{classes - 1} (the logits have {classes} classes); "
+            f"got values from {int(indices.min())} to {int(indices.max())}. Check the labels, or the size "
+            "of the last layer."
         )
 
 
 class CrossEntropy(_ClassLoss):
-    """Softmax cross-entropy from logits (deck 000 eq. 5): -log softmax(z)_y per example.
+    """Softmax cross-entropy from logits (deck 000 eq. 5), per example:
+    L_i = -log(e^(z_y) / Σ_j e^(z_j)) = logsumexp(z) - z_y, computed stably.
 
-    Targets: integer class indices (shape without the class axis) or one-hot / soft
-    distributions (the logits' shape). d/dz = softmax(z) - onehot(y).
+    Targets: integer class indices (the logits' shape without the class axis), or one-hot /
+    soft distributions t of the logits' shape, L_i = -Σ_j t_j log softmax(z)_j.
+    d/dz = softmax(z)·Σ_j t_j - t (= softmax(z) - onehot(y) for one-hot targets).
+
+    >>> loss = ge.ops.cross_entropy(x @ W + b, labels, reduction="mean")
     """
 
     name = "cross_entropy"
 
     def forward(self, xp, logits, target, *, axis=-1, reduction="none"):
         log_probs = _log_softmax(xp, logits, axis)
-        dist, indices = _targets(xp, target, logits.shape, axis)
+        dist, indices = _targets(xp, target, logits, self.name)
         if indices is not None:
-            _check_indices(xp, indices, logits.shape[axis])
+            _check_indices(xp, indices, logits.shape[axis], self.name)
             loss = -_pick(xp, log_probs, indices, axis)
         else:
             loss = -xp.sum(dist * log_probs, axis=axis)
@@ -208,28 +261,28 @@ class CrossEntropy(_ClassLoss):
         logits, target = inputs
         log_probs = _log_softmax(xp, logits, axis)
         probs = xp.exp(log_probs)
-        dist, indices = _targets(xp, target, logits.shape, axis)
+        dist, indices = _targets(xp, target, logits, self.name)
         per_example = tuple(d for i, d in enumerate(logits.shape) if i != axis % logits.ndim)
         g = xp.expand_dims(_reduce_grad(xp, grad, per_example, reduction, logits.dtype), axis)
         if indices is not None:
             return (g * (probs - _one_hot_like(xp, indices, probs, axis)), None)
-        dist = xp.asarray(dist, dtype=logits.dtype)
         total = xp.sum(dist, axis=axis, keepdims=True)
         g_logits = unbroadcast(xp, g * (probs * total - dist), logits.shape)
-        g_target = unbroadcast(xp, g * -log_probs, target.shape) if needs_grad[1] else None
+        g_target = _target_grad(unbroadcast(xp, g * -log_probs, target.shape), target) if needs_grad[1] else None
         return (g_logits, g_target)
 
 
 class NLL(_ClassLoss):
-    """Negative log-likelihood from log-probabilities: -log_probs[y] per example
-    (pair it with log_softmax). Targets as for cross_entropy."""
+    """Negative log-likelihood from log-probabilities ℓ, per example: L_i = -ℓ_y
+    (or -Σ_j t_j ℓ_j for one-hot / soft targets t). Pair it with log_softmax:
+    nll(log_softmax(z), y) == cross_entropy(z, y). d/dℓ = -onehot(y) (or -t)."""
 
     name = "nll"
 
     def forward(self, xp, log_probs, target, *, axis=-1, reduction="none"):
-        dist, indices = _targets(xp, target, log_probs.shape, axis)
+        dist, indices = _targets(xp, target, log_probs, self.name)
         if indices is not None:
-            _check_indices(xp, indices, log_probs.shape[axis])
+            _check_indices(xp, indices, log_probs.shape[axis], self.name)
             loss = -_pick(xp, log_probs, indices, axis)
         else:
             loss = -xp.sum(dist * log_probs, axis=axis)
@@ -237,20 +290,23 @@ class NLL(_ClassLoss):
 
     def backward(self, xp, grad, inputs, output, *, axis=-1, reduction="none", needs_grad=(True, False)):
         log_probs, target = inputs
-        dist, indices = _targets(xp, target, log_probs.shape, axis)
+        dist, indices = _targets(xp, target, log_probs, self.name)
         per_example = tuple(d for i, d in enumerate(log_probs.shape) if i != axis % log_probs.ndim)
         g = xp.expand_dims(_reduce_grad(xp, grad, per_example, reduction, log_probs.dtype), axis)
         if indices is not None:
             return (-g * _one_hot_like(xp, indices, log_probs, axis), None)
-        g_lp = unbroadcast(xp, -g * xp.asarray(dist, dtype=log_probs.dtype), log_probs.shape)
-        g_t = unbroadcast(xp, -g * log_probs, target.shape) if needs_grad[1] else None
+        g_lp = unbroadcast(xp, -g * dist, log_probs.shape)
+        g_t = _target_grad(unbroadcast(xp, -g * log_probs, target.shape), target) if needs_grad[1] else None
         return (g_lp, g_t)
 
 
 class Hinge(_ClassLoss):
-    """Multiclass hinge (SVM) loss, deck 000 eq. 4: Σ_{j≠y} max(0, f_j - f_y + margin).
+    """Multiclass hinge (SVM) loss, deck 000 eq. 4: L_i = Σ_{j≠y_i} max(0, f_j - f_{y_i} + margin),
+    margin = 1 by default, per example.
 
-    d/df_j = 1 for each violating j ≠ y; d/df_y = -(number of violators).
+    d/df_j = 1 for each violating j ≠ y (f_j - f_y + margin > 0); d/df_y = -(number of
+    violators). Targets: class indices, or one-hot rows (the argmax is the class). The
+    targets get no gradient.
     """
 
     name = "hinge"
@@ -258,7 +314,7 @@ class Hinge(_ClassLoss):
     def forward(self, xp, scores, target, *, axis=-1, margin=1.0, reduction="none"):
         indices = self._indices(xp, target, scores, axis)
         correct = xp.expand_dims(_pick(xp, scores, indices, axis), axis)
-        margins = xp.maximum(scores - correct + margin, 0)
+        margins = xp.maximum(scores - correct + float(margin), 0)
         margins = margins * (1 - _one_hot_like(xp, indices, scores, axis))
         return _reduce(xp, xp.asarray(xp.sum(margins, axis=axis)), reduction)
 
@@ -267,16 +323,17 @@ class Hinge(_ClassLoss):
         indices = self._indices(xp, target, scores, axis)
         one_hot = _one_hot_like(xp, indices, scores, axis)
         correct = xp.expand_dims(_pick(xp, scores, indices, axis), axis)
-        violate = ((scores - correct + margin) > 0).astype(scores.dtype) * (1 - one_hot)
+        violate = ((scores - correct + float(margin)) > 0).astype(scores.dtype) * (1 - one_hot)
         local = violate - one_hot * xp.sum(violate, axis=axis, keepdims=True)
         per_example = tuple(d for i, d in enumerate(scores.shape) if i != axis % scores.ndim)
         g = xp.expand_dims(_reduce_grad(xp, grad, per_example, reduction, scores.dtype), axis)
         return (g * local, None)
 
-    @staticmethod
-    def _indices(xp, target, scores, axis):
-        dist, indices = _targets(xp, target, scores.shape, axis)
+    def _indices(self, xp, target, scores, axis):
+        dist, indices = _targets(xp, target, scores, self.name)
         if indices is None:
+            if dist.shape != scores.shape:
+                raise ShapeError(f"hinge: one-hot targets must have the scores' shape {scores.shape}, got {dist.shape}")
             indices = xp.argmax(dist, axis=axis)
-        _check_indices(xp, indices, scores.shape[axis])
+        _check_indices(xp, indices, scores.shape[axis], self.name)
         return indices

@@ -20,7 +20,10 @@ class _Reduction(ge.Op):
 
 
 class Sum(_Reduction):
-    """Sum over ``axis``. The gradient broadcasts back over the summed axes."""
+    """y = Σ_axis x. The gradient broadcasts back over the summed axes (d/dx = 1).
+
+    >>> ge.ops.sum(h, axis=1, keepdims=True)
+    """
 
     name = "sum"
     saves = ("inputs",)
@@ -34,7 +37,10 @@ class Sum(_Reduction):
 
 
 class Mean(_Reduction):
-    """Mean over ``axis``. d/dx = 1/n, broadcast back over the averaged axes."""
+    """y = (1/n) Σ_axis x, n = number of averaged entries. d/dx = 1/n, broadcast back.
+
+    >>> loss = ge.ops.mean(ge.ops.mse(prediction, target))
+    """
 
     name = "mean"
     saves = ("inputs",)
@@ -51,7 +57,10 @@ class Mean(_Reduction):
 
 
 class Max(_Reduction):
-    """Max over ``axis``. The gradient goes to the maximal entries (split evenly on ties)."""
+    """y = max_axis x. d/dx = 1 at the maximal entry, 0 elsewhere (split evenly on ties).
+
+    >>> ge.ops.max(scores, axis=-1)
+    """
 
     name = "max"
     saves = ("inputs", "output")
@@ -68,9 +77,10 @@ class Max(_Reduction):
 
 
 class LogSumExp(_Reduction):
-    """log Σ exp(x) over ``axis``, computed stably as m + log Σ exp(x - m), m = max x.
+    """y = log Σ_axis e^x, computed stably as m + log Σ e^(x - m) with m = max_axis x
+    (no overflow for any finite x; rows of -inf give -inf).
 
-    d/dx = softmax(x) along the reduced axes.
+    d/dx = e^(x - y) = softmax(x) along the reduced axes.
     """
 
     name = "logsumexp"

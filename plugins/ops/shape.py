@@ -7,12 +7,31 @@ from graphengine import ShapeError, unbroadcast
 from graphengine.node import thaw_index
 
 
+def _index_magnitude(index) -> int:
+    """Largest |integer| in an index expression (ints, lists, slice bounds)."""
+    if isinstance(index, slice):
+        return max(_index_magnitude(v) for v in (index.start, index.stop, index.step))
+    if isinstance(index, (tuple, list)):
+        return max((_index_magnitude(i) for i in index), default=0)
+    if isinstance(index, (int, np.integer)) and not isinstance(index, bool):
+        return abs(int(index))
+    return 0
+
+
+def _probe_shape(shape, index):
+    """Result shape of indexing a (memory-free) array of ``shape``; IndexError if it does not fit."""
+    probe = np.broadcast_to(np.int8(0), shape)  # zero strides: no memory, any size
+    return probe[index].shape
+
+
 class GetItem(ge.Op):
-    """x[index]: ints, slices, None, Ellipsis and integer lists, as in NumPy.
+    """y = x[index]: ints, slices (any step, negative too), None, Ellipsis and integer
+    lists, as in NumPy.
 
-    The gradient scatters back into a zero array of x's shape (repeated indices add up).
+    The gradient scatters back into a zero array of x's shape: dx[index] += grad, so
+    repeated indices add up (x[[0, 0]] sends twice the gradient to x[0]).
 
-    >>> h[0:2], h[:, 1]
+    >>> h[0:2], h[:, 1], h[::-1], h[[0, 0, 2]], h[:, None]
     """
 
     name = "getitem"
@@ -26,36 +45,66 @@ class GetItem(ge.Op):
         out = xp.zeros(x.shape, dtype=grad.dtype)
         idx = thaw_index(index)
         if xp is np:
-            np.add.at(out, idx, grad)
-        else:
+            np.add.at(out, idx, grad)  # unbuffered: repeated indices accumulate
+        elif hasattr(xp.add, "at"):
             xp.add.at(out, idx, grad)
+        else:  # older CuPy
+            import cupyx
+
+            cupyx.scatter_add(out, idx, grad)
         return (out,)
 
     def shape(self, x, *, index):
-        probe = np.empty(tuple(1 if d is None else d for d in x), dtype=np.int8)
+        idx = thaw_index(index)
+        x = tuple(x)
+        if all(d is not None for d in x):
+            try:
+                return _probe_shape(x, idx)
+            except IndexError as exc:
+                raise ShapeError(f"index {_show_index(idx)} does not fit shape {x}: {exc}") from None
+        # Unknown (batch) axes: probe with a size past every index bound (must fit), then
+        # with other sizes; a result axis that changes with the unknown size is unknown.
+        big = _index_magnitude(idx) + 3
         try:
-            result = probe[thaw_index(index)]
+            results = [_probe_shape(tuple(big if d is None else d for d in x), idx)]
         except IndexError as exc:
-            raise ShapeError(f"index {thaw_index(index)!r} does not fit shape {x}: {exc}") from None
-        if any(d is None for d in x):
-            return None  # unknown axes make the result shape unknown in general
-        return result.shape
+            raise ShapeError(f"index {_show_index(idx)} does not fit shape {x}: {exc}") from None
+        for size in (big + 1, 1):
+            try:
+                results.append(_probe_shape(tuple(size if d is None else d for d in x), idx))
+            except IndexError:
+                pass  # fine: a batch that small would fail at run time, not every batch
+        return tuple(d if all(r[i] == d for r in results) else None for i, d in enumerate(results[0]))
+
+
+def _show_index(index):
+    return repr(index).replace("slice(None, None, None)", ":")
+
+
+def _as_shape(shape):
+    return (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
 
 
 class Reshape(ge.Op):
-    """Reshape to ``shape`` (one entry may be -1). The gradient is reshaped back."""
+    """Same elements in a new ``shape`` (C order; one entry may be -1, inferred).
+    The gradient is reshaped back to x's shape.
+
+    >>> ge.ops.reshape(images, shape=(-1, 784))
+    """
 
     name = "reshape"
     saves = ("inputs",)
 
     def forward(self, xp, x, *, shape):
-        return xp.reshape(x, shape)
+        return xp.reshape(x, _as_shape(shape))
 
     def backward(self, xp, grad, inputs, output, *, shape):
         return (xp.reshape(grad, inputs[0].shape),)
 
     def shape(self, x, *, shape):
-        shape = tuple(shape)
+        shape = _as_shape(shape)
+        if any(d < -1 for d in shape):
+            raise ShapeError(f"reshape: negative size in {shape}; only -1 (inferred) is allowed")
         if shape.count(-1) > 1:
             raise ShapeError("reshape: only one axis may be -1")
         if any(d is None for d in x):
@@ -72,26 +121,37 @@ class Reshape(ge.Op):
 
 
 class BroadcastTo(ge.Op):
-    """Broadcast x to ``shape``. The gradient is summed back (unbroadcast)."""
+    """Broadcast x to ``shape`` (NumPy rules: size-1 and missing leading axes repeat).
+    The gradient is summed back over the repeated axes (ge.unbroadcast).
+
+    >>> ge.ops.broadcast_to(b, shape=(4, 3))
+    """
 
     name = "broadcast_to"
     saves = ("inputs",)
 
     def forward(self, xp, x, *, shape):
-        return xp.broadcast_to(x, shape)
+        return xp.broadcast_to(x, _as_shape(shape))
 
     def backward(self, xp, grad, inputs, output, *, shape):
         return (unbroadcast(xp, grad, inputs[0].shape),)
 
     def shape(self, x, *, shape):
-        out = ge.broadcast_shapes(x, tuple(shape))
-        if tuple(out) != tuple(shape):
-            raise ShapeError(f"cannot broadcast {x} to {tuple(shape)}")
-        return tuple(shape)
+        shape = _as_shape(shape)
+        if len(x) > len(shape):
+            raise ShapeError(f"cannot broadcast {tuple(x)} to {shape}: the target has fewer axes")
+        out = ge.broadcast_shapes(x, shape)
+        if tuple(out) != shape:
+            raise ShapeError(f"cannot broadcast {tuple(x)} to {shape}")
+        return shape
 
 
 class Concat(ge.Op):
-    """Join inputs along an existing ``axis``. Each input gets its slice of the gradient."""
+    """Join inputs along an existing ``axis``: y = [x₁; x₂; ...]. Each input gets its
+    slice of the gradient.
+
+    >>> ge.ops.concat(a, b, c, axis=1)
+    """
 
     name = "concat"
     arity = None
@@ -122,7 +182,11 @@ class Concat(ge.Op):
 
 
 class Stack(ge.Op):
-    """Stack inputs of equal shape along a new ``axis``."""
+    """Stack inputs of equal shape along a new ``axis``: y[..., i, ...] = xᵢ. Each input
+    gets its slice of the gradient.
+
+    >>> ge.ops.stack(a, b, axis=0)
+    """
 
     name = "stack"
     arity = None
