@@ -76,11 +76,10 @@ class Op:
         return None
 
     def dtype(self, *input_dtypes, **attrs):
-        """Output dtype from input dtypes (None entries: unknown or a weak Python scalar)."""
+        """Output dtype from input dtypes (None entries are weak Python scalars, which
+        do not promote: float32 * 2.0 stays float32)."""
         known = [d for d in input_dtypes if d is not None]
-        if not known or len(known) != len(input_dtypes):
-            return None
-        return np.result_type(*known)
+        return np.result_type(*known) if known else None
 
     # -- introspection used by the graph and the scheduler (computed once per class) --
 

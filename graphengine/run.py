@@ -46,6 +46,11 @@ class Run:
     def _slot(self, node, what):
         node = self.graph.node(node)
         s = self._plan.slot.get(node.id)
+        if s is None and self._plan.fetch_ids is None:
+            raise ValueNotAvailableError(
+                f"node {node.name!r} is not part of this run: it was added to the graph after the run was made. "
+                "Run g.forward(...) again."
+            )
         if s is None:
             fetched = ", ".join(self.graph._nodes[i].name for i in self._plan.fetch_ids or ())
             raise ValueNotAvailableError(

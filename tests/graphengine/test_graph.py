@@ -1,0 +1,232 @@
+"""Graph construction: nodes, names, scopes, operators, shape rules, cycles, validation."""
+
+import networkx as nx
+import numpy as np
+import pytest
+
+import graphengine as ge
+
+
+def test_issue_example_builds_and_runs(rng):
+    X = rng.normal(size=(5, 3))
+    Y = (rng.random((5, 1)) > 0.5).astype(float)
+    g = ge.Graph("logreg")
+    x = g.input("x", shape=(None, 3)); y = g.input("y", shape=(None, 1))
+    W = g.param("W", np.zeros((3, 1))); b = g.param("b", np.zeros(1))
+    p = ge.ops.sigmoid(x @ W + b)
+    loss = ge.ops.mean(ge.ops.binary_cross_entropy(p, y))
+    run = g.forward({"x": X, "y": Y})
+    run.backward(loss)
+    np.testing.assert_allclose(run.value(p), 0.5)
+    # d mean(BCE(sigmoid(xW + b), y)) / dW = X^T (p - y) / n
+    np.testing.assert_allclose(run.grad(W), X.T @ (0.5 - Y) / 5)
+    np.testing.assert_allclose(run.grad(b), np.mean(0.5 - Y, axis=0))
+    assert p.shape == (None, 1) and loss.shape == ()
+
+
+def test_ids_names_and_order_are_stable():
+    def build():
+        g = ge.Graph("g")
+        x = g.input("x", shape=(2,))
+        h = ge.ops.tanh(x)
+        ge.ops.tanh(h * 2.0)
+        return [(n.id, n.name, n.kind, n.op) for n in g.nodes()]
+
+    first = build()
+    assert first == build()
+    assert [n[1] for n in first] == ["x", "tanh_1", "const_1", "mul_1", "tanh_2"]
+    assert [n[0] for n in first] == list(range(5))
+
+
+def test_names_are_unique_and_validated():
+    g = ge.Graph()
+    g.input("x")
+    with pytest.raises(ge.GraphStructureError, match="already has a node named 'x'"):
+        g.param("x", np.zeros(2))
+    with pytest.raises(ge.GraphStructureError, match="not allowed"):
+        g.input("a/b")
+    with pytest.raises(ge.GraphStructureError):
+        g.input("")
+
+
+def test_scopes_prefix_names_and_are_recorded():
+    g = ge.Graph()
+    x = g.input("x", shape=(None, 2))
+    with g.scope("layer1"):
+        W = g.param("W", np.ones((2, 3)))
+        h = ge.ops.relu(x @ W)
+        with g.scope("inner"):
+            k = ge.ops.tanh(h)
+    assert W.name == "layer1/W" and W.scope == "layer1"
+    assert h.name == "layer1/relu_1"
+    assert k.name == "layer1/inner/tanh_1" and k.scope == "layer1/inner"
+    assert g.node("layer1/W") is W
+    assert g.parameter_count("layer1") == 6 and g.parameter_count() == 6
+    with pytest.raises(ge.GraphStructureError):
+        with g.scope("a/b"):
+            pass
+
+
+def test_operators_and_reflected_forms():
+    g = ge.Graph()
+    a = g.input("a", shape=(2, 2))
+    arr = np.array([[1.0, 2.0], [3.0, 4.0]])
+    exprs = {
+        "add": (a + 1, lambda v: v + 1), "radd": (1 + a, lambda v: 1 + v),
+        "sub": (a - 2, lambda v: v - 2), "rsub": (2 - a, lambda v: 2 - v),
+        "mul": (a * 3, lambda v: v * 3), "rmul": (3 * a, lambda v: 3 * v),
+        "div": (a / 2, lambda v: v / 2), "rdiv": (2 / a, lambda v: 2 / v),
+        "pow": (a ** 2, lambda v: v ** 2), "rpow": (2 ** a, lambda v: 2 ** v),
+        "matmul": (a @ arr, lambda v: v @ arr), "rmatmul": (arr @ a, lambda v: arr @ v),
+        "neg": (-a, lambda v: -v), "abs": (abs(a), np.abs), "T": (a.T, lambda v: v.T),
+        "slice": (a[0:1], lambda v: v[0:1]), "column": (a[:, 1], lambda v: v[:, 1]),
+        "item": (a[1, 0], lambda v: v[1, 0]), "fancy": (a[[1, 1, 0]], lambda v: v[[1, 1, 0]]),
+        "arr_add": (arr + a, lambda v: arr + v),
+    }
+    value = np.array([[0.5, -1.0], [2.0, 3.0]])
+    run = g.forward({"a": value})
+    for label, (node, fn) in exprs.items():
+        np.testing.assert_allclose(run.value(node), fn(value), err_msg=label)
+        assert isinstance(node, ge.Node), label
+
+
+def test_slicing_gradient_scatters_back():
+    g = ge.Graph()
+    h = g.input("h", shape=(3, 2))
+    y = ge.ops.sum(h[0:2] * 2.0) + ge.ops.sum(h[:, 1])
+    run = g.forward({"h": np.ones((3, 2))}).backward(y)
+    np.testing.assert_allclose(run.grad(h), [[2, 3], [2, 3], [0, 1]])
+
+
+def test_shape_rule_refuses_mismatch_at_build_time():
+    g = ge.Graph()
+    x = g.input("x", shape=(None, 3))
+    W = g.param("W", np.zeros((4, 1)))
+    with pytest.raises(ge.ShapeError) as info:
+        x @ W
+    message = str(info.value)
+    assert "matmul" in message and "'x' (None, 3)" in message and "'W' (4, 1)" in message
+    assert len(g) == 2  # nothing was added
+    with pytest.raises(ge.ShapeError, match="broadcast"):
+        g.input("a", shape=(2, 3)) + g.input("b", shape=(4,))
+
+
+def test_arity_and_attribute_errors():
+    g = ge.Graph()
+    x = g.input("x", shape=(2,))
+    with pytest.raises(ge.GraphStructureError, match="takes 1 input"):
+        g.apply("tanh", x, x)
+    with pytest.raises(ge.AttributeSpecError, match="axis"):
+        ge.ops.sum(x, axes=0)
+    with pytest.raises(ge.GraphStructureError, match="needs at least one graph node"):
+        ge.ops.tanh(np.ones(2))
+
+
+def test_nodes_of_another_graph_are_refused():
+    g1, g2 = ge.Graph("one"), ge.Graph("two")
+    a = g1.input("a", shape=(2,))
+    b = g2.input("b", shape=(2,))
+    with pytest.raises(ge.GraphStructureError, match="belongs to graph 'one'"):
+        b + a
+
+
+def test_misspelt_op_suggests_close_names():
+    with pytest.raises(AttributeError) as info:
+        ge.ops.sigmoud
+    assert isinstance(info.value, ge.UnknownOpError)
+    assert "sigmoid" in str(info.value)
+    assert "tanh" in dir(ge.ops)
+
+
+def test_params_inputs_and_values():
+    g = ge.Graph()
+    W = g.param("W", np.zeros((2, 2), dtype=np.float32))
+    b = g.param("b", np.zeros(2))
+    g.input("x", shape=(None, 2), dtype="float32")
+    assert g.params() == [W, b]
+    assert [n.name for n in g.inputs()] == ["x"]
+    W.value = np.ones((2, 2))
+    assert W.value.dtype == np.float32 and W.value.sum() == 4
+    with pytest.raises(ge.ShapeError, match="shape"):
+        W.value = np.ones(3)
+    with pytest.raises(ge.DtypeError, match="floating point"):
+        g.param("i", np.arange(3))
+    with pytest.raises(ge.DtypeError, match="not numeric"):
+        g.param("s", np.array(["a"]))
+    with pytest.raises(ge.GraphStructureError, match="only params"):
+        g.inputs()[0].value
+
+
+def test_python_scalars_do_not_upcast_float32():
+    g = ge.Graph()
+    x = g.input("x", shape=(3,), dtype="float32")
+    y = (x * 2.0 + 1) / 3.0 - 0.5
+    assert y.dtype == np.float32
+    total = ge.ops.sum(y)
+    run = g.forward({"x": np.ones(3, dtype=np.float32)}).backward(total)
+    with pytest.raises(ge.ValueNotAvailableError, match="added to the graph after the run"):
+        run.value(ge.ops.exp(y))
+    assert run.value(y).dtype == np.float32
+    assert run.grad(x).dtype == np.float32
+
+
+def test_networkx_view_is_structure_only():
+    g = ge.Graph()
+    x = g.input("x", shape=(2,))
+    W = g.param("W", np.ones(2))
+    y = x * x + W
+    view = g.nx
+    assert isinstance(view, nx.DiGraph)
+    assert view.edges[x.id, y.inputs[0].id]["positions"] == (0, 1)  # x * x: both positions
+    for _, data in view.nodes(data=True):
+        assert not any(isinstance(v, np.ndarray) for v in data.values())
+    with pytest.raises(nx.NetworkXError):
+        view.add_edge(0, 1)
+
+
+def test_rewire_refuses_cycles_and_names_them():
+    g = ge.Graph()
+    x = g.input("x", shape=(2,))
+    a = ge.ops.tanh(x, name="a")
+    b = ge.ops.exp(a, name="b")
+    c = ge.ops.neg(b, name="c")
+    with pytest.raises(ge.GraphCycleError) as info:
+        g.rewire(a, 0, c)
+    assert "a -> b -> c -> a" in str(info.value)
+    assert a.inputs == (x,)
+    g.rewire(c, 0, a)  # fine: a -> c
+    assert c.inputs == (a,) and g.nx.has_edge(a.id, c.id) and not g.nx.has_edge(b.id, c.id)
+    g.validate()
+
+
+def test_validate_finds_a_cycle_made_behind_the_graphs_back():
+    g = ge.Graph()
+    x = g.input("x", shape=(2,))
+    a = ge.ops.tanh(x, name="a")
+    b = ge.ops.exp(a, name="b")
+    g._nx.add_edge(b.id, a.id, positions=(0,))  # corrupt the structure directly
+    with pytest.raises(ge.GraphCycleError, match="cycle"):
+        g.validate()
+
+
+def test_validate_passes_on_a_sound_graph():
+    g = ge.Graph()
+    x = g.input("x", shape=(None, 3))
+    W = g.param("W", np.zeros((3, 2)))
+    ge.ops.softmax(x @ W)
+    g.validate()
+
+
+def test_bool_of_a_node_is_refused():
+    g = ge.Graph()
+    x = g.input("x")
+    with pytest.raises(ge.GraphStructureError, match="truth value"):
+        if x:
+            pass
+
+
+def test_repr_and_len():
+    g = ge.Graph("small")
+    x = g.input("x", shape=(None, 2), dtype="float32")
+    assert "small" in repr(g) and len(g) == 1
+    assert repr(x) == "<Node 'x' input (None, 2) float32>"
