@@ -1,0 +1,152 @@
+"""The scheduler: op failures named, NaN/Inf checks, plans cached, generated code."""
+
+import numpy as np
+import pytest
+
+import graphengine as ge
+
+
+class Broken(ge.Op):
+    name = "broken"
+
+    def forward(self, xp, x):
+        raise RuntimeError("kaboom")
+
+    def backward(self, xp, grad, inputs, output):
+        return (grad,)
+
+    def shape(self, x):
+        return x
+
+
+class BadBackward(ge.Op):
+    name = "bad_backward"
+
+    def forward(self, xp, x):
+        return x * 1.0
+
+    def backward(self, xp, grad, inputs, output):
+        raise ValueError("no gradient today")
+
+    def shape(self, x):
+        return x
+
+
+@pytest.mark.parametrize("fetch_mode", ["record", "fetch-interpreted", "fetch-generated"])
+def test_op_failure_names_node_op_shapes_and_dtypes(fetch_mode):
+    g = ge.Graph()
+    x = g.input("x", shape=(None, 2), dtype="float32")
+    h = ge.ops.tanh(x)
+    bad = g.apply(Broken(), h, name="the_bad_one")
+    feeds = {"x": np.ones((4, 2), dtype=np.float32)}
+    runs = {"record": 1, "fetch-interpreted": 1, "fetch-generated": 3}[fetch_mode]
+    fetch = None if fetch_mode == "record" else [bad]
+    for _ in range(runs - 1):
+        with pytest.raises(ge.OpExecutionError):
+            g.forward(feeds, fetch=fetch)
+    with pytest.raises(ge.OpExecutionError) as info:
+        g.forward(feeds, fetch=fetch)
+    message = str(info.value)
+    assert "'the_bad_one'" in message and "op broken" in message
+    assert "float32[4, 2]" in message and "'tanh_1'" in message and "kaboom" in message
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
+@pytest.mark.parametrize("runs", [1, 3])
+def test_backward_failure_names_the_node(runs):
+    g = ge.Graph()
+    x = g.input("x", shape=(2,))
+    W = g.param("W", np.ones(2))
+    y = ge.ops.sum(g.apply(BadBackward(), x * W, name="culprit"))
+    for _ in range(runs):
+        run = g.forward({"x": np.ones(2)}, fetch=[y])
+        with pytest.raises(ge.OpExecutionError) as info:
+            run.backward(y)
+        assert "backward of node 'culprit'" in str(info.value) and "no gradient today" in str(info.value)
+
+
+def test_check_finite_names_the_first_bad_node():
+    g = ge.Graph()
+    x = g.input("x", shape=(3,))
+    a = ge.ops.log(x, name="log_of_x")
+    b = ge.ops.exp(a * 2.0, name="later")
+    with np.errstate(all="ignore"):
+        run = g.forward({"x": np.array([1.0, 0.0, 2.0])})  # off by default: no error
+        assert np.isinf(run.value(b)).sum() == 0 and np.isneginf(run.value(a)).sum() == 1
+        with pytest.raises(ge.NonFiniteError) as info:
+            g.forward({"x": np.array([1.0, 0.0, 2.0])}, check_finite=True)
+    message = str(info.value)
+    assert "'log_of_x'" in message and "op log" in message and "Inf" in message
+    with np.errstate(all="ignore"):
+        with pytest.raises(ge.NonFiniteError, match="'x'.*NaN"):
+            g.forward({"x": np.array([np.nan, 1.0, 1.0])}, check_finite=True)
+
+
+def test_check_finite_checks_gradients_too():
+    g = ge.Graph()
+    x = g.input("x", shape=(2,))
+    y = ge.ops.sum(ge.ops.sqrt(x))  # d sqrt(x)/dx at 0 is inf
+    with np.errstate(all="ignore"):
+        run = g.forward({"x": np.array([0.0, 4.0])}, check_finite=True)
+        with pytest.raises(ge.NonFiniteError, match="gradient of node 'x'"):
+            run.backward(y)
+
+
+def test_plans_are_cached_per_version_and_fetch():
+    g = ge.Graph()
+    x = g.input("x", shape=(2,))
+    y = ge.ops.tanh(x)
+    z = ge.ops.exp(y)
+    feeds = {"x": np.ones(2)}
+    g.forward(feeds, fetch=[z])
+    plans = dict(g._plans)
+    g.forward(feeds, fetch=[z])
+    assert g._plans == plans
+    g.forward(feeds, fetch=[y])
+    assert len(g._plans) == len(plans) + 1
+    ge.ops.neg(z)
+    g.forward(feeds, fetch=[z])
+    assert g._plans["version"] == g.version
+
+
+def test_generated_code_is_used_and_matches_the_interpreter(rng):
+    g = ge.Graph()
+    x = g.input("x", shape=(None, 3))
+    W = g.param("W", rng.normal(size=(3, 3)))
+    h = x
+    for _ in range(5):
+        h = ge.ops.tanh(h @ W) + h
+    loss = ge.ops.mean(h * h)
+    feeds = {"x": rng.normal(size=(4, 3))}
+    reference = g.forward(feeds).backward(loss).grad(W)
+    for _ in range(3):
+        run = g.forward(feeds, fetch=[loss]).backward(loss)
+        np.testing.assert_allclose(run.grad(W), reference, rtol=1e-12)
+    plan = g._plans[((loss.id,), False)]
+    assert plan.forward_code is not None and "def forward" in plan.forward_code.source
+
+
+def test_unreached_branch_is_not_computed():
+    calls = []
+
+    class Counting(ge.Op):
+        name = "counting"
+
+        def forward(self, xp, x):
+            calls.append(1)
+            return x
+
+        def backward(self, xp, grad, inputs, output):
+            return (grad,)
+
+        def shape(self, x):
+            return x
+
+    g = ge.Graph()
+    x = g.input("x", shape=(2,))
+    g.apply(Counting(), x)
+    y = ge.ops.tanh(x)
+    g.forward({"x": np.ones(2)}, fetch=[y])
+    assert calls == []
+    g.forward({"x": np.ones(2)})
+    assert calls == [1]
