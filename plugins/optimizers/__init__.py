@@ -1,0 +1,55 @@
+"""The built-in optimizers, registered through the ``register_optimizers`` hook.
+
+Create one by name::
+
+    opt = ge.optimizers.create("adam", g.params(), lr=1e-3)
+    opt.step(run)                     # after run.backward(loss)
+
+Registered names and their hyper-parameters (defaults):
+
+=============  =========================================================
+``sgd``        lr=0.01
+``momentum``   lr=0.01, momentum=0.9
+``nesterov``   lr=0.01, momentum=0.9
+``adagrad``    lr=0.01, eps=1e-8, initial_accumulator=0.0
+``adadelta``   lr=1.0, rho=0.9, eps=1e-6
+``rmsprop``    lr=0.001, rho=0.9, eps=1e-8
+``adam``       lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8
+``adamax``     lr=0.002, beta1=0.9, beta2=0.999, eps=1e-8
+``adamw``      lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01
+=============  =========================================================
+
+This package also offers learning-rate schedules (:class:`StepLR`, :class:`ExponentialLR`,
+:class:`CosineLR`, :class:`WarmupLR`) and gradient clipping (:func:`clip_grad_norm`,
+:func:`clip_grad_value`, :func:`global_grad_norm`).
+"""
+
+import graphengine as ge
+
+from . import adam, adaptive, sgd
+from ._checks import OptimizerConfigError
+from .clipping import ClipError, clip_grad_norm, clip_grad_value, global_grad_norm
+from .schedules import CosineLR, ExponentialLR, LRSchedule, ScheduleError, StepLR, WarmupLR
+
+MODULES = (sgd, adaptive, adam)
+
+__all__ = [
+    "all_optimizers", "OptimizerConfigError", "LRSchedule", "StepLR", "ExponentialLR", "CosineLR", "WarmupLR",
+    "ScheduleError", "clip_grad_norm", "clip_grad_value", "global_grad_norm", "ClipError",
+]
+
+
+def all_optimizers():
+    """Every optimizer class defined in this package, in a stable order."""
+    found = []
+    for module in MODULES:
+        for obj in vars(module).values():
+            if isinstance(obj, type) and issubclass(obj, ge.Optimizer) and obj.__module__ == module.__name__ and obj.name:
+                found.append(obj)
+    return found
+
+
+@ge.hookimpl
+def register_optimizers(register):
+    for cls in all_optimizers():
+        register(cls)
