@@ -1,0 +1,711 @@
+"""``draw(graph, run=None, mode=...)``: a graph (and a run) as an annotated Graphviz diagram.
+
+What a diagram shows, by mode:
+
+``structure`` (no run)
+    every node's name, kind or op (with attributes), shape and dtype; params with their
+    element count; const values. Inputs, params, consts, ops and outputs have their own
+    colours, explained by a small legend.
+``forward``
+    each node's value from the run: numbers with ``precision`` significant digits,
+    arrays of at most ``max_elements`` elements in full, larger ones as mean, std, min and
+    max. NaN and Inf are flagged in red.
+``backward``
+    each node's gradient (of the run's backward target), formatted the same way, and on
+    every edge the gradient contribution flowing back along it (upstream gradient times
+    the local derivative). A node that fans out shows the sum of its contributions.
+``both``
+    value above, gradient below, as the lecture slides draw them.
+
+Name scopes become clusters; ``collapse=`` folds scopes into one box each. A run with a
+``fetch`` greys out the nodes it did not execute. ``heatmap=True`` colours nodes and edges
+by gradient magnitude on a log scale.
+
+The DOT text (``.source``) is deterministic: node ids come from the graph's stable node
+ids, everything is emitted in id order, and numbers have a fixed format.
+"""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from graphengine.errors import GraphEngineError, ValueNotAvailableError
+from graphengine.node import CONST, INPUT, OP, PARAM
+
+from . import heatmap as heat
+from .diagram import Diagram
+from .labels import count_text, format_attr_value, format_shape, format_value, html_text
+
+MODES = ("structure", "forward", "backward", "both")
+
+FONT = "Helvetica,Arial,sans-serif"
+
+# fill, border for each kind (and for outputs: op nodes nothing consumes)
+KIND_COLOURS = {
+    INPUT: ("#dbeafe", "#2563eb"),
+    PARAM: ("#fef3c7", "#b45309"),
+    CONST: ("#f3f4f6", "#6b7280"),
+    OP: ("#ffffff", "#374151"),
+    "output": ("#dcfce7", "#15803d"),
+}
+KIND_NOTES = {
+    INPUT: "input: fed at run time",
+    PARAM: "param: trainable array",
+    CONST: "const: fixed value",
+    OP: "op: computed from its inputs",
+    "output": "output: nothing consumes it",
+}
+SCOPE_COLOURS = ("#f8fafc", "#94a3b8")  # cluster fill, border
+COLLAPSED_COLOURS = ("#ede9fe", "#6d28d9")
+VALUE_COLOUR = "#1d4ed8"
+GRAD_COLOUR = "#b91c1c"
+NAN_COLOUR = "#dc2626"
+MUTED = "#6b7280"
+GREY = ("#f3f4f6", "#c4c4c4", "#9ca3af")  # fill, border, text of nodes a fetched run skipped
+AUTO_LR_MAX_RANKS = 12  # graphs at most this deep are drawn left to right, deeper ones top down
+
+
+class DrawError(GraphEngineError, ValueError):
+    """``draw`` was called with options that do not fit the graph or the run."""
+
+
+class NodeStyle:
+    """Base class of node styles that plugins register for diagrams.
+
+    A plugin registers an instance through the ``register_node_styles`` hook::
+
+        class Highlight(NodeStyle):
+            name = "highlight_losses"
+
+            def style(self, node):
+                if node.op in ("mse", "binary_cross_entropy"):
+                    return {"color": "#e11d48", "penwidth": "3"}
+                return None
+
+    ``style(node)`` returns Graphviz node attributes (a dict of str to str) or None for
+    "no change". They are applied after graphengine's own attributes, in the order of the
+    styles' names. ``label`` is graphengine's and cannot be set; values must not contain
+    backslashes or control characters. A style that raises is reported (with its name)
+    and skipped, it does not stop the drawing.
+    """
+
+    name: str = ""
+
+    def style(self, node) -> dict | None:  # pragma: no cover - abstract
+        return None
+
+
+@dataclass
+class _Shown:
+    """What one node of the graph shows in this diagram."""
+
+    node: object
+    ran: bool = True
+    value: object = None  # FormattedValue
+    value_note: str = ""
+    grad: object = None  # FormattedValue
+    grad_note: str = ""
+    grad_magnitude: float | None = None
+    contributions: int = 0
+
+
+@dataclass
+class _Options:
+    mode: str
+    precision: int
+    max_elements: int
+    heatmap: bool
+    heatmap_range: object
+    legend: bool
+    show_attrs: bool
+    styles: list = field(default_factory=list)
+
+
+def draw(graph, run=None, mode: str | None = None, *, precision: int = 4, max_elements: int = 16,
+         heatmap: bool = False, heatmap_range=None, collapse=None, rankdir: str | None = None,
+         legend: bool = True, styles=None, show_attrs: bool = True, title: str | None = None) -> Diagram:
+    """Draw ``graph`` (annotated with ``run``) as a :class:`graphviz.Digraph`.
+
+    ``graph`` may also be a run (its graph is used). ``mode`` is ``"structure"``,
+    ``"forward"``, ``"backward"`` or ``"both"``; by default ``"both"`` for a run after
+    ``backward``, ``"forward"`` for a run before it, ``"structure"`` without a run.
+
+    Options: ``precision`` (significant digits), ``max_elements`` (largest array shown in
+    full), ``heatmap`` (colour by gradient magnitude; ``heatmap_range=(low, high)`` fixes
+    the scale), ``collapse`` (``True``/``"all"``: fold every top-level scope; a scope name
+    or a list of names: fold those; an int ``d``: keep ``d`` levels of clusters and fold
+    deeper scopes), ``rankdir`` (``"LR"``, ``"TB"``, ...; by default LR for shallow graphs
+    and TB for deep ones), ``legend``, ``styles`` (node styles to apply; default: the
+    ones plugins registered), ``show_attrs`` (op attributes in labels), ``title``.
+
+    >>> import numpy as np, graphengine as ge
+    >>> g = ge.Graph("square")
+    >>> x = g.input("x", shape=(1,))
+    >>> y = x * x
+    >>> run = g.forward({"x": np.array([3.0])}).backward(y)
+    >>> d = draw(g, run, mode="both")
+    >>> "value [9]" in d.source and "grad [6]" in d.source
+    True
+    """
+    from graphengine.run import Run
+
+    if isinstance(graph, Run):
+        if run is not None and run is not graph:
+            raise DrawError("draw(run, run=other_run): pass the graph and one run, or just the run")
+        run, graph = graph, graph.graph
+    if run is not None and not isinstance(run, Run):
+        raise DrawError(f"draw(graph, run): run must be a ge.Run (from graph.forward(...)), got {type(run).__name__}")
+    if run is not None and run.graph is not graph:
+        raise DrawError(f"the run is of graph {run.graph.name!r}, not of {graph.name!r}; draw(run.graph, run)")
+    mode = _resolve_mode(mode, run)
+    if not isinstance(precision, int) or isinstance(precision, bool) or not 1 <= precision <= 17:
+        raise DrawError(f"precision must be an int from 1 to 17 (significant digits), got {precision!r}")
+    if not isinstance(max_elements, int) or isinstance(max_elements, bool) or max_elements < 1:
+        raise DrawError(f"max_elements must be a positive int, got {max_elements!r}")
+    if heatmap and mode not in ("backward", "both"):
+        raise DrawError(
+            f"heatmap=True colours nodes by their gradients, but mode={mode!r} shows none; "
+            "call run.backward(loss) and draw with mode='backward' or 'both'"
+        )
+    if rankdir is not None and rankdir not in ("LR", "RL", "TB", "BT"):
+        raise DrawError(f"rankdir must be 'LR', 'RL', 'TB' or 'BT', got {rankdir!r}")
+    options = _Options(mode, precision, max_elements, bool(heatmap), heatmap_range, bool(legend),
+                       bool(show_attrs), _resolve_styles(graph, styles))
+    return _Drawer(graph, run, options, collapse, rankdir, title).build()
+
+
+def _resolve_mode(mode, run):
+    if mode is None:
+        if run is None:
+            return "structure"
+        return "both" if run.target is not None else "forward"
+    if mode not in MODES:
+        raise DrawError(f"mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}"
+                        + _did_you_mean(str(mode), MODES))
+    if mode != "structure" and run is None:
+        raise DrawError(
+            f"mode={mode!r} shows values from a run, and no run was given: pass run=g.forward(feeds)"
+            + (" and call run.backward(loss)" if mode != "forward" else "")
+            + ", or draw the structure alone with mode='structure'"
+        )
+    if mode in ("backward", "both") and run.target is None:
+        raise DrawError(
+            f"mode={mode!r} shows gradients, but this run has none yet: call run.backward(loss) first, "
+            "or draw with mode='forward'"
+        )
+    return mode
+
+
+def _did_you_mean(word, options):
+    close = difflib.get_close_matches(word, list(options), n=2, cutoff=0.5)
+    return (" Did you mean " + " or ".join(repr(c) for c in close) + "?") if close else ""
+
+
+def _resolve_styles(graph, styles):
+    if styles is None:
+        try:
+            registry = graph.plugins.node_styles
+        except Exception as exc:  # a broken plugin setup must not stop a drawing
+            warnings.warn(f"graphengine.visualize: cannot read registered node styles: {exc}", stacklevel=3)
+            return []
+        return [registry[name] for name in sorted(registry)]
+    styles = list(styles)
+    for s in styles:
+        if not callable(getattr(s, "style", None)):
+            raise DrawError(f"styles= takes NodeStyle objects (with a style(node) method), got {s!r}")
+    return styles
+
+
+# ------------------------------------------------------------------------------ scopes
+
+def _scope_paths(scope: str) -> list:
+    """'a/b/c' -> ['a', 'a/b', 'a/b/c']."""
+    if not scope:
+        return []
+    parts = scope.split("/")
+    return ["/".join(parts[:i + 1]) for i in range(len(parts))]
+
+
+def _folded_scopes(collapse, scopes: list) -> set:
+    """The set of scope paths drawn as one box each (outermost ones only)."""
+    if collapse is None or collapse is False:
+        return set()
+    if collapse is True or collapse == "all":
+        chosen = {s for s in scopes if "/" not in s}
+    elif isinstance(collapse, int) and not isinstance(collapse, bool):
+        if collapse < 0:
+            raise DrawError(f"collapse={collapse}: a depth must be 0 or more (0 folds every top-level scope)")
+        chosen = {s for s in scopes if s.count("/") == collapse}
+    else:
+        names = [collapse] if isinstance(collapse, str) else list(collapse)
+        known = set(scopes)
+        for name in names:
+            if not isinstance(name, str) or name not in known:
+                available = ", ".join(repr(s) for s in scopes[:12]) or "none (the graph has no scopes)"
+                raise DrawError(
+                    f"collapse={name!r}: the graph has no scope of that name. Scopes: {available}."
+                    + _did_you_mean(str(name), scopes)
+                )
+        chosen = set(names)
+    # keep only the outermost: a scope inside a folded one is folded with it
+    return {s for s in chosen if not any(p in chosen for p in _scope_paths(s)[:-1])}
+
+
+# ------------------------------------------------------------------------------ drawing
+
+class _Drawer:
+    def __init__(self, graph, run, options: _Options, collapse, rankdir, title):
+        self.graph = graph
+        self.run = run
+        self.o = options
+        self.nodes = graph.nodes()
+        self.outputs = {n.id for n in graph.outputs()}
+        self.title = title
+        self.rankdir = rankdir
+        # scopes in order of first appearance (parents first)
+        scopes: list = []
+        seen = set()
+        for n in self.nodes:
+            for p in _scope_paths(n.scope):
+                if p not in seen:
+                    seen.add(p)
+                    scopes.append(p)
+        self.scopes = scopes
+        self.scope_index = {s: i for i, s in enumerate(scopes)}
+        self.folded = _folded_scopes(collapse, scopes)
+        self.rep = {}  # node id -> DOT id of what stands for it
+        for n in self.nodes:
+            box = next((p for p in _scope_paths(n.scope) if p in self.folded), None)
+            self.rep[n.id] = f"scope{self.scope_index[box]}" if box is not None else f"n{n.id}"
+        self.shown = {n.id: self._annotate(n) for n in self.nodes}
+        self.edge_grads = self._edge_gradients()
+        for (consumer_id, position), fv in self.edge_grads.items():
+            if fv is not None:
+                src = self.graph.node(consumer_id).inputs[position]
+                self.shown[src.id].contributions += 1
+        self.scale = None
+        if self.o.heatmap:
+            mags = [s.grad_magnitude for s in self.shown.values()]
+            mags += [m for _, m in self.edge_grads.values() if m is not None] if self.edge_grads else []
+            self.scale = heat.LogScale.fit(mags, self.o.heatmap_range)
+        self.kinds_seen = set()
+        self.any_grey = False
+        self.any_nonfinite = False
+
+    # -- reading the run -------------------------------------------------------------
+    def _annotate(self, node) -> _Shown:
+        shown = _Shown(node)
+        run, o = self.run, self.o
+        if node.kind == CONST and o.mode == "structure":
+            shown.value = format_value(node.value, o.precision, o.max_elements)
+        if run is None or o.mode == "structure":
+            return shown
+        shown.ran = run.ran(node)
+        if not shown.ran:
+            shown.value_note = "not executed"
+            return shown
+        if o.mode in ("forward", "both"):
+            try:
+                shown.value = format_value(run.value(node), o.precision, o.max_elements)
+            except ValueNotAvailableError:
+                shown.value_note = "value freed (not fetched)"
+        if o.mode in ("backward", "both") and node.kind != CONST:
+            if node.id not in self._upstream:
+                shown.grad_note = "no gradient (the target does not depend on it)"
+            else:
+                try:
+                    g = run.grad(node)
+                except ValueNotAvailableError:
+                    shown.grad_note = "gradient not kept (fetched run)"
+                else:
+                    shown.grad = format_value(g, o.precision, o.max_elements)
+                    shown.grad_magnitude = heat.magnitude(g) if o.heatmap else None
+        return shown
+
+    @property
+    def _upstream(self) -> set:
+        cached = self.__dict__.get("_upstream_ids")
+        if cached is None:
+            target = self.run.target
+            cached = nx.ancestors(self.graph.nx, target.id) | {target.id}
+            self.__dict__["_upstream_ids"] = cached
+        return cached
+
+    def _edge_gradients(self) -> dict:
+        """(consumer id, position) -> (FormattedValue, magnitude) of its gradient contribution."""
+        run, o = self.run, self.o
+        if run is None or o.mode not in ("backward", "both") or not run.recording:
+            return {}
+        out = {}
+        for n in self.nodes:
+            if n.kind != OP or not run.ran(n):
+                continue
+            for position in range(len(n.inputs)):
+                g = run.edge_grad(n, position)
+                if g is None:
+                    continue
+                fv = format_value(g, o.precision, o.max_elements)
+                out[(n.id, position)] = (fv, heat.magnitude(g) if o.heatmap else None)
+        return out
+
+    # -- building the DOT ---------------------------------------------------------------
+    def build(self) -> Diagram:
+        dot = Diagram(name=_dot_name(self.graph.name), format="svg", encoding="utf-8")
+        rankdir = self.rankdir or self._auto_rankdir()
+        dot.attr("graph", rankdir=rankdir, fontname=FONT, fontsize="12", labelloc="t", labeljust="c",
+                 nodesep="0.3", ranksep="0.35", pad="0.2", newrank="true", label=self._graph_label())
+        dot.attr("node", shape="box", style="rounded,filled", fontname=FONT, fontsize="11",
+                 margin="0.1,0.05", penwidth="1.2")
+        dot.attr("edge", fontname=FONT, fontsize="9", arrowsize="0.7", color="#4b5563", penwidth="1.1")
+        self._emit_scope(dot, "", self._members())
+        self._emit_edges(dot)
+        if self.o.legend:
+            self._emit_legend(dot)
+        return dot
+
+    def _members(self) -> dict:
+        """scope path ('' for top level) -> ordered list of ('node', node) / ('scope', path)."""
+        members: dict = {"": []}
+        placed = set()
+        for s in self.scopes:
+            members.setdefault(s, [])
+        for n in self.nodes:
+            rep = self.rep[n.id]
+            if rep.startswith("scope"):
+                if rep in placed:
+                    continue
+                placed.add(rep)
+                box = self.scopes[int(rep[5:])]
+                parent = box.rsplit("/", 1)[0] if "/" in box else ""
+                members[parent].append(("box", box))
+                continue
+            members[n.scope].append(("node", n))
+        # child scopes (not folded) go into their parent, in order of first appearance
+        for s in self.scopes:
+            if s in self.folded or any(p in self.folded for p in _scope_paths(s)):
+                continue
+            parent = s.rsplit("/", 1)[0] if "/" in s else ""
+            members[parent].append(("scope", s))
+        return members
+
+    def _emit_scope(self, dot, scope, members):
+        for kind, item in members[scope]:
+            if kind == "node":
+                self._emit_node(dot, item)
+            elif kind == "box":
+                self._emit_box(dot, item)
+            else:
+                with dot.subgraph(name=f"cluster_{self.scope_index[item]}") as sub:
+                    count = self.graph.parameter_count(item)
+                    short = item.rsplit("/", 1)[-1]
+                    extra = f'<BR/><FONT POINT-SIZE="9" COLOR="{MUTED}">{count_text(count, "parameter")}</FONT>' \
+                        if count else ""
+                    sub.attr(label=f"<<B>{html_text(short)}</B>{extra}>", style="rounded,filled",
+                             fillcolor=SCOPE_COLOURS[0], color=SCOPE_COLOURS[1], fontsize="11", labeljust="l")
+                    self._emit_scope(sub, item, members)
+
+    def _emit_node(self, dot, node):
+        shown = self.shown[node.id]
+        kind = "output" if node.id in self.outputs else node.kind
+        self.kinds_seen.add(kind)
+        fill, border = KIND_COLOURS[kind]
+        attrs = {"fillcolor": fill, "color": border}
+        text_colour = None
+        if node.kind == CONST:
+            attrs["style"] = "rounded,filled,dashed"
+        if kind == "output":
+            attrs["peripheries"] = "2"
+        if not shown.ran:
+            self.any_grey = True
+            attrs.update(fillcolor=GREY[0], color=GREY[1], fontcolor=GREY[2], style="rounded,filled,dashed")
+            text_colour = GREY[2]
+        elif self.scale is not None and shown.grad_magnitude is not None:
+            attrs["fillcolor"] = self.scale.colour(shown.grad_magnitude)
+            text_colour = heat.text_colour(attrs["fillcolor"])
+            attrs["fontcolor"] = text_colour
+        flagged = (shown.value is not None and shown.value.non_finite) or \
+            (shown.grad is not None and shown.grad.non_finite)
+        if flagged:
+            self.any_nonfinite = True
+            attrs.update(color=NAN_COLOUR, penwidth="2.5")
+        label = self._node_label(node, shown, text_colour)
+        self._apply_styles(node, attrs)
+        dot.node(f"n{node.id}", label=label, _attributes=attrs)
+
+    def _node_label(self, node, shown, text_colour):
+        in_cluster = bool(node.scope) and self.rep[node.id] == f"n{node.id}"
+        name = node.name.rsplit("/", 1)[-1] if in_cluster else node.name
+        muted = text_colour or MUTED
+        rows = [f"<TR><TD><B>{html_text(name)}</B></TD></TR>",
+                f'<TR><TD><FONT POINT-SIZE="9" COLOR="{muted}">{self._header(node, shown)}</FONT></TD></TR>']
+        mode = self.o.mode
+        if shown.value_note and (mode != "backward" or not shown.ran):
+            rows.append(f'<TR><TD><FONT POINT-SIZE="9" COLOR="{muted}"><I>{html_text(shown.value_note)}</I>'
+                        "</FONT></TD></TR>")
+        value_shown = shown.value is not None and (mode in ("forward", "both") or node.kind == CONST)
+        if value_shown:
+            prefix = "value " if mode != "structure" else ""
+            rows.append(self._value_row(prefix, shown.value, text_colour or VALUE_COLOUR))
+        if shown.grad is not None:
+            if value_shown or shown.value_note:
+                rows.append("<HR/>")
+            prefix = "grad "
+            if shown.contributions > 1:
+                prefix = f"grad (sum of {shown.contributions}) "
+            rows.append(self._value_row(prefix, shown.grad, text_colour or GRAD_COLOUR))
+        elif shown.grad_note and shown.ran:
+            rows.append(f'<TR><TD><FONT POINT-SIZE="9" COLOR="{muted}"><I>{html_text(shown.grad_note)}</I>'
+                        "</FONT></TD></TR>")
+        return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
+                + "".join(rows) + "</TABLE>>")
+
+    def _header(self, node, shown):
+        if node.kind == OP:
+            what = html_text(node.op)
+            if self.o.show_attrs and node.attrs:
+                what += " " + html_text(", ".join(f"{k}={format_attr_value(v)}" for k, v in node.attrs.items()))
+        else:
+            what = node.kind
+        shape = node.shape
+        dtype = node.dtype
+        if self.run is not None and shown.ran and self.o.mode != "structure" and shape is not None \
+                and any(d is None for d in shape):
+            try:  # the run knows the axes the declaration left open
+                value = self.run.value(node)
+                shape, dtype = tuple(value.shape), value.dtype
+            except ValueNotAvailableError:
+                pass
+        parts = [what, format_shape(shape) + ("" if dtype is None else f" {dtype}")]
+        if node.kind == PARAM:
+            size = node.size
+            parts.append(count_text(size if size is not None else 0, "element"))
+        return " · ".join(parts)
+
+    def _value_row(self, prefix, fv, colour):
+        lines = [html_text(line) for line in fv.lines]
+        text = f"{html_text(prefix)}{lines[0]}"
+        if len(lines) > 1:
+            pad = "&#160;" * len(prefix)
+            text += "".join(f"<BR/>{pad}{line}" for line in lines[1:])
+        body = f'<FONT COLOR="{colour}">{text}</FONT>'
+        if fv.non_finite:
+            body += f'<BR/><FONT COLOR="{NAN_COLOUR}"><B>{html_text(fv.flag_text())}</B></FONT>'
+        align = ' BALIGN="LEFT"' if len(lines) > 1 else ""
+        return f"<TR><TD{align}>{body}</TD></TR>"
+
+    def _emit_box(self, dot, scope):
+        index = self.scope_index[scope]
+        members = [n for n in self.nodes if self.rep[n.id] == f"scope{index}"]
+        params = self.graph.parameter_count(scope)
+        self.kinds_seen.add("collapsed")
+        attrs = {"shape": "box3d", "style": "filled", "fillcolor": COLLAPSED_COLOURS[0],
+                 "color": COLLAPSED_COLOURS[1]}
+        text_colour = MUTED
+        ran = [m for m in members if self.shown[m.id].ran]
+        if self.run is not None and not ran:
+            self.any_grey = True
+            attrs.update(fillcolor=GREY[0], color=GREY[1], fontcolor=GREY[2], style="filled,dashed")
+            text_colour = GREY[2]
+        elif self.scale is not None:
+            mags = [self.shown[m.id].grad_magnitude for m in members if self.shown[m.id].grad_magnitude is not None]
+            if mags:
+                attrs["fillcolor"] = self.scale.colour(max(mags))
+                text_colour = heat.text_colour(attrs["fillcolor"])
+                attrs["fontcolor"] = text_colour
+        detail = f"{count_text(len(members), 'node')} · {count_text(params, 'parameter')}"
+        label = (f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
+                 f"<TR><TD><B>{html_text(scope)}</B></TD></TR>"
+                 f'<TR><TD><FONT POINT-SIZE="9" COLOR="{text_colour}">collapsed scope · {detail}</FONT></TD></TR>'
+                 "</TABLE>>")
+        dot.node(f"scope{index}", label=label, _attributes=attrs)
+
+    def _emit_edges(self, dot):
+        backward = self.o.mode == "backward"
+        grads_on_edges = self.o.mode in ("backward", "both")
+        folded_edges: dict = {}
+        for n in self.nodes:
+            for position, src in enumerate(n.inputs):
+                tail, head = self.rep[src.id], self.rep[n.id]
+                if tail == head:
+                    continue
+                key = (n.id, position)
+                if tail.startswith("scope") or head.startswith("scope"):
+                    folded_edges.setdefault((tail, head), []).append(key)
+                    continue
+                attrs = {}
+                ran = self.shown[n.id].ran and self.shown[src.id].ran
+                label = None
+                if not ran:
+                    attrs.update(color=GREY[1], style="dashed")
+                elif grads_on_edges:
+                    label, colour = self._edge_label(key)
+                    if colour:
+                        attrs.update(color=colour, penwidth="2")
+                    elif backward and key not in self.edge_grads:
+                        attrs.update(color="#c4c4c4", style="dashed")
+                if backward:
+                    attrs["dir"] = "back"
+                if len(n.inputs) > 1 and n.op in _ORDERED_OPS:
+                    attrs["headlabel"] = _POSITION_NAMES[position] if position < len(_POSITION_NAMES) else str(position)
+                    attrs["labelfontsize"] = "8"
+                    attrs["labelfontcolor"] = MUTED
+                dot.edge(tail, head, label=label, _attributes=attrs)
+        for (tail, head), keys in folded_edges.items():
+            attrs = {}
+            label = None
+            if len(keys) == 1 and grads_on_edges:
+                label, colour = self._edge_label(keys[0])
+                if colour:
+                    attrs.update(color=colour, penwidth="2")
+            elif len(keys) > 1:
+                attrs["penwidth"] = "1.6"
+            if backward:
+                attrs["dir"] = "back"
+            dot.edge(tail, head, label=label, _attributes=attrs)
+
+    def _edge_label(self, key):
+        entry = self.edge_grads.get(key)
+        if entry is None:
+            return None, None
+        fv, mag = entry
+        colour = GRAD_COLOUR
+        if self.scale is not None and mag is not None:
+            colour = self.scale.colour(mag)
+        text = "<BR/>".join(html_text(line) for line in fv.lines)
+        if fv.non_finite:
+            text += f'<BR/><B>{html_text(fv.flag_text())}</B>'
+            colour = NAN_COLOUR
+        return f'<<FONT COLOR="{GRAD_COLOUR if self.scale is None else "#111827"}">{text}</FONT>>', colour
+
+    def _apply_styles(self, node, attrs):
+        for style in self.o.styles:
+            name = getattr(style, "name", type(style).__name__)
+            try:
+                extra = style.style(node)
+            except Exception as exc:
+                _warn_style(f"node style {name!r} raised {type(exc).__name__}: {exc} (on node {node.name!r}); "
+                            "it is skipped for this node")
+                continue
+            if extra is None:
+                continue
+            if not isinstance(extra, dict):
+                _warn_style(f"node style {name!r} returned {type(extra).__name__} for node {node.name!r}; "
+                            "style(node) must return a dict of Graphviz attributes or None")
+                continue
+            for key, value in extra.items():
+                problem = _style_problem(key, value)
+                if problem:
+                    _warn_style(f"node style {name!r}, node {node.name!r}: {problem}; attribute ignored")
+                    continue
+                attrs[key] = str(value)
+
+    # -- graph label, rank direction, legend -----------------------------------------------
+    def _graph_label(self):
+        g = self.graph
+        title = self.title if self.title is not None else g.name
+        params = g.parameter_count()
+        facts = [count_text(len(self.nodes), "node"), count_text(params, "parameter")]
+        run, mode = self.run, self.o.mode
+        if mode == "forward":
+            facts.append("forward values")
+        elif mode == "backward":
+            facts.append(f"gradients of {run.target.name}")
+        elif mode == "both":
+            facts.append(f"values and gradients of {run.target.name}")
+        if run is not None and not run.recording:
+            executed = len(run.executed)
+            if executed < len(self.nodes):
+                facts.append(f"ran {executed} of {len(self.nodes)} nodes")
+        return (f"<<B>{html_text(title)}</B><BR/>"
+                f'<FONT POINT-SIZE="10" COLOR="{MUTED}">{html_text(" · ".join(facts))}</FONT>>')
+
+    def _auto_rankdir(self) -> str:
+        # longest chain of drawn nodes, over the graph in topological order
+        depth: dict = {}
+        for node_id in nx.topological_sort(self.graph.nx):
+            node = self.graph.node(node_id)
+            rep = self.rep[node_id]
+            best = 0
+            for src in node.inputs:
+                d = depth[src.id]
+                if self.rep[src.id] != rep:
+                    d += 1
+                best = max(best, d)
+            depth[node_id] = best
+        ranks = (max(depth.values()) + 1) if depth else 1
+        return "LR" if ranks <= AUTO_LR_MAX_RANKS else "TB"
+
+    def _emit_legend(self, dot):
+        rows = ['<TR><TD COLSPAN="2" ALIGN="LEFT"><B>legend</B></TD></TR>']
+        heat_fill = self.scale is not None
+        for kind in (INPUT, PARAM, CONST, OP, "output"):
+            if kind not in self.kinds_seen:
+                continue
+            fill, border = KIND_COLOURS[kind]
+            swatch = "#ffffff" if heat_fill else fill
+            rows.append(f'<TR><TD BGCOLOR="{swatch}" BORDER="1" COLOR="{border}" WIDTH="22"> </TD>'
+                        f'<TD ALIGN="LEFT">{html_text(KIND_NOTES[kind])}</TD></TR>')
+        if "collapsed" in self.kinds_seen:
+            rows.append(f'<TR><TD BGCOLOR="{COLLAPSED_COLOURS[0]}" BORDER="1" COLOR="{COLLAPSED_COLOURS[1]}"> </TD>'
+                        '<TD ALIGN="LEFT">collapsed scope</TD></TR>')
+        if self.any_grey:
+            rows.append(f'<TR><TD BGCOLOR="{GREY[0]}" BORDER="1" COLOR="{GREY[1]}"> </TD>'
+                        '<TD ALIGN="LEFT">not executed by this run</TD></TR>')
+        mode = self.o.mode
+        if mode in ("forward", "both") and not heat_fill:
+            rows.append(f'<TR><TD><FONT COLOR="{VALUE_COLOUR}">value</FONT></TD>'
+                        '<TD ALIGN="LEFT">forward value</TD></TR>')
+        if mode in ("backward", "both"):
+            target = html_text(self.run.target.name)
+            if not heat_fill:
+                rows.append(f'<TR><TD><FONT COLOR="{GRAD_COLOUR}">grad</FONT></TD>'
+                            f'<TD ALIGN="LEFT">gradient of {target}</TD></TR>')
+            if self.edge_grads:
+                rows.append(f'<TR><TD><FONT COLOR="{GRAD_COLOUR}">edge</FONT></TD>'
+                            '<TD ALIGN="LEFT">gradient flowing back along it</TD></TR>')
+        if self.any_nonfinite:
+            rows.append(f'<TR><TD BORDER="1" COLOR="{NAN_COLOUR}"><FONT COLOR="{NAN_COLOUR}">NaN</FONT></TD>'
+                        '<TD ALIGN="LEFT">holds NaN or Inf</TD></TR>')
+        if heat_fill:
+            rows.append(heat.legend_html(self.scale))
+        label = ('<<TABLE BORDER="1" COLOR="#cbd5e1" CELLBORDER="0" CELLSPACING="2" CELLPADDING="2">'
+                 + "".join(rows) + "</TABLE>>")
+        dot.node("legend", label=label, _attributes={"shape": "plaintext", "style": "", "fontsize": "9",
+                                                      "margin": "0"})
+
+
+# ops whose input order matters: their edges say which input is which
+_ORDERED_OPS = {"sub", "div", "pow", "matmul", "where", "clip", "concat", "stack", "binary_cross_entropy",
+                "binary_cross_entropy_with_logits", "cross_entropy", "nll", "mse", "mae", "hinge"}
+_POSITION_NAMES = ("a", "b", "c", "d")
+
+
+def _dot_name(name: str) -> str:
+    safe = "".join(ch if (ch.isascii() and (ch.isalnum() or ch == "_")) else "_" for ch in str(name))
+    return safe if safe and not safe[0].isdigit() else f"g_{safe}"
+
+
+def _style_problem(key, value) -> str:
+    if not isinstance(key, str) or not key.isidentifier():
+        return f"attribute name {key!r} is not a Graphviz attribute name"
+    if key in ("label", "id"):
+        return f"{key!r} is set by graphengine and cannot be styled"
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        return f"value of {key!r} must be a string or a number, got {type(value).__name__}"
+    text = str(value)
+    if "\\" in text or any(ord(c) < 32 for c in text) or (text.startswith("<") and text.endswith(">")):
+        return f"value of {key!r} ({text!r}) contains a backslash, a control character or HTML markup"
+    return ""
+
+
+def _warn_style(message):
+    from graphengine.plugin_manager import PluginWarning
+
+    warnings.warn(f"graphengine.visualize: {message}", PluginWarning, stacklevel=4)
+
+
+__all__ = ["draw", "NodeStyle", "DrawError", "MODES"]

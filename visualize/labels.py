@@ -1,0 +1,209 @@
+"""Text for diagram labels: number and array formatting, and escaping for Graphviz.
+
+Every label graphengine writes is an HTML-like label (``<...>`` in DOT). User text (node
+names, scope names, attribute values, graph names) goes through :func:`html_text`, which
+escapes the markup characters and turns anything that Graphviz' XML parser would refuse
+(control characters, lone surrogates, non-characters) into a visible ``\\xNN`` / ``\\uNNNN``
+spelling. Newlines become line breaks. Nothing a user types can break the DOT text.
+
+Numbers are formatted with a fixed number of significant digits (``precision``), so the
+DOT text of a diagram is the same on every run and every machine.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+# Characters XML 1.0 refuses (Graphviz parses HTML-like labels with expat), plus the
+# surrogate range (which cannot be written as UTF-8 at all).
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
+_MARKUP = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}
+_MARKUP_RE = re.compile("[&<>\"']")
+
+
+def _visible(match: re.Match) -> str:
+    code = ord(match.group(0))
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def html_text(text, *, line_break: str = "<BR/>") -> str:
+    """``text`` made safe inside an HTML-like Graphviz label.
+
+    >>> html_text('a<b> & "c"\\nd')
+    'a&lt;b&gt; &amp; &quot;c&quot;<BR/>d'
+    """
+    text = str(text)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _XML_INVALID.sub(_visible, text)
+    text = _MARKUP_RE.sub(lambda m: _MARKUP[m.group(0)], text)
+    if "\n" in text:
+        text = text.replace("\n", line_break)
+    # a tab inside a label renders as nothing useful; show it as spaces
+    return text.replace("\t", "    ")
+
+
+def plain_text(text) -> str:
+    """``text`` with the same character clean-up as :func:`html_text` but no markup
+    escaping (for places that are not labels, like a plain-text fallback)."""
+    text = str(text).replace("\r\n", "\n").replace("\r", "\n")
+    return _XML_INVALID.sub(_visible, text)
+
+
+# ----------------------------------------------------------------------------- numbers
+
+def format_number(x, precision: int = 4) -> str:
+    """One number with ``precision`` significant digits (ints and bools exactly).
+
+    >>> format_number(0.0024726231566347743), format_number(3), format_number(float("nan"))
+    ('0.002473', '3', 'nan')
+    """
+    if isinstance(x, (bool, np.bool_)):
+        return "True" if x else "False"
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    x = float(x)
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    if x == 0:
+        return "0"  # also for -0.0: a sign on zero only confuses a reader
+    text = f"{x:.{precision}g}"
+    if "e" in text:  # 1e-05 -> 1e-5, 2.5e+10 -> 2.5e10
+        mantissa, exponent = text.split("e")
+        exponent = int(exponent)
+        text = f"{mantissa}e{exponent}"
+    return text
+
+
+def to_host(array):
+    """A NumPy array for any backend's array (CuPy arrays are copied to the host once,
+    for display only)."""
+    if isinstance(array, np.ndarray):
+        return array
+    if hasattr(array, "get") and not isinstance(array, np.generic):  # cupy.ndarray
+        return np.asarray(array.get())
+    return np.asarray(array)
+
+
+@dataclass(frozen=True)
+class FormattedValue:
+    """An array formatted for a label: the text lines and what is unusual about it."""
+
+    lines: tuple
+    nan: int = 0
+    posinf: int = 0
+    neginf: int = 0
+    summarized: bool = False
+
+    @property
+    def non_finite(self) -> bool:
+        return bool(self.nan or self.posinf or self.neginf)
+
+    def flag_text(self) -> str:
+        """'3 NaN, 1 Inf' (empty when every element is finite)."""
+        parts = []
+        if self.nan:
+            parts.append(f"{self.nan} NaN")
+        if self.posinf:
+            parts.append(f"{self.posinf} +Inf")
+        if self.neginf:
+            parts.append(f"{self.neginf} -Inf")
+        return ", ".join(parts)
+
+
+def format_value(value, precision: int = 4, max_elements: int = 16) -> FormattedValue:
+    """Format an array (or a number) for a diagram.
+
+    Scalars and one-element arrays: the number. Arrays of at most ``max_elements``
+    elements: in full, one line per row. Larger arrays: mean, std, min and max of their
+    finite elements. NaN and Inf are counted (:attr:`FormattedValue.non_finite`).
+
+    >>> format_value(np.array([[1.0, 2.5], [3.0, 4.0]])).lines
+    ('[[1, 2.5],', ' [3, 4]]')
+    >>> format_value(np.arange(100.0)).lines
+    ('mean 49.5  std 28.87', 'min 0  max 99')
+    """
+    array = to_host(value)
+    if array.dtype == object:
+        raise TypeError(f"cannot format an object array ({array!r:.60}) for a diagram")
+    nan = posinf = neginf = 0
+    if array.dtype.kind in "fc":
+        nan = int(np.isnan(array).sum())
+        posinf = int(np.isposinf(array).sum())
+        neginf = int(np.isneginf(array).sum())
+    if array.size <= max_elements or array.size == 1:
+        if array.ndim == 0:
+            lines = (format_number(array.item(), precision),)
+        elif array.size == 0:
+            lines = ("[] (empty)",)
+        else:
+            lines = tuple(_nested_lines(array, precision))
+        return FormattedValue(lines, nan, posinf, neginf, summarized=False)
+    finite = array[np.isfinite(array)] if array.dtype.kind in "fc" else array
+    if finite.size == 0:
+        lines = ("no finite elements",)
+    else:
+        data = finite.astype(np.float64, copy=False)
+        mean, std = float(data.mean()), float(data.std())
+        low, high = data.min(), data.max()
+        if array.dtype.kind in "biu":
+            low, high = array.dtype.type(low), array.dtype.type(high)
+        lines = (
+            f"mean {format_number(mean, precision)}  std {format_number(std, precision)}",
+            f"min {format_number(low, precision)}  max {format_number(high, precision)}",
+        )
+    return FormattedValue(lines, nan, posinf, neginf, summarized=True)
+
+
+def _nested_lines(array, precision):
+    """NumPy-like nested brackets; the innermost axis stays on one line."""
+    if array.ndim == 1:
+        return ["[" + ", ".join(format_number(v, precision) for v in array.tolist()) + "]"]
+    lines = []
+    count = array.shape[0]
+    for i in range(count):
+        inner = _nested_lines(array[i], precision)
+        for j, line in enumerate(inner):
+            prefix = "[" if (i == 0 and j == 0) else " "
+            lines.append(prefix + line)
+        if i < count - 1:
+            lines[-1] += ","
+    lines[-1] += "]"
+    return lines
+
+
+def format_shape(shape) -> str:
+    """``(None, 3)``; ``()`` for a scalar; ``(?)`` when unknown."""
+    if shape is None:
+        return "(?)"
+    inner = ", ".join("None" if d is None else str(d) for d in shape)
+    return f"({inner},)" if len(shape) == 1 else f"({inner})"
+
+
+def format_attr_value(value, limit: int = 40) -> str:
+    """A short, deterministic text for an op attribute value."""
+    if isinstance(value, float):
+        text = format_number(value)
+    elif isinstance(value, tuple) and len(value) == 2 and value[0] == "__list__":
+        text = repr(list(value[1]))  # a frozen list index
+    elif hasattr(value, "shape") and hasattr(value, "dtype"):
+        text = f"array{format_shape(value.shape)}"
+    else:
+        text = repr(value)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text
+
+
+def count_text(n: int, noun: str) -> str:
+    """'1 element', '3 elements', '1,234 elements'."""
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+__all__ = ["html_text", "plain_text", "format_number", "format_value", "FormattedValue", "format_shape",
+           "format_attr_value", "count_text", "to_host"]
