@@ -1,0 +1,108 @@
+"""The plugin host: built-ins through the same hooks, registries per manager, listing."""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+import graphengine as ge
+
+
+class Swish(ge.Op):
+    name = "swish"
+    saves = ("inputs",)
+
+    def forward(self, xp, x):
+        return x / (1 + xp.exp(-x))
+
+    def backward(self, xp, grad, inputs, output):
+        (x,) = inputs
+        s = 1 / (1 + xp.exp(-x))
+        return (grad * (s + x * s * (1 - s)),)
+
+    def shape(self, x):
+        return x
+
+
+class SwishPlugin:
+    @ge.hookimpl
+    def register_ops(self, register):
+        register(Swish())
+
+
+def test_builtin_ops_come_through_the_hooks(plugin_manager):
+    info = plugin_manager.plugins["ops"]
+    assert info.origin == "builtin" and info.status == "ok"
+    assert info.hooks == ["register_ops"]
+    assert "sigmoid" in info.registered["ops"]
+    assert plugin_manager.owner_of("ops", "sigmoid") == "ops"
+
+
+def test_managers_do_not_share_registries(plugin_manager):
+    other = ge.PluginManager(entry_points=False)
+    plugin_manager.add_plugin(SwishPlugin(), name="swish_plugin")
+    assert "swish" in plugin_manager.ops and "swish" not in other.ops
+
+
+def test_plugin_op_usable_in_a_graph_with_that_manager(plugin_manager):
+    plugin_manager.add_plugin(SwishPlugin(), name="swish_plugin")
+    g = ge.Graph(plugins=plugin_manager)
+    x = g.input("x", shape=(3,))
+    y = g.apply("swish", x)
+    total = ge.ops.sum(y)
+    run = g.forward({"x": np.array([-1.0, 0.0, 2.0])}).backward(total)
+    np.testing.assert_allclose(run.value(y), np.array([-1.0, 0.0, 2.0]) / (1 + np.exp([1.0, 0.0, -2.0])))
+
+
+def test_broken_plugin_is_reported_and_the_rest_keeps_working(plugin_manager):
+    class Broken:
+        @ge.hookimpl
+        def register_ops(self, register):
+            register(Swish())
+            raise RuntimeError("half-way failure")
+
+    with pytest.warns(ge.PluginWarning, match="half-way failure"):
+        info = plugin_manager.add_plugin(Broken(), name="broken")
+    assert info.status == "error" and "RuntimeError: half-way failure" in info.errors[0]
+    assert "swish" not in plugin_manager.ops  # nothing half-registered
+    assert "tanh" in plugin_manager.ops
+
+
+def test_duplicate_name_is_refused_naming_both(plugin_manager):
+    class Again:
+        @ge.hookimpl
+        def register_ops(self, register):
+            register(Swish())
+
+    plugin_manager.add_plugin(SwishPlugin(), name="first")
+    with pytest.warns(ge.PluginWarning) as record:
+        info = plugin_manager.add_plugin(Again(), name="second")
+    message = str(record[0].message)
+    assert "'first'" in message and "'second'" in message and "swish" in message
+    assert info.status == "error"
+    assert plugin_manager.owner_of("ops", "swish") == "first"
+
+
+def test_registering_something_that_is_not_an_op_is_refused(plugin_manager):
+    class Wrong:
+        @ge.hookimpl
+        def register_ops(self, register):
+            register(object())
+
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        info = plugin_manager.add_plugin(Wrong(), name="wrong")
+    assert info.status == "error" and "name" in info.errors[0]
+
+
+def test_plugins_list_as_dicts():
+    listing = ge.plugins.list()
+    ops = next(p for p in listing if p["name"] == "ops")
+    assert ops["status"] == "ok" and "tanh" in ops["registered"]["ops"]
+    json.dumps(listing)  # JSON-serializable
+
+
+def test_unknown_names_suggest_close_ones(plugin_manager):
+    with pytest.raises(ge.UnknownOpError, match="'tanh'"):
+        plugin_manager.get_op("tahn")
