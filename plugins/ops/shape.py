@@ -140,9 +140,9 @@ class BroadcastTo(ge.Op):
         shape = _as_shape(shape)
         if len(x) > len(shape):
             raise ShapeError(f"cannot broadcast {tuple(x)} to {shape}: the target has fewer axes")
-        out = ge.broadcast_shapes(x, shape)
-        if tuple(out) != shape:
-            raise ShapeError(f"cannot broadcast {tuple(x)} to {shape}")
+        for d, t in zip(reversed(tuple(x)), reversed(shape)):
+            if d is not None and d not in (1, t):  # an unknown axis is checked at run time
+                raise ShapeError(f"cannot broadcast {tuple(x)} to {shape}: an axis of size {d} cannot become {t}")
         return shape
 
 
