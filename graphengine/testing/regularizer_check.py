@@ -53,12 +53,14 @@ def _resolve(regularizer, strength=0.5, options=None, manager=None):
                 f"{regularizer!r} is not a subclass of ge.Regularizer; regularizers are registered as classes: "
                 "class ElasticNet(ge.Regularizer): name = 'elastic_net'; kind = 'penalty'; ..."
             )
+        # a constraint's bound is its own option (max_norm=...); penalties and decays take strength
+        kwargs = dict(options or {}) if regularizer.kind == "constraint" else {"strength": strength, **(options or {})}
         try:
-            return regularizer(strength=strength, **dict(options or {}))
+            return regularizer(**kwargs)
         except TypeError as exc:
             raise RegularizerCheckError(
-                f"regularizer {regularizer.name!r}: {regularizer.__name__}(strength={strength}, **{options or {}}) "
-                f"failed: {exc}. __init__ must take (strength=..., **options)."
+                f"regularizer {regularizer.name!r}: {regularizer.__name__}(**{kwargs}) failed: {exc}. "
+                "__init__ must take (strength=..., **options) (a constraint: its own options)."
             ) from exc
     if options:
         raise ValueError("check_regularizer: options= is for a class or a name; this regularizer is already built")
@@ -69,11 +71,11 @@ def _label(reg) -> str:
     return f"regularizer {getattr(reg, 'name', '') or type(reg).__name__!r} ({getattr(reg, 'kind', '?')})"
 
 
-def samples(dtype="float64", seed=0):
-    """Sample param values of every check shape, magnitudes in [0.1, 2], random signs."""
+def samples(dtype="float64", seed=0, shapes=SHAPES):
+    """Sample param values of each of ``shapes``, magnitudes in [0.1, 2], random signs."""
     rng = np.random.default_rng(seed)
     out = []
-    for shape in SHAPES:
+    for shape in shapes:
         magnitude = rng.uniform(0.1, 2.0, shape)
         sign = np.where(rng.random(shape) < 0.5, -1.0, 1.0)
         out.append(np.asarray(magnitude * sign, dtype=dtype))
@@ -153,7 +155,7 @@ def check_contract(reg, **_):
         raise RegularizerCheckError(
             f"{_label(reg)}: a {reg.kind} regularizer must define {' and '.join(missing)}()"
         )
-    if not np.isfinite(reg.strength) or reg.strength == 0:
+    if reg.kind != "constraint" and (not np.isfinite(reg.strength) or reg.strength == 0):
         raise RegularizerCheckError(
             f"{_label(reg)}: strength is {reg.strength}; the checks need a finite, non-zero strength to mean "
             "anything (pass strength= to check_regularizer)"
@@ -161,11 +163,11 @@ def check_contract(reg, **_):
     repr(reg)
 
 
-def check_penalty_is_scalar(reg, backend="numpy", **_):
+def check_penalty_is_scalar(reg, backend="numpy", shapes=SHAPES, **_):
     """``penalty`` gives a finite 0-d value in the value's dtype, also for a 0-d param."""
     xp = _xp(backend)
     for dtype in ("float64", "float32"):
-        for value in samples(dtype):
+        for value in samples(dtype, shapes=shapes):
             out = _penalty(reg, xp, xp.asarray(value))
             if out.dtype != value.dtype:
                 raise RegularizerCheckError(
@@ -176,12 +178,12 @@ def check_penalty_is_scalar(reg, backend="numpy", **_):
                 raise RegularizerCheckError(f"{_label(reg)}: penalty() of a {describe_value(value)} value is {out}")
 
 
-def check_penalty_gradient(reg, backend="numpy", eps=1e-6, atol=1e-7, rtol=1e-4, directions=3, **_):
+def check_penalty_gradient(reg, backend="numpy", eps=1e-6, atol=1e-7, rtol=1e-4, directions=3, shapes=SHAPES, **_):
     """``gradient`` matches central finite differences of ``strength * penalty``, in float64,
     and has the value's shape and dtype (float32 too)."""
     xp = _xp(backend)
     rng = np.random.default_rng(1)
-    for value in samples("float64"):
+    for value in samples("float64", shapes=shapes):
         v = xp.asarray(value)
         grad = _gradient(reg, xp, v)
         g = _host(backend, grad)
@@ -208,7 +210,7 @@ def check_penalty_gradient(reg, backend="numpy", eps=1e-6, atol=1e-7, rtol=1e-4,
                     f"strength={reg.strength}\n  analytic <grad, d> = {analytic!r}\n  numeric  <grad, d> = {numeric!r}\n"
                     f"  value = {value.tolist()}\n  gradient = {g.tolist()}\n  direction = {d.tolist()}" + hint
                 )
-    for value in samples("float32"):
+    for value in samples("float32", shapes=shapes):
         grad = _gradient(reg, xp, xp.asarray(value))
         if grad.dtype != np.float32:
             raise RegularizerCheckError(
@@ -217,11 +219,11 @@ def check_penalty_gradient(reg, backend="numpy", eps=1e-6, atol=1e-7, rtol=1e-4,
             )
 
 
-def check_leaves_input_unchanged(reg, backend="numpy", **_):
+def check_leaves_input_unchanged(reg, backend="numpy", shapes=SHAPES, **_):
     """``penalty`` and ``gradient`` (or ``apply``) do not modify the array they are given
     in place, except that ``apply`` may return that same array updated."""
     xp = _xp(backend)
-    for value in samples("float64"):
+    for value in samples("float64", shapes=shapes):
         v = xp.asarray(value.copy())
         if reg.kind == "penalty":
             _penalty(reg, xp, v)
@@ -233,12 +235,12 @@ def check_leaves_input_unchanged(reg, backend="numpy", **_):
                 )
 
 
-def check_decay_shrinks(reg, backend="numpy", **_):
+def check_decay_shrinks(reg, backend="numpy", shapes=SHAPES, **_):
     """``apply`` with ``lr > 0`` shrinks every value's norm, keeps its dtype, and with
     ``lr = 0`` leaves the value as it is (decay is scaled by the learning rate)."""
     xp = _xp(backend)
     for dtype in ("float64", "float32"):
-        for value in samples(dtype):
+        for value in samples(dtype, shapes=shapes):
             for lr in (0.1, 0.01):
                 out = _host(backend, _apply(reg, xp, xp.asarray(value.copy()), lr))
                 if out.dtype != value.dtype:
@@ -257,12 +259,12 @@ def check_decay_shrinks(reg, backend="numpy", **_):
                 )
 
 
-def check_constraint_is_projection(reg, backend="numpy", **_):
+def check_constraint_is_projection(reg, backend="numpy", shapes=SHAPES, **_):
     """``apply`` is a projection: applied to its own result it changes nothing; it keeps
     the dtype and gives finite values."""
     xp = _xp(backend)
     for dtype in ("float64", "float32"):
-        for value in samples(dtype, seed=2):
+        for value in samples(dtype, seed=2, shapes=shapes):
             scaled = value * np.asarray(10.0, dtype=dtype)  # outside most feasible sets
             once = _apply(reg, xp, xp.asarray(scaled.copy()), 0.1)
             once_host = _host(backend, once).copy()
@@ -281,7 +283,7 @@ def check_constraint_is_projection(reg, backend="numpy", **_):
                 )
 
 
-def check_cupy(reg, **_):
+def check_cupy(reg, shapes=SHAPES, **_):
     """Same penalty, gradient and applied value on CuPy as on NumPy (skipped where CuPy is
     unavailable)."""
     from ..backends import cupy_available
@@ -290,7 +292,7 @@ def check_cupy(reg, **_):
         return "skipped: cupy unavailable"
     import cupy
 
-    for value in samples("float64"):
+    for value in samples("float64", shapes=shapes):
         v = cupy.asarray(value)
         if reg.kind == "penalty":
             pairs = [("penalty", reg.penalty(np, value), _penalty(reg, cupy, v)),
@@ -323,13 +325,14 @@ def regularizer_checks(regularizer=None):
             if kind is None or kind in kinds or kind not in KINDS and fn is check_contract]
 
 
-def check_regularizer(regularizer, *, strength=0.5, options=None, skip=(), manager=None):
+def check_regularizer(regularizer, *, strength=0.5, options=None, shapes=SHAPES, skip=(), manager=None):
     """Run every conformance check that applies to a regularizer's kind.
 
     ``regularizer``: an instance, a ge.Regularizer subclass or a registered name (a class
-    is built as ``cls(strength=strength, **options)``; the default strength, 0.5, is
-    large enough for the gradient check to see a missing factor); ``skip``: names of
-    checks to skip. Returns the names of the checks run (``"cupy (skipped: ...)"`` where
+    is built as ``cls(strength=strength, **options)``, a constraint as ``cls(**options)``;
+    the default strength, 0.5, is large enough for the gradient check to see a missing
+    factor); ``shapes``: the param shapes to try (default ``(4, 3)``, ``(5,)`` and
+    ``()``); ``skip``: names of checks to skip. Returns the names of the checks run (``"cupy (skipped: ...)"`` where
     CuPy is unavailable). Raises :class:`RegularizerCheckError` on the first failure.
     """
     reg = _resolve(regularizer, strength, options, manager)
@@ -341,6 +344,6 @@ def check_regularizer(regularizer, *, strength=0.5, options=None, skip=(), manag
     for name, fn in regularizer_checks(reg):
         if name in skip:
             continue
-        result = fn(reg)
+        result = fn(reg, shapes=tuple(shapes))
         ran.append(f"{name} ({result})" if isinstance(result, str) else name)
     return ran
