@@ -48,6 +48,10 @@ def _op_function(impl):
 
     def build(*inputs, name_=None, **attrs):
         graph = next((i.graph for i in inputs if isinstance(i, Node)), None)
+        if graph is None and any(isinstance(i, (list, tuple)) and any(isinstance(j, Node) for j in i) for i in inputs):
+            raise GraphStructureError(
+                f"ge.ops.{name}() takes its inputs as separate arguments: ge.ops.{name}(*nodes), not a list"
+            )
         if graph is None:
             raise GraphStructureError(
                 f"ge.ops.{name}() needs at least one graph node among its inputs to know which graph "
