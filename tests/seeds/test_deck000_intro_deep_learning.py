@@ -315,6 +315,20 @@ def test_47_parameter_network_gradients_match_finite_differences(rng, numeric):
     assert x_grad[2, 3] == pytest.approx(numeric.input_grad(g, loss, feeds, "x", (2, 3)), rel=1e-6, abs=1e-9)
 
 
+def test_47_parameter_network_fetched_runs_match_the_recording_run(rng):
+    # training-style runs (fetch=[loss], replayed: the scheduler's compiled fast path)
+    # give the same loss and parameter gradients as the recording run
+    g, _, loss = build_47_parameter_network(_weights_47(rng))
+    feeds = {"x": rng.standard_normal((9, 6)), "y": rng.standard_normal((9, 1))}
+    reference = g.forward(feeds).backward(loss)
+    expected = {p.name: np.asarray(reference.grad(p)).copy() for p in g.params()}
+    for _ in range(4):
+        run = g.forward(feeds, fetch=[loss]).backward(loss)
+        assert float(run.value(loss)) == pytest.approx(float(reference.value(loss)), rel=1e-14)
+        for p in g.params():
+            np.testing.assert_allclose(run.grad(p), expected[p.name], rtol=1e-13, atol=1e-16)
+
+
 # --------------------------------------------------------------------------------------
 # Slide "Weights Initialization": all weights equal -> same output, same gradient
 # --------------------------------------------------------------------------------------

@@ -78,6 +78,23 @@ def test_printed_numbers_are_reproduced_by_sigmoid_of_minus_Wx():
     np.testing.assert_allclose(run.grad(W), np.full((1, 3), GRAD_PRINTED), atol=TOL_GRAD)
 
 
+def test_printed_numbers_in_float32_like_torch():
+    # torch computes in float32 by default; graphengine keeps float32 through the graph
+    g = ge.Graph("logreg_float32")
+    x = g.input("x", shape=(3, 1), dtype="float32")
+    c = g.input("c", shape=(1,), dtype="float32")
+    W = g.param("W", W_PRINTED.astype(np.float32))
+    h = ge.ops.sigmoid(-(W @ x))
+    loss = ge.ops.binary_cross_entropy(h, c)
+    run = g.forward({"x": np.ones((3, 1), np.float32), "c": np.ones(1, np.float32)})
+    run.backward(loss, grad=np.ones((1, 1), np.float32))
+    assert run.value(h).dtype == np.float32 and run.value(loss).dtype == np.float32
+    assert run.grad(W).dtype == np.float32
+    assert float(run.value(h)[0, 0]) == pytest.approx(H_PRINTED, abs=TOL_H)
+    assert float(run.value(loss)[0, 0]) == pytest.approx(L_PRINTED, abs=TOL_L)
+    np.testing.assert_allclose(run.grad(W), np.full((1, 3), GRAD_PRINTED), atol=TOL_GRAD)
+
+
 def test_slide_code_equals_sigmoid_and_binary_cross_entropy_ops(rng):
     # the hand-written expressions of the slide and graphengine's ops agree (value and grad)
     g = ge.Graph("logreg_ops")
