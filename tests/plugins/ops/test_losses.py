@@ -1,0 +1,402 @@
+"""Losses: conformance on hypothesis shapes, targets (integer / one-hot / soft), reductions,
+stability at |x| = 1e4 in float32, dtypes with integer targets, errors, graph runs."""
+
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import graphengine as ge
+from graphengine.testing import check_op
+
+SETTINGS = settings(max_examples=20, deadline=None)
+seeds = st.integers(0, 2**32 - 1)
+reductions = st.sampled_from(["none", "mean", "sum"])
+pair_shapes = hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=3, min_side=1, max_side=4)
+
+
+def reduce(loss, reduction):
+    return {"none": lambda v: v, "mean": np.mean, "sum": np.sum}[reduction](loss)
+
+
+# -- references, written from the formulas ---------------------------------------------
+
+def mse_reference(p, t, reduction="none"):
+    return reduce((p - t) ** 2, reduction)
+
+
+def mae_reference(p, t, reduction="none"):
+    return reduce(np.abs(p - t), reduction)
+
+
+def bce_reference(p, y, reduction="none"):
+    return reduce(-(y * np.log(p) + (1 - y) * np.log(1 - p)), reduction)
+
+
+def bce_logits_reference(x, y, reduction="none"):
+    p = 1 / (1 + np.exp(-x))
+    return reduce(-(y * np.log(p) + (1 - y) * np.log(1 - p)), reduction)
+
+
+def log_softmax(z, axis=-1):
+    return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+
+
+def _as_distribution(target, logits, axis):
+    """Integer class indices as one-hot rows along ``axis``; distributions unchanged."""
+    if target.ndim == logits.ndim:
+        return target
+    classes = logits.shape[axis]
+    return np.moveaxis(np.eye(classes)[target], -1, axis % logits.ndim)
+
+
+def cross_entropy_reference(z, target, axis=-1, reduction="none"):
+    return reduce(-np.sum(_as_distribution(target, z, axis) * log_softmax(z, axis), axis=axis), reduction)
+
+
+def nll_reference(log_probs, target, axis=-1, reduction="none"):
+    return reduce(-np.sum(_as_distribution(target, log_probs, axis) * log_probs, axis=axis), reduction)
+
+
+def hinge_reference(scores, target, reduction="none", margin=1.0):
+    """Deck 000 eq. 4, one example at a time: L_i = Σ_{j≠y_i} max(0, f_j − f_{y_i} + 1)."""
+    labels = target if target.ndim == 1 else target.argmax(axis=1)
+    losses = []
+    for f, y in zip(scores, labels):
+        losses.append(sum(max(0.0, f[j] - f[y] + margin) for j in range(len(f)) if j != y))
+    return reduce(np.array(losses, dtype=scores.dtype), reduction)
+
+
+# -- elementwise losses ----------------------------------------------------------------
+
+@SETTINGS
+@given(shapes=pair_shapes, reduction=reductions, seed=seeds)
+def test_mse_conforms(shapes, reduction, seed):
+    rng = np.random.default_rng(seed)
+    p_shape, t_shape = shapes.input_shapes
+    check_op("mse", [rng.standard_normal(p_shape), rng.standard_normal(t_shape)], reference=mse_reference,
+             attrs={"reduction": reduction})
+
+
+@SETTINGS
+@given(shapes=pair_shapes, reduction=reductions, seed=seeds)
+def test_mae_conforms(shapes, reduction, seed):
+    rng = np.random.default_rng(seed)
+    p_shape, t_shape = shapes.input_shapes
+    t = rng.standard_normal(t_shape)
+    # |p - t| >= 0.2 after broadcasting: t on the integer grid, p on the half grid
+    t = np.round(t)
+    p = np.round(rng.standard_normal(p_shape)) + 0.5
+    check_op("mae", [p, t], reference=mae_reference, attrs={"reduction": reduction})
+
+
+@SETTINGS
+@given(shapes=pair_shapes, reduction=reductions, seed=seeds)
+def test_binary_cross_entropy_conforms(shapes, reduction, seed):
+    rng = np.random.default_rng(seed)
+    p_shape, y_shape = shapes.input_shapes
+    p = rng.uniform(0.05, 0.95, p_shape)
+    y = rng.uniform(0.0, 1.0, y_shape)  # soft labels: the target gets a gradient too
+    check_op("binary_cross_entropy", [p, y], reference=bce_reference, attrs={"reduction": reduction})
+
+
+@SETTINGS
+@given(shapes=pair_shapes, reduction=reductions, seed=seeds)
+def test_binary_cross_entropy_with_logits_conforms(shapes, reduction, seed):
+    rng = np.random.default_rng(seed)
+    x_shape, y_shape = shapes.input_shapes
+    x = 3.0 * rng.standard_normal(x_shape)
+    y = rng.uniform(0.0, 1.0, y_shape)
+    check_op("binary_cross_entropy_with_logits", [x, y], reference=bce_logits_reference,
+             attrs={"reduction": reduction})
+
+
+@pytest.mark.parametrize("name", ["binary_cross_entropy", "binary_cross_entropy_with_logits", "mse", "mae"])
+def test_elementwise_losses_take_integer_labels(name):
+    rng = np.random.default_rng(1)
+    p = rng.uniform(0.1, 0.9, (4, 3)) if name == "binary_cross_entropy" else rng.standard_normal((4, 3)) + 0.5
+    y = rng.integers(0, 2, (4, 3))
+    reference = {"binary_cross_entropy": bce_reference, "binary_cross_entropy_with_logits": bce_logits_reference,
+                 "mse": mse_reference, "mae": mae_reference}[name]
+    check_op(name, [p, y], reference=reference, attrs={"reduction": "mean"})
+
+
+def test_binary_cross_entropy_is_finite_at_zero_and_one_without_warnings():
+    op = ge.default_manager().get_op("binary_cross_entropy")
+    p = np.array([0.0, 1.0, 0.0, 1.0], dtype=np.float32)
+    y = np.array([1.0, 0.0, 0.0, 1.0], dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss = op.forward(np, p, y)
+        gp, gy = op.backward(np, np.ones_like(loss), (p, y), loss)
+    np.testing.assert_array_equal(loss, [100.0, 100.0, 0.0, 0.0])  # log clamped at -100
+    assert loss.dtype == gp.dtype == gy.dtype == np.float32
+    assert np.all(np.isfinite(gp)) and np.all(np.isfinite(gy))
+
+
+# -- classification losses -------------------------------------------------------------
+
+@st.composite
+def classification_cases(draw, one_hot_allowed=True, axis_allowed=True):
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4))
+    axis = draw(st.integers(-len(shape), len(shape) - 1)) if axis_allowed else -1
+    kind = draw(st.sampled_from(["indices", "one_hot", "soft"] if one_hot_allowed else ["indices"]))
+    return shape, axis, kind, draw(reductions)
+
+
+def _targets(rng, shape, axis, kind):
+    classes = shape[axis]
+    per_example = tuple(d for i, d in enumerate(shape) if i != axis % len(shape))
+    indices = rng.integers(0, classes, per_example)
+    if kind == "indices":
+        return indices
+    onehot = np.moveaxis(np.eye(classes)[indices], -1, axis % len(shape))
+    if kind == "one_hot":
+        return onehot
+    soft = rng.uniform(0.0, 1.0, shape)
+    return soft / soft.sum(axis=axis, keepdims=True)
+
+
+@SETTINGS
+@given(case=classification_cases(), seed=seeds)
+def test_cross_entropy_conforms(case, seed):
+    shape, axis, kind, reduction = case
+    rng = np.random.default_rng(seed)
+    z = 3.0 * rng.standard_normal(shape)
+    target = _targets(rng, shape, axis, kind)
+    check_op("cross_entropy", [z, target], reference=cross_entropy_reference,
+             attrs={"axis": axis, "reduction": reduction})
+
+
+@SETTINGS
+@given(case=classification_cases(), seed=seeds)
+def test_nll_conforms(case, seed):
+    shape, axis, kind, reduction = case
+    rng = np.random.default_rng(seed)
+    log_probs = log_softmax(rng.standard_normal(shape), axis)
+    target = _targets(rng, shape, axis, kind)
+    check_op("nll", [log_probs, target], reference=nll_reference, attrs={"axis": axis, "reduction": reduction})
+
+
+def _hinge_scores(rng, labels, classes):
+    """Scores whose margins f_j - f_y + 1 stay at least 0.1 from 0 (the hinge's kink)."""
+    scores = rng.standard_normal((len(labels), classes))
+    correct = scores[np.arange(len(labels)), labels][:, None]
+    margin = scores - correct + 1.0
+    near = np.abs(margin) < 0.1
+    near[np.arange(len(labels)), labels] = False
+    return np.where(near, scores + 0.3, scores)
+
+
+@SETTINGS
+@given(batch=st.integers(1, 5), classes=st.integers(2, 5), one_hot=st.booleans(), reduction=reductions,
+       margin=st.sampled_from([1.0]), seed=seeds)
+def test_hinge_conforms(batch, classes, one_hot, reduction, margin, seed):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, classes, batch)
+    scores = _hinge_scores(rng, labels, classes)
+    target = np.eye(classes)[labels] if one_hot else labels
+    check_op("hinge", [scores, target], reference=hinge_reference, attrs={"reduction": reduction},
+             differentiable=[True, False])  # the target (an argmax) gets no gradient
+
+
+def test_hinge_matches_deck_000_eq4_by_hand():
+    # cs231n-style numbers: scores of 3 classes, correct class 0
+    op = ge.default_manager().get_op("hinge")
+    f = np.array([[3.2, 5.1, -1.7]])
+    loss = op.forward(np, f, np.array([0]))
+    np.testing.assert_allclose(loss, [max(0, 5.1 - 3.2 + 1) + max(0, -1.7 - 3.2 + 1)])  # 2.9
+    (g, gy) = op.backward(np, np.ones(1), (f, np.array([0])), loss)
+    np.testing.assert_array_equal(g, [[-1.0, 1.0, 0.0]])  # one violator
+    assert gy is None
+
+
+def test_cross_entropy_equals_nll_of_log_softmax_through_the_graph():
+    rng = np.random.default_rng(2)
+    g = ge.Graph("ce")
+    z = g.input("z", shape=(None, 4))
+    y = g.input("y", shape=(None,), dtype="int64")
+    ce = ge.ops.cross_entropy(z, y, reduction="mean")
+    nll = ge.ops.nll(ge.ops.log_softmax(z), y, reduction="mean")
+    Z, Y = rng.standard_normal((6, 4)), rng.integers(0, 4, 6)
+    run_ce = g.forward({"z": Z, "y": Y}).backward(ce)
+    run_nll = g.forward({"z": Z, "y": Y}).backward(nll)
+    np.testing.assert_allclose(run_ce.value(ce), run_nll.value(nll))
+    np.testing.assert_allclose(run_ce.grad(z), run_nll.grad(z))
+    softmax = np.exp(log_softmax(Z))
+    np.testing.assert_allclose(run_ce.grad(z), (softmax - np.eye(4)[Y]) / 6)
+
+
+# -- stability and dtypes --------------------------------------------------------------
+
+def _quiet_forward_backward(name, inputs, **attrs):
+    op = ge.default_manager().get_op(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = op.forward(np, *inputs, **attrs)
+        needs = tuple(np.asarray(x).dtype.kind == "f" for x in inputs)
+        grads = op.backward(np, np.ones_like(out), tuple(inputs), out, needs_grad=needs, **attrs)
+    return out, grads
+
+
+def test_binary_cross_entropy_with_logits_is_stable_at_large_magnitudes():
+    x = np.array([-1e4, -1e4, 1e4, 1e4, 0.0], dtype=np.float32)
+    y = np.array([0, 1, 0, 1, 1])  # integer labels
+    loss, (gx, gy) = _quiet_forward_backward("binary_cross_entropy_with_logits", [x, y])
+    assert loss.dtype == gx.dtype == np.float32 and gy is None
+    np.testing.assert_allclose(loss, [0.0, 1e4, 1e4, 0.0, np.log(2.0)], rtol=1e-6)
+    np.testing.assert_allclose(gx, [0.0, -1.0, 1.0, 0.0, -0.5])
+
+
+@pytest.mark.parametrize("value", [1e4, -1e4])
+def test_cross_entropy_is_stable_at_large_magnitudes(value):
+    z = np.array([[value, 0.0, -value], [value, value, value]], dtype=np.float32)
+    labels = np.array([2, 1])
+    loss, (gz, gy) = _quiet_forward_backward("cross_entropy", [z, labels])
+    assert loss.dtype == gz.dtype == np.float32 and gy is None
+    assert np.all(np.isfinite(loss)) and np.all(np.isfinite(gz))
+    np.testing.assert_allclose(loss, [2 * value if value > 0 else 0.0, np.log(3.0)], rtol=1e-6)
+    np.testing.assert_allclose(gz.sum(axis=1), 0.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("name, make_prediction", [
+    ("mse", lambda rng: rng.standard_normal((4, 3))),
+    ("mae", lambda rng: rng.standard_normal((4, 3)) + 0.5),
+    ("binary_cross_entropy", lambda rng: rng.uniform(0.1, 0.9, (4, 3))),
+    ("binary_cross_entropy_with_logits", lambda rng: rng.standard_normal((4, 3))),
+])
+def test_float32_prediction_with_integer_target_stays_float32(name, make_prediction):
+    rng = np.random.default_rng(0)
+    p = make_prediction(rng).astype(np.float32)
+    y = rng.integers(0, 2, (4, 3))
+    for reduction in ("none", "mean"):
+        loss, (gp, gy) = _quiet_forward_backward(name, [p, y], reduction=reduction)
+        assert loss.dtype == np.float32 and gp.dtype == np.float32 and gy is None
+
+
+@pytest.mark.parametrize("name", ["cross_entropy", "nll", "hinge"])
+@pytest.mark.parametrize("target_kind", ["indices", "int_one_hot", "float64_one_hot"])
+def test_class_losses_keep_float32_for_every_target_kind(name, target_kind):
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((5, 4)).astype(np.float32)
+    labels = rng.integers(0, 4, 5)
+    target = {"indices": labels, "int_one_hot": np.eye(4, dtype=np.int64)[labels],
+              "float64_one_hot": np.eye(4)[labels]}[target_kind]
+    for reduction in ("none", "sum"):
+        loss, (gz, gt) = _quiet_forward_backward(name, [z, target], reduction=reduction)
+        assert loss.dtype == np.float32 and gz.dtype == np.float32
+        if gt is not None:  # a float64 one-hot target gets its gradient in its own dtype
+            assert gt.dtype == target.dtype
+    z64 = z.astype(np.float64)
+    reference = {"cross_entropy": cross_entropy_reference, "nll": nll_reference, "hinge": hinge_reference}[name]
+    np.testing.assert_allclose(_quiet_forward_backward(name, [z, target])[0], reference(z64, labels), rtol=1e-5)
+
+
+def test_class_losses_through_a_float32_graph_with_integer_labels():
+    rng = np.random.default_rng(5)
+    g = ge.Graph("softmax_classifier")
+    x = g.input("x", shape=(None, 3), dtype="float32")
+    y = g.input("y", shape=(None,), dtype="int64")
+    W = g.param("W", rng.standard_normal((3, 4)).astype(np.float32))
+    scores = x @ W
+    loss = (ge.ops.cross_entropy(scores, y, reduction="mean") + ge.ops.hinge(scores, y, reduction="mean")
+            + ge.ops.nll(ge.ops.log_softmax(scores), y, reduction="sum"))
+    X, Y = rng.standard_normal((6, 3)).astype(np.float32), rng.integers(0, 4, 6)
+    run = g.forward({"x": X, "y": Y}, fetch=[loss]).backward(loss)
+    assert run.value(loss).dtype == np.float32 and run.grad(W).dtype == np.float32
+
+
+# -- errors ----------------------------------------------------------------------------
+
+def test_float_targets_without_a_class_axis_are_refused_with_the_fix():
+    op = ge.default_manager().get_op("cross_entropy")
+    with pytest.raises(ge.DtypeError, match=r"class indices and must be integers, got float64.*astype\(int\)"):
+        op.forward(np, np.zeros((4, 4)), np.array([0.0, 1.0, 2.0, 3.0]))
+
+
+@pytest.mark.parametrize("name", ["cross_entropy", "nll", "hinge"])
+def test_out_of_range_class_indices_name_the_op_and_the_range(name):
+    g = ge.Graph()
+    z = g.input("z", shape=(None, 3))
+    y = g.input("y", shape=(None,), dtype="int64")
+    loss = getattr(ge.ops, name)(z, y)
+    with pytest.raises(ge.OpExecutionError, match=rf"{name}: class indices must lie in 0\.\.2.*from 0 to 3"):
+        g.forward({"z": np.zeros((2, 3)), "y": np.array([0, 3])}, fetch=[loss])
+
+
+def test_class_loss_shape_errors_at_build_time():
+    g = ge.Graph()
+    z = g.input("z", shape=(4, 3))
+    with pytest.raises(ge.ShapeError, match=r"integer targets of shape \(5,\) do not match logits \(4, 3\)"):
+        ge.ops.cross_entropy(z, g.input("y", shape=(5,), dtype="int64"))
+    with pytest.raises(ge.ShapeError, match="targets must be class indices"):
+        ge.ops.cross_entropy(z, g.input("bad", shape=(None, 3, 1)))
+    with pytest.raises(ge.ShapeError, match="needs logits with a class axis"):
+        ge.ops.cross_entropy(g.input("s", shape=()), g.input("t", shape=()))
+
+
+def test_reduction_typo_and_attribute_typo_are_refused_at_build_time():
+    g = ge.Graph()
+    p = g.input("p", shape=(None, 1))
+    t = g.input("t", shape=(None, 1))
+    with pytest.raises(ge.ShapeError, match=r"reduction must be one of \('none', 'mean', 'sum'\), got 'avg'"):
+        ge.ops.mse(p, t, reduction="avg")
+    with pytest.raises(ge.AttributeSpecError, match="Did you mean 'reduction'"):
+        ge.ops.binary_cross_entropy(p, t, reduce="mean")
+
+
+def test_elementwise_loss_shape_mismatch_is_refused_at_build_time():
+    g = ge.Graph()
+    p = g.input("p", shape=(None, 3))
+    t = g.input("t", shape=(None, 2))
+    with pytest.raises(ge.ShapeError) as info:
+        ge.ops.mse(p, t)
+    assert "mse" in str(info.value) and "(None, 3)" in str(info.value) and "(None, 2)" in str(info.value)
+
+
+# -- through the graph -----------------------------------------------------------------
+
+def test_logistic_regression_gradients_through_the_graph():
+    rng = np.random.default_rng(11)
+    g = ge.Graph("logreg")
+    x = g.input("x", shape=(None, 3))
+    y = g.input("y", shape=(None, 1))
+    W = g.param("W", rng.normal(0, 0.1, (3, 1)))
+    b = g.param("b", np.zeros(1))
+    logits = x @ W + b
+    p = ge.ops.sigmoid(logits)
+    loss = ge.ops.binary_cross_entropy(p, y, reduction="mean")
+    stable = ge.ops.binary_cross_entropy_with_logits(logits, y, reduction="mean")
+    X = rng.standard_normal((8, 3))
+    Y = (rng.random((8, 1)) < 0.5).astype(np.float64)
+    run = g.forward({"x": X, "y": Y})
+    P = 1 / (1 + np.exp(-(X @ W.value + b.value)))
+    np.testing.assert_allclose(run.value(loss), bce_reference(P, Y, "mean"))
+    np.testing.assert_allclose(run.value(stable), run.value(loss))
+    run.backward(loss)
+    # deck 000: dL/dW = Xᵀ(p - y)/m, dL/db = Σ(p - y)/m
+    np.testing.assert_allclose(run.grad(W), X.T @ (P - Y) / 8)
+    np.testing.assert_allclose(run.grad(b), np.sum(P - Y, axis=0) / 8)
+    grad_W = run.grad(W).copy()
+    run.backward(stable)
+    np.testing.assert_allclose(run.grad(W), grad_W)
+
+
+def test_deck_002_average_cross_entropy_and_mse_numbers():
+    # deck 002, "classification error vs cross-entropy": computed probabilities and targets
+    computed = {"NN1": [[0.3, 0.3, 0.4], [0.3, 0.4, 0.3], [0.1, 0.2, 0.7]],
+                "NN2": [[0.1, 0.2, 0.7], [0.1, 0.7, 0.2], [0.3, 0.4, 0.3]]}
+    targets = np.array([[0, 0, 1], [0, 1, 0], [1, 0, 0]], dtype=np.float64)
+    expected = {"NN1": (1.38, 0.81), "NN2": (0.64, 0.34)}
+    for net, probs in computed.items():
+        g = ge.Graph(net)
+        p = g.input("p", shape=(None, 3))
+        t = g.input("t", shape=(None, 3))
+        ace = ge.ops.nll(ge.ops.log(p), t, reduction="mean")
+        mse = ge.ops.mean(ge.ops.sum(ge.ops.mse(p, t), axis=1))
+        run = g.forward({"p": np.array(probs), "t": targets})
+        assert round(float(run.value(ace)), 2) == expected[net][0]
+        assert round(float(run.value(mse)), 2) == expected[net][1]
