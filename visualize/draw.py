@@ -66,7 +66,7 @@ GRAD_COLOUR = "#b91c1c"
 NAN_COLOUR = "#dc2626"
 MUTED = "#6b7280"
 GREY = ("#f3f4f6", "#c4c4c4", "#9ca3af")  # fill, border, text of nodes a fetched run skipped
-AUTO_LR_MAX_RANKS = 12  # graphs at most this deep are drawn left to right, deeper ones top down
+AUTO_LR_MAX_RANKS = 10  # graphs at most this deep are drawn left to right, deeper ones top down
 
 
 class DrawError(GraphEngineError, ValueError):
@@ -355,16 +355,15 @@ class _Drawer:
     # -- building the DOT ---------------------------------------------------------------
     def build(self) -> Diagram:
         dot = Diagram(name=_dot_name(self.graph.name), format="svg", encoding="utf-8")
-        rankdir = self.rankdir or self._auto_rankdir()
+        rankdir = self.rankdir = self.rankdir or self._auto_rankdir()
         dot.attr("graph", rankdir=rankdir, fontname=FONT, fontsize="12", labelloc="t", labeljust="c",
-                 nodesep="0.3", ranksep="0.35", pad="0.2", newrank="true", label=self._graph_label())
+                 nodesep="0.3", ranksep="0.35", pad="0.2", newrank="true")
         dot.attr("node", shape="box", style="rounded,filled", fontname=FONT, fontsize="11",
                  margin="0.1,0.05", penwidth="1.2")
         dot.attr("edge", fontname=FONT, fontsize="9", arrowsize="0.7", color="#4b5563", penwidth="1.1")
         self._emit_scope(dot, "", self._members())
         self._emit_edges(dot)
-        if self.o.legend:
-            self._emit_legend(dot)
+        dot.attr("graph", label=self._graph_label())  # last: the legend lists what was drawn
         return dot
 
     def _members(self) -> dict:
@@ -393,6 +392,7 @@ class _Drawer:
         return members
 
     def _emit_scope(self, dot, scope, members):
+        self._emit_side_by_side(dot, members[scope])
         for kind, item in members[scope]:
             if kind == "node":
                 self._emit_node(dot, item)
@@ -408,8 +408,26 @@ class _Drawer:
                              fillcolor=SCOPE_COLOURS[0], color=SCOPE_COLOURS[1], fontsize="11", labeljust="l")
                     self._emit_scope(sub, item, members)
 
+    def _emit_side_by_side(self, dot, members):
+        """Top-down diagrams: a param used by one op of its scope sits beside that op (same
+        rank), so stacked layers stay stacked instead of drifting sideways."""
+        if self.rankdir not in ("TB", "BT"):
+            return
+        for kind, node in members:
+            if kind != "node" or node.kind != PARAM:
+                continue
+            consumers = self.graph.consumers(node)
+            if len(consumers) == 1 and consumers[0].scope == node.scope \
+                    and self.rep[consumers[0].id] == f"n{consumers[0].id}":
+                with dot.subgraph() as same:
+                    same.attr(rank="same")
+                    same.node(f"n{node.id}")
+                    same.node(f"n{consumers[0].id}")
+
     def _emit_node(self, dot, node):
         shown = self.shown[node.id]
+        if node.kind == CONST and node.dtype is None:
+            return self._emit_number(dot, node, shown)
         kind = "output" if node.id in self.outputs else node.kind
         self.kinds_seen.add(kind)
         fill, border = KIND_COLOURS[kind]
@@ -436,36 +454,50 @@ class _Drawer:
         self._apply_styles(node, attrs)
         dot.node(f"n{node.id}", label=label, _attributes=attrs)
 
+    def _emit_number(self, dot, node, shown):
+        """A weakly typed Python number (``h * 2.0``): a small ellipse with its value."""
+        self.kinds_seen.add(CONST)
+        fill, border = KIND_COLOURS[CONST]
+        attrs = {"shape": "ellipse", "style": "filled,dashed", "fillcolor": fill, "color": border,
+                 "margin": "0.02,0.01", "fontsize": "10"}
+        if not shown.ran:
+            self.any_grey = True
+            attrs.update(fillcolor=GREY[0], color=GREY[1], fontcolor=GREY[2])
+        self._apply_styles(node, attrs)
+        text = format_value(node.value, self.o.precision, self.o.max_elements).lines[0]
+        dot.node(f"n{node.id}", label=f"<{html_text(text)}>", _attributes=attrs)
+
     def _node_label(self, node, shown, text_colour):
         in_cluster = bool(node.scope) and self.rep[node.id] == f"n{node.id}"
         name = node.name.rsplit("/", 1)[-1] if in_cluster else node.name
         muted = text_colour or MUTED
-        rows = [f"<TR><TD><B>{html_text(name)}</B></TD></TR>",
-                f'<TR><TD><FONT POINT-SIZE="9" COLOR="{muted}">{self._header(node, shown)}</FONT></TD></TR>']
+        rows = [f'<TR><TD COLSPAN="2"><B>{html_text(name)}</B></TD></TR>',
+                f'<TR><TD COLSPAN="2"><FONT POINT-SIZE="9" COLOR="{muted}">{self._header(node, shown)}</FONT>'
+                "</TD></TR>"]
         mode = self.o.mode
         if shown.value_note and (mode != "backward" or not shown.ran):
-            rows.append(f'<TR><TD><FONT POINT-SIZE="9" COLOR="{muted}"><I>{html_text(shown.value_note)}</I>'
-                        "</FONT></TD></TR>")
+            rows.append(f'<TR><TD COLSPAN="2"><FONT POINT-SIZE="9" COLOR="{muted}"><I>{html_text(shown.value_note)}'
+                        "</I></FONT></TD></TR>")
         value_shown = shown.value is not None and (mode in ("forward", "both") or node.kind == CONST)
         if value_shown:
-            prefix = "value " if mode != "structure" else ""
+            prefix = "value" if mode != "structure" else "="
             rows.append(self._value_row(prefix, shown.value, text_colour or VALUE_COLOUR))
         if shown.grad is not None:
             if value_shown or shown.value_note:
                 rows.append("<HR/>")
-            prefix = "grad "
+            prefix = "grad"
             if shown.contributions > 1:
-                prefix = f"grad (sum of {shown.contributions}) "
+                prefix = f"grad (sum of {shown.contributions})"
             rows.append(self._value_row(prefix, shown.grad, text_colour or GRAD_COLOUR))
         elif shown.grad_note and shown.ran:
-            rows.append(f'<TR><TD><FONT POINT-SIZE="9" COLOR="{muted}"><I>{html_text(shown.grad_note)}</I>'
-                        "</FONT></TD></TR>")
+            rows.append(f'<TR><TD COLSPAN="2"><FONT POINT-SIZE="9" COLOR="{muted}"><I>{html_text(shown.grad_note)}'
+                        "</I></FONT></TD></TR>")
         return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
                 + "".join(rows) + "</TABLE>>")
 
     def _header(self, node, shown):
         if node.kind == OP:
-            what = html_text(node.op)
+            what = html_text(node.op + self._arguments(node))
             if self.o.show_attrs and node.attrs:
                 what += " " + html_text(", ".join(f"{k}={format_attr_value(v)}" for k, v in node.attrs.items()))
         else:
@@ -485,17 +517,21 @@ class _Drawer:
             parts.append(count_text(size if size is not None else 0, "element"))
         return " · ".join(parts)
 
+    def _arguments(self, node) -> str:
+        """'(b, y)' for ops whose input order matters (sub, div, matmul, ...), when short."""
+        if node.op not in _ORDERED_OPS or len(node.inputs) < 2:
+            return ""
+        names = ", ".join(_display_name(i) for i in node.inputs)
+        return f"({names})" if len(names) <= ARGUMENTS_MAX_CHARS else ""
+
     def _value_row(self, prefix, fv, colour):
-        lines = [html_text(line) for line in fv.lines]
-        text = f"{html_text(prefix)}{lines[0]}"
-        if len(lines) > 1:
-            pad = "&#160;" * len(prefix)
-            text += "".join(f"<BR/>{pad}{line}" for line in lines[1:])
-        body = f'<FONT COLOR="{colour}">{text}</FONT>'
+        """Two cells: the prefix ('value', 'grad') right-aligned, the lines left-aligned."""
+        body = "<BR/>".join(html_text(line) for line in fv.lines)
+        flag = ""
         if fv.non_finite:
-            body += f'<BR/><FONT COLOR="{NAN_COLOUR}"><B>{html_text(fv.flag_text())}</B></FONT>'
-        align = ' BALIGN="LEFT"' if len(lines) > 1 else ""
-        return f"<TR><TD{align}>{body}</TD></TR>"
+            flag = f'<BR/><FONT COLOR="{NAN_COLOUR}"><B>{html_text(fv.flag_text())}</B></FONT>'
+        return (f'<TR><TD ALIGN="RIGHT" VALIGN="TOP"><FONT COLOR="{colour}">{html_text(prefix)}</FONT></TD>'
+                f'<TD ALIGN="LEFT" BALIGN="LEFT"><FONT COLOR="{colour}">{body}</FONT>{flag}</TD></TR>')
 
     def _emit_box(self, dot, scope):
         index = self.scope_index[scope]
@@ -549,10 +585,6 @@ class _Drawer:
                         attrs.update(color="#c4c4c4", style="dashed")
                 if backward:
                     attrs["dir"] = "back"
-                if len(n.inputs) > 1 and n.op in _ORDERED_OPS:
-                    attrs["headlabel"] = _POSITION_NAMES[position] if position < len(_POSITION_NAMES) else str(position)
-                    attrs["labelfontsize"] = "8"
-                    attrs["labelfontcolor"] = MUTED
                 dot.edge(tail, head, label=label, _attributes=attrs)
         for (tail, head), keys in folded_edges.items():
             attrs = {}
@@ -620,8 +652,12 @@ class _Drawer:
             executed = len(run.executed)
             if executed < len(self.nodes):
                 facts.append(f"ran {executed} of {len(self.nodes)} nodes")
-        return (f"<<B>{html_text(title)}</B><BR/>"
-                f'<FONT POINT-SIZE="10" COLOR="{MUTED}">{html_text(" · ".join(facts))}</FONT>>')
+        rows = [f'<TR><TD><FONT POINT-SIZE="14"><B>{html_text(title)}</B></FONT></TD></TR>',
+                f'<TR><TD><FONT POINT-SIZE="10" COLOR="{MUTED}">{html_text(" · ".join(facts))}</FONT></TD></TR>']
+        if self.o.legend:
+            rows += self._legend_rows()
+        return ('<<FONT POINT-SIZE="9"><TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
+                + "".join(rows) + "</TABLE></FONT>>")
 
     def _auto_rankdir(self) -> str:
         # longest chain of drawn nodes, over the graph in topological order
@@ -639,49 +675,63 @@ class _Drawer:
         ranks = (max(depth.values()) + 1) if depth else 1
         return "LR" if ranks <= AUTO_LR_MAX_RANKS else "TB"
 
-    def _emit_legend(self, dot):
-        rows = ['<TR><TD COLSPAN="2" ALIGN="LEFT"><B>legend</B></TD></TR>']
+    def _legend_rows(self) -> list:
+        """Legend rows for the graph label: items laid out side by side, four per row."""
+        items = []
         heat_fill = self.scale is not None
         for kind in (INPUT, PARAM, CONST, OP, "output"):
-            if kind not in self.kinds_seen:
-                continue
-            fill, border = KIND_COLOURS[kind]
-            swatch = "#ffffff" if heat_fill else fill
-            rows.append(f'<TR><TD BGCOLOR="{swatch}" BORDER="1" COLOR="{border}" WIDTH="22"> </TD>'
-                        f'<TD ALIGN="LEFT">{html_text(KIND_NOTES[kind])}</TD></TR>')
+            if kind in self.kinds_seen:
+                fill, border = KIND_COLOURS[kind]
+                items.append((_swatch("#ffffff" if heat_fill else fill, border), html_text(KIND_NOTES[kind])))
         if "collapsed" in self.kinds_seen:
-            rows.append(f'<TR><TD BGCOLOR="{COLLAPSED_COLOURS[0]}" BORDER="1" COLOR="{COLLAPSED_COLOURS[1]}"> </TD>'
-                        '<TD ALIGN="LEFT">collapsed scope</TD></TR>')
+            items.append((_swatch(*COLLAPSED_COLOURS), "collapsed scope"))
         if self.any_grey:
-            rows.append(f'<TR><TD BGCOLOR="{GREY[0]}" BORDER="1" COLOR="{GREY[1]}"> </TD>'
-                        '<TD ALIGN="LEFT">not executed by this run</TD></TR>')
+            items.append((_swatch(GREY[0], GREY[1]), "not executed by this run"))
         mode = self.o.mode
         if mode in ("forward", "both") and not heat_fill:
-            rows.append(f'<TR><TD><FONT COLOR="{VALUE_COLOUR}">value</FONT></TD>'
-                        '<TD ALIGN="LEFT">forward value</TD></TR>')
+            items.append((f'<FONT COLOR="{VALUE_COLOUR}">value</FONT>', "forward value"))
         if mode in ("backward", "both"):
             target = html_text(self.run.target.name)
             if not heat_fill:
-                rows.append(f'<TR><TD><FONT COLOR="{GRAD_COLOUR}">grad</FONT></TD>'
-                            f'<TD ALIGN="LEFT">gradient of {target}</TD></TR>')
+                items.append((f'<FONT COLOR="{GRAD_COLOUR}">grad</FONT>', f"gradient of {target}"))
             if self.edge_grads:
-                rows.append(f'<TR><TD><FONT COLOR="{GRAD_COLOUR}">edge</FONT></TD>'
-                            '<TD ALIGN="LEFT">gradient flowing back along it</TD></TR>')
+                key_colour = "#111827" if heat_fill else GRAD_COLOUR
+                items.append((f'<FONT COLOR="{key_colour}">edge label</FONT>', "gradient flowing back along it"))
         if self.any_nonfinite:
-            rows.append(f'<TR><TD BORDER="1" COLOR="{NAN_COLOUR}"><FONT COLOR="{NAN_COLOUR}">NaN</FONT></TD>'
-                        '<TD ALIGN="LEFT">holds NaN or Inf</TD></TR>')
+            items.append((f'<FONT COLOR="{NAN_COLOUR}"><B>red</B></FONT>', "holds NaN or Inf"))
+        rows = []
+        if items:
+            lines = []
+            for start in range(0, len(items), 4):
+                cells = "".join(f'<TD ALIGN="RIGHT">{key}</TD><TD ALIGN="LEFT">{text}</TD><TD WIDTH="12"></TD>'
+                                for key, text in items[start:start + 4])
+                lines.append(f"<TR>{cells}</TR>")
+            rows.append('<TR><TD><TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="2">'
+                        + "".join(lines) + "</TABLE></TD></TR>")
         if heat_fill:
-            rows.append(heat.legend_html(self.scale))
-        label = ('<<TABLE BORDER="1" COLOR="#cbd5e1" CELLBORDER="0" CELLSPACING="2" CELLPADDING="2">'
-                 + "".join(rows) + "</TABLE>>")
-        dot.node("legend", label=label, _attributes={"shape": "plaintext", "style": "", "fontsize": "9",
-                                                      "margin": "0"})
+            rows.append(f'<TR><TD><TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
+                        f"{heat.legend_html(self.scale)}</TABLE></TD></TR>")
+        return rows
+
+
+def _swatch(fill, border):
+    return (f'<TABLE BORDER="1" COLOR="{border}" CELLBORDER="0" CELLPADDING="0" CELLSPACING="0">'
+            f'<TR><TD BGCOLOR="{fill}" WIDTH="16" HEIGHT="10"></TD></TR></TABLE>')
 
 
 # ops whose input order matters: their edges say which input is which
 _ORDERED_OPS = {"sub", "div", "pow", "matmul", "where", "clip", "concat", "stack", "binary_cross_entropy",
                 "binary_cross_entropy_with_logits", "cross_entropy", "nll", "mse", "mae", "hinge"}
-_POSITION_NAMES = ("a", "b", "c", "d")
+ARGUMENTS_MAX_CHARS = 32
+
+
+def _display_name(node) -> str:
+    """A node as its name reads in an argument list (weak constants by their value)."""
+    if node.kind == CONST and node.dtype is None:
+        from .labels import format_number
+
+        return format_number(node.value)
+    return node.name.rsplit("/", 1)[-1]
 
 
 def _dot_name(name: str) -> str:

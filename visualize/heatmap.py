@@ -97,10 +97,16 @@ def colour_at(t: float) -> str:
 
 
 def text_colour(fill: str) -> str:
-    """Black or white, whichever reads better on ``fill``."""
-    r, g, b = (c / 255 for c in _rgb(fill))
+    """Black or white, whichever contrasts more with ``fill`` (WCAG contrast ratio)."""
+    def linear(c):
+        c /= 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(c) for c in _rgb(fill))
     luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
-    return "#000000" if luminance > 0.45 else "#ffffff"
+    on_black = (luminance + 0.05) / 0.05
+    on_white = 1.05 / (luminance + 0.05)
+    return "#000000" if on_black >= on_white else "#ffffff"
 
 
 def _rgb(hex_colour: str) -> tuple:

@@ -160,19 +160,46 @@ def format_value(value, precision: int = 4, max_elements: int = 16) -> Formatted
     return FormattedValue(lines, nan, posinf, neginf, summarized=True)
 
 
+ROWS_ONE_PER_LINE = 4  # matrices with at most this many rows keep one row per line
+LINE_WIDTH = 44  # longer arrays pack several rows into lines of about this many characters
+
+
 def _nested_lines(array, precision):
-    """NumPy-like nested brackets; the innermost axis stays on one line."""
+    """NumPy-like nested brackets. The innermost axis stays on one line; small matrices get
+    one row per line, taller ones pack rows into lines of about LINE_WIDTH characters."""
     if array.ndim == 1:
-        return ["[" + ", ".join(format_number(v, precision) for v in array.tolist()) + "]"]
-    lines = []
+        items = [format_number(v, precision) for v in array.tolist()]
+        lines, line = [], "["
+        for k, item in enumerate(items):
+            piece = item + ("," if k < len(items) - 1 else "]")
+            if line != "[" and len(line) + 1 + len(piece) > LINE_WIDTH:
+                lines.append(line)
+                line = " " + piece
+            else:
+                line = line + piece if line == "[" else f"{line} {piece}"
+        lines.append(line)
+        return lines
     count = array.shape[0]
+    blocks = []
     for i in range(count):
         inner = _nested_lines(array[i], precision)
-        for j, line in enumerate(inner):
-            prefix = "[" if (i == 0 and j == 0) else " "
-            lines.append(prefix + line)
         if i < count - 1:
-            lines[-1] += ","
+            inner[-1] += ","
+        blocks.append(inner)
+    if count > ROWS_ONE_PER_LINE and all(len(b) == 1 for b in blocks):
+        packed, line = [], ""
+        for (text,) in blocks:
+            if line and len(line) + 1 + len(text) > LINE_WIDTH:
+                packed.append(line)
+                line = text
+            else:
+                line = f"{line} {text}" if line else text
+        packed.append(line)
+        blocks = [packed]
+    lines = []
+    for block in blocks:
+        for line in block:
+            lines.append(("[" if not lines else " ") + line)
     lines[-1] += "]"
     return lines
 
