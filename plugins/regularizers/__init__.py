@@ -20,7 +20,7 @@ Helpers for training loops: :func:`add_penalty_gradients`, :func:`apply_after_st
 import graphengine as ge
 
 from . import constraints, decay, penalties
-from ._checks import RegularizerError
+from ._checks import RegularizerError, RegularizerOptionError
 from .apply import add_penalty_gradients, apply_after_step, penalty_value, regularized_step
 from .constraints import MaxNorm
 from .decay import WeightDecay
@@ -30,7 +30,8 @@ from .penalties import L1, L2
 MODULES = (penalties, decay, constraints)
 
 __all__ = [
-    "L1", "L2", "WeightDecay", "MaxNorm", "Dropout", "GaussianNoise", "keep_mask", "RegularizerError",
+    "L1", "L2", "WeightDecay", "MaxNorm", "Dropout", "GaussianNoise", "keep_mask",
+    "RegularizerError", "RegularizerOptionError",
     "add_penalty_gradients", "apply_after_step", "penalty_value", "regularized_step", "all_regularizers",
 ]
 

@@ -11,6 +11,10 @@ class RegularizerError(ge.GraphEngineError, ValueError):
     """A regularizer (or a regularization op) got a bad argument."""
 
 
+class RegularizerOptionError(ge.GraphEngineError, TypeError):
+    """A regularizer got an option it does not take."""
+
+
 def check_number(owner: str, key: str, value, *, low=0.0, low_inclusive=True, high=None, high_inclusive=False):
     try:
         x = float(value)
@@ -28,7 +32,7 @@ def check_number(owner: str, key: str, value, *, low=0.0, low_inclusive=True, hi
 
 def refuse_options(owner: str, options: dict, takes: str) -> None:
     if options:
-        raise RegularizerError(
+        raise RegularizerOptionError(
             f"{owner} got unknown option{'s' if len(options) > 1 else ''} {', '.join(sorted(options))}; "
             f"it takes {takes}"
         )

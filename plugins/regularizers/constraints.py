@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import graphengine as ge
 
-from ._checks import RegularizerError, check_number
+from ._checks import RegularizerError, RegularizerOptionError, check_number
 
 
 class MaxNorm(ge.Regularizer):
@@ -27,13 +27,15 @@ class MaxNorm(ge.Regularizer):
 
     def __init__(self, max_norm: float = 3.0, *, axis=None, strength=None):
         if strength is not None:
-            raise RegularizerError(
+            raise RegularizerOptionError(
                 "regularizer 'max_norm' has no strength; give the bound as max_norm=c (and optionally axis=)"
             )
         if axis is not None and not isinstance(axis, int):
             try:
+                if isinstance(axis, str):
+                    raise TypeError(axis)
                 axis = tuple(int(a) for a in axis)
-            except TypeError:
+            except (TypeError, ValueError):
                 raise RegularizerError(f"regularizer 'max_norm': axis must be None, an int or a tuple, got {axis!r}") from None
         self.max_norm = check_number("regularizer 'max_norm'", "max_norm", max_norm, low=0.0, low_inclusive=False)
         self.axis = axis
