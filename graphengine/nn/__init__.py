@@ -1,0 +1,46 @@
+"""Layers and models that add nodes to a graph under name scopes (``ge.nn``).
+
+>>> import graphengine as ge
+>>> g = ge.Graph("classifier")
+>>> x = g.input("x", shape=(None, 784))
+>>> model = ge.nn.Sequential(ge.nn.Dense(784, 100), "relu", ge.nn.Dense(100, 10), seed=0)
+>>> logits = model(x)
+>>> logits.shape, model.parameter_count()
+((None, 10), 79510)
+
+See :mod:`graphengine.nn.module` for how names, scopes, training/evaluation paths and
+seeds work, and ``docs/training.md`` for training these models.
+"""
+
+from .layers import (
+    ELU,
+    GELU,
+    Activation,
+    Dense,
+    Dropout,
+    Flatten,
+    GaussianNoise,
+    Identity,
+    LeakyReLU,
+    Linear,
+    LogSoftmax,
+    ReLU,
+    Residual,
+    Sequential,
+    SiLU,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Step,
+    Tanh,
+    as_module,
+)
+from .module import Module, ModuleError, StateUpdate, make_initial_value
+from .normalization import BatchNorm
+
+__all__ = [
+    "Module", "ModuleError", "StateUpdate", "make_initial_value",
+    "Dense", "Linear", "Activation", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "Softplus", "GELU", "SiLU",
+    "Softmax", "LogSoftmax", "Step", "Identity", "Flatten", "Dropout", "GaussianNoise", "Sequential", "Residual",
+    "BatchNorm", "as_module",
+]

@@ -1,0 +1,623 @@
+"""The training loop: ``fit`` and the :class:`Trainer` behind it.
+
+::
+
+    model = ge.nn.Sequential(ge.nn.Dense(784, 30), "sigmoid", ge.nn.Dense(30, 10))
+    history = ge.training.fit(model, X_train, y_train, loss="cross_entropy",
+                              optimizer="sgd", lr=0.5, epochs=30, batch_size=10,
+                              validation_split=0.1, seed=0)
+    history.plot("mnist.png")
+    history.trainer.evaluate(X_test, y_test)        # {'loss': ..., 'accuracy': ...}
+
+What one training step does (:meth:`Trainer._train_step`, one small function so a fused
+implementation can replace it)::
+
+    run = g.forward({x: batch, y: targets}, fetch=[loss, output, *state nodes])
+    run.backward(loss)
+    grads = penalty gradients added (L2, L1), then clipped (clip_norm / clip_value)
+    optimizer.step(grads)
+    decays and constraints applied (weight_decay, max_norm); BatchNorm running stats updated
+
+The graph. A :class:`~graphengine.nn.Module` is built into a graph on the first
+``fit``: an input ``x`` shaped like one example (batch axis None), the training path
+``model(x)``, for models with dropout or batch norm an evaluation path
+``model(x, training=False)`` under the scope ``eval`` (sharing the params), an input
+``y`` and the mean loss under the scope ``loss``. A graph built by hand is trained by
+passing its output node instead of a module (``Trainer(output_node, loss=...)``; the
+input is found upstream, or given with ``x=``).
+
+Reproducibility: ``seed`` seeds the initialization of a module that is not built yet
+(when the module has no seed of its own), the validation split, the shuffling and the
+augmentation. Dropout masks are fresh random draws at every step (see ``ge.nn.Dropout``).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import networkx as nx
+import numpy as np
+
+from ..errors import GraphEngineError
+from ..graph import Graph
+from ..node import INPUT, Node
+from ..optimizer import Optimizer
+from ..regularizer import Regularizer
+from .callbacks import CallbackList
+from .history import History
+from .metrics import resolve_metric, to_numpy
+
+CLASS_LOSSES = ("cross_entropy", "nll", "hinge")
+ELEMENT_LOSSES = ("binary_cross_entropy", "binary_cross_entropy_with_logits", "mse", "mae")
+LOGIT_LOSSES = ("cross_entropy", "binary_cross_entropy_with_logits", "hinge")
+
+
+class TrainingError(GraphEngineError, ValueError):
+    """Training cannot start or continue: data that does not fit the model, bad options."""
+
+
+def _free_name(graph, base: str) -> str:
+    if base not in graph:
+        return base
+    k = 2
+    while f"{base}_{k}" in graph:
+        k += 1
+    return f"{base}_{k}"
+
+
+def _as_float(X, dtype, what):
+    X = np.asarray(X)
+    if X.dtype.kind not in "biuf":
+        raise TrainingError(f"{what} must be a numeric array, got dtype {X.dtype}")
+    return X.astype(dtype, copy=False) if X.dtype != np.dtype(dtype) else X
+
+
+class Trainer:
+    """Everything needed to train one model: its graph, loss, optimizer and metrics.
+
+    ``model``: a :class:`~graphengine.nn.Module` (built into a graph on the first fit) or
+    the output node of a graph built by hand. ``loss``: an op name (``cross_entropy`` on
+    logits with integer or one-hot targets, ``nll``, ``hinge``, ``binary_cross_entropy``
+    on probabilities, ``binary_cross_entropy_with_logits``, ``mse``, ``mae``) or a
+    function ``loss(output_node, target_node) -> node`` (averaged if not scalar).
+    ``optimizer``: a name for ``ge.optimizers.create`` (``lr`` and ``**optimizer_options``
+    are its hyper-parameters, e.g. ``momentum=0.9``), or a function ``params -> optimizer``.
+    ``regularizers``: ``ge.Regularizer`` instances, names, or ``{name: strength}``;
+    ``l2=`` / ``l1=`` are shorthands. They act on ``regularize`` params: "weights"
+    (params of two or more axes: not biases, not batch-norm scales), "all", or a list.
+    ``clip_norm`` / ``clip_value`` clip gradients before the step. ``lr_schedule``: a
+    function ``optimizer -> schedule`` (e.g. ``lambda opt: CosineLR(opt, total_steps=30)``)
+    whose ``step()`` runs after every epoch. ``metrics`` default to ``["accuracy"]`` for
+    classification losses.
+    """
+
+    def __init__(self, model, *, loss="cross_entropy", optimizer="sgd", lr=None, metrics=None, regularizers=None,
+                 l2=None, l1=None, regularize="weights", clip_norm=None, clip_value=None, lr_schedule=None, x=None,
+                 eval_output=None, dtype="float32", seed=None, **optimizer_options):
+        from ..nn.module import Module
+
+        if not isinstance(model, (Module, Node)):
+            raise TrainingError(
+                f"Trainer takes a ge.nn.Module or the output node of a graph, got {type(model).__name__}"
+            )
+        if isinstance(loss, str):
+            import graphengine as ge
+
+            getattr(ge.ops, loss)  # unknown names raise here, with suggestions
+        elif not callable(loss):
+            raise TrainingError(f"loss must be an op name or a function (output, target) -> node, got {type(loss).__name__}")
+        self.model = model if isinstance(model, Module) else None
+        self._output_arg = model if isinstance(model, Node) else None
+        self._x_arg = x
+        self._eval_output_arg = eval_output
+        self.loss_spec = loss
+        self.loss_name = loss if isinstance(loss, str) else getattr(loss, "__name__", "loss")
+        self.optimizer_spec = optimizer
+        self.lr = lr
+        self.optimizer_options = optimizer_options
+        self.dtype = np.dtype(dtype)
+        if self.dtype.kind != "f":
+            raise TrainingError(f"dtype must be a floating dtype, got {self.dtype}")
+        self.seed = seed
+        threshold = 0.0 if loss == "binary_cross_entropy_with_logits" else 0.5
+        if metrics is None:
+            metrics = ["accuracy"] if loss in CLASS_LOSSES or loss in ("binary_cross_entropy",
+                                                                        "binary_cross_entropy_with_logits") else []
+        self.metrics = [resolve_metric(m, threshold) for m in metrics]
+        names = [n for n, _ in self.metrics]
+        if len(set(names)) != len(names) or "loss" in names:
+            raise TrainingError(f"metric names must be unique and not 'loss': {names}")
+        self.regularizers = _make_regularizers(regularizers, l2, l1)
+        self.regularize = regularize
+        self.clip_norm = clip_norm
+        self.clip_value = clip_value
+        self.lr_schedule_factory = lr_schedule
+        self.graph = None
+        self.optimizer = None
+        self.schedule = None
+        self.history = None
+        self.stop_training = False
+        self.built = False
+        if self._output_arg is not None:
+            self._build_from_output()
+
+    # -- building ---------------------------------------------------------------------
+    def build(self, X, Y) -> "Trainer":
+        """Build the graph (for a module) and the loss for data shaped like ``X`` and ``Y``."""
+        if self.built:
+            return self
+        X = np.asarray(X)
+        Y = np.asarray(Y)
+        model = self.model
+        if not model.built:
+            graph = Graph(model.name or model.default_name)
+            if model.seed is None and self.seed is not None:
+                model.seed = self.seed
+        else:
+            graph = model.graph
+        x = graph.input(_free_name(graph, "x"), shape=(None,) + tuple(X.shape[1:]), dtype=self.dtype)
+        output = model(x, training=True)
+        if model.is_mode_dependent:
+            with graph.scope(_free_scope(graph, "eval")):
+                eval_output = model(x, training=False)
+        else:
+            eval_output = output
+        self._finish_build(graph, x, output, eval_output, Y)
+        return self
+
+    def _build_from_output(self):
+        output = self._output_arg
+        graph = output.graph
+        x = self._x_arg
+        if x is None:
+            upstream = nx.ancestors(graph.nx, output.id)
+            inputs = [n for n in graph.inputs() if n.id in upstream]
+            if len(inputs) != 1:
+                raise TrainingError(
+                    f"cannot tell which input of graph {graph.name!r} the data goes to: {output.name!r} depends on "
+                    f"{', '.join(n.name for n in inputs) or 'no input'}; pass x=<input node>"
+                )
+            x = inputs[0]
+        x = graph.node(x)
+        if x.kind != INPUT:
+            raise TrainingError(f"x must be an input node, got {x.kind} node {x.name!r}")
+        eval_output = graph.node(self._eval_output_arg) if self._eval_output_arg is not None else output
+        self._pending = (graph, x, output, eval_output)
+
+    def _finish_build(self, graph, x, output, eval_output, Y):
+        import graphengine as ge
+
+        self.graph, self.x, self.output, self.eval_output = graph, x, output, eval_output
+        if isinstance(self.loss_spec, str) and self.loss_spec in ("cross_entropy", "nll") and output.op == "softmax":
+            raise TrainingError(
+                f"the model ends with a softmax ({output.name!r}) but loss={self.loss_spec!r} applies its own: "
+                "remove the final Softmax (cross_entropy takes logits), or end with LogSoftmax and use loss='nll'"
+            )
+        y_shape, y_dtype = self._target_spec(Y)
+        y = graph.input(_free_name(graph, "y"), shape=y_shape, dtype=y_dtype)
+        self.y = y
+        with graph.scope(_free_scope(graph, "loss")):
+            self.loss_node = self._loss(output, y)
+        if eval_output is output:
+            self.eval_loss_node = self.loss_node
+        else:
+            with graph.scope(_free_scope(graph, "eval_loss")):
+                self.eval_loss_node = self._loss(eval_output, y)
+        needed = nx.ancestors(graph.nx, self.loss_node.id)
+        self.params = [p for p in graph.params() if p.id in needed]
+        if not self.params:
+            raise TrainingError(f"the loss does not depend on any param of graph {graph.name!r}: nothing to train")
+        if self.regularize == "weights":
+            self.regularized_params = [p for p in self.params if len(p.shape) >= 2]
+        elif self.regularize == "all":
+            self.regularized_params = list(self.params)
+        else:
+            self.regularized_params = [graph.node(p) for p in self.regularize]
+        self.updates = []
+        if self.model is not None:
+            self.updates = [u for u in self.model.state_updates()
+                            if all(n.graph is graph and (n.id in needed or n.id == self.loss_node.id) for n in u.nodes)]
+        update_nodes = [n for u in self.updates for n in u.nodes]
+        self._train_fetch = _unique_nodes([self.loss_node] + ([output] if self.metrics else []) + update_nodes)
+        self._eval_fetch = _unique_nodes([self.eval_loss_node, eval_output])
+        self.optimizer = self._make_optimizer(ge)
+        if self.lr_schedule_factory is not None:
+            self.schedule = self.lr_schedule_factory(self.optimizer)
+            if not hasattr(self.schedule, "step"):
+                raise TrainingError("lr_schedule must return an object with step() (e.g. a graphengine.plugins."
+                                    "optimizers schedule)")
+        self.built = True
+
+    def _make_optimizer(self, ge):
+        spec = self.optimizer_spec
+        hyper = dict(self.optimizer_options)
+        if self.lr is not None:
+            hyper["lr"] = self.lr
+        if isinstance(spec, str):
+            return ge.optimizers.create(spec, self.params, **hyper)
+        if isinstance(spec, Optimizer):
+            missing = [p.name for p in self.params if p not in spec.params]
+            if missing:
+                raise TrainingError(f"the optimizer given does not cover params {', '.join(missing)}")
+            return spec
+        if isinstance(spec, type) and issubclass(spec, Optimizer):
+            return spec(self.params, **hyper)
+        if callable(spec):
+            return spec(self.params)
+        raise TrainingError(f"optimizer must be a name ({', '.join(ge.optimizers.names())}), an Optimizer or a "
+                            f"function params -> optimizer; got {type(spec).__name__}")
+
+    def _target_spec(self, Y):
+        out = self.output
+        loss = self.loss_spec
+        if isinstance(loss, str) and loss in CLASS_LOSSES:
+            if Y.ndim == 1:
+                if Y.dtype.kind not in "iub":
+                    raise TrainingError(f"{loss} with targets of shape {Y.shape}: 1-d targets are class indices and must "
+                                        f"be integers, got {Y.dtype}")
+                return (None,), np.dtype(np.int64)
+            return (None,) + tuple(Y.shape[1:]), self.dtype
+        if isinstance(loss, str):
+            return (None,) + tuple(out.shape[1:]) if out.shape is not None else None, self.dtype
+        dtype = np.dtype(np.int64) if Y.dtype.kind in "iub" else self.dtype
+        return (None,) + tuple(Y.shape[1:]), dtype
+
+    def prepare_targets(self, Y) -> np.ndarray:
+        """Targets as the ``y`` input takes them (integer labels for class losses; for
+        element-wise losses, reshaped to the output, and one-hot when the output has
+        several units and the labels are integers)."""
+        Y = np.asarray(Y)
+        node = self.y
+        if node.dtype is not None and node.dtype.kind == "i":
+            if Y.dtype.kind not in "iub":
+                raise TrainingError(f"targets must be integer class labels, got {Y.dtype}")
+            return Y.astype(np.int64, copy=False)
+        shape = node.shape
+        if shape is not None and len(shape) >= 2 and shape[-1] is not None and shape[-1] > 1 \
+                and Y.ndim == 1 and Y.dtype.kind in "iub":
+            from ..data.utils import one_hot
+
+            return one_hot(Y, shape[-1], dtype=self.dtype)
+        if shape is not None and all(d is not None for d in shape[1:]):
+            per = int(np.prod(shape[1:], dtype=np.int64))
+            if Y.ndim == 0 or Y.size != Y.shape[0] * per:
+                raise TrainingError(f"targets of shape {Y.shape} do not fit the model output {self.output.shape}")
+            Y = Y.reshape((Y.shape[0],) + tuple(shape[1:]))
+        return Y.astype(self.dtype, copy=False)
+
+    def _loss(self, output, y):
+        import graphengine as ge
+
+        if isinstance(self.loss_spec, str):
+            node = getattr(ge.ops, self.loss_spec)(output, y, reduction="mean")
+        else:
+            node = self.loss_spec(output, y)
+            if not isinstance(node, Node):
+                raise TrainingError(f"the loss function must return a graph node, got {type(node).__name__}")
+            if node.shape is not None and node.shape != ():
+                node = ge.ops.mean(node)
+        return node
+
+    # -- one step ---------------------------------------------------------------------
+    def _train_step(self, feeds):
+        """Forward, backward, regularize, clip, step, state updates; returns the run."""
+        run = self.graph.forward(feeds, fetch=self._train_fetch)
+        run.backward(self.loss_node)
+        grads = {p: run.grad(p) for p in self.params}
+        if self.regularizers:
+            from graphengine.plugins.regularizers import add_penalty_gradients
+
+            grads = add_penalty_gradients(self.regularizers, self.regularized_params, grads)
+        if self.clip_value is not None:
+            from graphengine.plugins.optimizers import clip_grad_value
+
+            grads = clip_grad_value(grads, self.clip_value)
+        if self.clip_norm is not None:
+            from graphengine.plugins.optimizers import clip_grad_norm
+
+            grads = clip_grad_norm(grads, self.clip_norm)
+        self.optimizer.step(grads)
+        if self.regularizers:
+            from graphengine.plugins.regularizers import apply_after_step
+
+            apply_after_step(self.regularizers, self.regularized_params, self.optimizer.hyper.get("lr", 0.0))
+        for update in self.updates:
+            update.apply(*(run.value(n) for n in update.nodes))
+        return run
+
+    # -- fit ---------------------------------------------------------------------------
+    def _ensure_built(self, X, Y):
+        if self.built:
+            return
+        if self._output_arg is not None:
+            graph, x, output, eval_output = self._pending
+            self._finish_build(graph, x, output, eval_output, np.asarray(Y))
+        else:
+            self.build(X, Y)
+
+    def fit(self, X, y, *, epochs: int = 10, batch_size: int = 32, validation_split: float = 0.0,
+            validation_data=None, shuffle: bool = True, seed=None, callbacks=(), augment=None, progress=None,
+            verbose: bool = False, eval_batch_size: int = 1024) -> History:
+        """Train for ``epochs`` passes over ``(X, y)`` in shuffled mini-batches.
+
+        ``validation_split`` holds out that fraction of the examples (a seeded random
+        choice) to compute ``val_`` metrics after each epoch; or pass
+        ``validation_data=(X_val, y_val)``. ``callbacks``: see
+        :mod:`graphengine.training.callbacks`. ``augment(batch, rng) -> batch`` transforms
+        each training batch. ``progress``: a tqdm bar per epoch (default: only when
+        stderr is a terminal; False to silence). ``verbose``: print one line per epoch.
+        Returns the :class:`History` (also ``trainer.history``).
+        """
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise TrainingError(f"epochs must be an int >= 0, got {epochs!r}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise TrainingError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        X = _as_float(X, self.dtype, "X")
+        Y = np.asarray(y)
+        if Y.shape[:1] != X.shape[:1]:
+            raise TrainingError(f"X has {X.shape[0]} examples but y has {Y.shape[0] if Y.ndim else 'no'} examples")
+        if X.shape[0] == 0:
+            raise TrainingError("no training examples")
+        seed = self.seed if seed is None else seed
+        rng = np.random.default_rng(seed)
+        if validation_data is not None and validation_split:
+            raise TrainingError("give either validation_split or validation_data, not both")
+        if validation_split:
+            if not 0.0 < float(validation_split) < 1.0:
+                raise TrainingError(f"validation_split must lie strictly between 0 and 1, got {validation_split}")
+            n_val = int(round(X.shape[0] * float(validation_split)))
+            if n_val < 1 or n_val >= X.shape[0]:
+                raise TrainingError(f"validation_split={validation_split} of {X.shape[0]} examples leaves an empty set")
+            order = rng.permutation(X.shape[0])
+            X_val, Y_val = X[order[-n_val:]], Y[order[-n_val:]]
+            X, Y = X[order[:-n_val]], Y[order[:-n_val]]
+        elif validation_data is not None:
+            try:
+                X_val, Y_val = validation_data
+            except (TypeError, ValueError):
+                raise TrainingError("validation_data must be a pair (X_val, y_val)") from None
+            X_val = _as_float(X_val, self.dtype, "X_val")
+            Y_val = np.asarray(Y_val)
+        else:
+            X_val = Y_val = None
+        self._ensure_built(X, Y)
+        Yt = self.prepare_targets(Y)
+        if X_val is not None:
+            Y_val = self.prepare_targets(Y_val)
+        history = History({"epochs": int(epochs), "batch_size": int(batch_size), "samples": int(X.shape[0]),
+                           "validation_samples": 0 if X_val is None else int(X_val.shape[0])})
+        history.trainer = self
+        self.history = history
+        self.stop_training = False
+        cbs = CallbackList(callbacks, self)
+        show = _show_progress(progress)
+        n = X.shape[0]
+        n_batches = (n + batch_size - 1) // batch_size
+        metric_names = [name for name, _ in self.metrics]
+        cbs.on_train_begin({})
+        for epoch in range(1, int(epochs) + 1):
+            cbs.on_epoch_begin(epoch, {})
+            start = time.perf_counter()
+            order = rng.permutation(n) if shuffle else np.arange(n)
+            total_loss = 0.0
+            metric_sums = [0.0] * len(self.metrics)
+            bar = _progress_bar(show, n_batches, f"epoch {epoch}/{epochs}")
+            for b in range(n_batches):
+                idx = order[b * batch_size:(b + 1) * batch_size]
+                xb = X[idx]
+                if augment is not None:
+                    xb = _as_float(augment(xb, rng), self.dtype, "augmented batch")
+                yb = Yt[idx]
+                run = self._train_step({self.x: xb, self.y: yb})
+                loss_value = float(to_numpy(run.value(self.loss_node)))
+                count = len(idx)
+                total_loss += loss_value * count
+                if self.metrics:
+                    pred = to_numpy(run.value(self.output))
+                    for k, (_, fn) in enumerate(self.metrics):
+                        metric_sums[k] += fn(pred, yb) * count
+                if cbs.wants_batches:
+                    cbs.on_batch_end(b, {"loss": loss_value, "size": count})
+                if bar is not None:
+                    bar.update(1)
+                    if b % max(1, n_batches // 20) == 0 or b == n_batches - 1:
+                        bar.set_postfix(loss=f"{loss_value:.4f}")
+                if not math.isfinite(loss_value):
+                    if bar is not None:
+                        bar.close()
+                    raise TrainingError(
+                        f"the training loss became {loss_value} at epoch {epoch}, batch {b + 1}; lower the learning rate "
+                        f"(now {self.optimizer.hyper.get('lr')}), clip gradients (clip_norm=1.0), or look for the first "
+                        "bad node with graph.forward(feeds, check_finite=True)"
+                    )
+            if bar is not None:
+                bar.close()
+            logs = {"loss": total_loss / n}
+            for name, s in zip(metric_names, metric_sums):
+                logs[name] = s / n
+            if X_val is not None:
+                for key, value in self._evaluate_prepared(X_val, Y_val, eval_batch_size).items():
+                    logs[f"val_{key}"] = value
+            logs["lr"] = float(self.optimizer.hyper.get("lr", math.nan))
+            logs["time"] = time.perf_counter() - start
+            history.append(epoch, logs)
+            if verbose:
+                print(f"epoch {epoch}/{epochs}: " + ", ".join(
+                    f"{k} {v:.4f}" if k != "time" else f"{v:.1f}s" for k, v in logs.items() if k != "lr"), flush=True)
+            cbs.on_epoch_end(epoch, logs)
+            if self.schedule is not None:
+                self.schedule.step()
+            if self.stop_training:
+                break
+        cbs.on_train_end({})
+        return history
+
+    # -- evaluation -------------------------------------------------------------------
+    def evaluate(self, X, y, batch_size: int = 1024) -> dict:
+        """``{"loss": mean loss, <metric>: value}`` on ``(X, y)`` with the evaluation path."""
+        self._check_built("evaluate")
+        X = _as_float(X, self.dtype, "X")
+        return self._evaluate_prepared(X, self.prepare_targets(y), batch_size)
+
+    def _evaluate_prepared(self, X, Y, batch_size):
+        n = X.shape[0]
+        if n == 0:
+            raise TrainingError("evaluate needs at least one example")
+        total = 0.0
+        sums = [0.0] * len(self.metrics)
+        for start in range(0, n, batch_size):
+            xb, yb = X[start:start + batch_size], Y[start:start + batch_size]
+            run = self.graph.forward({self.x: xb, self.y: yb}, fetch=self._eval_fetch)
+            count = xb.shape[0]
+            total += float(to_numpy(run.value(self.eval_loss_node))) * count
+            if self.metrics:
+                pred = to_numpy(run.value(self.eval_output))
+                for k, (_, fn) in enumerate(self.metrics):
+                    sums[k] += fn(pred, yb) * count
+        out = {"loss": total / n}
+        for (name, _), s in zip(self.metrics, sums):
+            out[name] = s / n
+        return out
+
+    def predict(self, X, batch_size: int = 1024) -> np.ndarray:
+        """The evaluation path's output for ``X`` (logits for cross_entropy models), as NumPy."""
+        self._check_built("predict")
+        X = _as_float(X, self.dtype, "X")
+        parts = []
+        for start in range(0, X.shape[0], batch_size):
+            run = self.graph.forward({self.x: X[start:start + batch_size]}, fetch=[self.eval_output])
+            parts.append(to_numpy(run.value(self.eval_output)))
+        return np.concatenate(parts) if parts else np.zeros((0,) + tuple(self.eval_output.shape[1:]), self.dtype)
+
+    def predict_classes(self, X, batch_size: int = 1024) -> np.ndarray:
+        from .metrics import predicted_classes
+
+        threshold = 0.0 if self.loss_spec == "binary_cross_entropy_with_logits" else 0.5
+        return predicted_classes(self.predict(X, batch_size), threshold)
+
+    def _check_built(self, what):
+        if not self.built:
+            raise TrainingError(f"Trainer.{what}: the model is not built yet; call fit first (or build(X, y))")
+
+    # -- checkpoints --------------------------------------------------------------------
+    def save(self, path) -> None:
+        """Save the whole graph (``graph.save``); ``ge.load(path)`` reads it back."""
+        self._check_built("save")
+        self.graph.save(path)
+
+    def save_weights(self, path) -> str:
+        from .checkpoint import save_weights
+
+        self._check_built("save_weights")
+        return save_weights(self.graph, path)
+
+    def load_weights(self, path, strict: bool = True) -> None:
+        from .checkpoint import load_weights
+
+        self._check_built("load_weights")
+        load_weights(self.graph, path, strict=strict)
+
+    def __repr__(self) -> str:
+        what = type(self.model).__name__ if self.model is not None else f"node {self._output_arg.name!r}"
+        state = f"graph {self.graph.name!r}" if self.built else "not built"
+        return f"<Trainer of {what}: loss={self.loss_name}, optimizer={getattr(self.optimizer, 'name', self.optimizer_spec)}, {state}>"
+
+
+def _free_scope(graph, base: str) -> str:
+    prefix = graph.current_scope + "/" if graph.current_scope else ""
+    used = {n.name[len(prefix):].split("/", 1)[0] for n in graph.nodes()
+            if n.name.startswith(prefix) and "/" in n.name[len(prefix):]}
+    if base not in used and base not in graph:
+        return base
+    k = 2
+    while f"{base}_{k}" in used:
+        k += 1
+    return f"{base}_{k}"
+
+
+def _unique_nodes(nodes):
+    out, seen = [], set()
+    for n in nodes:
+        if n.id not in seen:
+            seen.add(n.id)
+            out.append(n)
+    return out
+
+
+def _make_regularizers(regularizers, l2, l1) -> list:
+    import graphengine as ge
+
+    out = []
+    if regularizers is None:
+        items = []
+    elif isinstance(regularizers, dict):
+        items = list(regularizers.items())
+    elif isinstance(regularizers, (Regularizer, str)):
+        items = [regularizers]
+    else:
+        items = list(regularizers)
+    for item in items:
+        if isinstance(item, Regularizer):
+            out.append(item)
+        elif isinstance(item, str):
+            out.append(ge.regularizers.create(item))
+        elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+            name, strength = item
+            out.append(ge.regularizers.create(name, strength=strength))
+        else:
+            raise TrainingError(
+                f"regularizers are ge.Regularizer instances, names, or {{name: strength}}; got {item!r}"
+            )
+    for name, strength in (("l2", l2), ("l1", l1)):
+        if strength:
+            out.append(ge.regularizers.create(name, strength=strength))
+    return out
+
+
+def _show_progress(progress) -> bool:
+    if progress is None:
+        stream = sys.stderr
+        return bool(getattr(stream, "isatty", lambda: False)())
+    return bool(progress)
+
+
+def _progress_bar(show, total, desc):
+    if not show:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm is in the train extra
+        return None
+    return tqdm(total=total, desc=desc, unit="batch", leave=False, file=sys.stderr, dynamic_ncols=True)
+
+
+FIT_ARGUMENTS = ("loss", "optimizer", "lr", "metrics", "regularizers", "l2", "l1", "regularize", "clip_norm",
+                 "clip_value", "lr_schedule", "dtype", "epochs", "batch_size", "validation_split", "validation_data",
+                 "shuffle", "seed", "callbacks", "augment", "progress", "verbose", "eval_batch_size")
+
+
+def fit(model, X, y, *, loss="cross_entropy", optimizer="sgd", lr=None, metrics=None, regularizers=None, l2=None,
+        l1=None, regularize="weights", clip_norm=None, clip_value=None, lr_schedule=None, dtype="float32",
+        epochs: int = 10, batch_size: int = 32, validation_split: float = 0.0, validation_data=None,
+        shuffle: bool = True, seed=None, callbacks=(), augment=None, progress=None, verbose: bool = False,
+        eval_batch_size: int = 1024, x=None, eval_output=None, **optimizer_options) -> History:
+    """Train ``model`` (a ``ge.nn.Module`` or an output node) on ``(X, y)``; returns the History.
+
+    Every argument is described on :class:`Trainer` (model, loss, optimizer, metrics,
+    regularization, clipping, schedule) and :meth:`Trainer.fit` (epochs, batches,
+    validation, callbacks, augmentation, progress). Extra keywords are optimizer
+    hyper-parameters (``momentum=0.9``, ``beta1=...``). ``history.trainer`` gives
+    ``evaluate``, ``predict`` and checkpoints.
+    """
+    trainer = Trainer(model, loss=loss, optimizer=optimizer, lr=lr, metrics=metrics, regularizers=regularizers, l2=l2,
+                      l1=l1, regularize=regularize, clip_norm=clip_norm, clip_value=clip_value,
+                      lr_schedule=lr_schedule, x=x, eval_output=eval_output, dtype=dtype, seed=seed,
+                      **optimizer_options)
+    return trainer.fit(X, y, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
+                       validation_data=validation_data, shuffle=shuffle, seed=seed, callbacks=callbacks,
+                       augment=augment, progress=progress, verbose=verbose, eval_batch_size=eval_batch_size)
+
+
+__all__ = ["Trainer", "fit", "TrainingError", "FIT_ARGUMENTS", "CLASS_LOSSES", "ELEMENT_LOSSES"]
