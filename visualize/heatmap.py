@@ -116,7 +116,7 @@ def _rgb(hex_colour: str) -> tuple:
 
 def decade_text(exponent: int) -> str:
     """'1e-3', '1', '10' for a decade."""
-    return format_number(10.0 ** exponent, 1) if -2 <= exponent <= 2 else f"1e{exponent}"
+    return format_number(10.0 ** exponent, 3) if -2 <= exponent <= 2 else f"1e{exponent}"
 
 
 def legend_html(scale: LogScale) -> str:

@@ -2,7 +2,8 @@
 
 Every label graphengine writes is an HTML-like label (``<...>`` in DOT). User text (node
 names, scope names, attribute values, graph names) goes through :func:`html_text`, which
-escapes the markup characters and turns anything that Graphviz' XML parser would refuse
+escapes the markup characters, doubles backslashes (Graphviz expands ``\\N``, ``\\G``,
+... even inside HTML-like labels), and turns anything that Graphviz' XML parser would refuse
 (control characters, lone surrogates, non-characters) into a visible ``\\xNN`` / ``\\uNNNN``
 spelling. Newlines become line breaks. Nothing a user types can break the DOT text.
 
@@ -40,6 +41,9 @@ def html_text(text, *, line_break: str = "<BR/>") -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _XML_INVALID.sub(_visible, text)
     text = _MARKUP_RE.sub(lambda m: _MARKUP[m.group(0)], text)
+    # Graphviz expands escString sequences (\N, \G, \L, ...) even in HTML-like labels;
+    # a doubled backslash is one literal backslash
+    text = text.replace("\\", "\\\\")
     if "\n" in text:
         text = text.replace("\n", line_break)
     # a tab inside a label renders as nothing useful; show it as spaces

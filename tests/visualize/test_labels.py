@@ -1,0 +1,99 @@
+"""Number and array formatting, and label escaping (no Graphviz needed)."""
+
+import numpy as np
+import pytest
+
+from graphengine.visualize.labels import format_number, format_value, html_text
+
+
+@pytest.mark.parametrize("value, text", [
+    (0.0024726231566347743, "0.002473"),
+    (3.0, "3"),
+    (-0.5, "-0.5"),
+    (3.2974425414002564, "3.297"),
+    (1e-5, "1e-5"),
+    (2.5e10, "2.5e10"),
+    (-0.0, "0"),
+    (float("nan"), "nan"),
+    (float("inf"), "inf"),
+    (float("-inf"), "-inf"),
+    (7, "7"),
+    (np.int64(-3), "-3"),
+    (True, "True"),
+    (np.float32(0.1), "0.1"),
+])
+def test_format_number(value, text):
+    assert format_number(value) == text
+
+
+def test_precision_is_configurable():
+    assert format_number(np.pi, 2) == "3.1"
+    assert format_number(np.pi, 8) == "3.1415927"
+    assert format_value(np.array(np.pi), precision=6).lines == ("3.14159",)
+
+
+def test_scalars_and_one_element_arrays():
+    assert format_value(np.array(0.5)).lines == ("0.5",)
+    assert format_value(np.array([0.5])).lines == ("[0.5]",)
+    assert format_value(np.array([[0.5]])).lines == ("[[0.5]]",)
+    assert not format_value(np.array(0.5)).summarized
+
+
+def test_small_tensors_in_full_one_row_per_line():
+    fv = format_value(np.array([[5.0, -5.0], [5.0, -5.0]]))
+    assert fv.lines == ("[[5, -5],", " [5, -5]]")
+    assert format_value(np.arange(16.0)).summarized is False  # 16 elements: still in full
+    assert format_value(np.array([1, 2, 3], dtype=np.int32)).lines == ("[1, 2, 3]",)
+    assert format_value(np.array([True, False])).lines == ("[True, False]",)
+
+
+def test_tall_and_long_arrays_are_packed_into_lines():
+    column = format_value(np.arange(16.0).reshape(16, 1))
+    assert len(column.lines) < 16  # not one line per element
+    assert "".join(column.lines).replace(" ", "") == "[" + ",".join(f"[{i}]" for i in range(16)) + "]"
+    row = format_value(np.linspace(-1, 1, 16))
+    assert all(len(line) <= 48 for line in row.lines)
+
+
+def test_large_tensors_are_summarized():
+    fv = format_value(np.arange(100.0))
+    assert fv.summarized
+    assert fv.lines == ("mean 49.5  std 28.87", "min 0  max 99")
+    assert format_value(np.arange(17.0)).summarized  # one past max_elements
+    assert not format_value(np.arange(17.0), max_elements=17).summarized
+    ints = format_value(np.arange(20, dtype=np.int64))
+    assert ints.lines[1] == "min 0  max 19"
+
+
+def test_nan_and_inf_are_counted_and_summaries_use_finite_elements():
+    fv = format_value(np.array([1.0, np.nan, np.inf, -np.inf]))
+    assert fv.non_finite and (fv.nan, fv.posinf, fv.neginf) == (1, 1, 1)
+    assert fv.flag_text() == "1 NaN, 1 +Inf, 1 -Inf"
+    big = np.ones(100)
+    big[3] = np.nan
+    summary = format_value(big)
+    assert summary.lines[0] == "mean 1  std 0" and summary.flag_text() == "1 NaN"
+    assert format_value(np.full(50, np.nan)).lines == ("no finite elements",)
+    assert not format_value(np.ones(3)).non_finite
+
+
+def test_empty_array():
+    assert format_value(np.zeros((0, 3))).lines == ("[] (empty)",)
+
+
+@pytest.mark.parametrize("text, escaped", [
+    ('a"b', "a&quot;b"),
+    ("<b>", "&lt;b&gt;"),
+    ("x & y", "x &amp; y"),
+    ("{a|b}:c", "{a|b}:c"),  # record/port characters are plain text in HTML-like labels
+    ("two\nlines", "two<BR/>lines"),
+    ("cr\r\nlf", "cr<BR/>lf"),
+    ("back\\slash", "back\\\\slash"),  # Graphviz expands \N, \G, ... even in HTML labels
+    ("\\N", "\\\\N"),
+    ("bell\x07", "bell\\\\x07"),  # XML-invalid: shown as a visible escape
+    ("lone \ud800", "lone \\\\ud800"),
+    ("θ₁ ∂L/∂w 😀", "θ₁ ∂L/∂w 😀"),
+    ("it's", "it&#39;s"),
+])
+def test_html_text(text, escaped):
+    assert html_text(text) == escaped
