@@ -26,7 +26,8 @@ def all_initializers():
     found = []
     for module in MODULES:
         for obj in vars(module).values():
-            if isinstance(obj, type) and issubclass(obj, Initializer) and obj.__module__ == module.__name__ and obj.name:
+            if (isinstance(obj, type) and issubclass(obj, Initializer) and obj.__module__ == module.__name__
+                    and obj.name):
                 found.append(obj())
     return found
 

@@ -14,6 +14,8 @@ Call signature (every initializer)::
   initializations from one seed); give ``seed`` or ``rng``, not both;
 * neither: a fresh, unseeded generator.
 
+Constant fills (zeros, ones, constant) accept ``seed`` and ``rng`` and ignore them.
+
 Random values are drawn in float64 and then cast to ``dtype``, so one seed gives the
 same numbers (up to rounding) in every floating dtype. The result is a NumPy array;
 ``g.param`` moves it to the graph's backend.

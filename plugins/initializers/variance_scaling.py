@@ -32,7 +32,9 @@ def _fan(name, shape, mode):
         raise InitializerError(f"initializer {name!r}: mode must be 'fan_in' or 'fan_out', got {mode!r}")
     fan = fan_in if mode == "fan_in" else fan_out
     if fan == 0:
-        raise InitializerError(f"initializer {name!r}: shape {shape} has {mode} 0, so the scale √(2/{mode}) is undefined")
+        raise InitializerError(
+            f"initializer {name!r}: shape {shape} has {mode} 0, so the scale √(2/{mode}) is undefined"
+        )
     return fan
 
 

@@ -44,7 +44,8 @@ def all_optimizers():
     found = []
     for module in MODULES:
         for obj in vars(module).values():
-            if isinstance(obj, type) and issubclass(obj, ge.Optimizer) and obj.__module__ == module.__name__ and obj.name:
+            if (isinstance(obj, type) and issubclass(obj, ge.Optimizer) and obj.__module__ == module.__name__
+                    and obj.name):
                 found.append(obj)
     return found
 

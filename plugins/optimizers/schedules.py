@@ -20,6 +20,7 @@ optimizer's own state dict (which holds the current ``lr`` too).
 from __future__ import annotations
 
 import math
+import operator
 
 import graphengine as ge
 
@@ -29,9 +30,13 @@ class ScheduleError(ge.GraphEngineError, ValueError):
 
 
 def _positive_int(schedule, key, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    try:
+        n = operator.index(value)  # ints and NumPy integers; not 2.5, not True
+    except TypeError:
+        n = None
+    if n is None or isinstance(value, bool) or n < 1:
         raise ScheduleError(f"{schedule}: {key} must be an int >= 1, got {value!r}")
-    return value
+    return int(n)
 
 
 def _finite(schedule, key, value, *, low=None, high=None):

@@ -41,7 +41,8 @@ def all_regularizers():
     found = []
     for module in MODULES:
         for obj in vars(module).values():
-            if isinstance(obj, type) and issubclass(obj, ge.Regularizer) and obj.__module__ == module.__name__ and obj.name:
+            if (isinstance(obj, type) and issubclass(obj, ge.Regularizer) and obj.__module__ == module.__name__
+                    and obj.name):
                 found.append(obj)
     return found
 

@@ -79,7 +79,10 @@ def add_penalty_gradients(regularizers, params, grads) -> dict:
             g = r.gradient(xp, value)
             extra = g if extra is None else extra + g
         current = out.get(p)
-        out[p] = extra.astype(value.dtype, copy=False) if current is None else current + extra.astype(current.dtype, copy=False)
+        if current is None:
+            out[p] = extra.astype(value.dtype, copy=False)
+        else:
+            out[p] = current + extra.astype(current.dtype, copy=False)
     return out
 
 

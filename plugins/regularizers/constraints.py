@@ -36,7 +36,9 @@ class MaxNorm(ge.Regularizer):
                     raise TypeError(axis)
                 axis = tuple(int(a) for a in axis)
             except (TypeError, ValueError):
-                raise RegularizerError(f"regularizer 'max_norm': axis must be None, an int or a tuple, got {axis!r}") from None
+                raise RegularizerError(
+                    f"regularizer 'max_norm': axis must be None, an int or a tuple, got {axis!r}"
+                ) from None
         self.max_norm = check_number("regularizer 'max_norm'", "max_norm", max_norm, low=0.0, low_inclusive=False)
         self.axis = axis
         super().__init__(strength=self.max_norm, axis=axis)

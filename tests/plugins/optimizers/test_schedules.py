@@ -30,6 +30,8 @@ def test_step_lr():
     opt, _ = make_opt(lr=0.1)
     lrs = sequence(StepLR(opt, step_size=2, gamma=0.5), 7)
     assert lrs == pytest.approx([0.1, 0.1, 0.05, 0.05, 0.025, 0.025, 0.0125])
+    opt, _ = make_opt(lr=0.1)
+    assert sequence(StepLR(opt, step_size=np.int64(3)), 4) == pytest.approx([0.1, 0.1, 0.1, 0.01])
 
 
 def test_exponential_lr():
@@ -78,6 +80,7 @@ def test_the_optimizer_steps_with_the_scheduled_lr():
 @pytest.mark.parametrize("make, match", [
     (lambda opt: StepLR(opt, step_size=0), "step_size must be an int >= 1"),
     (lambda opt: StepLR(opt, step_size=2.5), "step_size must be an int >= 1"),
+    (lambda opt: StepLR(opt, step_size=True), "step_size must be an int >= 1"),
     (lambda opt: ExponentialLR(opt, gamma=-0.5), "gamma must be a finite number >= 0"),
     (lambda opt: CosineLR(opt, total_steps=10, min_lr=float("inf")), "min_lr"),
     (lambda opt: WarmupLR(opt, warmup_steps=0), "warmup_steps"),

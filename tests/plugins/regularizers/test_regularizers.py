@@ -46,7 +46,7 @@ def test_unknown_regularizer_name_suggests():
     (lambda: ge.regularizers.create("l2", strength=-0.1), RegularizerError, "strength=-0.1 is out of range"),
     (lambda: ge.regularizers.create("weight_decay", strength="x"), RegularizerError, "must be a number"),
     (lambda: ge.regularizers.create("max_norm", max_norm=0.0), RegularizerError, "max_norm=0.0 is out of range"),
-    (lambda: ge.regularizers.create("max_norm", strength=1.0), RegularizerOptionError, "max_norm has no strength|no strength"),
+    (lambda: ge.regularizers.create("max_norm", strength=1.0), RegularizerOptionError, "has no strength"),
     (lambda: ge.regularizers.create("max_norm", axis="rows"), RegularizerError, "axis must be None, an int or a tuple"),
 ])
 def test_bad_arguments(make, error, match):
