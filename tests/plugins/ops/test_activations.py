@@ -18,7 +18,7 @@ shapes = hnp.array_shapes(min_dims=0, max_dims=3, min_side=1, max_side=4)
 
 
 def sigmoid_reference(x):
-    return 1.0 / (1.0 + np.exp(-x))
+    return np.exp(-np.logaddexp(0.0, -x))  # 1 / (1 + e^-x) without overflow in the reference itself
 
 
 def gelu_tanh_reference(x):

@@ -88,6 +88,19 @@ def test_transpose_conforms(case, seed):
     check_op("transpose", [x], reference=lambda x, axes: np.transpose(x, axes), attrs={"axes": axes})
 
 
+@pytest.mark.parametrize("shape, axes", [
+    ((2, 3), (1, 0)),
+    ((2, 3, 4), (1, 2, 0)),      # 3-cycles: the backward needs the inverse permutation
+    ((2, 3, 4), (2, 0, 1)),
+    ((2, 3, 4), (-1, 0, -2)),
+    ((2, 3, 4, 5), (3, 0, 1, 2)),
+    ((2, 3, 4, 5), (0, 2, 3, 1)),
+])
+def test_transpose_fixed_permutations(shape, axes):
+    x = np.random.default_rng(0).standard_normal(shape)
+    check_op("transpose", [x], reference=lambda x, axes: np.transpose(x, axes), attrs={"axes": axes})
+
+
 @SETTINGS
 @given(shape=hnp.array_shapes(min_dims=0, max_dims=4, max_side=3), seed=seeds)
 def test_transpose_without_axes_reverses_them(shape, seed):

@@ -140,10 +140,10 @@ def test_binary_cross_entropy_is_finite_at_zero_and_one_without_warnings():
 # -- classification losses -------------------------------------------------------------
 
 @st.composite
-def classification_cases(draw, one_hot_allowed=True, axis_allowed=True):
+def classification_cases(draw):
     shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4))
-    axis = draw(st.integers(-len(shape), len(shape) - 1)) if axis_allowed else -1
-    kind = draw(st.sampled_from(["indices", "one_hot", "soft"] if one_hot_allowed else ["indices"]))
+    axis = draw(st.integers(-len(shape), len(shape) - 1))
+    kind = draw(st.sampled_from(["indices", "one_hot", "soft", "weighted"]))
     return shape, axis, kind, draw(reductions)
 
 
@@ -157,6 +157,8 @@ def _targets(rng, shape, axis, kind):
     if kind == "one_hot":
         return onehot
     soft = rng.uniform(0.0, 1.0, shape)
+    if kind == "weighted":  # rows need not sum to 1 (per-example weights): d/dz = softmax·Σt - t
+        return soft
     return soft / soft.sum(axis=axis, keepdims=True)
 
 

@@ -232,10 +232,6 @@ def test_concat_and_stack_refuse_mismatched_shapes_at_build_time():
         g.apply("concat", [a, b], axis=1)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "core bug (graphengine/namespaces.py, _op_function.build): a list of nodes passed to ge.ops.concat "
-    "is reported as 'needs at least one graph node' instead of graph.apply's 'takes its inputs as "
-    "separate arguments' hint"))
 def test_concat_given_a_list_through_ge_ops_says_to_pass_separate_arguments():
     g = ge.Graph()
     a = g.input("a", shape=(None, 2))
