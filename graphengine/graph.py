@@ -315,8 +315,10 @@ class Graph:
         if all(s is not None for s in shapes):
             try:
                 shape = impl.shape(*shapes, **attrs)
-            except GraphEngineError as exc:
+            except ShapeError as exc:
                 raise ShapeError(self._build_error(impl, nodes, node_name, str(exc))) from None
+            except GraphEngineError as exc:  # a bad attribute value, say: no shape hint
+                raise type(exc)(f"cannot add node {node_name!r} (op {impl.name}): {exc}") from None
             except (ValueError, TypeError, IndexError) as exc:
                 raise ShapeError(self._build_error(impl, nodes, node_name, f"{type(exc).__name__}: {exc}")) from None
             if shape is not None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import GraphEngineError, GraphStructureError, ShapeError, did_you_mean
+from .errors import AttributeSpecError, GraphEngineError, GraphStructureError, ShapeError, did_you_mean
 from .node import PARAM, Node
 
 
@@ -42,7 +42,7 @@ class Optimizer:
             raise GraphStructureError(f"optimizer {self.name!r}: a param is listed twice")
         unknown = sorted(set(hyper) - set(self.defaults))
         if unknown:
-            raise TypeError(
+            raise AttributeSpecError(
                 f"optimizer {self.name!r} got unknown hyper-parameter{'s' if len(unknown) > 1 else ''} "
                 f"{', '.join(unknown)}; it takes: {', '.join(sorted(self.defaults))}."
                 + did_you_mean(unknown[0], self.defaults)
@@ -92,12 +92,14 @@ class Optimizer:
                 p._value = new.astype(value.dtype, copy=False) if new.dtype != value.dtype else new
 
     def state_dict(self) -> dict:
-        """Hyper-parameters, step count and per-parameter state keyed by param name."""
+        """Hyper-parameters, step count and per-parameter state keyed by param name
+        (arrays as NumPy arrays, whatever the backend)."""
         return {
             "name": self.name,
             "hyper": dict(self.hyper),
             "steps": self.steps,
-            "state": {p.name: {k: (np.asarray(v) if hasattr(v, "shape") else v) for k, v in st.items()}
+            "state": {p.name: {k: (p.graph._backend.to_numpy(v) if hasattr(v, "shape") else v)
+                               for k, v in st.items()}
                       for p, st in self.state.items()},
         }
 

@@ -22,7 +22,8 @@ class Regularizer:
         self.options = options
 
     def penalty(self, xp, value):
-        """Penalty term for one parameter (kind 'penalty'), as a 0-d array."""
+        """Penalty term for one parameter (kind 'penalty'), as a 0-d array, *without* the
+        strength: the loss gets ``strength * penalty(value)``."""
         raise NotImplementedError(f"regularizer {self.name!r} ({self.kind}) has no penalty")
 
     def gradient(self, xp, value):
