@@ -55,7 +55,8 @@ def render_main(args) -> int:
             precision=args.precision, max_elements=args.max_elements, rankdir=args.rankdir,
         )
     except GraphvizNotFoundError as exc:
-        print(f"graphengine render: {exc}", file=sys.stderr)
+        print(f"graphengine render: {exc} From this command, -o FILE.dot writes the DOT text without Graphviz.",
+              file=sys.stderr)
         return 1
     except (OSError, ValueError, KeyError) as exc:
         # graphengine errors are ValueError/KeyError subclasses: one clear line, no traceback

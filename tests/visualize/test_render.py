@@ -1,0 +1,125 @@
+"""Rendering through the real Graphviz `dot`: files, bytes, Jupyter, escaping of any name,
+and the error when `dot` is missing."""
+
+import re
+import subprocess
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import graphengine as ge
+from graphengine.visualize import Diagram, GraphvizNotFoundError, draw, gallery
+from graphengine.visualize.labels import plain_text
+
+MAGIC = {"svg": b"<svg", "png": b"\x89PNG\r\n\x1a\n", "pdf": b"%PDF-"}
+
+
+def svg_text(svg: bytes) -> str:
+    """All text the SVG shows, in document order."""
+    root = ET.fromstring(svg)
+    return "\n".join("".join(el.itertext()) for el in root.iter("{http://www.w3.org/2000/svg}text"))
+
+
+@pytest.mark.parametrize("fmt", ["svg", "png", "pdf"])
+def test_write_renders_real_files(dot_executable, tmp_path, fmt):
+    g, run = gallery.theta_loss()
+    path = draw(g, run, mode="both").write(tmp_path / f"theta.{fmt}")
+    data = path.read_bytes()
+    assert path == tmp_path / f"theta.{fmt}"
+    assert MAGIC[fmt] in data[:1000] and len(data) > 1000
+
+
+def test_render_and_pipe_are_the_graphviz_ones(dot_executable, tmp_path):
+    g, run = gallery.chain_rule()
+    diagram = draw(g, run, mode="both")
+    out = diagram.render(tmp_path / "chain", format="svg")
+    assert out.endswith("chain.svg")
+    svg = diagram.pipe(format="svg")
+    text = svg_text(svg)
+    for expected in ("w1", "value", "grad", "3.297", "1.649", "values and gradients of y"):
+        assert expected in text
+    assert (tmp_path / "chain").read_text(encoding="utf-8") == diagram.source
+    png = diagram.pipe(format="png")
+    assert png.startswith(MAGIC["png"])
+
+
+def test_write_dot_text_and_unknown_format(tmp_path):
+    g, _ = gallery.chain_rule()
+    diagram = draw(g)
+    assert diagram.write(tmp_path / "g.dot").read_text(encoding="utf-8") == diagram.source
+    with pytest.raises(ValueError, match="unknown format 'jpeg'"):
+        diagram.write(tmp_path / "g.jpeg")
+
+
+def test_jupyter_display_of_graphs_and_runs(dot_executable):
+    g, run = gallery.perceptron()
+    bundle = g._repr_mimebundle_()
+    assert bundle["image/svg+xml"].lstrip().startswith(("<?xml", "<svg", "<!--"))
+    run_bundle = run._repr_mimebundle_()
+    assert "ŷ" in svg_text(run_bundle["image/svg+xml"].encode("utf-8"))
+    assert "values and gradients" in svg_text(run_bundle["image/svg+xml"].encode("utf-8"))
+    assert isinstance(draw(g), Diagram)
+
+
+def test_missing_dot_is_a_clear_error_and_the_dot_text_stays(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no `dot` anywhere
+    g, run = gallery.chain_rule()
+    diagram = draw(g, run)
+    assert diagram.source.startswith("digraph")  # needs no executable
+    for attempt in (lambda: diagram.pipe(format="svg"), lambda: diagram.write(tmp_path / "x.png"),
+                    lambda: diagram.render(tmp_path / "x", format="pdf")):
+        with pytest.raises(GraphvizNotFoundError) as info:
+            attempt()
+        message = str(info.value)
+        assert "Graphviz `dot` executable was not found" in message
+        assert "apt-get install graphviz" in message and "brew install graphviz" in message
+        assert "diagram.source" in message
+    assert isinstance(info.value, ge.GraphEngineError) and isinstance(info.value, RuntimeError)
+    import graphviz
+
+    assert isinstance(info.value, graphviz.ExecutableNotFound)
+    bundle = g._repr_mimebundle_()  # Jupyter: the message and the DOT text, no traceback
+    assert set(bundle) == {"text/plain"}
+    assert "apt-get install graphviz" in bundle["text/plain"] and "digraph" in bundle["text/plain"]
+    assert ge.visualize.DotNotFoundError is GraphvizNotFoundError
+
+
+# ------------------------------------------------------------------------ any name renders
+
+SPECIAL = ['"', "<", ">", "{", "}", "|", "\\", "\n", ":", "&", "'", "[", "]", ";", "=", "#", "%", "\t", "\r",
+           "\\N", "\\G", "\\L", "\\n", "&amp;", "<BR/>", "]]>", "\x00", "\x1b", "\ud800", "\ufffe", "θ", "∂",
+           "中", "😀", "\u202e", " "]
+names = st.lists(st.sampled_from(SPECIAL) | st.text(min_size=1, max_size=3), min_size=1, max_size=6).map("".join)
+
+
+def _valid_node_name(text: str) -> str:
+    text = text.replace("/", "|")
+    return "n" + text  # names must not start with whitespace
+
+
+def _expected_fragments(text: str) -> list:
+    """Pieces of ``text`` that must appear in the rendered SVG (whitespace-insensitive)."""
+    shown = plain_text(text).replace("\t", "    ")
+    return [re.sub(r"\s+", "", line) for line in shown.split("\n") if line.strip()]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(node_name=names, scope_name=names, graph_name=names)
+def test_any_name_renders_through_dot(dot_executable, node_name, scope_name, graph_name):
+    g = ge.Graph(graph_name)
+    x = g.input(_valid_node_name(node_name), shape=(1,))
+    with g.scope(scope_name.replace("/", "|")):
+        y = ge.ops.tanh(x, name=_valid_node_name(node_name + "2"))
+    run = g.forward({x.name: np.array([0.5])}).backward(y, grad=np.ones(1))
+    source = draw(g, run, mode="both").source
+    result = subprocess.run([dot_executable, "-Tsvg"], input=source.encode("utf-8"), capture_output=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr.decode("utf-8", "replace")
+    assert b"rror" not in result.stderr and b"syntax" not in result.stderr, result.stderr
+    shown = re.sub(r"\s+", "", svg_text(result.stdout))
+    for text in (x.name, y.name.rsplit("/", 1)[-1], scope_name.replace("/", "|"), graph_name):
+        for fragment in _expected_fragments(text):
+            assert fragment in shown, (text, fragment)
