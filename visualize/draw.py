@@ -336,8 +336,10 @@ class _Drawer:
         return cached
 
     def _edge_gradients(self) -> dict:
-        """(consumer id, position) -> (FormattedValue, magnitude) of its gradient contribution."""
+        """(consumer id, position) -> (FormattedValue, magnitude) of its gradient contribution
+        (the arrays themselves go to ``self.edge_raw``)."""
         run, o = self.run, self.o
+        self.edge_raw = {}
         if run is None or o.mode not in ("backward", "both") or not run.recording:
             return {}
         out = {}
@@ -350,6 +352,7 @@ class _Drawer:
                     continue
                 fv = format_value(g, o.precision, o.max_elements)
                 out[(n.id, position)] = (fv, heat.magnitude(g) if o.heatmap else None)
+                self.edge_raw[(n.id, position)] = g
         return out
 
     # -- building the DOT ---------------------------------------------------------------
@@ -504,9 +507,10 @@ class _Drawer:
             what = node.kind
         shape = node.shape
         dtype = node.dtype
-        if self.run is not None and shown.ran and self.o.mode != "structure" and shape is not None \
-                and any(d is None for d in shape):
-            try:  # the run knows the axes the declaration left open
+        unknown = shape is None or any(d is None for d in shape) or dtype is None
+        if unknown and self.run is not None and shown.ran and self.o.mode != "structure" \
+                and not (node.kind == CONST and node.dtype is None):
+            try:  # the run knows the axes (and dtype) the declaration left open
                 value = self.run.value(node)
                 shape, dtype = tuple(value.shape), value.dtype
             except ValueNotAvailableError:
@@ -589,12 +593,27 @@ class _Drawer:
         for (tail, head), keys in folded_edges.items():
             attrs = {}
             label = None
-            if len(keys) == 1 and grads_on_edges:
+            sources = {self.graph.node(c).inputs[p].id for c, p in keys}
+            ran = any(self.shown[c].ran for c, _ in keys)
+            if self.run is not None and not ran:
+                attrs.update(color=GREY[1], style="dashed")
+            elif grads_on_edges and len(keys) == 1:
                 label, colour = self._edge_label(keys[0])
                 if colour:
                     attrs.update(color=colour, penwidth="2")
-            elif len(keys) > 1:
-                attrs["penwidth"] = "1.6"
+            elif grads_on_edges and len(sources) == 1:
+                # several edges from one node into a folded scope: what flows back is their sum
+                parts = [self.edge_raw[k] for k in keys if k in self.edge_raw]
+                if parts:
+                    total = parts[0]
+                    for part in parts[1:]:
+                        total = total + part
+                    fv = format_value(total, self.o.precision, self.o.max_elements)
+                    label, colour = self._label_for(fv, heat.magnitude(total) if self.o.heatmap else None,
+                                                    f"sum of {len(parts)}")
+                    attrs.update(color=colour, penwidth="2")
+            if len(keys) > 1:
+                attrs["penwidth"] = attrs.get("penwidth", "1.6")
             if backward:
                 attrs["dir"] = "back"
             dot.edge(tail, head, label=label, _attributes=attrs)
@@ -603,11 +622,16 @@ class _Drawer:
         entry = self.edge_grads.get(key)
         if entry is None:
             return None, None
-        fv, mag = entry
+        return self._label_for(*entry)
+
+    def _label_for(self, fv, mag, note=None):
+        """(HTML label, edge colour) for a gradient flowing back along an edge."""
         colour = GRAD_COLOUR
         if self.scale is not None and mag is not None:
-            colour = self.scale.colour(mag)
+            colour = self.scale.edge_colour(mag)
         text = "<BR/>".join(html_text(line) for line in fv.lines)
+        if note:
+            text = f'<I>{html_text(note)}</I><BR/>{text}'
         if fv.non_finite:
             text += f'<BR/><B>{html_text(fv.flag_text())}</B>'
             colour = NAN_COLOUR

@@ -75,6 +75,11 @@ class LogScale:
         t = self.position(m)
         return ZERO_COLOUR if t is None else colour_at(t)
 
+    def edge_colour(self, m: float) -> str:
+        """The colour of ``m`` darkened a little, so pale mid-scale colours stay visible as
+        thin lines on white."""
+        return darken(self.colour(m), 0.3)
+
     def ticks(self) -> list:
         """(decade exponent, colour) for each decade, at most 9 of them, evenly spaced."""
         span = self.high - self.low
@@ -94,6 +99,11 @@ def colour_at(t: float) -> str:
     a, b = _rgb(PALETTE[i]), _rgb(PALETTE[i + 1])
     rgb = tuple(round(a[k] + (b[k] - a[k]) * f) for k in range(3))
     return "#%02x%02x%02x" % rgb
+
+
+def darken(colour: str, amount: float) -> str:
+    """``colour`` mixed with ``amount`` (0..1) of black."""
+    return "#%02x%02x%02x" % tuple(round(c * (1 - amount)) for c in _rgb(colour))
 
 
 def text_colour(fill: str) -> str:
@@ -135,4 +145,4 @@ def legend_html(scale: LogScale) -> str:
     )
 
 
-__all__ = ["magnitude", "LogScale", "colour_at", "text_colour", "legend_html", "PALETTE", "ZERO_COLOUR"]
+__all__ = ["magnitude", "LogScale", "colour_at", "text_colour", "darken", "legend_html", "PALETTE", "ZERO_COLOUR"]
