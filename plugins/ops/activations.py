@@ -29,6 +29,8 @@ class Sigmoid(_Activation):
 
     name = "sigmoid"
     saves = ("output",)
+    # inline template for generated code (graphengine.codegen): the same maths as backward
+    inline_backward = ("{grad} * {output} * (1 - {output})",)
 
     def forward(self, xp, x):
         return _stable_sigmoid(xp, x)
@@ -42,6 +44,9 @@ class Tanh(_Activation):
 
     name = "tanh"
     saves = ("output",)
+    # inline templates for generated code (graphengine.codegen): the same maths as below
+    inline_forward = "xp.tanh({0})"
+    inline_backward = ("{grad} * (1 - {output} * {output})",)
 
     def forward(self, xp, x):
         return xp.tanh(x)
@@ -55,6 +60,9 @@ class ReLU(_Activation):
 
     name = "relu"
     saves = ("output",)
+    # inline templates for generated code (graphengine.codegen): the same maths as below
+    inline_forward = "xp.maximum({0}, 0)"
+    inline_backward = ("{grad} * ({output} > 0)",)
 
     def forward(self, xp, x):
         return xp.maximum(x, 0)
@@ -181,11 +189,14 @@ class LogSoftmax(_Activation):
 
 
 class Step(_Activation):
-    """Heaviside step: 1 for x ≥ 0, else 0 (the perceptron's activation).
+    """Unit step (Heaviside), as deck 002 defines it: h(x) = 1 for x > 0, 0 for x ≤ 0
+    (the perceptron's threshold activation: y = 1 exactly when w·x > θ).
 
     Its derivative is zero almost everywhere (undefined at 0), so no gradient flows
     through it: it is ``differentiable = False`` and a network built on it cannot be
-    trained by backprop (the perceptron rule of deck 003 trains it instead).
+    trained by backprop (the perceptron rule trains it instead).
+
+    >>> ge.ops.step(x @ w - theta)
     """
 
     name = "step"
@@ -193,7 +204,7 @@ class Step(_Activation):
     differentiable = False
 
     def forward(self, xp, x):
-        return (x >= 0).astype(x.dtype if x.dtype.kind == "f" else "float32")
+        return (x > 0).astype(x.dtype if x.dtype.kind == "f" else "float32")
 
     def dtype(self, x):
         if x is None:

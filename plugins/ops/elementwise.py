@@ -35,6 +35,10 @@ class Add(_Binary):
     """
 
     name = "add"
+    # inline templates for generated code (graphengine.codegen): the same maths as below
+    inline_forward = "xp.add({0}, {1})"
+    inline_backward = ("{grad}", "{grad}")
+    inline_unbroadcast = True
 
     def forward(self, xp, a, b):
         return xp.add(a, b)
@@ -49,6 +53,10 @@ class Sub(_Binary):
     """a - b (broadcasting). d/da = 1, d/db = -1."""
 
     name = "sub"
+    # inline templates for generated code (graphengine.codegen): the same maths as below
+    inline_forward = "xp.subtract({0}, {1})"
+    inline_backward = ("{grad}", "-{grad}")
+    inline_unbroadcast = True
 
     def forward(self, xp, a, b):
         return xp.subtract(a, b)
@@ -63,6 +71,10 @@ class Mul(_Binary):
     """a * b (broadcasting). d/da = b, d/db = a."""
 
     name = "mul"
+    # inline templates for generated code (graphengine.codegen): the same maths as below
+    inline_forward = "xp.multiply({0}, {1})"
+    inline_backward = ("{grad} * {1}", "{grad} * {0}")
+    inline_unbroadcast = True
 
     def forward(self, xp, a, b):
         return xp.multiply(a, b)
@@ -154,6 +166,9 @@ class Neg(_Unary):
 
     name = "neg"
     saves = ()
+    # inline templates for generated code (graphengine.codegen): the same maths as below
+    inline_forward = "xp.negative({0})"
+    inline_backward = ("-{grad}",)
 
     def forward(self, xp, x):
         return xp.negative(x)
@@ -167,6 +182,9 @@ class Exp(_Unary):
 
     name = "exp"
     saves = ("output",)
+    # inline templates for generated code (graphengine.codegen): the same maths as below
+    inline_forward = "xp.exp({0})"
+    inline_backward = ("{grad} * {output}",)
 
     def forward(self, xp, x):
         return xp.exp(x)

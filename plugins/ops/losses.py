@@ -207,6 +207,12 @@ class _ClassLoss(_Loss):
         return _reduced_shape(per_example, reduction)
 
 
+def _weighted_sum(xp, dist, log_probs, axis):
+    """Σ_j t_j·log p_j with 0·log 0 = 0 (a zero probability where the target is 0 is no
+    loss, not 0·(-inf) = nan)."""
+    return xp.sum(dist * xp.where(dist != 0, log_probs, 0), axis=axis)
+
+
 def _log_softmax(xp, z, axis):
     shifted = z - xp.max(z, axis=axis, keepdims=True)
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
@@ -254,7 +260,7 @@ class CrossEntropy(_ClassLoss):
             _check_indices(xp, indices, logits.shape[axis], self.name)
             loss = -_pick(xp, log_probs, indices, axis)
         else:
-            loss = -xp.sum(dist * log_probs, axis=axis)
+            loss = -_weighted_sum(xp, dist, log_probs, axis)
         return _reduce(xp, xp.asarray(loss), reduction)
 
     def backward(self, xp, grad, inputs, output, *, axis=-1, reduction="none", needs_grad=(True, False)):
@@ -274,8 +280,11 @@ class CrossEntropy(_ClassLoss):
 
 class NLL(_ClassLoss):
     """Negative log-likelihood from log-probabilities ℓ, per example: L_i = -ℓ_y
-    (or -Σ_j t_j ℓ_j for one-hot / soft targets t). Pair it with log_softmax:
-    nll(log_softmax(z), y) == cross_entropy(z, y). d/dℓ = -onehot(y) (or -t)."""
+    (or -Σ_j t_j ℓ_j for one-hot / soft targets t, with 0·log 0 = 0). Pair it with
+    log_softmax: nll(log_softmax(z), y) == cross_entropy(z, y). d/dℓ = -onehot(y) (or -t).
+
+    >>> ge.ops.nll(ge.ops.log(probabilities), one_hot)   # deck 002: E = -Σ_k t_k log y_k
+    """
 
     name = "nll"
 
@@ -285,7 +294,7 @@ class NLL(_ClassLoss):
             _check_indices(xp, indices, log_probs.shape[axis], self.name)
             loss = -_pick(xp, log_probs, indices, axis)
         else:
-            loss = -xp.sum(dist * log_probs, axis=axis)
+            loss = -_weighted_sum(xp, dist, log_probs, axis)
         return _reduce(xp, xp.asarray(loss), reduction)
 
     def backward(self, xp, grad, inputs, output, *, axis=-1, reduction="none", needs_grad=(True, False)):

@@ -45,7 +45,7 @@ ACTIVATIONS = {
     "gelu": (gelu_tanh_reference, normal, {}),
     "silu": (lambda x: x * sigmoid_reference(x), normal, {}),
     "identity": (lambda x: x, normal, {}),
-    "step": (lambda x: (x >= 0).astype(x.dtype), away_from_zero, {}),
+    "step": (lambda x: (x > 0).astype(x.dtype), away_from_zero, {}),
 }
 
 
@@ -164,7 +164,7 @@ def test_numpy_scalar_alpha_does_not_upcast_float32(name):
 
 # -- step and gelu ---------------------------------------------------------------------
 
-def test_step_is_heaviside_and_passes_no_gradient_through_the_graph():
+def test_step_is_the_deck_002_unit_step_and_passes_no_gradient_through_the_graph():
     g = ge.Graph("perceptron")
     x = g.input("x", shape=(None,))
     w = g.param("w", np.array(2.0))
@@ -172,7 +172,7 @@ def test_step_is_heaviside_and_passes_no_gradient_through_the_graph():
     loss = ge.ops.sum(fired) + ge.ops.sum(x * w)  # the second term gives w a gradient path
     X = np.array([-1.5, 0.0, 2.0])
     run = g.forward({"x": X}).backward(loss)
-    np.testing.assert_array_equal(run.value(fired), [0.0, 1.0, 1.0])
+    np.testing.assert_array_equal(run.value(fired), [0.0, 0.0, 1.0])  # deck 002: h(x) = 0 for x <= 0
     assert ge.default_manager().get_op("step").differentiable is False
     np.testing.assert_allclose(run.grad(w), X.sum())  # only through x * w, nothing through step
 
@@ -181,7 +181,7 @@ def test_step_of_integers_gives_float32():
     op = ge.default_manager().get_op("step")
     out = op.forward(np, np.array([-2, 0, 3]))
     assert out.dtype == np.float32
-    np.testing.assert_array_equal(out, [0.0, 1.0, 1.0])
+    np.testing.assert_array_equal(out, [0.0, 0.0, 1.0])
     assert op.dtype(np.dtype("int64")) == np.float32 and op.dtype(np.dtype("float64")) == np.float64
 
 

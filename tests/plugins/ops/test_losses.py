@@ -216,6 +216,22 @@ def test_hinge_matches_deck_000_eq4_by_hand():
     assert gy is None
 
 
+@pytest.mark.parametrize("name", ["nll", "cross_entropy"])
+def test_one_hot_targets_treat_zero_times_log_zero_as_zero(name):
+    # deck 002's MNIST example: y has exact zeros where the one-hot target is 0
+    y = np.array([[0.1, 0.05, 0.6, 0.0, 0.05, 0.1, 0.0, 0.1, 0.0, 0.0]])
+    t = np.eye(10)[[2]]
+    op = ge.default_manager().get_op(name)
+    with np.errstate(divide="ignore"):
+        first = np.log(y) if name == "nll" else np.where(y > 0, np.log(y), -1e4)  # logits: e^-1e4 = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss = op.forward(np, first, t)
+        g_first, g_t = op.backward(np, np.ones_like(loss), (first, t), loss, needs_grad=(True, False))
+    np.testing.assert_allclose(loss, [-np.log(0.6)], rtol=1e-12)
+    assert np.all(np.isfinite(g_first))
+
+
 def test_cross_entropy_equals_nll_of_log_softmax_through_the_graph():
     rng = np.random.default_rng(2)
     g = ge.Graph("ce")
