@@ -94,7 +94,14 @@ def _loss_and_step(g, loss, opt, backend):
     run = g.forward(fetch=[loss])
     value = float(_host(backend, run.value(loss)))
     run.backward(loss)
-    opt.step(run)
+    try:
+        opt.step(run)
+    except Exception as exc:
+        raise OptimizerCheckError(
+            f"{_label(type(opt))}: step() on the check quadratic (step {opt.steps}) raised "
+            f"{type(exc).__name__}: {exc}. update(xp, value, grad, state) must return the new value as an "
+            "array of the backend (or None after changing value in place)."
+        ) from exc
     return value
 
 
@@ -357,8 +364,8 @@ def check_cupy(cls, hyper, steps=20, **_):
 
 CHECKS = (
     check_contract,
-    check_descends_quadratic,
     check_update_keeps_shape_and_dtype,
+    check_descends_quadratic,
     check_skips_params_without_gradient,
     check_state_round_trips,
     check_cupy,
