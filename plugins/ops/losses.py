@@ -225,10 +225,10 @@ def _pick(xp, log_probs, indices, axis):
 
 
 def _one_hot_like(xp, indices, like, axis):
-    out = xp.zeros(like.shape, dtype=like.dtype)
-    idx = xp.expand_dims(indices.astype(np.int64), axis)
-    xp.put_along_axis(out, idx, 1, axis=axis)
-    return out
+    """One-hot rows of ``like``'s shape and dtype along ``axis`` (a comparison: every backend has it)."""
+    classes = like.shape[axis]
+    hot = xp.expand_dims(indices, -1) == xp.arange(classes)
+    return xp.moveaxis(hot, -1, axis % like.ndim).astype(like.dtype)
 
 
 def _check_indices(xp, indices, classes, op_name):
