@@ -5,18 +5,43 @@ For a plan ``v2 = tanh(x); v3 = v2 * c`` the forward function reads::
     def forward(V, xp):
         v0 = V[0]
         v1 = N1._value
-        v2 = F2(xp, v0)
+        v2 = xp.tanh(v0)
         V[2] = v2
+        v3 = xp.multiply(v2, v1)
         ...
 
-Every op call sits on its own line, so when an op raises, the traceback's line number
-says which node failed, and the error is re-raised naming it (no bookkeeping in the loop).
+Every op sits on its own line, so when an op raises, the traceback's line number says
+which node failed, and the error is re-raised naming it (no bookkeeping in the loop).
+
+An op is called through its ``forward`` and ``backward`` methods, unless it offers
+*inline templates*, which the generated code pastes in place of the calls (a Python
+call and its argument tuples cost more than a NumPy ufunc on a small array). The
+templates are optional class attributes and must compute exactly what the methods do:
+
+``inline_forward``
+    An expression of the inputs ``{0}``, ``{1}``, ..., the op's attributes by name
+    (``{axis}``) and the array module ``xp``: ``"xp.add({0}, {1})"``.
+``inline_backward``
+    A tuple with one entry per input: an expression of ``{grad}``, ``{output}``, the
+    inputs and attributes, or None where the input gets no gradient. A bare ``{grad}``
+    passes the gradient through; any other expression must build a new array (the
+    scheduler may accumulate further gradients into it in place). Templates read only
+    what ``saves`` declares.
+``inline_unbroadcast``
+    True when the inputs broadcast against each other: the backward expressions then
+    have the output's shape, and the scheduler sums each back to its input's shape
+    (``ge.unbroadcast``) wherever the shapes are not known to be equal when the code is
+    generated. It needs ``saves`` to include the inputs.
+
+Gradients of nodes that fan out are summed in place once the sum is an array the
+backward function made itself.
 """
 
 from __future__ import annotations
 
 import itertools
 
+from .op import unbroadcast
 from .scheduler import BackwardPlan, Plan, op_error
 
 _counter = itertools.count()
@@ -31,6 +56,42 @@ def _literal_attrs(attrs: dict, prefix: str, namespace: dict) -> str:
     return ", ".join(parts)
 
 
+def _template_attrs(impl, attrs: dict, prefix: str, namespace: dict) -> dict:
+    """Attribute placeholders of a template: names bound in the generated namespace."""
+    names = {}
+    for key, value in {**type(impl).signature_info()[1], **attrs}.items():
+        names[key] = f"{prefix}_{key}"
+        namespace[names[key]] = value
+    return names
+
+
+def unbroadcast_like(xp, grad, like):
+    """``grad`` summed back to the shape of ``like`` (an array, or a Python scalar)."""
+    shape = getattr(like, "shape", ())
+    return grad if grad.shape == shape else unbroadcast(xp, grad, shape)
+
+
+def static_shapes_equal(a, b) -> bool:
+    """Two static shapes that are fully known and equal (so no unbroadcast is needed)."""
+    return a is not None and b is not None and None not in a and tuple(a) == tuple(b)
+
+
+def forward_expression(plan: Plan, s, node, forward, in_slots, attrs, namespace, names) -> str:
+    """The right-hand side that computes node ``s`` from its inputs (named by ``names``)."""
+    impl = node._op_impl
+    template = getattr(impl, "inline_forward", None)
+    if template is not None:
+        args = [names(i) for i in in_slots]
+        expr = "(" + template.format(*args, **_template_attrs(impl, attrs, f"A{s}", namespace)) + ")"
+    else:
+        namespace[f"F{s}"] = forward
+        extra = _literal_attrs(attrs, f"A{s}", namespace)
+        expr = f"F{s}(xp{''.join(', ' + names(i) for i in in_slots)}{', ' + extra if extra else ''})"
+    if node.shape is None or node.shape == ():
+        expr = f"xp.asarray({expr})"  # NumPy ufuncs turn 0-d results into scalars
+    return expr
+
+
 def compile_forward(plan: Plan):
     namespace: dict = {}
     lines = ["def forward(V, xp):"]
@@ -42,16 +103,12 @@ def compile_forward(plan: Plan):
         lines.append(f"    v{s} = N{s}._value")
         if s in plan.keep:
             lines.append(f"    V[{s}] = v{s}")
+    keep = plan.keep
     for step_index, (s, node, forward, in_slots, attrs) in enumerate(plan.steps):
-        namespace[f"F{s}"] = forward
-        args = "".join(f", v{i}" for i in in_slots)
-        extra = _literal_attrs(attrs, f"A{s}", namespace)
+        expr = forward_expression(plan, s, node, forward, in_slots, attrs, namespace, "v{}".format)
         line_slot[len(lines) + 1] = s
-        call = f"F{s}(xp{args}{', ' + extra if extra else ''})"
-        if node.shape is None or node.shape == ():
-            call = f"xp.asarray({call})"  # NumPy ufuncs turn 0-d results into scalars
-        lines.append(f"    v{s} = {call}")
-        if s in plan.keep:
+        lines.append(f"    v{s} = {expr}")
+        if s in keep:
             lines.append(f"    V[{s}] = v{s}")
         dead = plan.free_after[step_index]
         if dead:
@@ -61,15 +118,83 @@ def compile_forward(plan: Plan):
     return _with_node_errors(fn, plan, line_slot, "forward")
 
 
+class GradientSums:
+    """Bookkeeping of the generated backward: which gradient variables exist, which may
+    still be None, and which hold an array the function made itself (so that further
+    contributions are added in place)."""
+
+    def __init__(self, target_slot):
+        self.assigned = {target_slot}
+        self.maybe_none: set = set()
+        self.owned: set = set()
+
+    def add(self, lines, indent, i, expr, *, may_be_none, fresh):
+        """Emit the code adding contribution ``expr`` to the gradient of slot ``i``.
+
+        ``may_be_none``: ``expr`` is a variable that may hold None (a backward method's
+        result). ``fresh``: ``expr`` builds a new array (never None).
+        """
+        pad = " " * indent
+        g = f"g{i}"
+        if i not in self.assigned:
+            self.assigned.add(i)
+            lines.append(f"{pad}{g} = {expr}")
+            if may_be_none:
+                self.maybe_none.add(i)
+            elif fresh:
+                self.owned.add(i)
+        elif may_be_none:
+            lines.append(f"{pad}if {expr} is not None:")
+            if i in self.maybe_none:
+                lines.append(f"{pad}    {g} = {expr} if {g} is None else {g} + {expr}")
+                self.owned.discard(i)
+            else:
+                lines.append(f"{pad}    {g} = {g} + {expr}")  # owned stays as it was in both branches
+        elif i in self.maybe_none:
+            lines.append(f"{pad}{g} = {expr} if {g} is None else {g} + {expr}")
+            self.maybe_none.discard(i)
+            if fresh:
+                self.owned.add(i)
+        elif i in self.owned:
+            lines.append(f"{pad}{g} += {expr}")
+        else:
+            lines.append(f"{pad}{g} = {g} + {expr}")
+            self.owned.add(i)
+
+
 def compile_backward(plan: Plan, bplan: BackwardPlan):
     """``backward(V, G, xp, seed)``: fills G (by slot) with the kept gradients."""
-    namespace: dict = {}
+    namespace: dict = {"UB": unbroadcast_like}
     body: list[str] = []
-    inits: list[str] = []
-    body_slot: dict[int, int] = {}  # index in body -> slot of the node whose backward is called there
-    assigned = {bplan.target_slot}
+    body_slot: dict[int, int] = {}  # index in body -> slot of the node whose backward runs there
+    sums = GradientSums(bplan.target_slot)
+    order = plan.order
     for s, node, backward, in_slots, attrs, needs, pass_needs in bplan.steps:
+        if s not in sums.assigned:
+            continue  # no gradient reaches this node (its consumers are not differentiable)
         impl = node._op_impl
+        indent = 4
+        if s in sums.maybe_none:
+            body.append(f"    if g{s} is not None:")
+            indent = 8
+        pad = " " * indent
+        template = getattr(impl, "inline_backward", None)
+        if template is not None and len(template) == len(in_slots):
+            unbroadcast_inputs = getattr(impl, "inline_unbroadcast", False)
+            names = _template_attrs(impl, attrs, f"A{s}", namespace)
+            names.update(grad=f"g{s}", output=f"V[{s}]")
+            args = [f"V[{i}]" for i in in_slots]
+            for p, (i, need) in enumerate(zip(in_slots, needs)):
+                if not need or template[p] is None:
+                    continue
+                expr = template[p].format(*args, **names)
+                fresh = template[p].strip() != "{grad}"
+                if unbroadcast_inputs and not static_shapes_equal(node.shape, order[i].shape):
+                    expr = f"UB(xp, {expr}, V[{i}])"
+                first = len(body)
+                sums.add(body, indent, i, expr, may_be_none=False, fresh=fresh)
+                body_slot.update(dict.fromkeys(range(first, len(body)), s))
+            continue
         namespace[f"B{s}"] = backward
         if "inputs" in impl.saves:
             inputs = "(" + "".join(f"V[{i}], " for i in in_slots) + ")"
@@ -82,26 +207,18 @@ def compile_backward(plan: Plan, bplan: BackwardPlan):
             namespace[f"NEEDS{s}"] = needs
             extra = f"needs_grad=NEEDS{s}" + (", " + extra if extra else "")
         targets = ", ".join(f"c{s}_{p}" for p in range(len(in_slots))) + ("," if len(in_slots) == 1 else "")
-        body.append(f"    if g{s} is not None:")
         body_slot[len(body)] = s
-        body.append(f"        {targets} = B{s}(xp, g{s}, {inputs}, {output}{', ' + extra if extra else ''})")
+        body.append(f"{pad}{targets} = B{s}(xp, g{s}, {inputs}, {output}{', ' + extra if extra else ''})")
         for p, (i, need) in enumerate(zip(in_slots, needs)):
-            if not need:
-                continue
-            c = f"c{s}_{p}"
-            if i not in assigned:
-                assigned.add(i)
-                inits.append(f"    g{i} = None")
-                body.append(f"        g{i} = {c}")
-            else:
-                body.append(f"        if {c} is not None:")
-                body.append(f"            g{i} = {c} if g{i} is None else g{i} + {c}")
+            if need:
+                sums.add(body, indent, i, f"c{s}_{p}", may_be_none=True, fresh=False)
     for s in sorted(_kept_grad_slots(plan, bplan)):
-        if s in assigned:
+        if s in sums.assigned:
             shape = plan.order[s].shape
             wrap = shape is None or shape == ()  # 0-d gradients stay arrays
             body.append(f"    G[{s}] = xp.asarray(g{s})" if wrap else f"    G[{s}] = g{s}")
     body.append("    return G")
+    inits = [f"    g{i} = None" for i in sorted(sums.maybe_none) if i != bplan.target_slot]
     head = ["def backward(V, G, xp, seed):", f"    g{bplan.target_slot} = seed"] + inits
     line_slot = {len(head) + index + 1: s for index, s in body_slot.items()}
     fn = _build(head + body, namespace, "backward", plan.graph.name)
@@ -109,9 +226,7 @@ def compile_backward(plan: Plan, bplan: BackwardPlan):
 
 
 def _kept_grad_slots(plan: Plan, bplan: BackwardPlan):
-    from .node import PARAM
-
-    keep = {s for s, n in enumerate(plan.order) if n.kind == PARAM and bplan.reach[s]}
+    keep = {s for s, n in plan.param_slots if bplan.reach[s]}
     if plan.fetch_slots:
         keep.update(s for s in plan.fetch_slots if bplan.reach[s])
     return keep

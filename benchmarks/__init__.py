@@ -1,0 +1,1 @@
+"""graphengine's benchmark suite: ``python -m benchmarks.run`` (see docs/benchmarks.md)."""
