@@ -171,3 +171,26 @@ def test_one_node_feeding_both_inputs_accumulates_both_gradients(name):
             run.backward(y, grad=seed_given)
             np.testing.assert_allclose(run.grad(x), want, rtol=1e-12)
             np.testing.assert_array_equal(seed_given, seed)  # the caller's seed is untouched
+
+
+def test_fan_out_through_ops_whose_gradients_are_views_of_the_upstream_gradient():
+    """identity, reshape, transpose and broadcast_to hand back the upstream gradient (or a
+    view of it); summing three of them into x must not write into any of them."""
+    g = ge.Graph()
+    x = g.input("x", shape=(2, 3))
+    y = g.input("y", shape=(3, 2))
+    a = ge.ops.identity(x)
+    b = ge.ops.reshape(y, shape=(2, 3))
+    c = ge.ops.transpose(y)
+    total = a + b + c + ge.ops.reshape(ge.ops.transpose(x), shape=(2, 3))
+    loss = ge.ops.sum(total * total)
+    X, Y = normal(2, 3), normal(3, 2)
+    T = X + Y.reshape(2, 3) + Y.T + X.T.reshape(2, 3)
+    dT = 2 * T
+    want_x = dT + dT.reshape(3, 2).T
+    want_y = dT.reshape(3, 2) + dT.T
+    for fetch in (None, [loss, x, y]):
+        for _ in range(3):
+            run = g.forward({"x": X, "y": Y}, fetch=fetch).backward(loss)
+            np.testing.assert_allclose(run.grad(x), want_x, rtol=1e-12)
+            np.testing.assert_allclose(run.grad(y), want_y, rtol=1e-12)
