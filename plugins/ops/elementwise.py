@@ -127,7 +127,7 @@ class Pow(_Binary):
 
 
 class Maximum(_Binary):
-    """max(a, b) elementwise. The gradient goes to the larger input (split evenly on ties)."""
+    """max(a, b) elementwise (broadcasting). d/da = [a > b], d/db = [b > a]; ½ each on ties."""
 
     name = "maximum"
 
@@ -142,7 +142,7 @@ class Maximum(_Binary):
 
 
 class Minimum(_Binary):
-    """min(a, b) elementwise. The gradient goes to the smaller input (split evenly on ties)."""
+    """min(a, b) elementwise (broadcasting). d/da = [a < b], d/db = [b < a]; ½ each on ties."""
 
     name = "minimum"
 
@@ -194,7 +194,7 @@ class Exp(_Unary):
 
 
 class Log(_Unary):
-    """Natural log. d/dx = 1/x."""
+    """log x (natural logarithm, x > 0). d/dx = 1/x."""
 
     name = "log"
     saves = ("inputs",)
