@@ -261,7 +261,7 @@ def test_broadcast_to_conforms(case, seed):
 def test_broadcast_to_refuses_impossible_targets_at_build_time():
     g = ge.Graph()
     x = g.input("x", shape=(3, 2))
-    with pytest.raises(ge.ShapeError, match=r"cannot broadcast \(3, 2\) to \(3, 4\): an axis of size 2 cannot become 4"):
+    with pytest.raises(ge.ShapeError, match=r"cannot broadcast \(3, 2\) to \(3, 4\): an axis of size 2 cannot"):
         ge.ops.broadcast_to(x, shape=(3, 4))
     with pytest.raises(ge.ShapeError, match="fewer axes"):
         ge.ops.broadcast_to(x, shape=(2,))
