@@ -203,6 +203,13 @@ def test_plugin_package_end_to_end(tmp_path):
     assert used["style_names"] == ["learnable_activations"]
     assert used["styled"], "the prelu node of the diagram is not drawn with the plugin's style"
 
+    # the example README's snippet runs as written (rendering needs Graphviz `dot`, which CI installs)
+    snippet = re.search(r"```python\n(.*?)```", (EXAMPLE / "README.md").read_text(), flags=re.S).group(1)
+    if not (shutil.which("dot") or os.environ.get("CI")):
+        snippet = snippet.replace('.render("prelu_net", format="svg")', ".source")
+    venv.script(snippet, step="README snippet")
+    assert (venv.cwd / "prelu_net.svg").exists() or "render(" not in snippet
+
     # 4. the plugin's own tests, with graphengine's pytest plugin loaded by its entry point
     proc = venv.run(venv.python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", step="plugin's tests",
                     cwd=example, check=False)
