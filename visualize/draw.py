@@ -278,9 +278,17 @@ class _Drawer:
         self.scope_index = {s: i for i, s in enumerate(scopes)}
         self.folded = _folded_scopes(collapse, scopes)
         self.rep = {}  # node id -> DOT id of what stands for it
+        self.box_members: dict = {}  # folded scope -> its nodes
         for n in self.nodes:
             box = next((p for p in _scope_paths(n.scope) if p in self.folded), None)
             self.rep[n.id] = f"scope{self.scope_index[box]}" if box is not None else f"n{n.id}"
+            if box is not None:
+                self.box_members.setdefault(box, []).append(n)
+        self.param_counts: dict = {}  # scope -> trainable scalars in it and its sub-scopes
+        for n in self.nodes:
+            if n.kind == PARAM:
+                for p in _scope_paths(n.scope):
+                    self.param_counts[p] = self.param_counts.get(p, 0) + int(n.value.size)
         self.shown = {n.id: self._annotate(n) for n in self.nodes}
         self.edge_grads = self._edge_gradients()
         for (consumer_id, position), fv in self.edge_grads.items():
@@ -308,7 +316,8 @@ class _Drawer:
         if not shown.ran:
             shown.value_note = "not executed"
             return shown
-        if o.mode in ("forward", "both"):
+        folded = self.rep[node.id] != f"n{node.id}"  # inside a collapsed scope: only colour and "ran" count
+        if o.mode in ("forward", "both") and not folded:
             try:
                 shown.value = format_value(run.value(node), o.precision, o.max_elements)
             except ValueNotAvailableError:
@@ -322,7 +331,8 @@ class _Drawer:
                 except ValueNotAvailableError:
                     shown.grad_note = "gradient not kept (fetched run)"
                 else:
-                    shown.grad = format_value(g, o.precision, o.max_elements)
+                    if not folded:
+                        shown.grad = format_value(g, o.precision, o.max_elements)
                     shown.grad_magnitude = heat.magnitude(g) if o.heatmap else None
         return shown
 
@@ -346,7 +356,9 @@ class _Drawer:
         for n in self.nodes:
             if n.kind != OP or not run.ran(n):
                 continue
-            for position in range(len(n.inputs)):
+            for position, src in enumerate(n.inputs):
+                if self.rep[src.id] == self.rep[n.id]:
+                    continue  # inside one collapsed scope: not drawn
                 g = run.edge_grad(n, position)
                 if g is None:
                     continue
@@ -403,7 +415,7 @@ class _Drawer:
                 self._emit_box(dot, item)
             else:
                 with dot.subgraph(name=f"cluster_{self.scope_index[item]}") as sub:
-                    count = self.graph.parameter_count(item)
+                    count = self.param_counts.get(item, 0)
                     short = item.rsplit("/", 1)[-1]
                     extra = f'<BR/><FONT POINT-SIZE="9" COLOR="{MUTED}">{count_text(count, "parameter")}</FONT>' \
                         if count else ""
@@ -539,8 +551,8 @@ class _Drawer:
 
     def _emit_box(self, dot, scope):
         index = self.scope_index[scope]
-        members = [n for n in self.nodes if self.rep[n.id] == f"scope{index}"]
-        params = self.graph.parameter_count(scope)
+        members = self.box_members[scope]
+        params = self.param_counts.get(scope, 0)
         self.kinds_seen.add("collapsed")
         attrs = {"shape": "box3d", "style": "filled", "fillcolor": COLLAPSED_COLOURS[0],
                  "color": COLLAPSED_COLOURS[1]}
