@@ -309,7 +309,13 @@ def check_state_round_trips(cls, hyper, backend="numpy", warmup=5, steps=5, **_)
     opt = _make(cls, params, hyper)
     for _ in range(warmup):
         _loss_and_step(g, loss, opt, backend)
-    data = opt.state_dict()
+    try:
+        data = opt.state_dict()
+    except Exception as exc:
+        raise OptimizerCheckError(
+            f"{label}: state_dict() on the {backend} backend raised {type(exc).__name__}: {exc}; it must return "
+            "host (NumPy) copies of the state arrays"
+        ) from exc
     if not isinstance(data, dict) or data.get("name") != cls.name:
         raise OptimizerCheckError(f"{label}: state_dict() must be a dict with 'name': {cls.name!r}, got {data!r:.200}")
     frozen = _copy_state(data)
@@ -328,7 +334,13 @@ def check_state_round_trips(cls, hyper, backend="numpy", warmup=5, steps=5, **_)
                 )
     g2, loss2, params2, _ = quadratic(backend, start=middle)
     fresh = _make(cls, params2, hyper)
-    fresh.load_state_dict(_state_from_bytes(text, blob))
+    try:
+        fresh.load_state_dict(_state_from_bytes(text, blob))
+    except Exception as exc:
+        raise OptimizerCheckError(
+            f"{label}: load_state_dict() of a state dict read back from JSON + .npz raised "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
     if fresh.steps != warmup:
         raise OptimizerCheckError(f"{label}: after load_state_dict the step count is {fresh.steps}, expected {warmup}")
     for _ in range(steps):
@@ -345,11 +357,15 @@ def check_state_round_trips(cls, hyper, backend="numpy", warmup=5, steps=5, **_)
 
 
 def check_cupy(cls, hyper, steps=20, **_):
-    """The same trajectory on CuPy as on NumPy (skipped where CuPy is unavailable)."""
+    """On CuPy: the same trajectory as on NumPy, params stay on the GPU, update keeps shape
+    and dtype, and the state round-trips (skipped where CuPy is unavailable)."""
     from ..backends import cupy_available
 
     if not cupy_available():
         return "skipped: cupy unavailable"
+    check_update_keeps_shape_and_dtype(cls, hyper, backend="cupy")
+    check_skips_params_without_gradient(cls, hyper, backend="cupy")
+    check_state_round_trips(cls, hyper, backend="cupy")
     _, params_np, _, losses_np = _train(cls, hyper, "numpy", "float64", steps)
     _, params_cp, _, losses_cp = _train(cls, hyper, "cupy", "float64", steps)
     for p, q in zip(params_np, params_cp):
