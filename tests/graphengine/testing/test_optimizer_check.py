@@ -212,3 +212,14 @@ def test_unknown_skip_name_is_refused():
 
 def test_skip_leaves_the_check_out():
     assert "state_round_trips" not in check_optimizer(GoodSGD, skip=("state_round_trips",))
+
+
+def builtin_optimizer_names():
+    return sorted(ge.PluginManager(entry_points=False).optimizers)
+
+
+@pytest.mark.parametrize("name", builtin_optimizer_names())
+def test_builtin_optimizers_pass_the_kit(plugin_manager, name):
+    """The kit is not stricter than graphengine's own optimizers (and they conform)."""
+    hyper = {} if name == "adadelta" else {"lr": 0.05}  # adadelta's lr is a multiplier, 1.0 by default
+    assert "state_round_trips" in check_optimizer(name, hyper=hyper, manager=plugin_manager)
