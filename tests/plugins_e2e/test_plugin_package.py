@@ -17,7 +17,7 @@ found only through its ``graphengine`` entry point:
 5. after ``pip uninstall`` the plugin is gone again.
 
 pip installs the dependencies (numpy, networkx, pluggy, graphviz, pytest) and the build
-backend the usual way, from the configured index or its cache; about 20-30 s in all.
+backend the usual way, from the configured index or its cache; 30-45 s in all (measured).
 """
 
 from __future__ import annotations
