@@ -7,7 +7,7 @@ like NumPy and sum gradients back to each input's shape (``ge.unbroadcast``).
 import numpy as np
 
 import graphengine as ge
-from graphengine import ShapeError, broadcast_shapes, unbroadcast
+from graphengine import AttributeSpecError, broadcast_shapes, unbroadcast
 
 
 class _Binary(ge.Op):
@@ -248,11 +248,12 @@ class Square(_Unary):
 def _bounds(low, high):
     """Clip bounds as Python floats (a NumPy float64 scalar would upcast float32 data)."""
     if low is None and high is None:
-        raise ShapeError("clip needs low=, high= or both (for example ge.ops.clip(p, low=1e-7, high=1 - 1e-7))")
+        raise AttributeSpecError(
+            "clip needs low=, high= or both (for example ge.ops.clip(p, low=1e-7, high=1 - 1e-7))")
     low = None if low is None else float(low)
     high = None if high is None else float(high)
     if low is not None and high is not None and low > high:
-        raise ShapeError(f"clip needs low <= high, got low={low}, high={high}")
+        raise AttributeSpecError(f"clip needs low <= high, got low={low}, high={high}; swap them")
     return low, high
 
 

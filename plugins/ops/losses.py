@@ -10,7 +10,7 @@ import contextlib
 import numpy as np
 
 import graphengine as ge
-from graphengine import DtypeError, ShapeError, broadcast_shapes, unbroadcast
+from graphengine import AttributeSpecError, DtypeError, ShapeError, broadcast_shapes, unbroadcast
 
 REDUCTIONS = ("none", "mean", "sum")
 LOG_FLOOR = -100.0  # log(p) is clamped here (as PyTorch does) so p = 0 gives a finite loss
@@ -59,7 +59,7 @@ def _reduce_grad(xp, grad, shape, reduction, dtype):
 
 def _reduced_shape(shape, reduction):
     if reduction not in REDUCTIONS:
-        raise ShapeError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        raise AttributeSpecError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
     return shape if reduction == "none" else ()
 
 
