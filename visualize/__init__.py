@@ -6,7 +6,7 @@
 >>> x = g.input("x", shape=(1,))
 >>> y = x * 2.0
 >>> d = draw(g, g.forward({"x": np.array([1.5])}))
->>> "value [3]" in d.source
+>>> ">[3]</FONT>" in d.source
 True
 
 ``draw`` returns a :class:`Diagram` (a ``graphviz.Digraph``): ``.source`` is the DOT text

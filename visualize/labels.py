@@ -22,8 +22,9 @@ import numpy as np
 # Characters XML 1.0 refuses (Graphviz parses HTML-like labels with expat), plus the
 # surrogate range (which cannot be written as UTF-8 at all).
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
-_MARKUP = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}
-_MARKUP_RE = re.compile("[&<>\"']")
+# "]" too: Graphviz (2.43 at least) rejects a text run made only of "]" characters
+_MARKUP = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;", "]": "&#93;"}
+_MARKUP_RE = re.compile("[&<>\"'\\]]")
 
 
 def _visible(match: re.Match) -> str:
@@ -31,7 +32,7 @@ def _visible(match: re.Match) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
-def html_text(text, *, line_break: str = "<BR/>") -> str:
+def html_text(text, *, line_break: str = "<BR/>", brackets: bool = True) -> str:
     """``text`` made safe inside an HTML-like Graphviz label.
 
     >>> html_text('a<b> & "c"\\nd')
@@ -41,6 +42,8 @@ def html_text(text, *, line_break: str = "<BR/>") -> str:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _XML_INVALID.sub(_visible, text)
     text = _MARKUP_RE.sub(lambda m: _MARKUP[m.group(0)], text)
+    if not brackets:  # our own number text ("[[1, 2]]") never has a run of "]" alone
+        text = text.replace("&#93;", "]")
     # Graphviz expands escString sequences (\N, \G, \L, ...) even in HTML-like labels;
     # a doubled backslash is one literal backslash
     text = text.replace("\\", "\\\\")

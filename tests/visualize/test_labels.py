@@ -94,6 +94,7 @@ def test_empty_array():
     ("lone \ud800", "lone \\\\ud800"),
     ("θ₁ ∂L/∂w 😀", "θ₁ ∂L/∂w 😀"),
     ("it's", "it&#39;s"),
+    ("]", "&#93;"),  # Graphviz rejects a text run of only "]"
 ])
 def test_html_text(text, escaped):
     assert html_text(text) == escaped

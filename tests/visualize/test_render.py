@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import graphengine as ge
@@ -106,8 +106,11 @@ def _expected_fragments(text: str) -> list:
     return [re.sub(r"\s+", "", line) for line in shown.split("\n") if line.strip()]
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(node_name=names, scope_name=names, graph_name=names)
+@example(node_name="]", scope_name="]]", graph_name="]")  # Graphviz refuses a text run of only "]"
+@example(node_name="\\N\\G", scope_name="\\L", graph_name="end\\")  # escString sequences
+@example(node_name='a"b<c>{d|e}:f', scope_name="\n", graph_name="\x00\ud800\t")
 def test_any_name_renders_through_dot(dot_executable, node_name, scope_name, graph_name):
     g = ge.Graph(graph_name)
     x = g.input(_valid_node_name(node_name), shape=(1,))
