@@ -1,0 +1,90 @@
+"""Hyper-parameter search: distributions, random and grid search, the results table."""
+
+import math
+
+import numpy as np
+import pytest
+
+import graphengine as ge
+from graphengine.search import Choice, IntUniform, LogUniform, SearchError, Uniform, log_uniform
+
+
+def test_log_uniform_is_the_decks_ten_to_the_uniform():
+    rng = np.random.default_rng(0)
+    d = log_uniform(-6, 1)
+    assert (d.low, d.high) == (1e-6, 10.0)
+    samples = np.array([d.sample(rng) for _ in range(4000)])
+    assert samples.min() >= 1e-6 and samples.max() <= 10
+    exponents = np.log10(samples)
+    # uniform exponents: each decade gets about 1/7 of the draws
+    counts = np.histogram(exponents, bins=7, range=(-6, 1))[0]
+    assert counts.min() > 0.8 * 4000 / 7 and counts.max() < 1.2 * 4000 / 7
+    rng1, rng2 = np.random.default_rng(5), np.random.default_rng(5)
+    assert d.sample(rng1) == 10 ** rng2.uniform(-6, 1)
+
+
+def test_other_distributions():
+    rng = np.random.default_rng(0)
+    assert all(2 <= IntUniform(2, 4).sample(rng) <= 4 for _ in range(50))
+    assert {IntUniform(2, 4).sample(rng) for _ in range(200)} == {2, 3, 4}
+    assert 0.0 <= Uniform(0, 1).sample(rng) <= 1.0
+    assert Choice(["a"]).sample(rng) == "a"
+    for bad in (lambda: LogUniform(0, 1), lambda: Uniform(1, 1), lambda: Choice([]), lambda: IntUniform(3, 2)):
+        with pytest.raises(SearchError):
+            bad()
+
+
+def build(hidden=4):
+    return ge.nn.Sequential(ge.nn.Dense(2, hidden), "tanh", ge.nn.Dense(hidden, 2))
+
+
+@pytest.fixture
+def moons():
+    return ge.data.two_moons(120, noise=0.15, seed=0)
+
+
+def test_random_search_is_seeded_sorted_and_routes_arguments(moons):
+    X, y = moons
+    space = {"lr": LogUniform(1e-4, 1.0), "hidden": [2, 8], "batch_size": [8, 32]}
+    a = ge.search.random_search(build, X, y, space, n_trials=5, seed=3, validation_split=0.25, epochs=4,
+                                optimizer="adam")
+    b = ge.search.random_search(build, X, y, space, n_trials=5, seed=3, validation_split=0.25, epochs=4,
+                                optimizer="adam")
+    assert [r["lr"] for r in a] == [r["lr"] for r in b] and [r["score"] for r in a] == [r["score"] for r in b]
+    scores = [r["score"] for r in a]
+    assert scores == sorted(scores, reverse=True) and a.score_key == "val_accuracy"
+    assert a.best == a.rows[0] and sorted(r["trial"] for r in a) == [1, 2, 3, 4, 5]
+    for row in a:
+        history = a.histories[row["trial"]]
+        assert history.params["batch_size"] == row["batch_size"]  # fit argument
+        assert history.trainer.model[0].out_features == row["hidden"]  # build argument
+        assert history.best("val_accuracy") == (row["best_epoch"], row["score"])
+    table = a.table()
+    assert table.splitlines()[0].split() == ["rank", "lr", "hidden", "batch_size", "val_accuracy", "best", "epoch",
+                                             "seconds"]
+    assert len(table.splitlines()) == 2 + 5
+
+
+def test_grid_search_tries_every_combination_and_scores_by_loss(moons):
+    X, y = moons
+    results = ge.search.grid_search(build, X, y, {"lr": [0.01, 0.1], "momentum": [0.0, 0.9]}, score="val_loss",
+                                    validation_split=0.25, epochs=2, optimizer="momentum")
+    assert len(results) == 4
+    assert {(r["lr"], r["momentum"]) for r in results} == {(0.01, 0.0), (0.01, 0.9), (0.1, 0.0), (0.1, 0.9)}
+    losses = [r["score"] for r in results]
+    assert losses == sorted(losses) and results.mode == "min"
+    assert all(math.isfinite(v) for v in losses)
+
+
+def test_search_errors(moons):
+    X, y = moons
+    with pytest.raises(SearchError, match="validation_split"):
+        ge.search.random_search(build, X, y, {"lr": [0.1]}, n_trials=1, epochs=1)
+    with pytest.raises(SearchError, match="grid takes lists"):
+        ge.search.grid_search(build, X, y, {"lr": LogUniform(1e-3, 1)}, validation_split=0.2)
+    with pytest.raises(SearchError, match="both searched and fixed"):
+        ge.search.random_search(build, X, y, {"lr": [0.1]}, n_trials=1, validation_split=0.2, lr=0.5)
+    with pytest.raises(SearchError, match="must be a distribution"):
+        ge.search.random_search(build, X, y, {"lr": 0.1}, validation_split=0.2)
+    with pytest.raises(TypeError, match="unknown hyper-parameter"):
+        ge.search.random_search(build, X, y, {"learning_rate": [0.1]}, n_trials=1, validation_split=0.2, epochs=1)
