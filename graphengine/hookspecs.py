@@ -27,9 +27,12 @@ def register_regularizers(register):
 
 @hookspec
 def register_initializers(register):
-    """Register initializers: call ``register(init)`` with a ``ge.Initializer`` instance."""
+    """Register initializers: call ``register(init)`` with a callable instance that has a ``name``
+    (``init(shape, *, dtype="float32", seed=None, rng=None, **options)`` returns an array;
+    ``graphengine.plugins.initializers.Initializer`` is a base class for it)."""
 
 
 @hookspec
 def register_node_styles(register):
-    """Register diagram node styles: call ``register(style)`` with a ``ge.NodeStyle``."""
+    """Register diagram node styles: call ``register(style)`` with a ``graphengine.visualize.NodeStyle``
+    instance (a ``name`` and ``style(node)`` returning Graphviz attributes or None)."""

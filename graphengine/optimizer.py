@@ -89,16 +89,17 @@ class Optimizer:
                 state = self.state[p] = self.init_state(xp, value)
             new = self.update(xp, value, g, state)
             if new is not None and new is not value:
+                new = xp.asarray(new)  # 0-d arithmetic gives NumPy scalars; params stay arrays
                 p._value = new.astype(value.dtype, copy=False) if new.dtype != value.dtype else new
 
     def state_dict(self) -> dict:
         """Hyper-parameters, step count and per-parameter state keyed by param name
-        (arrays as NumPy arrays, whatever the backend)."""
+        (copies, as NumPy arrays, whatever the backend: later steps do not change it)."""
         return {
             "name": self.name,
             "hyper": dict(self.hyper),
             "steps": self.steps,
-            "state": {p.name: {k: (p.graph._backend.to_numpy(v) if hasattr(v, "shape") else v)
+            "state": {p.name: {k: (np.array(p.graph._backend.to_numpy(v), copy=True) if hasattr(v, "shape") else v)
                                for k, v in st.items()}
                       for p, st in self.state.items()},
         }

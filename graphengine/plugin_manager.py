@@ -103,6 +103,15 @@ class PluginManager:
                                   origin="builtin", version=_graphengine_version(), optional=True)
         if entry_points:
             self._load_entry_points()
+            if self._only:
+                unknown = sorted(self._only - set(self.plugins))
+                if unknown:
+                    installed = [n for n, p in self.plugins.items() if p.origin.startswith("entry point")]
+                    warnings.warn(
+                        f"{ENV_ONLY} names plugin{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} that "
+                        f"{'are' if len(unknown) > 1 else 'is'} not installed; installed: {', '.join(installed) or 'none'}."
+                        + did_you_mean(unknown[0], installed),
+                        PluginWarning, stacklevel=2)
 
     # -- registries ---------------------------------------------------------------------
     @property
@@ -274,8 +283,11 @@ def _check_registration(kind: str, obj) -> str:
         base = Optimizer if kind == "optimizers" else Regularizer
         if not (isinstance(obj, type) and issubclass(obj, base)):
             return f"{kind[:-1]} {name!r}: register() needs a subclass of ge.{base.__name__}, got {obj!r}"
-    if kind == "initializers" and not callable(obj):
-        return f"initializer {name!r}: register() needs a callable object, got {type(obj).__name__}"
+    if kind == "initializers" and (isinstance(obj, type) or not callable(obj)):
+        return (f"initializer {name!r}: register() needs a callable instance (called as init(shape, ...)), "
+                f"got {'the class' if isinstance(obj, type) else type(obj).__name__} {obj!r}; register an instance")
+    if kind == "node_styles" and (isinstance(obj, type) or not callable(getattr(obj, "style", None))):
+        return (f"node style {name!r}: register() needs an instance with a style(node) method, got {obj!r}")
     return ""
 
 

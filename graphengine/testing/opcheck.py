@@ -182,7 +182,7 @@ def check_op(op, inputs, reference=None, attrs=None, *, differentiable=None, gra
     for name, fn in op_checks():
         if name in skip:
             continue
-        fn(op, inputs, attrs, reference=reference, differentiable=differentiable,
-           gradcheck_options=gradcheck_options)
-        ran.append(name)
+        outcome = fn(op, inputs, attrs, reference=reference, differentiable=differentiable,
+                     gradcheck_options=gradcheck_options)
+        ran.append(f"{name} ({outcome})" if isinstance(outcome, str) else name)
     return ran

@@ -155,7 +155,7 @@ def test_step_activation_passes_no_gradient():
     W = g.param("W", np.ones(3))
     y = ge.ops.sum(ge.ops.step(x * W))
     run = g.forward({"x": np.array([-1.0, 0.0, 2.0])}).backward(y)
-    np.testing.assert_array_equal(run.value(y.inputs[0]), [0, 1, 1])
+    np.testing.assert_array_equal(run.value(y.inputs[0]), [0, 0, 1])  # deck 002: 0 for x <= 0
     np.testing.assert_array_equal(run.grad(W), np.zeros(3))
 
 

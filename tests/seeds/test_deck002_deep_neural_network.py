@@ -140,10 +140,6 @@ def test_step_has_no_gradient():
     np.testing.assert_array_equal(run.grad(w), np.zeros((2, 1)))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ge.ops.step(0) is 1 (plugins/ops/activations.py Step: 'x >= 0'), but deck 002 defines "
-    "h(x) = 0 for x <= 0 and y = 0 when w1 x1 + w2 x2 <= theta; so AND with w = (1, 1), "
-    "theta = 1 outputs [0, 1, 1, 1] (OR) instead of [0, 0, 0, 1]"))
 def test_step_is_zero_at_zero_as_the_deck_defines_it():
     g = ge.Graph("boundary_and")
     x = g.input("x", shape=(None, 2))
@@ -191,11 +187,6 @@ def test_mnist_example_cross_entropy_with_class_index():
     assert got == pytest.approx(0.5108, abs=5e-5)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "nll (and cross_entropy) with one-hot/soft targets compute -sum(t * log_probs); where the "
-    "prediction is exactly 0 (log = -inf) and t = 0 this is 0 * -inf = nan, so the deck's "
-    "E = -sum_k t_k log y_k on its own example y (which has zeros) gives nan instead of -log 0.6; "
-    "integer class targets give 0.5108"))
 def test_mnist_example_cross_entropy_with_one_hot_target():
     g = ge.Graph("mnist_ce_one_hot")
     y = g.input("y", shape=(None, 10))
