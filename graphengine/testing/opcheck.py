@@ -107,9 +107,15 @@ def check_in_graph(op, inputs, attrs, differentiable=None, **_):
     nodes = [g.input(f"x{i}", shape=np.shape(x), dtype=x.dtype) for i, x in enumerate(inputs64)]
     out = g.apply(op, *nodes, **attrs)  # the instance itself: no registry needed
     feeds = {f"x{i}": x for i, x in enumerate(inputs64)}
-    seed = np.random.default_rng(1).standard_normal(direct.shape)
+    seed = np.random.default_rng(1).standard_normal(np.shape(direct))
+    expected = None
+    if op.differentiable:
+        kwargs = dict(attrs)
+        if type(op).signature_info()[3]:
+            kwargs["needs_grad"] = tuple(_diff(inputs64, differentiable))
+        expected = op.backward(np, seed, tuple(inputs64), np.asarray(direct), **kwargs)
     for fetch in (None, [out] + [n for n, d in zip(nodes, _diff(inputs64, differentiable)) if d]):
-        for _ in range(2):  # second fetched run goes through generated code
+        for _ in range(3):  # the later fetched runs go through generated code
             run = g.forward(feeds, fetch=fetch)
             if not np.allclose(run.value(out), direct, equal_nan=True):
                 raise OpCheckError(f"op {op.name!r}: value in a graph differs from calling forward directly")
@@ -120,6 +126,13 @@ def check_in_graph(op, inputs, attrs, differentiable=None, **_):
                         grad = run.grad(n)
                         if tuple(grad.shape) != tuple(np.shape(feeds[n.name])):
                             raise OpCheckError(f"op {op.name!r}: gradient of input {n.name} has the wrong shape")
+                        want = expected[nodes.index(n)]
+                        if want is not None and not np.allclose(grad, want, rtol=1e-7, atol=1e-10, equal_nan=True):
+                            mode = "recording" if fetch is None else "fetched (generated code)"
+                            raise OpCheckError(
+                                f"op {op.name!r}: gradient of input {nodes.index(n)} in a {mode} graph run differs "
+                                "from calling backward directly (check inline_forward/inline_backward templates)"
+                            )
 
 
 def _diff(inputs, differentiable):
