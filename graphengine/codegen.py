@@ -40,9 +40,10 @@ backward function made itself.
 from __future__ import annotations
 
 import itertools
+import string
 
 from .op import unbroadcast
-from .scheduler import BackwardPlan, Plan, op_error
+from .scheduler import BackwardPlan, FreedValue, Plan, op_error
 
 _counter = itertools.count()
 
@@ -76,6 +77,73 @@ def static_shapes_equal(a, b) -> bool:
     return a is not None and b is not None and None not in a and tuple(a) == tuple(b)
 
 
+def backward_template(impl, in_slots):
+    """The op's ``inline_backward`` templates, or None when its backward is called."""
+    template = getattr(impl, "inline_backward", None)
+    if template is None or len(template) != len(in_slots):
+        return None
+    return template
+
+
+def _placeholders(template: str) -> set:
+    return {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
+
+
+class GeneratedLiveness:
+    """What the generated backward reads of the forward values, for any target.
+
+    ``values``: slots read as arrays; ``shapes``: slots whose shape alone is read (to sum a
+    broadcast gradient back). The generated forward keeps ``values`` (plus fetches,
+    inputs and params), keeps a :class:`~graphengine.scheduler.FreedValue` for the
+    shape-only slots, and frees everything else after its last forward use; the
+    interpreter keeps what ``saves`` declares, which covers this.
+    """
+
+    def __init__(self, plan: Plan):
+        values, shapes = set(), set()
+        requires, order = plan.requires_grad, plan.order
+        for s, node, _, in_slots, _ in plan.steps:
+            if not requires[s]:
+                continue
+            impl = node._op_impl
+            template = backward_template(impl, in_slots)
+            if template is None:
+                if "inputs" in impl.saves:
+                    values.update(in_slots)
+                if "output" in impl.saves:
+                    values.add(s)
+                continue
+            unbroadcast_inputs = getattr(impl, "inline_unbroadcast", False)
+            for p, i in enumerate(in_slots):
+                if not requires[i] or template[p] is None:
+                    continue
+                for field in _placeholders(template[p]):
+                    if field == "output":
+                        values.add(s)
+                    elif field.isdigit():
+                        values.add(in_slots[int(field)])
+                if unbroadcast_inputs and not static_shapes_equal(node.shape, order[i].shape):
+                    shapes.add(i)
+        self.keep = values | set(plan.fetch_slots or ()) | {s for s, _ in plan.input_slots} \
+            | {s for s, _ in plan.param_slots}
+        self.shape_only = shapes - self.keep
+        last_use = {}
+        for step_index, step in enumerate(plan.steps):
+            for i in step[3]:
+                last_use[i] = step_index
+        self.free_after = [()] * len(plan.steps)
+        for i, step_index in last_use.items():
+            if i not in self.keep:
+                self.free_after[step_index] += (i,)
+
+
+def liveness(plan: Plan) -> GeneratedLiveness:
+    live = getattr(plan, "generated_liveness", None)
+    if live is None:
+        live = plan.generated_liveness = GeneratedLiveness(plan)
+    return live
+
+
 def forward_expression(plan: Plan, s, node, forward, in_slots, attrs, namespace, names) -> str:
     """The right-hand side that computes node ``s`` from its inputs (named by ``names``)."""
     impl = node._op_impl
@@ -98,19 +166,23 @@ def compile_forward(plan: Plan):
     line_slot: dict[int, int] = {}
     for s, node in plan.input_slots:
         lines.append(f"    v{s} = V[{s}]")
+    live = liveness(plan)
+    keep, shape_only = live.keep, live.shape_only
+    namespace["FREED"] = FreedValue
     for s, node in plan.param_slots + plan.const_slots:
         namespace[f"N{s}"] = node
         lines.append(f"    v{s} = N{s}._value")
-        if s in plan.keep:
+        if s in keep:
             lines.append(f"    V[{s}] = v{s}")
-    keep = plan.keep
     for step_index, (s, node, forward, in_slots, attrs) in enumerate(plan.steps):
         expr = forward_expression(plan, s, node, forward, in_slots, attrs, namespace, "v{}".format)
         line_slot[len(lines) + 1] = s
         lines.append(f"    v{s} = {expr}")
         if s in keep:
             lines.append(f"    V[{s}] = v{s}")
-        dead = plan.free_after[step_index]
+        elif s in shape_only:
+            lines.append(f"    V[{s}] = FREED(v{s})")
+        dead = live.free_after[step_index]
         if dead:
             lines.append("    del " + ", ".join(f"v{i}" for i in dead))
     lines.append("    return V")
@@ -128,20 +200,21 @@ class GradientSums:
         self.maybe_none: set = set()
         self.owned: set = set()
 
-    def add(self, lines, indent, i, expr, *, may_be_none, fresh):
+    def add(self, lines, indent, i, expr, *, may_be_none, fresh, conditional):
         """Emit the code adding contribution ``expr`` to the gradient of slot ``i``.
 
         ``may_be_none``: ``expr`` is a variable that may hold None (a backward method's
-        result). ``fresh``: ``expr`` builds a new array (never None).
+        result). ``fresh``: ``expr`` builds a new array (never None). ``conditional``: the
+        code sits in an ``if g is not None:`` block, so it may not run at all.
         """
         pad = " " * indent
         g = f"g{i}"
         if i not in self.assigned:
             self.assigned.add(i)
             lines.append(f"{pad}{g} = {expr}")
-            if may_be_none:
-                self.maybe_none.add(i)
-            elif fresh:
+            if may_be_none or conditional:
+                self.maybe_none.add(i)  # initialised to None at the top
+            if fresh:
                 self.owned.add(i)
         elif may_be_none:
             lines.append(f"{pad}if {expr} is not None:")
@@ -162,9 +235,21 @@ class GradientSums:
             self.owned.add(i)
 
 
-def compile_backward(plan: Plan, bplan: BackwardPlan):
-    """``backward(V, G, xp, seed)``: fills G (by slot) with the kept gradients."""
-    namespace: dict = {"UB": unbroadcast_like}
+class NoneGradient(Exception):
+    """Raised by optimistic generated backward code when a backward method returned None
+    for an input that needs a gradient; the None-safe variant is generated then."""
+
+
+def compile_backward(plan: Plan, bplan: BackwardPlan, none_safe: bool = False):
+    """``backward(V, G, xp, seed)``: fills G (by slot) with the kept gradients.
+
+    Backward methods may return None for an input ("no gradient"), which makes every
+    gradient downstream possibly None. The code is first generated *optimistically*: a
+    method's None for an input that needs a gradient raises :class:`NoneGradient` (no
+    other effect: G is filled only at the end), and the caller switches to the
+    ``none_safe`` variant, which checks for None before every step.
+    """
+    namespace: dict = {"UB": unbroadcast_like, "NoneGradient": NoneGradient}
     body: list[str] = []
     body_slot: dict[int, int] = {}  # index in body -> slot of the node whose backward runs there
     sums = GradientSums(bplan.target_slot)
@@ -178,8 +263,8 @@ def compile_backward(plan: Plan, bplan: BackwardPlan):
             body.append(f"    if g{s} is not None:")
             indent = 8
         pad = " " * indent
-        template = getattr(impl, "inline_backward", None)
-        if template is not None and len(template) == len(in_slots):
+        template = backward_template(impl, in_slots)
+        if template is not None:
             unbroadcast_inputs = getattr(impl, "inline_unbroadcast", False)
             names = _template_attrs(impl, attrs, f"A{s}", namespace)
             names.update(grad=f"g{s}", output=f"V[{s}]")
@@ -192,7 +277,7 @@ def compile_backward(plan: Plan, bplan: BackwardPlan):
                 if unbroadcast_inputs and not static_shapes_equal(node.shape, order[i].shape):
                     expr = f"UB(xp, {expr}, V[{i}])"
                 first = len(body)
-                sums.add(body, indent, i, expr, may_be_none=False, fresh=fresh)
+                sums.add(body, indent, i, expr, may_be_none=False, fresh=fresh, conditional=indent > 4)
                 body_slot.update(dict.fromkeys(range(first, len(body)), s))
             continue
         namespace[f"B{s}"] = backward
@@ -210,8 +295,12 @@ def compile_backward(plan: Plan, bplan: BackwardPlan):
         body_slot[len(body)] = s
         body.append(f"{pad}{targets} = B{s}(xp, g{s}, {inputs}, {output}{', ' + extra if extra else ''})")
         for p, (i, need) in enumerate(zip(in_slots, needs)):
-            if need:
-                sums.add(body, indent, i, f"c{s}_{p}", may_be_none=True, fresh=False)
+            if not need:
+                continue
+            if not none_safe:
+                body.append(f"{pad}if c{s}_{p} is None:")
+                body.append(f"{pad}    raise NoneGradient")
+            sums.add(body, indent, i, f"c{s}_{p}", may_be_none=none_safe, fresh=False, conditional=indent > 4)
     for s in sorted(_kept_grad_slots(plan, bplan)):
         if s in sums.assigned:
             shape = plan.order[s].shape
@@ -249,6 +338,8 @@ def _with_node_errors(fn, plan, line_slot, phase):
     def run(*args):
         try:
             return fn(*args)
+        except NoneGradient:
+            raise
         except Exception as exc:
             tb = exc.__traceback__
             frame_locals, lineno = None, None
@@ -271,4 +362,4 @@ def _with_node_errors(fn, plan, line_slot, phase):
     return run
 
 
-__all__ = ["compile_forward", "compile_backward"]
+__all__ = ["compile_forward", "compile_backward", "NoneGradient"]

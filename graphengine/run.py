@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from .codegen import NoneGradient, compile_backward
 from .errors import BackwardError, ValueNotAvailableError
 from .node import CONST, INPUT, OP, PARAM, Node
-from .scheduler import CODEGEN_AFTER_RUNS, CODEGEN_MAX_STEPS, get_backward_plan, interpret_backward, seed_gradient
+from .scheduler import (
+    CODEGEN_AFTER_RUNS,
+    CODEGEN_MAX_STEPS,
+    FreedValue,
+    get_backward_plan,
+    interpret_backward,
+    seed_gradient,
+)
 
 
 class Run:
@@ -15,10 +23,11 @@ class Run:
     an optimizer steps).
     """
 
-    def __init__(self, graph, plan, values, check_finite=False):
+    def __init__(self, graph, plan, values, check_finite=False, generated=False):
         self.graph = graph
         self._plan = plan
         self._values = values
+        self._generated = generated  # forward ran generated code: backward must too (it keeps less)
         self._grads = None
         self._edge_grads = None
         self._target = None
@@ -63,7 +72,7 @@ class Run:
         """The value a node had in this run (an array of the graph's backend)."""
         node, s = self._slot(node, "value")
         value = self._values[s]
-        if value is None:
+        if value is None or type(value) is FreedValue:
             raise ValueNotAvailableError(
                 f"the value of {node.name!r} was freed after use: backward does not need it and it was not "
                 f"fetched. Add {node.name!r} to fetch=, or run with fetch=None to keep every value."
@@ -78,7 +87,8 @@ class Run:
         """{node name: value} for every value this run kept, in execution order."""
         out = {}
         for s, node in enumerate(self._plan.order):
-            if self._values[s] is not None:
+            value = self._values[s]
+            if value is not None and type(value) is not FreedValue:
                 out[node.name] = self.value(node)
         return out
 
@@ -93,7 +103,7 @@ class Run:
         node, s = self._slot(node, "value")
         plan = self._plan
         value = self._values[s]
-        if value is None:
+        if value is None or type(value) is FreedValue:
             raise BackwardError(
                 f"cannot run backward from {node.name!r}: its value was not kept. Fetch it "
                 f"(fetch=[{node.name!r}, ...]) or run with fetch=None."
@@ -109,12 +119,15 @@ class Run:
             interpret_backward(plan, bplan, self._values, grads, seed, xp, self.check_finite, self._edge_grads)
         else:
             bplan.runs += 1
-            if bplan.code is None and bplan.runs > CODEGEN_AFTER_RUNS and len(bplan.steps) <= CODEGEN_MAX_STEPS:
-                from .codegen import compile_backward
-
+            if bplan.code is None and (bplan.runs > CODEGEN_AFTER_RUNS or self._generated) \
+                    and len(bplan.steps) <= CODEGEN_MAX_STEPS:
                 bplan.code = compile_backward(plan, bplan)
             if bplan.code is not None:
-                bplan.code(self._values, grads, xp, seed)
+                try:
+                    bplan.code(self._values, grads, xp, seed)
+                except NoneGradient:  # a backward method returned None: use the None-safe code
+                    bplan.code = compile_backward(plan, bplan, none_safe=True)
+                    bplan.code(self._values, grads, xp, seed)
             else:
                 interpret_backward(plan, bplan, self._values, grads, seed, xp, False, None)
                 _drop_unkept(plan, bplan, grads)

@@ -98,6 +98,24 @@ class Plan:
         return len(self.order)
 
 
+class FreedValue:
+    """What a fetched run keeps of a value whose backward reads only its shape and dtype
+    (to sum a broadcast gradient back): the array itself is freed."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, value):
+        self.shape = value.shape
+        self.dtype = value.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self) -> str:
+        return f"<freed {self.dtype}{list(self.shape)}>"
+
+
 def plan_order(graph, fetch_ids) -> list:
     """Ids of the nodes the fetches need (all nodes for None), in a topological order.
 
@@ -214,8 +232,8 @@ def run_forward(graph, feeds, fetch, check_finite):
             plan.forward_code = compile_forward(plan)
         if plan.forward_code is not None:
             plan.forward_code(values, xp)
-        else:
-            interpret_forward(plan, values, xp, False)
+            return Run(graph, plan, values, check_finite=check_finite, generated=True)
+        interpret_forward(plan, values, xp, False)
     return Run(graph, plan, values, check_finite=check_finite)
 
 

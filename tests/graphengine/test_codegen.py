@@ -1,0 +1,195 @@
+"""Generated code (the fast path) against the recording interpreter: inline op templates,
+gradients summed in place, None gradients, liveness, errors naming the node."""
+
+import numpy as np
+import pytest
+
+import graphengine as ge
+from graphengine.codegen import backward_template, static_shapes_equal
+
+
+def fast_runs(g, feeds, fetch, target, times=4):
+    """Runs through the fetched path: interpreted first, generated code after."""
+    runs = []
+    for _ in range(times):
+        run = g.forward(feeds, fetch=fetch)
+        run.backward(target)
+        runs.append(run)
+    return runs
+
+
+def plan_of(g, fetch):
+    return g._plans[(tuple(g.node(f).id for f in fetch), False)]
+
+
+def test_chain_with_templates_matches_the_interpreter():
+    g = ge.Graph()
+    x = g.param("x", np.full((1, 8), 0.1, dtype=np.float32))
+    c = g.const(np.full((1, 8), 0.5, dtype=np.float32))
+    h = x
+    for i in range(30):
+        h = (h + c, h * c, ge.ops.tanh(h), ge.ops.sigmoid(h), h - 0.25, -h, ge.ops.relu(h))[i % 7]
+    loss = ge.ops.sum(ge.ops.exp(h))
+    reference = g.forward({}).backward(loss)
+    for run in fast_runs(g, {}, [loss], loss):
+        np.testing.assert_allclose(run.grad(x), reference.grad(x), rtol=1e-6)
+        assert run.grad(x).dtype == np.float32
+    source = plan_of(g, [loss]).forward_code.source
+    assert "xp.tanh(" in source and "xp.multiply(" in source  # inlined, not called
+
+
+def test_fan_out_sums_in_place_without_touching_kept_gradients(rng):
+    g = ge.Graph()
+    x = g.input("x", shape=(None, 3))
+    W = g.param("W", rng.normal(size=(3, 3)))
+    a = ge.ops.tanh(x @ W)
+    b = a * a + a * 2.0 + ge.ops.exp(a) + a  # a fans out five times
+    c = b + a  # and b's gradient passes straight into a's sum
+    loss = ge.ops.sum(c * c)
+    feeds = {"x": rng.normal(size=(4, 3))}
+    reference = g.forward(feeds).backward(loss)
+    for run in fast_runs(g, feeds, [loss, a, b, x], loss):
+        for node in (W, a, b, x):
+            np.testing.assert_allclose(run.grad(node), reference.grad(node), rtol=1e-12)
+    source = list(plan_of(g, [loss, a, b, x]).backward_plans.values())[0].code.source
+    assert "+=" in source
+
+
+def test_broadcast_gradients_are_summed_back(rng):
+    g = ge.Graph()
+    x = g.input("x", shape=(None, 3))
+    b = g.param("b", rng.normal(size=(3,)))
+    s = g.param("s", rng.normal(size=(1, 1)))
+    loss = ge.ops.sum(ge.ops.tanh((x + b) * s - b))
+    for batch in (4, 1, 4):  # the batch size changes between runs
+        feeds = {"x": rng.normal(size=(batch, 3))}
+        reference = g.forward(feeds).backward(loss)
+        for run in fast_runs(g, feeds, [loss], loss, times=3):
+            np.testing.assert_allclose(run.grad(b), reference.grad(b), rtol=1e-12)
+            np.testing.assert_allclose(run.grad(s), reference.grad(s), rtol=1e-12)
+
+
+def test_value_needed_only_for_its_shape_is_freed(rng):
+    g = ge.Graph()
+    x = g.input("x", shape=(None, 3))
+    W = g.param("W", rng.normal(size=(3, 2)))
+    b = g.param("b", np.zeros(2))
+    z = x @ W
+    loss = ge.ops.mean(ge.ops.tanh(z + b))
+    feeds = {"x": rng.normal(size=(5, 2 + 1))}
+    reference = g.forward(feeds).backward(loss)
+    for run in fast_runs(g, feeds, [loss], loss):
+        np.testing.assert_allclose(run.grad(W), reference.grad(W), rtol=1e-12)
+        np.testing.assert_allclose(run.grad(b), reference.grad(b), rtol=1e-12)
+    with pytest.raises(ge.ValueNotAvailableError, match="freed"):
+        run.value(z)  # add's backward reads only z's shape
+    assert z.name not in run.values()
+
+
+class NoGradForSecond(ge.Op):
+    """y = a * 1 + 0 * b; backward returns None for b even when b needs a gradient."""
+
+    name = "no_grad_for_second"
+    saves = ()
+
+    def forward(self, xp, a, b):
+        return a + 0 * b
+
+    def backward(self, xp, grad, inputs, output):
+        return (grad, None)
+
+    def shape(self, a, b):
+        return a
+
+
+def test_backward_methods_returning_none(rng):
+    g = ge.Graph()
+    x = g.param("x", rng.normal(size=(3,)))
+    w = g.param("w", rng.normal(size=(3,)))
+    y = g.apply(NoGradForSecond(), ge.ops.tanh(x), ge.ops.tanh(w) * 2.0)
+    loss = ge.ops.sum(y * y)
+    reference = g.forward({}).backward(loss)
+    for run in fast_runs(g, {}, [loss], loss):
+        np.testing.assert_allclose(run.grad(x), reference.grad(x), rtol=1e-12)
+        np.testing.assert_array_equal(run.grad(w), np.zeros(3))
+    bplan = list(plan_of(g, [loss]).backward_plans.values())[0]
+    assert "is not None" in bplan.code.source  # switched to the None-safe variant
+
+
+def test_node_whose_consumers_are_not_differentiable(rng):
+    g = ge.Graph()
+    x = g.param("x", rng.normal(size=(3,)))
+    a = ge.ops.tanh(x)
+    loss = ge.ops.sum(ge.ops.step(a) * a)
+    reference = g.forward({}).backward(loss)
+    for run in fast_runs(g, {}, [loss], loss):
+        np.testing.assert_allclose(run.grad(x), reference.grad(x), rtol=1e-12)
+
+
+def test_error_in_an_inlined_op_names_the_node():
+    g = ge.Graph()
+    a = g.input("a", shape=(None, 3))
+    b = g.input("b", shape=(None, 3))
+    y = ge.ops.tanh(a, name="t") + b
+    feeds = {"a": np.ones((2, 3)), "b": np.ones((3, 3))}  # batch sizes disagree at run time
+    for _ in range(3):
+        with pytest.raises(ge.OpExecutionError, match=f"forward of node '{y.name}' \\(op add\\).*float64\\[2, 3\\]"):
+            g.forward(feeds, fetch=[y])
+
+
+def test_forward_twice_then_backward_uses_generated_code(rng):
+    g = ge.Graph()
+    x = g.input("x", shape=(None, 3))
+    W = g.param("W", rng.normal(size=(3, 3)))
+    loss = ge.ops.mean(ge.ops.tanh(x @ W + 1.0))
+    feeds = {"x": rng.normal(size=(2, 3))}
+    reference = g.forward(feeds).backward(loss).grad(W)
+    g.forward(feeds, fetch=[loss])
+    run = g.forward(feeds, fetch=[loss])  # generated forward, first backward
+    np.testing.assert_allclose(run.backward(loss).grad(W), reference, rtol=1e-12)
+
+
+def test_static_shapes_equal():
+    assert static_shapes_equal((1, 8), (1, 8))
+    assert not static_shapes_equal((None, 8), (None, 8))
+    assert not static_shapes_equal((1, 8), (8,))
+    assert not static_shapes_equal(None, (8,))
+
+
+def template_ops():
+    manager = ge.PluginManager(entry_points=False)
+    return [op for op in manager.registries["ops"].values()
+            if getattr(op, "inline_forward", None) or getattr(op, "inline_backward", None)]
+
+
+@pytest.mark.parametrize("op", template_ops(), ids=lambda op: op.name)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_inline_templates_compute_what_the_methods_compute(op, dtype, rng):
+    """Every op's templates against its own forward/backward, broadcasting included."""
+    arity = type(op).signature_info()[0]
+    shapes = [(4, 3), (3,)][:arity] if arity == 2 else [(4, 3)]
+    inputs = [rng.uniform(0.2, 1.5, size=s).astype(dtype) for s in shapes]
+    xp = np
+    output = op.forward(xp, *inputs)
+    names = {f"v{i}": a for i, a in enumerate(inputs)}
+    fields = [f"v{i}" for i in range(arity)]
+    if getattr(op, "inline_forward", None):
+        inlined = eval(op.inline_forward.format(*fields), {"xp": xp}, names)
+        np.testing.assert_array_equal(inlined, output)
+        assert inlined.dtype == output.dtype
+    template = backward_template(op, inputs)
+    if template is None:
+        return
+    grad = rng.normal(size=output.shape).astype(dtype)
+    kwargs = {"needs_grad": (True,) * arity} if type(op).signature_info()[3] else {}
+    expected = op.backward(xp, grad, tuple(inputs), output, **kwargs)
+    for p, entry in enumerate(template):
+        if entry is None:
+            assert expected[p] is None
+            continue
+        value = eval(entry.format(*fields, grad="grad", output="output"), {"xp": xp},
+                     {**names, "grad": grad, "output": output})
+        if getattr(op, "inline_unbroadcast", False):
+            value = ge.unbroadcast(xp, value, inputs[p].shape)
+        np.testing.assert_allclose(value, expected[p], rtol=1e-6)
+        assert value.dtype == expected[p].dtype
