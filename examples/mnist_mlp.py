@@ -41,7 +41,9 @@ def main(argv=None):
         history = train(hidden, X, y, epochs, args.seed, args.quick)
         histories[hidden] = history
         results[hidden] = history.trainer.evaluate(Xt, yt)["accuracy"]
-    print(f"MNIST, {len(X)} training images, {epochs} epochs, test set of {len(Xt)}:")
+    params = histories[30].params
+    print(f"MNIST, trained on {params['samples']} images ({params['validation_samples']} held out for validation), "
+          f"{epochs} epochs, test set of {len(Xt)}:")
     ok = True
     for hidden, accuracy in results.items():
         target = TARGETS[hidden]

@@ -1,8 +1,10 @@
 """XOR: a single perceptron cannot learn it, a 2-2-1 network can (deck 002).
 
 Both are trained by gradient descent on the binary cross-entropy of a sigmoid output.
-The perceptron draws one line, so at best 3 of the 4 points are right; the 2-2-1
-network (two tanh hidden units) bends the boundary and gets all four. A 2-2-1 network
+The perceptron draws one line, so at best 3 of the 4 points are right; under the
+cross-entropy its best compromise is to answer 0.5 everywhere (loss ln 2 = 0.693), which
+is where training takes it. The 2-2-1 network (two tanh hidden units) bends the boundary
+and gets all four. A 2-2-1 network
 can stall in a poor local minimum from some initializations; the script retries with
 the next seed and says how many it needed.
 
@@ -66,7 +68,8 @@ def main(argv=None):
         for cls, marker in ((0, "o"), (1, "s")):
             sel = y == cls
             ax.scatter(X[sel, 0], X[sel, 1], marker=marker, s=90, c="white", edgecolors="black", label=f"y = {cls}")
-        ax.set_title(f"{title}: accuracy {history.last('accuracy'):.2f}")
+        ax.set_title(f"{title}: accuracy {history.last('accuracy'):.2f}, loss {history.last('loss'):.3f}",
+                     fontsize=9)
         ax.set_xlabel("x1")
         ax.set_ylabel("x2")
         ax.set_aspect("equal")
