@@ -426,12 +426,13 @@ class _Drawer:
                     self._emit_scope(sub, item, members)
 
     def _emit_side_by_side(self, dot, members):
-        """Top-down diagrams: a param used by one op of its scope sits beside that op (same
-        rank), so stacked layers stay stacked instead of drifting sideways."""
-        if self.rankdir not in ("TB", "BT"):
-            return
+        """A param or const used by one op of its scope sits beside that op (same rank), so
+        layers stay in line instead of drifting sideways. Not for left-to-right diagrams
+        with gradient labels on edges: Graphviz would draw those labels over the edges."""
+        if self.rankdir not in ("TB", "BT") and self.o.mode in ("backward", "both"):
+            return  # left to right, Graphviz draws labels of same-rank edges over the edge
         for kind, node in members:
-            if kind != "node" or node.kind != PARAM:
+            if kind != "node" or node.kind not in (PARAM, CONST):
                 continue
             consumers = self.graph.consumers(node)
             if len(consumers) == 1 and consumers[0].scope == node.scope \

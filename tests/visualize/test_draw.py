@@ -454,3 +454,25 @@ def test_a_broken_style_is_reported_and_skipped():
     assert "hijacked" not in source and "fontcolor=\"#123456\"" in source
     with pytest.raises(DrawError, match="NodeStyle"):
         draw(g, styles=[object()])
+
+
+# ------------------------------------------------------------------------ backends
+
+def _small_net(backend):
+    g = ge.Graph("backend net", backend=backend)
+    x = g.input("x", shape=(None, 2))
+    with g.scope("layer"):
+        W = g.param("W", np.array([[0.5, -1.0], [2.0, 0.25]]))
+        h = ge.ops.relu(ge.ops.matmul(x, W, name="xW"), name="h")
+    loss = ge.ops.sum(h * h, name="loss")
+    run = g.forward({"x": g.xp.asarray(np.array([[1.0, 2.0], [3.0, -1.0]]))}).backward(loss)
+    return g, run
+
+
+def test_draws_runs_of_every_backend_alike(backend):
+    """Arrays on the GPU (cupy) are copied to the host for display only; the text is the
+    same as for numpy."""
+    g, run = _small_net(backend)
+    reference, reference_run = _small_net("numpy")
+    for options in (dict(mode="both"), dict(mode="backward", heatmap=True), dict(mode="both", collapse=True)):
+        assert draw(g, run, **options).source == draw(reference, reference_run, **options).source
