@@ -20,8 +20,10 @@ class History:
 
     Keys: ``loss`` and each metric (``accuracy``), their ``val_`` versions when there is
     validation data, ``lr`` and ``time`` (seconds per epoch). ``history.epochs`` are the
-    epoch numbers (1-based). Extra attributes: ``stopped_epoch`` (set by early stopping),
-    ``params`` (the fit arguments).
+    epoch numbers (1-based). Extra attributes: ``stopped_epoch`` and ``best_epoch`` (set by
+    early stopping), ``params`` (sample counts, epochs, batch size) and, for histories made
+    by ``fit``, ``trainer`` (the :class:`~graphengine.training.Trainer`: ``evaluate``,
+    ``predict``, ``save``).
     """
 
     def __init__(self, params: dict | None = None):
@@ -30,6 +32,7 @@ class History:
         self.params = dict(params or {})
         self.stopped_epoch = None
         self.best_epoch = None
+        self.trainer = None
 
     def append(self, epoch: int, logs: dict) -> None:
         """Record the logs of one epoch (missing keys of earlier epochs are padded with NaN)."""

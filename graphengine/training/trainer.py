@@ -587,7 +587,7 @@ def _progress_bar(show, total, desc):
     if not show:
         return None
     try:
-        from tqdm.auto import tqdm
+        from tqdm import tqdm
     except ImportError:  # pragma: no cover - tqdm is in the train extra
         return None
     return tqdm(total=total, desc=desc, unit="batch", leave=False, file=sys.stderr, dynamic_ncols=True)

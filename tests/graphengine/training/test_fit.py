@@ -220,3 +220,33 @@ def test_small_mnist_subset(shared_data):
     history = ge.training.fit(model, X, y, optimizer="momentum", lr=0.1, momentum=0.9, epochs=3, batch_size=32, seed=0)
     assert history.trainer.evaluate(Xt, yt)["accuracy"] > 0.8
     assert model.parameter_count() == 23860
+
+
+def test_one_hot_targets_custom_loss_and_metric():
+    X, y = ge.data.blobs(90, centers=3, std=0.5, seed=0)
+    onehot = ge.data.one_hot(y, 3)
+    history = ge.training.fit(mlp(classes=3), X, onehot, optimizer="adam", lr=0.05, epochs=20, seed=0)
+    assert history.trainer.y.shape == (None, 3) and history.trainer.y.dtype == np.float32
+    assert history.last("accuracy") > 0.9
+
+    def squared_error(output, target):
+        return (ge.ops.softmax(output) - target) ** 2  # per element: the trainer averages it
+
+    def top_class_rate(prediction, target):
+        return float((prediction.argmax(axis=1) == target.argmax(axis=1)).mean())
+
+    history = ge.training.fit(mlp(classes=3), X, onehot, loss=squared_error, metrics=[top_class_rate],
+                              optimizer="adam", lr=0.05, epochs=20, seed=0)
+    assert list(history.keys())[:2] == ["loss", "top_class_rate"]
+    assert history.trainer.loss_node.op == "mean" and history.last("top_class_rate") > 0.9
+
+
+def test_binary_logits_use_a_zero_threshold():
+    X, y = ge.data.pass_the_class(200, noise=0.3, seed=0)
+    model = ge.nn.Sequential(ge.nn.Dense(2, 1), seed=0)
+    history = ge.training.fit(model, X, y, loss="binary_cross_entropy_with_logits", optimizer="adam", lr=0.1,
+                              epochs=40, seed=0)
+    logits = history.trainer.predict(X).ravel()
+    assert history.trainer.predict_classes(X).tolist() == (logits > 0).astype(int).tolist()
+    assert history.last("accuracy") == pytest.approx(float(((logits > 0) == y).mean()), abs=0.05)
+    assert history.last("accuracy") > 0.9
