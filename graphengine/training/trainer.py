@@ -432,8 +432,6 @@ class Trainer:
                         f"(now {self.optimizer.hyper.get('lr')}), clip gradients (clip_norm=1.0), or look for the first "
                         "bad node with graph.forward(feeds, check_finite=True)"
                     )
-            if bar is not None:
-                bar.close()
             logs = {"loss": total_loss / n}
             for name, s in zip(metric_names, metric_sums):
                 logs[name] = s / n
@@ -442,6 +440,9 @@ class Trainer:
                     logs[f"val_{key}"] = value
             logs["lr"] = float(self.optimizer.hyper.get("lr", math.nan))
             logs["time"] = time.perf_counter() - start
+            if bar is not None:  # the epoch's line stays, with its summary
+                bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if k not in ("lr", "time")}, refresh=False)
+                bar.close()
             history.append(epoch, logs)
             if verbose:
                 print(f"epoch {epoch}/{epochs}: " + ", ".join(
@@ -590,7 +591,7 @@ def _progress_bar(show, total, desc):
         from tqdm import tqdm
     except ImportError:  # pragma: no cover - tqdm is in the train extra
         return None
-    return tqdm(total=total, desc=desc, unit="batch", leave=False, file=sys.stderr, dynamic_ncols=True)
+    return tqdm(total=total, desc=desc, unit="batch", leave=True, file=sys.stderr, dynamic_ncols=True)
 
 
 FIT_ARGUMENTS = ("loss", "optimizer", "lr", "metrics", "regularizers", "l2", "l1", "regularize", "clip_norm",
