@@ -16,7 +16,6 @@ after a minimum, climbs: it memorizes the training set. The cures:
 from __future__ import annotations
 
 import _common
-import numpy as np
 
 import graphengine as ge
 

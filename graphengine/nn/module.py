@@ -48,7 +48,7 @@ import weakref
 
 import numpy as np
 
-from ..errors import GraphEngineError, GraphStructureError, ShapeError
+from ..errors import GraphEngineError, ShapeError
 from ..node import Node
 
 _CALL_STACK: list = []  # (module, training) of the calls being built, innermost last

@@ -1,6 +1,5 @@
 """The training loop: fit and Trainer on small synthetic sets (and a tiny MNIST subset)."""
 
-import io
 
 import numpy as np
 import pytest
