@@ -573,7 +573,7 @@ class _Drawer:
                 attrs["fontcolor"] = text_colour
         detail = f"{count_text(len(members), 'node')} · {count_text(params, 'parameter')}"
         label = (f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
-                 f"<TR><TD><B>{html_text(scope)}</B></TD></TR>"
+                 f"<TR><TD><B>{html_text(scope.rsplit('/', 1)[-1])}</B></TD></TR>"  # its cluster names the rest
                  f'<TR><TD><FONT POINT-SIZE="9" COLOR="{text_colour}">collapsed scope · {detail}</FONT></TD></TR>'
                  "</TABLE>>")
         dot.node(f"scope{index}", label=label, _attributes=attrs)

@@ -279,7 +279,7 @@ def test_collapse_by_name_and_by_depth():
             y = x * w
         z = y + 1.0
     depth1 = draw(nested, collapse=1).source
-    assert "subgraph cluster_0" in depth1 and re.search(r"<B>block/inner</B>", depth1)
+    assert "subgraph cluster_0" in depth1 and re.search(r"<B>inner</B>.*collapsed scope", depth1)
     assert "2 parameters" in depth1
     depth0 = draw(nested, collapse=0).source
     assert "subgraph cluster" not in depth0 and "<B>block</B>" in depth0
