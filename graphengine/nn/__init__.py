@@ -35,11 +35,11 @@ from .layers import (
     Tanh,
     as_module,
 )
-from .module import Module, ModuleError, StateUpdate, make_initial_value
+from .module import Module, ModuleError, StateUpdate, graph_state_updates, make_initial_value
 from .normalization import BatchNorm
 
 __all__ = [
-    "Module", "ModuleError", "StateUpdate", "make_initial_value",
+    "Module", "ModuleError", "StateUpdate", "make_initial_value", "graph_state_updates",
     "Dense", "Linear", "Activation", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "Softplus", "GELU", "SiLU",
     "Softmax", "LogSoftmax", "Step", "Identity", "Flatten", "Dropout", "GaussianNoise", "Sequential", "Residual",
     "BatchNorm", "as_module",

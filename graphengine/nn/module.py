@@ -53,6 +53,13 @@ from ..node import Node
 
 _CALL_STACK: list = []  # (module, training) of the calls being built, innermost last
 _ROOT_NAMES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # graph -> {scope path: module}
+_GRAPH_UPDATES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # graph -> [StateUpdate]
+
+
+def graph_state_updates(graph) -> list:
+    """Every state update registered by modules built in ``graph`` (BatchNorm running
+    statistics), in creation order: what a training loop applies after each step."""
+    return list(_GRAPH_UPDATES.get(graph, ()))
 
 
 class ModuleError(GraphEngineError, ValueError):
@@ -284,6 +291,7 @@ class Module:
         """Register a state change applied after each training step (see :class:`StateUpdate`)."""
         update = StateUpdate(self, nodes, apply)
         self._updates.append(update)
+        _GRAPH_UPDATES.setdefault(self._building_graph("add_update"), []).append(update)
         return update
 
     def _building_graph(self, what):
@@ -432,4 +440,4 @@ def make_initial_value(init, shape, dtype, rng, where=""):
     return value
 
 
-__all__ = ["Module", "ModuleError", "StateUpdate", "make_initial_value"]
+__all__ = ["Module", "ModuleError", "StateUpdate", "make_initial_value", "graph_state_updates"]

@@ -215,10 +215,10 @@ class Trainer:
             self.regularized_params = list(self.params)
         else:
             self.regularized_params = [graph.node(p) for p in self.regularize]
-        self.updates = []
-        if self.model is not None:
-            self.updates = [u for u in self.model.state_updates()
-                            if all(n.graph is graph and (n.id in needed or n.id == self.loss_node.id) for n in u.nodes)]
+        from ..nn.module import graph_state_updates
+
+        # state updates (BatchNorm running statistics) of the layers on the training path
+        self.updates = [u for u in graph_state_updates(graph) if all(n.id in needed for n in u.nodes)]
         update_nodes = [n for u in self.updates for n in u.nodes]
         self._train_fetch = _unique_nodes([self.loss_node] + ([output] if self.metrics else []) + update_nodes)
         self._eval_fetch = _unique_nodes([self.eval_loss_node, eval_output])

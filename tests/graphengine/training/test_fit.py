@@ -249,3 +249,16 @@ def test_binary_logits_use_a_zero_threshold():
     assert history.trainer.predict_classes(X).tolist() == (logits > 0).astype(int).tolist()
     assert history.last("accuracy") == pytest.approx(float(((logits > 0) == y).mean()), abs=0.05)
     assert history.last("accuracy") > 0.9
+
+
+def test_batchnorm_statistics_update_when_training_an_output_node():
+    g = ge.Graph("bn")
+    x = g.input("x", shape=(None, 2))
+    bn = ge.nn.BatchNorm()
+    out = ge.nn.Dense(2, 2, seed=0)(bn(x))
+    X = (np.random.default_rng(0).standard_normal((128, 2)) + [4.0, -1.0]).astype(np.float32)
+    y = (X[:, 0] > 4).astype(np.int64)
+    trainer = Trainer(out, optimizer="adam", lr=0.01)
+    trainer.fit(X, y, epochs=20, batch_size=32, seed=0)  # 80 updates: 0.9 ** 80 of the start is left
+    assert len(trainer.updates) == 1
+    np.testing.assert_allclose(bn.running_mean, X.mean(axis=0), atol=0.2)
