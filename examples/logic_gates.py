@@ -9,7 +9,8 @@ A perceptron computes y = h(b + w1·x1 + w2·x2) with the step h(a) = 1 if a > 0
 XOR is not linearly separable, so no single perceptron computes it, but two layers do:
 XOR(x) = AND(NAND(x), OR(x)). Each gate is a graph here (Dense layers with the weights
 above as their initial values, then ge.ops.step); the figure shows each gate's decision
-region with the four inputs.
+region with the four inputs, and a diagram shows the XOR network's graph with the values
+of the input (1, 0) (when Graphviz's ``dot`` is installed).
 
     python examples/logic_gates.py --out out
 """
@@ -86,6 +87,20 @@ def main(argv=None):
         ax.set_aspect("equal")
     axes[0].legend(loc="upper left", fontsize=8)
     _common.save(fig, args, "logic_gates.png")
+
+    # the hand-set XOR network as a diagram, with the values of one forward run
+    import graphviz
+
+    from graphengine.visualize import draw
+
+    g, x, out = networks["xor"]
+    run = g.forward({x: np.array([[1.0, 0.0]], np.float32)})
+    try:
+        path = draw(g, run, mode="forward").render(_common.figure_path(args, "xor_network"), format="png",
+                                                    cleanup=True)
+        print(f"figure: {path}")
+    except graphviz.ExecutableNotFound as exc:
+        print(f"(no diagram of the XOR network: {exc})")
     return 0 if ok else 1
 
 
