@@ -44,7 +44,6 @@ path below that ancestor; without any seed they are drawn from a fresh generator
 from __future__ import annotations
 
 import zlib
-import weakref
 
 import numpy as np
 
@@ -52,14 +51,27 @@ from ..errors import GraphEngineError, ShapeError
 from ..node import Node
 
 _CALL_STACK: list = []  # (module, training) of the calls being built, innermost last
-_ROOT_NAMES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # graph -> {scope path: module}
-_GRAPH_UPDATES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # graph -> [StateUpdate]
+_REGISTRY_ATTRIBUTE = "_nn_registry"
+
+
+def _registry(graph) -> dict:
+    """What ge.nn records about a graph: top-level module scopes and state updates.
+
+    It lives on the graph object itself, so it goes when the graph goes (a module-level
+    table keyed by graph would keep every graph alive: its entries reference the graph).
+    """
+    registry = graph.__dict__.get(_REGISTRY_ATTRIBUTE)
+    if registry is None:
+        registry = {"roots": set(), "updates": []}
+        graph.__dict__[_REGISTRY_ATTRIBUTE] = registry
+    return registry
 
 
 def graph_state_updates(graph) -> list:
     """Every state update registered by modules built in ``graph`` (BatchNorm running
     statistics), in creation order: what a training loop applies after each step."""
-    return list(_GRAPH_UPDATES.get(graph, ()))
+    registry = graph.__dict__.get(_REGISTRY_ATTRIBUTE)
+    return list(registry["updates"]) if registry else []
 
 
 class ModuleError(GraphEngineError, ValueError):
@@ -220,7 +232,7 @@ class Module:
             name = _unique(base, taken, numbered=self.name is None)
             parent._children[f"_adopted_{len(parent._children)}"] = self
             return name
-        used = _ROOT_NAMES.setdefault(graph, {})
+        used = _registry(graph)["roots"]
         prefix = graph.current_scope + "/" if graph.current_scope else ""
         base = self.name or self.default_name
         taken = {path[len(prefix):] for path in used if path.startswith(prefix)}
@@ -232,7 +244,7 @@ class Module:
                 f"{type(self).__name__} another name=, or leave name unset for a generated one"
             )
         name = _unique(base, taken, numbered=False)
-        used[prefix + name] = self
+        used.add(prefix + name)
         return name
 
     def _child_name(self, key: str, child: "Module") -> str:
@@ -291,7 +303,7 @@ class Module:
         """Register a state change applied after each training step (see :class:`StateUpdate`)."""
         update = StateUpdate(self, nodes, apply)
         self._updates.append(update)
-        _GRAPH_UPDATES.setdefault(self._building_graph("add_update"), []).append(update)
+        _registry(self._building_graph("add_update"))["updates"].append(update)
         return update
 
     def _building_graph(self, what):
