@@ -54,6 +54,9 @@ class Graph:
         self._plugins = plugins
         self.version = 0  # bumped by every structural change; plans are cached per version
         self._plans: dict = {}
+        # What libraries built on the core (ge.nn, training loops) record about this graph,
+        # under a key of their own; it lives and dies with the graph. Not saved by save().
+        self.extensions: dict = {}
 
     # -- basic access ---------------------------------------------------------------------
     @property

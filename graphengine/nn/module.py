@@ -51,26 +51,22 @@ from ..errors import GraphEngineError, ShapeError
 from ..node import Node
 
 _CALL_STACK: list = []  # (module, training) of the calls being built, innermost last
-_REGISTRY_ATTRIBUTE = "_nn_registry"
+_REGISTRY_KEY = "graphengine.nn"
 
 
 def _registry(graph) -> dict:
     """What ge.nn records about a graph: top-level module scopes and state updates.
 
-    It lives on the graph object itself, so it goes when the graph goes (a module-level
+    It lives in ``graph.extensions``, so it goes when the graph goes (a module-level
     table keyed by graph would keep every graph alive: its entries reference the graph).
     """
-    registry = graph.__dict__.get(_REGISTRY_ATTRIBUTE)
-    if registry is None:
-        registry = {"roots": set(), "updates": []}
-        graph.__dict__[_REGISTRY_ATTRIBUTE] = registry
-    return registry
+    return graph.extensions.setdefault(_REGISTRY_KEY, {"roots": set(), "updates": []})
 
 
 def graph_state_updates(graph) -> list:
     """Every state update registered by modules built in ``graph`` (BatchNorm running
     statistics), in creation order: what a training loop applies after each step."""
-    registry = graph.__dict__.get(_REGISTRY_ATTRIBUTE)
+    registry = graph.extensions.get(_REGISTRY_KEY)
     return list(registry["updates"]) if registry else []
 
 
