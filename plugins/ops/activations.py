@@ -4,6 +4,7 @@ The sigmoid family is computed in forms that do not overflow: exp only ever sees
 so float32 inputs up to |x| = 1e4 (and beyond) give finite values and gradients.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -14,6 +15,12 @@ import graphengine as ge
 class _Activation(ge.Op):
     def shape(self, x, **attrs):
         return x
+
+
+@functools.lru_cache(maxsize=None)
+def _exp_limit(dtype) -> float:
+    """A little below log(largest float of ``dtype``): e^limit does not overflow."""
+    return float(np.log(np.finfo(dtype).max)) * 0.999
 
 
 def _stable_sigmoid(xp, x):
@@ -37,6 +44,24 @@ class Sigmoid(_Activation):
 
     def backward(self, xp, grad, inputs, output):
         return (grad * output * (1 - output),)
+
+    # -- into preallocated buffers (graphengine.training_step): the same function ------------
+    def forward_into(self, xp, out, x):
+        # σ(x) = 1 / (1 + e^(-x)) in five passes without temporaries, -x clamped below where
+        # e^(-x) overflows (σ is subnormal there): forward's values to float rounding
+        xp.negative(x, out=out)
+        xp.minimum(out, _exp_limit(out.dtype), out=out)
+        xp.exp(out, out=out)
+        out += 1
+        xp.reciprocal(out, out=out)
+        return out
+
+    def backward_into(self, xp, outs, grad, inputs, output):
+        out = outs[0]
+        xp.subtract(1, output, out=out)
+        out *= output
+        out *= grad
+        return (out,)
 
 
 class Tanh(_Activation):

@@ -43,6 +43,9 @@ class Add(_Binary):
     def forward(self, xp, a, b):
         return xp.add(a, b)
 
+    def forward_into(self, xp, out, a, b):  # into a reused buffer (graphengine.training_step)
+        return xp.add(a, b, out=out)
+
     def backward(self, xp, grad, inputs, output, needs_grad=(True, True)):
         a, b = inputs
         return (unbroadcast(xp, grad, _shape_of(a)) if needs_grad[0] else None,

@@ -20,6 +20,19 @@ class MatMul(ge.Op):
     def forward(self, xp, a, b):
         return xp.asarray(xp.matmul(a, b))  # 1-D @ 1-D gives a NumPy scalar
 
+    # -- into preallocated buffers (graphengine.training_step): the same maths ---------------
+    def forward_into(self, xp, out, a, b):
+        if a.ndim == 1 and b.ndim == 1:
+            return self.forward(xp, a, b)
+        return xp.matmul(a, b, out=out)
+
+    def backward_into(self, xp, outs, grad, inputs, output):
+        a, b = inputs
+        if a.ndim != 2 or b.ndim != 2:  # 1-D or batched operands: the general rule
+            return self.backward(xp, grad, inputs, output, needs_grad=(outs[0] is not None, outs[1] is not None))
+        return (None if outs[0] is None else xp.matmul(grad, b.T, out=outs[0]),
+                None if outs[1] is None else xp.matmul(a.T, grad, out=outs[1]))
+
     def backward(self, xp, grad, inputs, output, needs_grad=(True, True)):
         a, b = inputs
         ga = gb = None

@@ -277,6 +277,44 @@ class CrossEntropy(_ClassLoss):
         g_target = _target_grad(unbroadcast(xp, g * -log_probs, target.shape), target) if needs_grad[1] else None
         return (g_logits, g_target)
 
+    # -- fused training steps (graphengine.training_step): the same maths, faster ------------
+    # for the common case (rows of logits, integer class targets); the rest goes through
+    # forward / backward above. The logits are copied class-major (classes × examples), so
+    # the reductions over the few classes run along contiguous rows (NumPy reduces a
+    # (1024, 10) array along its last axis 20× slower than along the first).
+    @staticmethod
+    def _rows_of_classes(logits, target, axis):
+        return logits.ndim == 2 and axis in (-1, 1) and getattr(target, "ndim", None) == 1 \
+            and target.dtype.kind in "iu"
+
+    def forward_into(self, xp, out, logits, target, *, axis=-1, reduction="none"):
+        if not self._rows_of_classes(logits, target, axis):
+            return self.forward(xp, logits, target, axis=axis, reduction=reduction)
+        _check_indices(xp, target, logits.shape[1], self.name)
+        z = xp.ascontiguousarray(logits.T)
+        z -= z.max(axis=0)
+        picked = z[target, xp.arange(len(target))]
+        xp.exp(z, out=z)
+        return _reduce(xp, xp.log(z.sum(axis=0)) - picked, reduction)  # small: out is not used
+
+    def backward_into(self, xp, outs, grad, inputs, output, *, axis=-1, reduction="none"):
+        logits, target = inputs
+        out = outs[0]
+        if out is None or not self._rows_of_classes(logits, target, axis):
+            return self.backward(xp, grad, inputs, output, axis=axis, reduction=reduction,
+                                 needs_grad=(out is not None, outs[1] is not None))
+        z = xp.ascontiguousarray(logits.T)
+        z -= z.max(axis=0)
+        xp.exp(z, out=z)
+        z /= z.sum(axis=0)
+        xp.copyto(out, z.T)                              # softmax(z)
+        out[xp.arange(len(target)), target] -= 1         # softmax(z) - onehot(y)
+        if reduction == "none":
+            out *= grad[:, None]
+        else:
+            out *= grad * (1.0 / max(len(target), 1) if reduction == "mean" else 1.0)
+        return (out, None)
+
 
 class NLL(_ClassLoss):
     """Negative log-likelihood from log-probabilities ℓ, per example: L_i = -ℓ_y

@@ -26,6 +26,9 @@ class SGD(ge.Optimizer):
     def update(self, xp, value, grad, state):
         return value - float(self.hyper["lr"]) * grad
 
+    def update_into(self, xp, value, grad, state):  # in place (graphengine.training_step)
+        value -= float(self.hyper["lr"]) * grad
+
 
 class Momentum(ge.Optimizer):
     """Momentum, in the form of deck 002: v ← α·v − η·∂L/∂W, then W ← W + v.

@@ -1,0 +1,455 @@
+"""A fused training step: forward, backward and the optimizer update of one loss, in one
+function generated from the plan, writing into buffers that are reused from step to step.
+
+::
+
+    from graphengine.training_step import compile_step
+
+    step = compile_step(loss, optimizer)            # once
+    for xb, yb in batches:
+        value = step({"x": xb, "y": yb})            # forward, backward, update: the loss
+
+    step.grads                                      # {param: gradient} of the last step
+
+``g.forward`` / ``run.backward`` / ``optimizer.step`` give the same numbers; this is the fast
+path for a training loop. What makes it fast:
+
+* one generated function per feed signature (shapes and dtypes of the feeds; a smaller
+  last batch gets its own), so no plan lookups, Run objects or dictionaries per step;
+* ops that offer ``forward_into`` / ``backward_into`` write into arrays allocated once
+  (fresh arrays of a few hundred KiB page-fault on every step, which alone costs more than
+  the arithmetic of an elementwise op); other ops run through their inline templates or
+  their methods, as in :mod:`graphengine.codegen`;
+* fan-out gradients are summed into a buffer in place;
+* optimizers that offer ``update_into`` update the parameters in place.
+
+The optional op methods (the op contract is otherwise unchanged)::
+
+    def forward_into(self, xp, out, *inputs, **attrs):
+        # forward, written into ``out`` (an array of the output's shape and dtype, reused
+        # from step to step); returns the result, normally ``out`` itself
+    def backward_into(self, xp, outs, grad, inputs, output, **attrs):
+        # backward; ``outs`` holds, per input, an array of that input's shape and dtype to
+        # write its gradient into, or None where the input needs no gradient. Returns one
+        # gradient per input: ``outs[i]``, any other array (``grad`` itself for a pass-through),
+        # or None.
+
+and the optional optimizer method ``update_into(self, xp, value, grad, state)``: the
+update rule, changing ``value`` in place (it must not change ``grad``).
+
+What the step returns and keeps is valid until the next call: the arrays in ``grads`` and
+the fetched values are reused buffers, and with an in-place optimizer the parameters'
+arrays (``node.value``, and the values runs made before hold for params) change in place.
+The loss value returned is a fresh array.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .codegen import (
+    NoneGradient,
+    _build,
+    _literal_attrs,
+    _template_attrs,
+    backward_template,
+    forward_expression,
+    unbroadcast_like,
+)
+from .errors import GraphStructureError
+from .feeds import missing_feeds_error, resolve_feeds
+from .node import Node
+from .scheduler import get_backward_plan, get_plan, op_error, seed_gradient
+
+MAX_VARIANTS = 4  # feed signatures kept compiled (full batches, the last smaller batch, ...)
+
+
+def compile_step(loss, optimizer=None, *, fetch=()) -> "CompiledStep":
+    """A :class:`CompiledStep` for ``loss`` (a scalar node), updating with ``optimizer``
+    (None: forward and backward only; read ``step.grads``). ``fetch``: more nodes whose
+    values the step keeps (``step.value(node)``), e.g. the output for an accuracy."""
+    return CompiledStep(loss, optimizer, fetch=fetch)
+
+
+class CompiledStep:
+    """Forward, backward and update of one loss, compiled per feed signature."""
+
+    def __init__(self, loss, optimizer=None, *, fetch=()):
+        if not isinstance(loss, Node):
+            raise GraphStructureError(f"compile_step takes the loss node, got {type(loss).__name__}")
+        self.graph = graph = loss.graph
+        self.loss = loss
+        self.fetch = [graph.node(f) for f in ([fetch] if isinstance(fetch, (Node, str)) else fetch)]
+        self.optimizer = optimizer
+        if optimizer is not None:
+            for p in optimizer.params:
+                if p.graph is not graph:
+                    raise GraphStructureError(
+                        f"optimizer param {p.name!r} belongs to graph {p.graph.name!r}, not to {graph.name!r}")
+        self._in_place = optimizer is not None and callable(getattr(optimizer, "update_into", None))
+        self._version = None
+        self.steps = 0
+
+    # -- reading the last step ----------------------------------------------------------------
+    @property
+    def params(self) -> list:
+        """The params the loss depends on, in the order of :attr:`grads`."""
+        self._ensure_plan()
+        return [node for _, node in self._param_slots]
+
+    @property
+    def grads(self) -> dict:
+        """{param node: gradient} of the last step (reused arrays: valid until the next call)."""
+        variant = self._last
+        if variant is None:
+            raise GraphStructureError("no step has run yet: call step(feeds) first")
+        return dict(zip(self.params, variant.grads))
+
+    def value(self, node):
+        """The value of a fetched node (or the loss) in the last step."""
+        variant = self._last
+        if variant is None:
+            raise GraphStructureError("no step has run yet: call step(feeds) first")
+        node = self.graph.node(node)
+        try:
+            return variant.fetched[self._fetch_index[node.id]]
+        except KeyError:
+            raise GraphStructureError(
+                f"node {node.name!r} is not fetched by this step; pass fetch=[...] to compile_step") from None
+
+    @property
+    def source(self) -> str:
+        """The generated code of the last step's variant (for reading and debugging)."""
+        return self._last.source if self._last is not None else ""
+
+    # -- running --------------------------------------------------------------------------------
+    def _ensure_plan(self):
+        graph = self.graph
+        if self._version == graph.version and graph._plans.get("version") == graph.version:
+            return
+        fetch_ids = [self.loss.id] + [n.id for n in self.fetch if n.id != self.loss.id]
+        self._plan = plan = get_plan(graph, fetch_ids, False)
+        self._loss_slot = plan.slot[self.loss.id]
+        self._bplan = get_backward_plan(plan, self._loss_slot)
+        self._inputs = [node for _, node in plan.input_slots]
+        self._param_slots = [(s, node) for s, node in plan.param_slots if plan.requires_grad[s]]
+        updated = set(self.optimizer.params) if self.optimizer is not None else set()
+        self._updates = [(k, node) for k, (_, node) in enumerate(self._param_slots) if node in updated]
+        self._fetch_index = {node_id: k for k, node_id in enumerate(fetch_ids)}
+        self._fetch_ids = fetch_ids
+        self._feed_index: dict = {}
+        self._variants: dict = {}
+        self._last = None
+        self._version = graph.version
+
+    def __call__(self, feeds):
+        """One training step on ``feeds`` ({input name or node: array}); returns the loss."""
+        self._ensure_plan()
+        arrays = self._fast_arrays(feeds)
+        variant = None
+        if arrays is not None:
+            variant = self._variants.get(tuple([(a.shape, a.dtype) for a in arrays]))
+        if variant is None:
+            arrays, variant = self._slow_path(feeds)
+        self._last = variant
+        loss = variant.run(arrays)
+        if self.optimizer is not None:
+            if self._in_place:
+                _update_in_place(self.optimizer, self._updates, variant.grads, self.graph.xp)
+            else:
+                self.optimizer.step(dict(zip(self.params, variant.grads)))
+        self.steps += 1
+        return loss
+
+    def _fast_arrays(self, feeds):
+        """Feed arrays in input order, or None when anything needs the full checks."""
+        index = self._feed_index
+        native = self.graph._backend.xp.ndarray
+        arrays = [None] * len(self._inputs)
+        try:
+            items = feeds.items()
+        except AttributeError:
+            return None
+        for key, value in items:
+            k = index.get(key)
+            if k is None or type(value) is not native:
+                return None
+            if k >= 0:
+                arrays[k] = value
+        for array in arrays:
+            if array is None:
+                return None
+        return arrays
+
+    def _slow_path(self, feeds):
+        graph = self.graph
+        fed = resolve_feeds(graph, feeds)  # names, dtypes and shapes checked, arrays converted
+        missing = [node.id for node in self._inputs if node.id not in fed]
+        if missing:
+            raise missing_feeds_error(graph, missing, [graph._nodes[i].name for i in self._fetch_ids])
+        arrays = [fed[node.id] for node in self._inputs]
+        position = {node.id: k for k, node in enumerate(self._inputs)}
+        converted = False
+        for key, value in feeds.items():
+            node = graph.node(key)
+            k = position.get(node.id, -1)
+            if k >= 0 and value is not arrays[k]:
+                converted = True
+            else:
+                self._feed_index[key] = k
+        signature = tuple([(a.shape, a.dtype) for a in arrays])
+        variant = self._variants.get(signature)
+        if variant is None:
+            if len(self._variants) >= MAX_VARIANTS:
+                self._variants.pop(next(iter(self._variants)))
+            variant = self._variants[signature] = _Variant(self, arrays)
+        if converted:  # this feed is converted on every call; keep it off the fast path
+            for key in feeds:
+                self._feed_index.pop(key, None)
+        return arrays, variant
+
+    def __repr__(self) -> str:
+        opt = f", optimizer {self.optimizer.name!r}" if self.optimizer is not None else ""
+        return f"<CompiledStep of {self.loss.name!r} in graph {self.graph.name!r}{opt}: {self.steps} steps>"
+
+
+def _update_in_place(optimizer, updates, grads, xp):
+    """What ``Optimizer.step`` does, with the optimizer's in-place rule ``update_into``."""
+    optimizer.steps += 1
+    states = optimizer.state
+    update_into = optimizer.update_into
+    for k, node in updates:
+        value = node._value
+        state = states.get(node)
+        if state is None:
+            state = states[node] = optimizer.init_state(xp, value)
+        update_into(xp, value, grads[k], state)
+
+
+class _Variant:
+    """The generated step for one feed signature, with its buffers."""
+
+    def __init__(self, step: CompiledStep, arrays):
+        xp = step.graph._backend.xp
+        self._step = step
+        self._plan = step._plan
+        self.grads = [None] * len(step._param_slots)
+        self.fetched = [None] * len(step._fetch_ids)
+        self.none_safe = False
+        self._build(*_probe(step, arrays, xp), xp)
+
+    def _build(self, values, grads, xp):
+        step, plan, bplan = self._step, self._step._plan, self._step._bplan
+        namespace: dict = {"UB": unbroadcast_like, "NoneGradient": NoneGradient, "GRADS": self.grads,
+                           "FETCHED": self.fetched, "xp_add": xp.add}
+        loss_slot = step._loss_slot
+        head = ["def step(A, xp):"]
+        forward: list = []   # (line, (slot, phase) or None)
+        backward: list = []
+        for k, (s, node) in enumerate(plan.input_slots):
+            head.append(f"    v{s} = A[{k}]")
+        for s, node in plan.param_slots + plan.const_slots:
+            namespace[f"N{s}"] = node
+            head.append(f"    v{s} = N{s}._value")
+        # forward: into buffers where the op can, else templates or methods (fresh arrays)
+        for s, node, method, in_slots, attrs in plan.steps:
+            impl = node._op_impl
+            value = values[s]
+            into = getattr(impl, "forward_into", None)
+            if into is not None and isinstance(value, xp.ndarray):
+                namespace[f"FI{s}"] = into
+                namespace[f"O{s}"] = xp.empty(value.shape, dtype=value.dtype)
+                extra = _literal_attrs(attrs, f"A{s}", namespace)
+                args = "".join(f", v{i}" for i in in_slots)
+                forward.append((f"    v{s} = FI{s}(xp, O{s}{args}{', ' + extra if extra else ''})", (s, "forward")))
+            else:
+                expr = forward_expression(plan, s, node, method, in_slots, attrs, namespace, "v{}".format)
+                forward.append((f"    v{s} = {expr}", (s, "forward")))
+        for k, s in enumerate(plan.fetch_slots):
+            forward.append((f"    FETCHED[{k}] = v{s}", None))
+        # backward: into buffers where the op can, else templates or methods
+        namespace["SEED"] = seed_gradient(xp, step.loss, values[loss_slot], None)
+        sums = _Sums(loss_slot, self.none_safe, backward, namespace, xp)
+        for s, node, method, in_slots, attrs, needs, pass_needs in bplan.steps:
+            if s not in sums.assigned:
+                continue  # no gradient reaches this node
+            impl = node._op_impl
+            indent = 4
+            if s in sums.maybe_none:
+                backward.append((f"    if g{s} is not None:", None))
+                indent = 8
+            pad = " " * indent
+            conditional = indent > 4
+            into = getattr(impl, "backward_into", None)
+            template = backward_template(impl, in_slots)
+            if into is None and template is not None:
+                unbroadcast_inputs = getattr(impl, "inline_unbroadcast", False)
+                names = _template_attrs(impl, attrs, f"A{s}", namespace)
+                names.update(grad=f"g{s}", output=f"v{s}")
+                args = [f"v{i}" for i in in_slots]
+                for p, (i, need) in enumerate(zip(in_slots, needs)):
+                    if not need or template[p] is None:
+                        continue
+                    expr = template[p].format(*args, **names)
+                    if unbroadcast_inputs and _shape(values[i]) != _shape(values[s]):
+                        expr = f"UB(xp, {expr}, v{i})"  # shapes are fixed per variant: known now
+                    sums.add(indent, i, f"({expr})", grads[i], s, may_be_none=False, conditional=conditional)
+                continue
+            saves = impl.saves
+            inputs = "(" + "".join(f"v{i}, " if "inputs" in saves else "None, " for i in in_slots) + ")"
+            output = f"v{s}" if "output" in saves else "None"
+            extra = _literal_attrs(attrs, f"A{s}", namespace)
+            targets = ", ".join(f"c{s}_{p}" for p in range(len(in_slots))) + ("," if len(in_slots) == 1 else "")
+            if into is not None:
+                outs = []
+                for p, (i, need) in enumerate(zip(in_slots, needs)):
+                    grad = grads[i]
+                    if need and isinstance(grad, xp.ndarray):
+                        namespace[f"O{s}_{p}"] = xp.empty(grad.shape, dtype=grad.dtype)
+                        outs.append(f"O{s}_{p}")
+                    else:
+                        outs.append("None")
+                namespace[f"BI{s}"] = into
+                call = f"BI{s}(xp, ({', '.join(outs)},), g{s}, {inputs}, {output}"
+            else:
+                namespace[f"B{s}"] = method
+                if pass_needs:
+                    namespace[f"NEEDS{s}"] = needs
+                    extra = f"needs_grad=NEEDS{s}" + (", " + extra if extra else "")
+                call = f"B{s}(xp, g{s}, {inputs}, {output}"
+            backward.append((f"{pad}{targets} = {call}{', ' + extra if extra else ''})", (s, "backward")))
+            for p, (i, need) in enumerate(zip(in_slots, needs)):
+                if need:
+                    sums.add(indent, i, f"c{s}_{p}", grads[i], s, may_be_none=True, conditional=conditional)
+        for k, (s, node) in enumerate(step._param_slots):
+            value = node._value
+            namespace[f"ZERO{k}"] = xp.zeros(value.shape, dtype=value.dtype)
+            if s not in sums.assigned:
+                backward.append((f"    GRADS[{k}] = ZERO{k}", None))
+            elif s in sums.maybe_none:
+                backward.append((f"    GRADS[{k}] = ZERO{k} if g{s} is None else g{s}", None))
+            else:
+                backward.append((f"    GRADS[{k}] = g{s}", None))
+        # the loss returned is the caller's to keep: never a buffer of the step
+        loss_in_buffer = f"O{loss_slot}" in namespace
+        backward.append((f"    return v{loss_slot}.copy()" if loss_in_buffer else f"    return v{loss_slot}", None))
+        inits = [f"    g{loss_slot} = SEED"] + [f"    g{i} = None" for i in sorted(sums.maybe_none) if i != loss_slot]
+        lines = list(head)
+        line_slot = {}
+        for text, where in forward + [(line, None) for line in inits] + backward:
+            lines.append(text)
+            if where is not None:
+                line_slot[len(lines)] = where
+        fn = _build(lines, namespace, "step", step.graph.name)
+        self.source = fn.__graphengine_source__
+        self._fn = fn
+        self._line_slot = line_slot
+        self._filename = fn.__graphengine_filename__
+
+    def run(self, arrays):
+        xp = self._step.graph._backend.xp
+        try:
+            return self._fn(arrays, xp)
+        except NoneGradient:
+            if self.none_safe:
+                raise
+            self.none_safe = True  # a backward method returned None: check for None everywhere
+            self._build(*_probe(self._step, arrays, xp), xp)
+            return self._fn(arrays, xp)
+        except Exception as exc:
+            error = self._node_error(exc)
+            if error is exc:
+                raise
+            raise error from exc
+
+    def _node_error(self, exc):
+        tb = exc.__traceback__
+        frame_locals, lineno = None, None
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == self._filename:
+                frame_locals, lineno = tb.tb_frame.f_locals, tb.tb_lineno
+            tb = tb.tb_next
+        where = self._line_slot.get(lineno)
+        if where is None:
+            return exc
+        s, phase = where
+        node = self._plan.order[s]
+        inputs = [frame_locals.get(f"v{self._plan.slot[src.id]}") for src in node.inputs]
+        return op_error(node, inputs, exc, phase)
+
+
+class _Sums:
+    """Gradient sums in the fused step: a node's later contributions are added into a
+    buffer of its own (``ACC``), so no sum allocates once the buffers exist."""
+
+    def __init__(self, target_slot, none_safe, lines, namespace, xp):
+        self.assigned = {target_slot}
+        self.maybe_none: set = set()
+        self.none_safe = none_safe
+        self.lines, self.namespace, self.xp = lines, namespace, xp
+
+    def add(self, indent, i, expr, like, slot, *, may_be_none, conditional):
+        """Emit the code adding ``expr`` (a contribution of node ``slot``'s backward) to the
+        gradient of slot ``i``; ``like`` is that gradient in the probe run."""
+        lines, where = self.lines, (slot, "backward")
+        pad = " " * indent
+        g = f"g{i}"
+        if may_be_none and not self.none_safe:
+            lines.append((f"{pad}if {expr} is None:", None))
+            lines.append((f"{pad}    raise NoneGradient", None))
+            may_be_none = False
+        if i not in self.assigned:
+            self.assigned.add(i)
+            lines.append((f"{pad}{g} = {expr}", where))
+            if may_be_none or conditional:
+                self.maybe_none.add(i)
+            return
+        if isinstance(like, self.xp.ndarray) and like.ndim > 0:
+            self.namespace.setdefault(f"ACC{i}", self.xp.empty(like.shape, dtype=like.dtype))
+            total = f"xp_add({g}, {expr}, out=ACC{i})"
+        else:
+            total = f"{g} + {expr}"
+        if may_be_none:
+            lines.append((f"{pad}if {expr} is not None:", None))
+            if i in self.maybe_none:
+                lines.append((f"{pad}    {g} = {expr} if {g} is None else {total}", where))
+            else:
+                lines.append((f"{pad}    {g} = {total}", where))
+        elif i in self.maybe_none:
+            lines.append((f"{pad}{g} = {expr} if {g} is None else {total}", where))
+            self.maybe_none.discard(i)
+        else:
+            lines.append((f"{pad}{g} = {total}", where))
+
+
+def _shape(value) -> tuple:
+    return tuple(getattr(value, "shape", ()))
+
+
+def _probe(step, arrays, xp):
+    """Run forward and backward once, keeping everything: the shapes and dtypes of every
+    value and gradient, for the buffers (no parameter changes)."""
+    plan = step._plan
+    values = [None] * len(plan.order)
+    for (s, _), array in zip(plan.input_slots, arrays):
+        values[s] = array
+    for s, node in plan.param_slots + plan.const_slots:
+        values[s] = node._value
+    for s, node, forward, in_slots, attrs in plan.steps:
+        args = [values[i] for i in in_slots]
+        try:
+            out = forward(xp, *args, **attrs)
+        except Exception as exc:
+            raise op_error(node, args, exc, "forward") from exc
+        if isinstance(out, np.generic):
+            out = xp.asarray(out)
+        values[s] = out
+    from .scheduler import interpret_backward
+
+    grads = [None] * len(plan.order)
+    seed = seed_gradient(xp, step.loss, values[step._loss_slot], None)
+    interpret_backward(plan, step._bplan, values, grads, seed, xp, False, None)
+    return values, grads
+
+
+__all__ = ["compile_step", "CompiledStep"]

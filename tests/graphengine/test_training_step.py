@@ -1,0 +1,172 @@
+"""The fused training step (graphengine.training_step) against forward/backward/step."""
+
+import numpy as np
+import pytest
+
+import graphengine as ge
+from graphengine.training_step import compile_step
+
+
+def mlp(rng, dtype=np.float32, activation="sigmoid"):
+    g = ge.Graph("mlp")
+    x = g.input("x", shape=(None, 6), dtype=dtype)
+    y = g.input("y", shape=(None,), dtype="int64")
+    W1 = g.param("W1", rng.normal(size=(6, 5)).astype(dtype))
+    b1 = g.param("b1", np.zeros(5, dtype=dtype))
+    W2 = g.param("W2", rng.normal(size=(5, 3)).astype(dtype))
+    b2 = g.param("b2", np.zeros(3, dtype=dtype))
+    h = getattr(ge.ops, activation)(x @ W1 + b1)
+    h = h + ge.ops.tanh(h) * 0.5  # a fan-out
+    loss = ge.ops.cross_entropy(h @ W2 + b2, y, reduction="mean")
+    return g, x, y, loss
+
+
+def data(rng, n, dtype=np.float32):
+    return {"x": rng.normal(size=(n, 6)).astype(dtype), "y": rng.integers(0, 3, n)}
+
+
+def twin(rng, **kwargs):
+    """Two identical graphs: one trained by the fused step, one step by step."""
+    seed = int(rng.integers(1 << 30))
+    return mlp(np.random.default_rng(seed), **kwargs), mlp(np.random.default_rng(seed), **kwargs)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "momentum"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_fused_steps_train_like_forward_backward_step(rng, optimizer, dtype):
+    (g1, _, _, loss1), (g2, _, _, loss2) = twin(rng, dtype=dtype)
+    step = compile_step(loss1, ge.optimizers.create(optimizer, g1.params(), lr=0.1))
+    opt2 = ge.optimizers.create(optimizer, g2.params(), lr=0.1)
+    rtol = 1e-10 if dtype == np.float64 else 2e-4
+    for n in (8, 8, 8, 3, 8, 3):  # full batches and a smaller last batch
+        feeds = data(rng, n, dtype)
+        value = step(feeds)
+        run = g2.forward(feeds, fetch=[loss2]).backward(loss2)
+        grads = {p.name: run.grad(p) for p in g2.params()}
+        opt2.step(run)
+        np.testing.assert_allclose(value, run.value(loss2), rtol=rtol)
+        for p, grad in step.grads.items():
+            np.testing.assert_allclose(grad, grads[p.name], rtol=rtol, atol=1e-6)
+    for p1, p2 in zip(g1.params(), g2.params()):
+        np.testing.assert_allclose(p1.value, p2.value, rtol=rtol, atol=1e-6)
+        assert p1.value.dtype == dtype
+    assert len(step._variants) == 2 and step.steps == 6
+
+
+def test_loss_returned_is_a_fresh_array_and_fetches_are_kept(rng):
+    g, x, y, loss = mlp(rng)
+    output = loss.inputs[0]
+    step = compile_step(loss, fetch=[output])
+    feeds = data(rng, 4)
+    first = step(feeds)
+    second = step(feeds)
+    assert first is not second and first.shape == ()
+    np.testing.assert_allclose(step.value(output), g.forward(feeds, fetch=[output]).value(output), rtol=1e-5)
+    with pytest.raises(ge.GraphEngineError, match="not fetched"):
+        step.value("W1")
+
+
+def test_feeds_by_node_converted_dtypes_and_errors(rng):
+    g, x, y, loss = mlp(rng)
+    step = compile_step(loss)
+    feeds = data(rng, 4, dtype=np.float64)  # converted to float32 on every call
+    reference = g.forward(feeds, fetch=[loss]).value(loss)
+    for _ in range(2):
+        np.testing.assert_allclose(step({x: feeds["x"], y: feeds["y"]}), reference, rtol=1e-6)
+    with pytest.raises(ge.UnknownFeedError, match="'xx'"):
+        step({"xx": feeds["x"], "y": feeds["y"]})
+    with pytest.raises(ge.FeedError, match="missing feed"):
+        step({"x": feeds["x"]})
+    with pytest.raises(ge.ShapeError):
+        step({"x": feeds["x"][:, :5], "y": feeds["y"]})
+
+
+def test_op_failure_names_the_node(rng):
+    g, x, y, loss = mlp(rng)
+    step = compile_step(loss)
+    feeds = data(rng, 4)
+    step(feeds)
+    feeds["y"] = np.array([0, 1, 7, 2])  # a label out of range
+    with pytest.raises(ge.OpExecutionError, match=f"node '{loss.name}' \\(op cross_entropy"):
+        step(feeds)
+
+
+def test_graph_changes_recompile(rng):
+    g, x, y, loss = mlp(rng)
+    step = compile_step(loss)
+    feeds = data(rng, 4)
+    step(feeds)
+    ge.ops.exp(loss)  # the graph changed: plans are rebuilt
+    np.testing.assert_allclose(step(feeds), g.forward(feeds, fetch=[loss]).value(loss), rtol=1e-6)
+
+
+class HalfNone(ge.Op):
+    """a + b whose backward gives b no gradient (None) even when it needs one."""
+
+    name = "half_none"
+    saves = ()
+
+    def forward(self, xp, a, b):
+        return a + b
+
+    def backward(self, xp, grad, inputs, output):
+        return (grad, None)
+
+    def shape(self, a, b):
+        return a
+
+
+def test_backward_methods_returning_none(rng):
+    g = ge.Graph()
+    W = g.param("W", rng.normal(size=(3,)))
+    V = g.param("V", rng.normal(size=(3,)))
+    loss = ge.ops.sum(ge.ops.tanh(g.apply(HalfNone(), W * 2.0, V * 3.0)))
+    step = compile_step(loss)
+    run = g.forward({}, fetch=[loss]).backward(loss)
+    for _ in range(2):
+        step({})
+        grads = {p.name: grad for p, grad in step.grads.items()}
+        np.testing.assert_allclose(grads["W"], run.grad(W), rtol=1e-12)
+        np.testing.assert_array_equal(grads["V"], np.zeros(3))
+
+
+def into_cases():
+    rng = np.random.default_rng(0)
+    manager = ge.PluginManager(entry_points=False)
+    ops = manager.registries["ops"]
+    yield "matmul", ops["matmul"], [rng.normal(size=(4, 3)), rng.normal(size=(3, 2))], {}
+    yield "matmul-batched", ops["matmul"], [rng.normal(size=(2, 4, 3)), rng.normal(size=(3, 2))], {}
+    yield "add", ops["add"], [rng.normal(size=(4, 3)), rng.normal(size=(3,))], {}
+    yield "sigmoid", ops["sigmoid"], [rng.normal(size=(4, 3)) * 30], {}
+    yield "sigmoid-extremes", ops["sigmoid"], [np.array([-1e4, -800.0, -100.0, -88.0, 0.0, 88.0, 1e4])], {}
+    for reduction in ("mean", "sum", "none"):
+        yield f"cross_entropy-{reduction}", ops["cross_entropy"], [rng.normal(size=(5, 4)) * 10,
+                                                                    rng.integers(0, 4, 5)], {"reduction": reduction}
+    yield "cross_entropy-onehot", ops["cross_entropy"], [rng.normal(size=(5, 4)), np.eye(4)[[0, 1, 2, 3, 0]]], {}
+
+
+@pytest.mark.parametrize("case", list(into_cases()), ids=lambda case: case[0])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_into_methods_compute_what_forward_and_backward_compute(case, dtype):
+    _, op, inputs, attrs = case
+    inputs = [a.astype(dtype) if a.dtype.kind == "f" else a for a in inputs]
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    expected = op.forward(np, *inputs, **attrs)
+    out = np.full(expected.shape, np.nan, dtype=expected.dtype)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # no overflow warnings either
+        got = op.forward_into(np, out, *inputs, **attrs) if hasattr(op, "forward_into") else expected
+    np.testing.assert_allclose(got, expected, rtol=rtol, atol=1e-12)
+    assert got.dtype == expected.dtype
+    if not hasattr(op, "backward_into"):
+        return
+    rng = np.random.default_rng(1)
+    grad = rng.normal(size=expected.shape).astype(expected.dtype)
+    needs = tuple(a.dtype.kind == "f" for a in inputs)
+    kwargs = {"needs_grad": needs} if type(op).signature_info()[3] else {}
+    want = op.backward(np, grad, tuple(inputs), expected, **attrs, **kwargs)
+    outs = tuple(np.full(a.shape, np.nan, dtype=a.dtype) if need else None for a, need in zip(inputs, needs))
+    got = op.backward_into(np, outs, grad, tuple(inputs), expected, **attrs)
+    for p, need in enumerate(needs):
+        if need:
+            np.testing.assert_allclose(got[p], want[p], rtol=rtol, atol=1e-12)
+            assert got[p].dtype == want[p].dtype
