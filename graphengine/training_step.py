@@ -34,8 +34,9 @@ The optional op methods (the op contract is otherwise unchanged)::
         # gradient per input: ``outs[i]``, any other array (``grad`` itself for a pass-through),
         # or None.
 
-and the optional optimizer method ``update_into(self, xp, value, grad, state)``: the
-update rule, changing ``value`` in place (it must not change ``grad``).
+and the optional optimizer method ``update_into(self, xp, value, grad, state, scratch)``:
+the update rule, changing ``value`` in place; ``scratch`` is an array like ``value`` the
+rule may overwrite (so the update allocates nothing); ``grad`` must not change.
 
 What the step returns and keeps is valid until the next call: the arrays in ``grads`` and
 the fetched values are reused buffers, and with an in-place optimizer the parameters'
@@ -51,14 +52,15 @@ from .codegen import (
     NoneGradient,
     _build,
     _literal_attrs,
+    _placeholders,
     _template_attrs,
     backward_template,
     forward_expression,
-    unbroadcast_like,
 )
 from .errors import GraphStructureError
 from .feeds import missing_feeds_error, resolve_feeds
 from .node import Node
+from .op import unbroadcast
 from .scheduler import get_backward_plan, get_plan, op_error, seed_gradient
 
 MAX_VARIANTS = 4  # feed signatures kept compiled (full batches, the last smaller batch, ...)
@@ -134,7 +136,12 @@ class CompiledStep:
         self._inputs = [node for _, node in plan.input_slots]
         self._param_slots = [(s, node) for s, node in plan.param_slots if plan.requires_grad[s]]
         updated = set(self.optimizer.params) if self.optimizer is not None else set()
-        self._updates = [(k, node) for k, (_, node) in enumerate(self._param_slots) if node in updated]
+        scratch: dict = {}  # one scratch array per shape and dtype, shared by the updates
+        xp = graph._backend.xp
+        self._updates = [
+            (k, node, scratch.setdefault((node.shape, node.dtype), xp.empty(node.shape, dtype=node.dtype)))
+            for k, (_, node) in enumerate(self._param_slots) if node in updated
+        ] if self._in_place else []
         self._fetch_index = {node_id: k for k, node_id in enumerate(fetch_ids)}
         self._fetch_ids = fetch_ids
         self._feed_index: dict = {}
@@ -218,12 +225,12 @@ def _update_in_place(optimizer, updates, grads, xp):
     optimizer.steps += 1
     states = optimizer.state
     update_into = optimizer.update_into
-    for k, node in updates:
+    for k, node, scratch in updates:
         value = node._value
         state = states.get(node)
         if state is None:
             state = states[node] = optimizer.init_state(xp, value)
-        update_into(xp, value, grads[k], state)
+        update_into(xp, value, grads[k], state, scratch)
 
 
 class _Variant:
@@ -240,12 +247,11 @@ class _Variant:
 
     def _build(self, values, grads, xp):
         step, plan, bplan = self._step, self._step._plan, self._step._bplan
-        namespace: dict = {"UB": unbroadcast_like, "NoneGradient": NoneGradient, "GRADS": self.grads,
+        namespace: dict = {"UNBROADCAST": unbroadcast, "NoneGradient": NoneGradient, "GRADS": self.grads,
                            "FETCHED": self.fetched, "xp_add": xp.add}
         loss_slot = step._loss_slot
         head = ["def step(A, xp):"]
-        forward: list = []   # (line, (slot, phase) or None)
-        backward: list = []
+        code = _Code()  # the body, with what each line reads and which buffers it fills
         for k, (s, node) in enumerate(plan.input_slots):
             head.append(f"    v{s} = A[{k}]")
         for s, node in plan.param_slots + plan.const_slots:
@@ -256,27 +262,32 @@ class _Variant:
             impl = node._op_impl
             value = values[s]
             into = getattr(impl, "forward_into", None)
+            reads = [f"v{i}" for i in in_slots]
             if into is not None and isinstance(value, xp.ndarray):
                 namespace[f"FI{s}"] = into
-                namespace[f"O{s}"] = xp.empty(value.shape, dtype=value.dtype)
+                code.request(f"O{s}", value)
                 extra = _literal_attrs(attrs, f"A{s}", namespace)
                 args = "".join(f", v{i}" for i in in_slots)
-                forward.append((f"    v{s} = FI{s}(xp, O{s}{args}{', ' + extra if extra else ''})", (s, "forward")))
+                code.emit(f"    v{s} = FI{s}(xp, O{s}{args}{', ' + extra if extra else ''})", (s, "forward"),
+                          reads=reads, fills=[f"O{s}"], assign=f"v{s}", holds={f"O{s}"})
             else:
                 expr = forward_expression(plan, s, node, method, in_slots, attrs, namespace, "v{}".format)
-                forward.append((f"    v{s} = {expr}", (s, "forward")))
+                inlined = getattr(impl, "inline_forward", None) is not None
+                code.emit(f"    v{s} = {expr}", (s, "forward"), reads=reads, assign=f"v{s}",
+                          holds=set() if inlined else code.held(reads))  # a method may return a view
         for k, s in enumerate(plan.fetch_slots):
-            forward.append((f"    FETCHED[{k}] = v{s}", None))
+            code.emit(f"    FETCHED[{k}] = v{s}", reads=[f"v{s}"], escapes=True)
         # backward: into buffers where the op can, else templates or methods
         namespace["SEED"] = seed_gradient(xp, step.loss, values[loss_slot], None)
-        sums = _Sums(loss_slot, self.none_safe, backward, namespace, xp)
+        code.emit(f"    g{loss_slot} = SEED", assign=f"g{loss_slot}")
+        sums = _Sums(loss_slot, self.none_safe, code, xp)
         for s, node, method, in_slots, attrs, needs, pass_needs in bplan.steps:
             if s not in sums.assigned:
                 continue  # no gradient reaches this node
             impl = node._op_impl
             indent = 4
             if s in sums.maybe_none:
-                backward.append((f"    if g{s} is not None:", None))
+                code.emit(f"    if g{s} is not None:", reads=[f"g{s}"])
                 indent = 8
             pad = " " * indent
             conditional = indent > 4
@@ -291,57 +302,74 @@ class _Variant:
                     if not need or template[p] is None:
                         continue
                     expr = template[p].format(*args, **names)
+                    reads = [args[int(f)] if f.isdigit() else names[f] for f in _placeholders(template[p])]
                     if unbroadcast_inputs and _shape(values[i]) != _shape(values[s]):
-                        expr = f"UB(xp, {expr}, v{i})"  # shapes are fixed per variant: known now
-                    sums.add(indent, i, f"({expr})", grads[i], s, may_be_none=False, conditional=conditional)
+                        expr = _sum_back(expr, _shape(values[i]), _shape(grads[s]))  # shapes are known now
+                    bare = template[p].strip() == "{grad}"  # passes the gradient through
+                    sums.add(indent, i, f"({expr})", grads[i], s, may_be_none=False, conditional=conditional,
+                             reads=reads, holds=code.held([f"g{s}"]) if bare else set())
                 continue
             saves = impl.saves
+            passed = [f"v{i}" for i in in_slots] if "inputs" in saves else []
             inputs = "(" + "".join(f"v{i}, " if "inputs" in saves else "None, " for i in in_slots) + ")"
             output = f"v{s}" if "output" in saves else "None"
+            if "output" in saves:
+                passed.append(f"v{s}")
             extra = _literal_attrs(attrs, f"A{s}", namespace)
-            targets = ", ".join(f"c{s}_{p}" for p in range(len(in_slots))) + ("," if len(in_slots) == 1 else "")
+            targets = [f"c{s}_{p}" for p in range(len(in_slots))]
+            target_text = ", ".join(targets) + ("," if len(in_slots) == 1 else "")
             if into is not None:
                 outs = []
                 for p, (i, need) in enumerate(zip(in_slots, needs)):
                     grad = grads[i]
                     if need and isinstance(grad, xp.ndarray):
-                        namespace[f"O{s}_{p}"] = xp.empty(grad.shape, dtype=grad.dtype)
+                        code.request(f"O{s}_{p}", grad)
                         outs.append(f"O{s}_{p}")
                     else:
                         outs.append("None")
                 namespace[f"BI{s}"] = into
                 call = f"BI{s}(xp, ({', '.join(outs)},), g{s}, {inputs}, {output}"
+                fills = [o for o in outs if o != "None"]
+                # backward_into returns its outs, the gradient itself, or new arrays
+                holds = code.held([f"g{s}"]) | set(fills)
             else:
                 namespace[f"B{s}"] = method
                 if pass_needs:
                     namespace[f"NEEDS{s}"] = needs
                     extra = f"needs_grad=NEEDS{s}" + (", " + extra if extra else "")
                 call = f"B{s}(xp, g{s}, {inputs}, {output}"
-            backward.append((f"{pad}{targets} = {call}{', ' + extra if extra else ''})", (s, "backward")))
+                fills = []
+                holds = code.held([f"g{s}"] + passed)  # a method may return views of what it got
+            code.emit(f"{pad}{target_text} = {call}{', ' + extra if extra else ''})", (s, "backward"),
+                      reads=[f"g{s}"] + passed, fills=fills, assign=targets, holds=holds)
             for p, (i, need) in enumerate(zip(in_slots, needs)):
                 if need:
-                    sums.add(indent, i, f"c{s}_{p}", grads[i], s, may_be_none=True, conditional=conditional)
+                    sums.add(indent, i, f"c{s}_{p}", grads[i], s, may_be_none=True, conditional=conditional,
+                             reads=[f"c{s}_{p}"], holds=code.held([f"c{s}_{p}"]))
         for k, (s, node) in enumerate(step._param_slots):
             value = node._value
             namespace[f"ZERO{k}"] = xp.zeros(value.shape, dtype=value.dtype)
             if s not in sums.assigned:
-                backward.append((f"    GRADS[{k}] = ZERO{k}", None))
+                code.emit(f"    GRADS[{k}] = ZERO{k}")
             elif s in sums.maybe_none:
-                backward.append((f"    GRADS[{k}] = ZERO{k} if g{s} is None else g{s}", None))
+                code.emit(f"    GRADS[{k}] = ZERO{k} if g{s} is None else g{s}", reads=[f"g{s}"], escapes=True)
             else:
-                backward.append((f"    GRADS[{k}] = g{s}", None))
+                code.emit(f"    GRADS[{k}] = g{s}", reads=[f"g{s}"], escapes=True)
         # the loss returned is the caller's to keep: never a buffer of the step
-        loss_in_buffer = f"O{loss_slot}" in namespace
-        backward.append((f"    return v{loss_slot}.copy()" if loss_in_buffer else f"    return v{loss_slot}", None))
-        inits = [f"    g{loss_slot} = SEED"] + [f"    g{i} = None" for i in sorted(sums.maybe_none) if i != loss_slot]
-        lines = list(head)
+        loss_in_buffer = bool(code.held([f"v{loss_slot}"]))
+        code.emit(f"    return v{loss_slot}.copy()" if loss_in_buffer else f"    return v{loss_slot}",
+                  reads=[f"v{loss_slot}"])
+        code.allocate(namespace, xp)
+        inits = [f"    g{i} = None" for i in sorted(sums.maybe_none) if i != loss_slot]
+        lines = list(head) + inits
         line_slot = {}
-        for text, where in forward + [(line, None) for line in inits] + backward:
+        for text, where in code.lines:
             lines.append(text)
             if where is not None:
                 line_slot[len(lines)] = where
         fn = _build(lines, namespace, "step", step.graph.name)
         self.source = fn.__graphengine_source__
+        self.buffers = code.physical  # the arrays this variant reuses from step to step
         self._fn = fn
         self._line_slot = line_slot
         self._filename = fn.__graphengine_filename__
@@ -378,48 +406,132 @@ class _Variant:
         return op_error(node, inputs, exc, phase)
 
 
+class _Code:
+    """Lines of the generated step, and the buffers they use, shared by liveness.
+
+    Each logical buffer (``O6``: node 6's value; ``O9_1``: the gradient node 9's backward
+    gives its second input; ``ACC4``: the sum of node 4's gradient contributions) lives
+    from the line that fills it to the last line that reads a variable which may hold it;
+    buffers that escape the step (kept gradients, fetched values) live on. Logical buffers
+    of the same shape and dtype whose lives do not overlap share one array, as a compiler
+    shares registers: a layer's pre-activation, later the gradient of its activation, and
+    so on take turns in the same memory.
+    """
+
+    FOREVER = float("inf")
+
+    def __init__(self):
+        self.lines: list = []       # (text, (slot, phase) or None)
+        self.requests: dict = {}    # logical buffer -> (shape, dtype)
+        self.holders: dict = {}     # variable -> logical buffers it may hold
+        self.first: dict = {}
+        self.last: dict = {}
+        self.physical: list = []
+
+    def request(self, name, like):
+        self.requests[name] = (tuple(like.shape), like.dtype)
+
+    def held(self, variables) -> set:
+        out = set()
+        for var in variables:
+            out |= self.holders.get(var, set())
+        return out
+
+    def emit(self, text, where=None, *, reads=(), fills=(), assign=None, holds=None, escapes=False):
+        line = len(self.lines)
+        self.lines.append((text, where))
+        for buffer in self.held(reads):
+            self.last[buffer] = self.FOREVER if escapes else max(self.last.get(buffer, line), line)
+        for buffer in fills:
+            self.first.setdefault(buffer, line)
+            self.last[buffer] = max(self.last.get(buffer, line), line)
+        if assign is not None:
+            for var in ([assign] if isinstance(assign, str) else assign):
+                self.holders[var] = set(holds or ())
+
+    def allocate(self, namespace, xp):
+        """Bind every logical buffer's name to an array; lives that do not overlap share one."""
+        free: dict = {}   # (shape, dtype) -> [(busy until line, array)]
+        for name in sorted(self.requests, key=lambda b: self.first.get(b, 0)):
+            key = self.requests[name]
+            start = self.first.get(name, 0)
+            end = self.last.get(name, start)
+            pool = free.setdefault(key, [])
+            for index, (busy_until, array) in enumerate(pool):
+                if busy_until < start:
+                    pool.pop(index)
+                    break
+            else:
+                array = xp.empty(key[0], dtype=key[1])
+                self.physical.append(array)
+            namespace[name] = array
+            pool.append((end, array))
+
+
 class _Sums:
     """Gradient sums in the fused step: a node's later contributions are added into a
     buffer of its own (``ACC``), so no sum allocates once the buffers exist."""
 
-    def __init__(self, target_slot, none_safe, lines, namespace, xp):
+    def __init__(self, target_slot, none_safe, code: _Code, xp):
         self.assigned = {target_slot}
         self.maybe_none: set = set()
         self.none_safe = none_safe
-        self.lines, self.namespace, self.xp = lines, namespace, xp
+        self.code, self.xp = code, xp
 
-    def add(self, indent, i, expr, like, slot, *, may_be_none, conditional):
-        """Emit the code adding ``expr`` (a contribution of node ``slot``'s backward) to the
-        gradient of slot ``i``; ``like`` is that gradient in the probe run."""
-        lines, where = self.lines, (slot, "backward")
+    def add(self, indent, i, expr, like, slot, *, may_be_none, conditional, reads, holds):
+        """Emit the code adding ``expr`` (a contribution of node ``slot``'s backward, which
+        reads ``reads`` and may hold the buffers ``holds``) to the gradient of slot ``i``;
+        ``like`` is that gradient in the probe run."""
+        code, where = self.code, (slot, "backward")
         pad = " " * indent
         g = f"g{i}"
         if may_be_none and not self.none_safe:
-            lines.append((f"{pad}if {expr} is None:", None))
-            lines.append((f"{pad}    raise NoneGradient", None))
+            code.emit(f"{pad}if {expr} is None:", reads=reads)
+            code.emit(f"{pad}    raise NoneGradient")
             may_be_none = False
         if i not in self.assigned:
             self.assigned.add(i)
-            lines.append((f"{pad}{g} = {expr}", where))
+            code.emit(f"{pad}{g} = {expr}", where, reads=reads, assign=g, holds=holds)
             if may_be_none or conditional:
                 self.maybe_none.add(i)
             return
+        fills, sum_holds = [], set()
         if isinstance(like, self.xp.ndarray) and like.ndim > 0:
-            self.namespace.setdefault(f"ACC{i}", self.xp.empty(like.shape, dtype=like.dtype))
+            code.request(f"ACC{i}", like)
             total = f"xp_add({g}, {expr}, out=ACC{i})"
+            fills, sum_holds = [f"ACC{i}"], {f"ACC{i}"}
         else:
             total = f"{g} + {expr}"
+        reads = list(reads) + [g]
         if may_be_none:
-            lines.append((f"{pad}if {expr} is not None:", None))
+            code.emit(f"{pad}if {expr} is not None:", reads=reads)
             if i in self.maybe_none:
-                lines.append((f"{pad}    {g} = {expr} if {g} is None else {total}", where))
+                code.emit(f"{pad}    {g} = {expr} if {g} is None else {total}", where, reads=reads, fills=fills,
+                          assign=g, holds=sum_holds | holds | code.held([g]))
             else:
-                lines.append((f"{pad}    {g} = {total}", where))
+                code.emit(f"{pad}    {g} = {total}", where, reads=reads, fills=fills, assign=g,
+                          holds=sum_holds | code.held([g]))
         elif i in self.maybe_none:
-            lines.append((f"{pad}{g} = {expr} if {g} is None else {total}", where))
+            code.emit(f"{pad}{g} = {expr} if {g} is None else {total}", where, reads=reads, fills=fills, assign=g,
+                      holds=sum_holds | holds)
             self.maybe_none.discard(i)
         else:
-            lines.append((f"{pad}{g} = {total}", where))
+            code.emit(f"{pad}{g} = {total}", where, reads=reads, fills=fills, assign=g, holds=sum_holds)
+
+
+def _sum_back(expr: str, shape: tuple, grad_shape: tuple) -> str:
+    """Code summing ``expr`` (of ``grad_shape``) back to ``shape`` over the broadcast axes,
+    which are known when a variant is generated (``ge.unbroadcast`` finds them at run time)."""
+    lead = len(grad_shape) - len(shape)
+    if lead < 0:
+        return f"UNBROADCAST(xp, {expr}, {shape!r})"
+    kept_ones = tuple(i + lead for i, d in enumerate(shape) if d == 1 and grad_shape[i + lead] != 1)
+    axes = tuple(range(lead)) + kept_ones
+    if not axes:
+        return expr
+    if not kept_ones:
+        return f"({expr}).sum(axis={axes!r})"
+    return f"({expr}).sum(axis={axes!r}, keepdims=True).reshape({shape!r})"
 
 
 def _shape(value) -> tuple:

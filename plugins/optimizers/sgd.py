@@ -26,8 +26,8 @@ class SGD(ge.Optimizer):
     def update(self, xp, value, grad, state):
         return value - float(self.hyper["lr"]) * grad
 
-    def update_into(self, xp, value, grad, state):  # in place (graphengine.training_step)
-        value -= float(self.hyper["lr"]) * grad
+    def update_into(self, xp, value, grad, state, scratch):  # in place (graphengine.training_step)
+        value -= xp.multiply(grad, float(self.hyper["lr"]), out=scratch)
 
 
 class Momentum(ge.Optimizer):

@@ -53,6 +53,23 @@ def test_fused_steps_train_like_forward_backward_step(rng, optimizer, dtype):
     assert len(step._variants) == 2 and step.steps == 6
 
 
+def test_broadcast_params_get_their_gradients_summed_back(rng):
+    g = ge.Graph()
+    x = g.input("x", shape=(None, 4))
+    s = g.param("s", rng.normal(size=(1, 1)))
+    b = g.param("b", rng.normal(size=(1, 4)))
+    c = g.param("c", rng.normal(size=(4,)))
+    loss = ge.ops.mean(ge.ops.tanh(x * s + b) * c - c)
+    step = compile_step(loss)
+    for n in (5, 1, 5):
+        feeds = {"x": rng.normal(size=(n, 4))}
+        step(feeds)
+        run = g.forward(feeds, fetch=[loss]).backward(loss)
+        for p, grad in step.grads.items():
+            np.testing.assert_allclose(grad, run.grad(p), rtol=1e-12)
+            assert grad.shape == p.shape
+
+
 def test_loss_returned_is_a_fresh_array_and_fetches_are_kept(rng):
     g, x, y, loss = mlp(rng)
     output = loss.inputs[0]
