@@ -53,7 +53,7 @@ from .namespaces import InitNamespace, OpsNamespace, OptimizersNamespace, Regula
 from .node import Node  # noqa: E402
 from .op import Op, broadcast_shapes, normalize_axis, reduced_shape, unbroadcast  # noqa: E402
 from .optimizer import Optimizer  # noqa: E402
-from .plugin_manager import PluginInfo, PluginManager, PluginWarning, default_manager  # noqa: E402
+from .plugin_manager import PluginInfo, PluginManager, PluginWarning, classes_defined_in, default_manager  # noqa: E402
 from .regularizer import Regularizer  # noqa: E402
 from .run import Run  # noqa: E402
 from .serialization import load  # noqa: E402
@@ -66,7 +66,7 @@ init = InitNamespace()
 __all__ = [
     "Graph", "Node", "Run", "Op", "Optimizer", "Regularizer", "PluginManager", "PluginInfo", "PluginWarning",
     "hookimpl", "ops", "optimizers", "regularizers", "init", "load", "unbroadcast", "broadcast_shapes",
-    "normalize_axis", "reduced_shape", "default_manager", "get_backend", "cupy_available",
+    "normalize_axis", "reduced_shape", "default_manager", "classes_defined_in", "get_backend", "cupy_available",
     "GraphEngineError", "ShapeError", "DtypeError", "GraphCycleError", "GraphStructureError", "NodeNotFoundError",
     "FeedError", "UnknownFeedError", "ValueNotAvailableError", "BackwardError", "OpExecutionError",
     "NonFiniteError", "UnknownOpError", "UnknownNameError", "AttributeSpecError", "PluginError",

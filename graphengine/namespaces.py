@@ -9,12 +9,8 @@ from .errors import GraphStructureError, UnknownOpError
 from .node import Node
 
 
-class OpsNamespace:
-    """``ge.ops.<name>(*inputs, **attrs)`` adds an op node to the inputs' graph.
-
-    Every registered op is an attribute; a misspelt name raises ``UnknownOpError``
-    (an ``AttributeError``) that suggests the close names.
-    """
+class _RegistryView:
+    """Reads the registries of a plugin manager (by default, the default one)."""
 
     def __init__(self, manager=None):
         self._manager = manager
@@ -26,6 +22,14 @@ class OpsNamespace:
         from .plugin_manager import default_manager
 
         return default_manager()
+
+
+class OpsNamespace(_RegistryView):
+    """``ge.ops.<name>(*inputs, **attrs)`` adds an op node to the inputs' graph.
+
+    Every registered op is an attribute; a misspelt name raises ``UnknownOpError``
+    (an ``AttributeError``) that suggests the close names.
+    """
 
     def __getattr__(self, name: str):
         if name.startswith("__"):
@@ -66,19 +70,8 @@ def _op_function(impl):
     return build
 
 
-class OptimizersNamespace:
+class OptimizersNamespace(_RegistryView):
     """``ge.optimizers.create(name, params, **hyper)`` and ``ge.optimizers.names()``."""
-
-    def __init__(self, manager=None):
-        self._manager = manager
-
-    @property
-    def manager(self):
-        if self._manager is not None:
-            return self._manager
-        from .plugin_manager import default_manager
-
-        return default_manager()
 
     def create(self, name: str, params, **hyper):
         return self.manager.lookup("optimizers", name)(params, **hyper)
@@ -90,7 +83,7 @@ class OptimizersNamespace:
         return sorted(self.manager.optimizers)
 
 
-class RegularizersNamespace(OptimizersNamespace):
+class RegularizersNamespace(_RegistryView):
     """``ge.regularizers.create(name, strength=..., ...)`` and ``ge.regularizers.names()``."""
 
     def create(self, name: str, *args, **options):
@@ -103,7 +96,7 @@ class RegularizersNamespace(OptimizersNamespace):
         return sorted(self.manager.regularizers)
 
 
-class InitNamespace(OptimizersNamespace):
+class InitNamespace(_RegistryView):
     """``ge.init.<name>(shape, ...)`` returns an array made by that initializer plugin."""
 
     def __getattr__(self, name: str):

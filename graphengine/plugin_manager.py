@@ -291,6 +291,22 @@ def _check_registration(kind: str, obj) -> str:
     return ""
 
 
+def classes_defined_in(modules, base: type) -> list:
+    """Subclasses of ``base`` with a ``name`` defined in ``modules``, in a stable order
+    (module order, then definition order): what a plugin module registers.
+
+    >>> import graphengine as ge, graphengine.plugins.ops.activations as acts
+    >>> [c.name for c in ge.classes_defined_in([acts], ge.Op)][:2]
+    ['sigmoid', 'tanh']
+    """
+    found = []
+    for module in modules:
+        for obj in vars(module).values():
+            if isinstance(obj, type) and issubclass(obj, base) and obj.__module__ == module.__name__ and obj.name:
+                found.append(obj)
+    return found
+
+
 @functools.lru_cache(maxsize=None)
 def default_manager() -> PluginManager:
     """The plugin manager behind ``ge.ops``, ``ge.optimizers`` and ``ge.init``: built on first use."""

@@ -9,12 +9,7 @@ MODULES = (elementwise, linalg, shape, reductions, activations, losses)
 
 def all_ops():
     """One instance of every op class defined in this package, in a stable order."""
-    ops = []
-    for module in MODULES:
-        for obj in vars(module).values():
-            if isinstance(obj, type) and issubclass(obj, ge.Op) and obj.__module__ == module.__name__ and obj.name:
-                ops.append(obj())
-    return ops
+    return [cls() for cls in ge.classes_defined_in(MODULES, ge.Op)]
 
 
 @ge.hookimpl

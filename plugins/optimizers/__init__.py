@@ -41,13 +41,7 @@ __all__ = [
 
 def all_optimizers():
     """Every optimizer class defined in this package, in a stable order."""
-    found = []
-    for module in MODULES:
-        for obj in vars(module).values():
-            if (isinstance(obj, type) and issubclass(obj, ge.Optimizer) and obj.__module__ == module.__name__
-                    and obj.name):
-                found.append(obj)
-    return found
+    return ge.classes_defined_in(MODULES, ge.Optimizer)
 
 
 @ge.hookimpl

@@ -38,13 +38,7 @@ __all__ = [
 
 def all_regularizers():
     """Every regularizer class defined in this package, in a stable order."""
-    found = []
-    for module in MODULES:
-        for obj in vars(module).values():
-            if (isinstance(obj, type) and issubclass(obj, ge.Regularizer) and obj.__module__ == module.__name__
-                    and obj.name):
-                found.append(obj)
-    return found
+    return ge.classes_defined_in(MODULES, ge.Regularizer)
 
 
 @ge.hookimpl
