@@ -254,6 +254,7 @@ def compile_backward(plan: Plan, bplan: BackwardPlan, none_safe: bool = False):
     body_slot: dict[int, int] = {}  # index in body -> slot of the node whose backward runs there
     sums = GradientSums(bplan.target_slot)
     order = plan.order
+    kept = _kept_grad_slots(plan, bplan)
     for s, node, backward, in_slots, attrs, needs, pass_needs in bplan.steps:
         if s not in sums.assigned:
             continue  # no gradient reaches this node (its consumers are not differentiable)
@@ -279,6 +280,8 @@ def compile_backward(plan: Plan, bplan: BackwardPlan, none_safe: bool = False):
                 first = len(body)
                 sums.add(body, indent, i, expr, may_be_none=False, fresh=fresh, conditional=indent > 4)
                 body_slot.update(dict.fromkeys(range(first, len(body)), s))
+            if s not in kept:
+                body.append(f"    del g{s}")  # the gradient is complete and used: free it
             continue
         namespace[f"B{s}"] = backward
         if "inputs" in impl.saves:
@@ -301,7 +304,10 @@ def compile_backward(plan: Plan, bplan: BackwardPlan, none_safe: bool = False):
                 body.append(f"{pad}if c{s}_{p} is None:")
                 body.append(f"{pad}    raise NoneGradient")
             sums.add(body, indent, i, f"c{s}_{p}", may_be_none=none_safe, fresh=False, conditional=indent > 4)
-    for s in sorted(_kept_grad_slots(plan, bplan)):
+        if indent > 4:  # the step may not have run: its variables may not exist
+            body.append(f"    {targets} = {'None, ' * len(in_slots)}")
+        body.append("    del " + ", ".join([f"c{s}_{p}" for p in range(len(in_slots))] + ([f"g{s}"] if s not in kept else [])))
+    for s in sorted(kept):
         if s in sums.assigned:
             shape = plan.order[s].shape
             wrap = shape is None or shape == ()  # 0-d gradients stay arrays
