@@ -34,7 +34,8 @@ templates are optional class attributes and must compute exactly what the method
     generated. It needs ``saves`` to include the inputs.
 
 Gradients of nodes that fan out are summed in place once the sum is an array the
-backward function made itself.
+backward function made itself; each gradient is dropped once its node's step used it, and
+the values only backward reads are released after their last reader.
 """
 
 from __future__ import annotations
@@ -236,26 +237,84 @@ class GradientSums:
 
 
 class NoneGradient(Exception):
-    """Raised by optimistic generated backward code when a backward method returned None
-    for an input that needs a gradient; the None-safe variant is generated then."""
+    """Raised by optimistic generated code (the fused training step) when a backward
+    method returned None for an input that needs a gradient; the caller then generates
+    the None-safe variant."""
 
 
-def compile_backward(plan: Plan, bplan: BackwardPlan, none_safe: bool = False):
+def backward_reads(plan: Plan, bplan: BackwardPlan, generated: bool) -> list:
+    """For each step of ``bplan`` (None for steps no gradient reaches): the value slots it
+    reads, as the generated code (templates: only what they name) or the interpreter
+    (methods: what ``saves`` declares) reads them."""
+    assigned = {bplan.target_slot}
+    out = []
+    for s, node, _, in_slots, _, needs, _ in bplan.steps:
+        if s not in assigned:
+            out.append(None)
+            continue
+        impl = node._op_impl
+        template = backward_template(impl, in_slots) if generated else None
+        reads = set()
+        if template is None:
+            assigned.update(i for i, need in zip(in_slots, needs) if need)
+            if "inputs" in impl.saves:
+                reads.update(in_slots)
+            if "output" in impl.saves:
+                reads.add(s)
+        else:
+            unbroadcast_inputs = getattr(impl, "inline_unbroadcast", False)
+            for p, (i, need) in enumerate(zip(in_slots, needs)):
+                if not need or template[p] is None:
+                    continue
+                assigned.add(i)
+                for field in _placeholders(template[p]):
+                    if field == "output":
+                        reads.add(s)
+                    elif field.isdigit():
+                        reads.add(in_slots[int(field)])
+                if unbroadcast_inputs and not static_shapes_equal(node.shape, plan.order[i].shape):
+                    reads.add(i)  # its shape (a FreedValue is enough)
+        out.append(reads)
+    return out
+
+
+def release_schedule(plan: Plan, bplan: BackwardPlan, generated: bool) -> list:
+    """Per step of ``bplan``: the value slots to release after it. A fetched run's backward
+    releases each value it alone keeps (not fetched, not an input, param or const) once
+    its last reader ran, so that param gradients do not pile up on top of every
+    activation (the peak stays near the live-set minimum)."""
+    from .node import OP
+
+    fetched = set(plan.fetch_slots or ())
+    releasable = {s for s, n in enumerate(plan.order) if n.kind == OP and s not in fetched}
+    releasable.discard(bplan.target_slot)
+    last = {}
+    for k, reads in enumerate(backward_reads(plan, bplan, generated)):
+        for i in reads or ():
+            if i in releasable:
+                last[i] = k
+    schedule = [()] * len(bplan.steps)
+    for i, k in last.items():
+        schedule[k] += (i,)
+    return schedule
+
+
+def compile_backward(plan: Plan, bplan: BackwardPlan):
     """``backward(V, G, xp, seed)``: fills G (by slot) with the kept gradients.
 
-    Backward methods may return None for an input ("no gradient"), which makes every
-    gradient downstream possibly None. The code is first generated *optimistically*: a
-    method's None for an input that needs a gradient raises :class:`NoneGradient` (no
-    other effect: G is filled only at the end), and the caller switches to the
-    ``none_safe`` variant, which checks for None before every step.
+    Backward methods may return None for an input ("no gradient"), so a gradient that
+    comes from a method may be None, and the steps downstream of it check for None.
+    Values that only backward reads are released (``V[i] = None``) after their last
+    reader; the wrapper's ``releases`` says whether any is.
     """
-    namespace: dict = {"UB": unbroadcast_like, "NoneGradient": NoneGradient}
+    namespace: dict = {"UB": unbroadcast_like}
     body: list[str] = []
     body_slot: dict[int, int] = {}  # index in body -> slot of the node whose backward runs there
     sums = GradientSums(bplan.target_slot)
     order = plan.order
     kept = _kept_grad_slots(plan, bplan)
-    for s, node, backward, in_slots, attrs, needs, pass_needs in bplan.steps:
+    releases = release_schedule(plan, bplan, generated=True)
+    for k, (s, node, backward, in_slots, attrs, needs, pass_needs) in enumerate(bplan.steps):
         if s not in sums.assigned:
             continue  # no gradient reaches this node (its consumers are not differentiable)
         impl = node._op_impl
@@ -282,31 +341,30 @@ def compile_backward(plan: Plan, bplan: BackwardPlan, none_safe: bool = False):
                 body_slot.update(dict.fromkeys(range(first, len(body)), s))
             if s not in kept:
                 body.append(f"    del g{s}")  # the gradient is complete and used: free it
-            continue
-        namespace[f"B{s}"] = backward
-        if "inputs" in impl.saves:
-            inputs = "(" + "".join(f"V[{i}], " for i in in_slots) + ")"
         else:
-            namespace[f"NONE{len(in_slots)}"] = (None,) * len(in_slots)
-            inputs = f"NONE{len(in_slots)}"
-        output = f"V[{s}]" if "output" in impl.saves else "None"
-        extra = _literal_attrs(attrs, f"A{s}", namespace)
-        if pass_needs:
-            namespace[f"NEEDS{s}"] = needs
-            extra = f"needs_grad=NEEDS{s}" + (", " + extra if extra else "")
-        targets = ", ".join(f"c{s}_{p}" for p in range(len(in_slots))) + ("," if len(in_slots) == 1 else "")
-        body_slot[len(body)] = s
-        body.append(f"{pad}{targets} = B{s}(xp, g{s}, {inputs}, {output}{', ' + extra if extra else ''})")
-        for p, (i, need) in enumerate(zip(in_slots, needs)):
-            if not need:
-                continue
-            if not none_safe:
-                body.append(f"{pad}if c{s}_{p} is None:")
-                body.append(f"{pad}    raise NoneGradient")
-            sums.add(body, indent, i, f"c{s}_{p}", may_be_none=none_safe, fresh=False, conditional=indent > 4)
-        if indent > 4:  # the step may not have run: its variables may not exist
-            body.append(f"    {targets} = {'None, ' * len(in_slots)}")
-        body.append("    del " + ", ".join([f"c{s}_{p}" for p in range(len(in_slots))] + ([f"g{s}"] if s not in kept else [])))
+            namespace[f"B{s}"] = backward
+            if "inputs" in impl.saves:
+                inputs = "(" + "".join(f"V[{i}], " for i in in_slots) + ")"
+            else:
+                namespace[f"NONE{len(in_slots)}"] = (None,) * len(in_slots)
+                inputs = f"NONE{len(in_slots)}"
+            output = f"V[{s}]" if "output" in impl.saves else "None"
+            extra = _literal_attrs(attrs, f"A{s}", namespace)
+            if pass_needs:
+                namespace[f"NEEDS{s}"] = needs
+                extra = f"needs_grad=NEEDS{s}" + (", " + extra if extra else "")
+            targets = ", ".join(f"c{s}_{p}" for p in range(len(in_slots))) + ("," if len(in_slots) == 1 else "")
+            body_slot[len(body)] = s
+            body.append(f"{pad}{targets} = B{s}(xp, g{s}, {inputs}, {output}{', ' + extra if extra else ''})")
+            for p, (i, need) in enumerate(zip(in_slots, needs)):
+                if need:
+                    sums.add(body, indent, i, f"c{s}_{p}", may_be_none=True, fresh=False, conditional=indent > 4)
+            if indent > 4:  # the step may not have run: its variables may not exist
+                body.append(f"    {targets} = {'None, ' * len(in_slots)}")
+            body.append("    del " + ", ".join([f"c{s}_{p}" for p in range(len(in_slots))]
+                                               + ([f"g{s}"] if s not in kept else [])))
+        for i in releases[k]:
+            body.append(f"    V[{i}] = None")
     for s in sorted(kept):
         if s in sums.assigned:
             shape = plan.order[s].shape
@@ -317,7 +375,9 @@ def compile_backward(plan: Plan, bplan: BackwardPlan, none_safe: bool = False):
     head = ["def backward(V, G, xp, seed):", f"    g{bplan.target_slot} = seed"] + inits
     line_slot = {len(head) + index + 1: s for index, s in body_slot.items()}
     fn = _build(head + body, namespace, "backward", plan.graph.name)
-    return _with_node_errors(fn, plan, line_slot, "backward")
+    wrapped = _with_node_errors(fn, plan, line_slot, "backward")
+    wrapped.releases = any(releases)
+    return wrapped
 
 
 def _kept_grad_slots(plan: Plan, bplan: BackwardPlan):
@@ -344,8 +404,6 @@ def _with_node_errors(fn, plan, line_slot, phase):
     def run(*args):
         try:
             return fn(*args)
-        except NoneGradient:
-            raise
         except Exception as exc:
             tb = exc.__traceback__
             frame_locals, lineno = None, None

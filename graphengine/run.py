@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .codegen import NoneGradient, compile_backward
+from .codegen import compile_backward, release_schedule
 from .errors import BackwardError, ValueNotAvailableError
 from .node import CONST, INPUT, OP, PARAM, Node
 from .scheduler import (
@@ -28,6 +28,7 @@ class Run:
         self._plan = plan
         self._values = values
         self._generated = generated  # forward ran generated code: backward must too (it keeps less)
+        self._released = False  # a fetched run's backward released the values only it kept
         self._grads = None
         self._edge_grads = None
         self._target = None
@@ -73,9 +74,11 @@ class Run:
         node, s = self._slot(node, "value")
         value = self._values[s]
         if value is None or type(value) is FreedValue:
+            why = ("backward released it after using it" if self._released and s in self._plan.saved
+                   else "backward does not need it")
             raise ValueNotAvailableError(
-                f"the value of {node.name!r} was freed after use: backward does not need it and it was not "
-                f"fetched. Add {node.name!r} to fetch=, or run with fetch=None to keep every value."
+                f"the value of {node.name!r} was freed after use: {why}, and it was not fetched. "
+                f"Add {node.name!r} to fetch=, or run with fetch=None to keep every value."
             )
         if not hasattr(value, "shape"):  # weak Python scalar const
             return self.graph.xp.asarray(value)
@@ -102,6 +105,12 @@ class Run:
         """
         node, s = self._slot(node, "value")
         plan = self._plan
+        if self._released:
+            raise BackwardError(
+                f"this run's backward already ran, and a run with fetch= releases the values backward reads "
+                f"as it goes (to keep memory low), so it cannot run backward again. Run g.forward(...) again, "
+                f"or use fetch=None (a recording run keeps every value)."
+            )
         value = self._values[s]
         if value is None or type(value) is FreedValue:
             raise BackwardError(
@@ -123,13 +132,13 @@ class Run:
                     and len(bplan.steps) <= CODEGEN_MAX_STEPS:
                 bplan.code = compile_backward(plan, bplan)
             if bplan.code is not None:
-                try:
-                    bplan.code(self._values, grads, xp, seed)
-                except NoneGradient:  # a backward method returned None: use the None-safe code
-                    bplan.code = compile_backward(plan, bplan, none_safe=True)
-                    bplan.code(self._values, grads, xp, seed)
+                self._released = bplan.code.releases
+                bplan.code(self._values, grads, xp, seed)
             else:
-                interpret_backward(plan, bplan, self._values, grads, seed, xp, False, None)
+                if bplan.release is None:
+                    bplan.release = release_schedule(plan, bplan, generated=False)
+                self._released = any(bplan.release)
+                interpret_backward(plan, bplan, self._values, grads, seed, xp, False, None, bplan.release)
                 _drop_unkept(plan, bplan, grads)
         self._grads = grads
         self._target = node

@@ -338,6 +338,7 @@ class BackwardPlan:
             steps.append((s, node, impl.backward, in_slots, attrs, needs, pass_needs))
         self.reach = reach
         self.code = None
+        self.release = None  # what the interpreted fast path releases after each step (computed once)
         self.runs = 0
 
 
@@ -349,13 +350,20 @@ def get_backward_plan(plan: Plan, target_slot: int) -> BackwardPlan:
     return bplan
 
 
-def interpret_backward(plan: Plan, bplan: BackwardPlan, values, grads, seed, xp, check_finite, edge_grads):
-    """Reverse sweep; ``grads`` (list by slot) receives every accumulated gradient."""
+def interpret_backward(plan: Plan, bplan: BackwardPlan, values, grads, seed, xp, check_finite, edge_grads,
+                       release=None):
+    """Reverse sweep; ``grads`` (list by slot) receives every accumulated gradient.
+
+    ``release``: per step, the value slots to set to None after it (a fetched run's
+    backward releases what only it keeps; see ``codegen.release_schedule``)."""
     grads[bplan.target_slot] = seed
     if check_finite:
         _check_finite(xp, seed, plan.order[bplan.target_slot], "gradient")
     generic = np.generic
-    for s, node, backward, in_slots, attrs, needs, pass_needs in bplan.steps:
+    for k, (s, node, backward, in_slots, attrs, needs, pass_needs) in enumerate(bplan.steps):
+        if release is not None:
+            for i in release[k - 1] if k else ():
+                values[i] = None
         g = grads[s]
         if g is None:
             continue
@@ -396,6 +404,9 @@ def interpret_backward(plan: Plan, bplan: BackwardPlan, values, grads, seed, xp,
             for i in in_slots:
                 if grads[i] is not None:
                     _check_finite(xp, grads[i], plan.order[i], "gradient", via=node.name)
+    if release is not None and release:
+        for i in release[-1]:
+            values[i] = None
 
 
 def seed_gradient(xp, target, value, grad):

@@ -331,7 +331,7 @@ class _Variant:
                 call = f"BI{s}(xp, ({', '.join(outs)},), g{s}, {inputs}, {output}"
                 fills = [o for o in outs if o != "None"]
                 # backward_into returns its outs, the gradient itself, or new arrays
-                holds = code.held([f"g{s}"]) | set(fills)
+                holds = {c: code.held([f"g{s}"]) | ({o} if o != "None" else set()) for c, o in zip(targets, outs)}
             else:
                 namespace[f"B{s}"] = method
                 if pass_needs:
@@ -347,8 +347,9 @@ class _Variant:
                     sums.add(indent, i, f"c{s}_{p}", grads[i], s, may_be_none=True, conditional=conditional,
                              reads=[f"c{s}_{p}"], holds=code.held([f"c{s}_{p}"]))
         for k, (s, node) in enumerate(step._param_slots):
-            value = node._value
-            namespace[f"ZERO{k}"] = xp.zeros(value.shape, dtype=value.dtype)
+            if s not in sums.assigned or s in sums.maybe_none:  # a param no gradient may reach: zeros
+                value = node._value
+                namespace[f"ZERO{k}"] = xp.zeros(value.shape, dtype=value.dtype)
             if s not in sums.assigned:
                 code.emit(f"    GRADS[{k}] = ZERO{k}")
             elif s in sums.maybe_none:
@@ -363,7 +364,7 @@ class _Variant:
         inits = [f"    g{i} = None" for i in sorted(sums.maybe_none) if i != loss_slot]
         lines = list(head) + inits
         line_slot = {}
-        for text, where in code.lines:
+        for text, where in code.with_deletes():
             lines.append(text)
             if where is not None:
                 line_slot[len(lines)] = where
@@ -422,6 +423,8 @@ class _Code:
 
     def __init__(self):
         self.lines: list = []       # (text, (slot, phase) or None)
+        self.reads: list = []       # per line: the variables it reads
+        self.assigns: list = []     # per line: the variables it assigns
         self.requests: dict = {}    # logical buffer -> (shape, dtype)
         self.holders: dict = {}     # variable -> logical buffers it may hold
         self.first: dict = {}
@@ -440,6 +443,8 @@ class _Code:
     def emit(self, text, where=None, *, reads=(), fills=(), assign=None, holds=None, escapes=False):
         line = len(self.lines)
         self.lines.append((text, where))
+        self.reads.append(list(reads))
+        self.assigns.append([assign] if isinstance(assign, str) else list(assign or ()))
         for buffer in self.held(reads):
             self.last[buffer] = self.FOREVER if escapes else max(self.last.get(buffer, line), line)
         for buffer in fills:
@@ -447,7 +452,38 @@ class _Code:
             self.last[buffer] = max(self.last.get(buffer, line), line)
         if assign is not None:
             for var in ([assign] if isinstance(assign, str) else assign):
-                self.holders[var] = set(holds or ())
+                # holds: the buffers every assigned variable may hold, or a dict per variable
+                self.holders[var] = set(holds.get(var, ()) if isinstance(holds, dict) else holds or ())
+
+    def with_deletes(self) -> list:
+        """The lines, with each variable deleted after the last line that reads it (fresh
+        arrays are freed as soon as the step is done with them, as in the forward code)."""
+        last_read, assigned = {}, set()
+        for line, variables in enumerate(self.reads):
+            for var in variables:
+                last_read[var] = line
+        for variables in self.assigns:
+            assigned.update(variables)
+        dead_after: dict = {}
+        for var, line in last_read.items():
+            if var in assigned:
+                dead_after.setdefault(line, []).append(var)
+        out = []
+        pending: list = []  # deletions waiting for the end of an `if` block
+        for line, (text, where) in enumerate(self.lines):
+            indent = len(text) - len(text.lstrip())
+            if pending and indent <= pending[0][0] and not text.lstrip().startswith("raise"):
+                out.append((" " * pending[0][0] + "del " + ", ".join(pending[0][1]), None))
+                pending.clear()
+            out.append((text, where))
+            dead = sorted(dead_after.get(line, ()))
+            if not dead or text.lstrip().startswith("return"):
+                continue
+            if text.rstrip().endswith(":"):  # an `if` header: delete after its block
+                pending.append((indent, dead))
+            else:
+                out.append((" " * indent + "del " + ", ".join(dead), None))
+        return out
 
     def allocate(self, namespace, xp):
         """Bind every logical buffer's name to an array; lives that do not overlap share one."""

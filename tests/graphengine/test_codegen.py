@@ -193,3 +193,27 @@ def test_inline_templates_compute_what_the_methods_compute(op, dtype, rng):
             value = ge.unbroadcast(xp, value, inputs[p].shape)
         np.testing.assert_allclose(value, expected[p], rtol=1e-6)
         assert value.dtype == expected[p].dtype
+
+
+def test_fetched_backward_releases_what_only_it_kept(rng):
+    g = ge.Graph()
+    x = g.input("x", shape=(None, 3))
+    W = g.param("W", rng.normal(size=(3, 3)))
+    h = ge.ops.tanh(x @ W)
+    loss = ge.ops.mean(h @ W)
+    feeds = {"x": rng.normal(size=(4, 3))}
+    for _ in range(3):  # interpreted, then generated
+        run = g.forward(feeds, fetch=[loss])
+        assert run.value(h).shape == (4, 3)  # kept for backward (matmul reads it)
+        run.backward(loss)
+        with pytest.raises(ge.ValueNotAvailableError, match="backward released it"):
+            run.value(h)
+        with pytest.raises(ge.BackwardError, match="cannot run backward again"):
+            run.backward(loss)
+        assert run.grad(W).shape == (3, 3)
+    recording = g.forward(feeds)  # keeps everything: backward as often as wanted
+    first = recording.backward(loss).grad(W).copy()
+    np.testing.assert_array_equal(recording.backward(loss).grad(W), first)
+    run = g.forward(feeds, fetch=[loss, h])  # fetched values stay
+    run.backward(loss)
+    assert run.value(h).shape == (4, 3)
