@@ -165,8 +165,10 @@ def run(quick: bool = False) -> list[Row]:
         Row(NAME, f"{length}-op chain, recording run (fetch=None)", recording, numpy_time, "NumPy loop",
             note=f"{recording / length * 1e6:.2f} µs/op; keeps every value and gradient (diagrams, debugging)"),
     ]
-    torch = torch_ratio(length, repeats)
-    if torch is None:
+    torch = None if quick else torch_ratio(length, repeats)
+    if quick:
+        rows.append(Row(NAME, "PyTorch eager", note="skipped in quick mode"))
+    elif torch is None:
         rows.append(Row(NAME, "PyTorch eager", note="torch not installed: not measured"))
     else:
         ratio, version = torch

@@ -60,10 +60,11 @@ def _cpu_name() -> str:
     return platform.processor() or "unknown"
 
 
-def print_rows(rows, stream=sys.stdout):
+def print_rows(rows, stream=sys.stdout, quick=False):
     for row in rows:
         ratio = format_ratio(row.ratio)
-        target = f" (target ≤ {row.target:.2f}×: {row.verdict})" if row.target is not None else ""
+        verdict = "not judged in quick mode" if quick else row.verdict
+        target = f" (target ≤ {row.target:.2f}×: {verdict})" if row.target is not None else ""
         value = format_quantity(row.value, row.unit)
         reference = f" vs {row.reference_name} {format_quantity(row.reference, row.unit)}" if row.reference else ""
         note = f"  [{row.note}]" if row.note else ""
@@ -99,7 +100,7 @@ def main(argv=None) -> int:
         print(f"\n[{name}] {module.NAME}")
         start = time.perf_counter()
         result = module.run(quick=args.quick)
-        print_rows(result)
+        print_rows(result, quick=args.quick)
         print(f"  ({time.perf_counter() - start:.1f} s)")
         rows.extend(result)
     if args.markdown:

@@ -1,0 +1,40 @@
+"""The benchmark suite still runs (quick smoke mode: tiny sizes, a few seconds).
+
+This checks that every benchmark runs and reports its ratios; it makes no assertion on
+time: speed is measured by running the suite (``python -m benchmarks.run``), see
+docs/benchmarks.md.
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_quick_suite_runs_and_prints_ratios(tmp_path):
+    out = tmp_path / "results.json"
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run([sys.executable, "-m", "benchmarks.run", "--quick", "--json", str(out)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for name in ("per_op", "mlp", "build", "memory", "diagrams", "gpu"):
+        assert f"[{name}]" in done.stdout
+    assert "ratio" in done.stdout
+    data = json.loads(out.read_text())
+    assert data["quick"] is True and data["machine"]["cpus"] >= 1
+    benchmarks = {row["benchmark"] for row in data["rows"]}
+    assert len(benchmarks) == 6
+    measured = [row for row in data["rows"] if row["ratio"] is not None]
+    assert {row["benchmark"] for row in measured} >= {"per-op overhead", "MLP training step", "peak memory, deep MLP"}
+    assert all(row["ratio"] > 0 for row in measured)
+
+
+def test_markdown_table(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run([sys.executable, "-m", "benchmarks.run", "--quick", "--only", "per_op", "--markdown"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "| benchmark | case | ratio |" in done.stdout
