@@ -29,6 +29,7 @@ from .node import CONST, INPUT, OP, PARAM, Node, _is_operand
 from .op import describe_value, format_shape
 
 _NAME_OK = re.compile(r"^[^/\s][^/]*$")
+JUPYTER_COLLAPSE_ABOVE = 500  # nodes
 
 
 class Graph:
@@ -453,7 +454,9 @@ class Graph:
     def _repr_mimebundle_(self, include=None, exclude=None):
         from .visualize import draw  # lazy: the core never imports visualize at import time
 
-        return draw(self)._repr_mimebundle_(include=include, exclude=exclude)
+        # inline display of a big graph folds its scopes, so the notebook stays responsive
+        collapse = 1 if len(self._nodes) > JUPYTER_COLLAPSE_ABOVE else None
+        return draw(self, collapse=collapse)._repr_mimebundle_(include=include, exclude=exclude)
 
 
 def _check_declared_shape(shape, what):
