@@ -44,7 +44,7 @@ import itertools
 import string
 
 from .op import unbroadcast
-from .scheduler import BackwardPlan, FreedValue, Plan, op_error
+from .scheduler import BackwardPlan, FreedValue, Plan, gc_paused, op_error
 
 _counter = itertools.count()
 
@@ -254,14 +254,14 @@ def backward_reads(plan: Plan, bplan: BackwardPlan, generated: bool) -> list:
             continue
         impl = node._op_impl
         template = backward_template(impl, in_slots) if generated else None
-        reads = set()
         if template is None:
-            assigned.update(i for i, need in zip(in_slots, needs) if need)
-            if "inputs" in impl.saves:
-                reads.update(in_slots)
-            if "output" in impl.saves:
-                reads.add(s)
+            for i, need in zip(in_slots, needs):
+                if need:
+                    assigned.add(i)
+            saves = impl.saves
+            reads = (in_slots if "inputs" in saves else ()) + ((s,) if "output" in saves else ())
         else:
+            reads = set()
             unbroadcast_inputs = getattr(impl, "inline_unbroadcast", False)
             for p, (i, need) in enumerate(zip(in_slots, needs)):
                 if not need or template[p] is None:
@@ -285,17 +285,18 @@ def release_schedule(plan: Plan, bplan: BackwardPlan, generated: bool) -> list:
     activation (the peak stays near the live-set minimum)."""
     from .node import OP
 
-    fetched = set(plan.fetch_slots or ())
-    releasable = {s for s, n in enumerate(plan.order) if n.kind == OP and s not in fetched}
-    releasable.discard(bplan.target_slot)
-    last = {}
-    for k, reads in enumerate(backward_reads(plan, bplan, generated)):
-        for i in reads or ():
-            if i in releasable:
-                last[i] = k
-    schedule = [()] * len(bplan.steps)
-    for i, k in last.items():
-        schedule[k] += (i,)
+    with gc_paused():
+        fetched = set(plan.fetch_slots or ())
+        releasable = {s for s, n in enumerate(plan.order) if n.kind == OP and s not in fetched}
+        releasable.discard(bplan.target_slot)
+        last = {}
+        for k, reads in enumerate(backward_reads(plan, bplan, generated)):
+            for i in reads or ():
+                if i in releasable:
+                    last[i] = k
+        schedule = [()] * len(bplan.steps)
+        for i, k in last.items():
+            schedule[k] += (i,)
     return schedule
 
 
