@@ -38,6 +38,10 @@ and the optional optimizer method ``update_into(self, xp, value, grad, state, sc
 the update rule, changing ``value`` in place; ``scratch`` is an array like ``value`` the
 rule may overwrite (so the update allocates nothing); ``grad`` must not change.
 
+The first call with a new feed signature runs forward and backward once more, keeping
+everything, to learn every array's shape and dtype (ops that draw random numbers, like
+dropout, draw them for that run too); then it generates the step and runs it.
+
 What the step returns and keeps is valid until the next call: the arrays in ``grads`` and
 the fetched values are reused buffers, and with an in-place optimizer the parameters'
 arrays (``node.value``, and the values runs made before hold for params) change in place.
