@@ -27,12 +27,12 @@ The optional op methods (the op contract is otherwise unchanged)::
 
     def forward_into(self, xp, out, *inputs, **attrs):
         # forward, written into ``out`` (an array of the output's shape and dtype, reused
-        # from step to step); returns the result, normally ``out`` itself
+        # from step to step); returns ``out``, or a new array (never one of its inputs)
     def backward_into(self, xp, outs, grad, inputs, output, **attrs):
         # backward; ``outs`` holds, per input, an array of that input's shape and dtype to
         # write its gradient into, or None where the input needs no gradient. Returns one
-        # gradient per input: ``outs[i]``, any other array (``grad`` itself for a pass-through),
-        # or None.
+        # gradient per input: ``outs[i]``, ``grad`` itself (a pass-through), a new array,
+        # or None (never an input or the output: buffers are shared by liveness).
 
 and the optional optimizer method ``update_into(self, xp, value, grad, state, scratch)``:
 the update rule, changing ``value`` in place; ``scratch`` is an array like ``value`` the
