@@ -286,17 +286,17 @@ def release_schedule(plan: Plan, bplan: BackwardPlan, generated: bool) -> list:
     from .node import OP
 
     with gc_paused():
-        fetched = set(plan.fetch_slots or ())
-        releasable = {s for s, n in enumerate(plan.order) if n.kind == OP and s not in fetched}
-        releasable.discard(bplan.target_slot)
+        kept = set(plan.fetch_slots or ())
+        kept.add(bplan.target_slot)
+        order = plan.order
         last = {}
         for k, reads in enumerate(backward_reads(plan, bplan, generated)):
             for i in reads or ():
-                if i in releasable:
-                    last[i] = k
+                last[i] = k
         schedule = [()] * len(bplan.steps)
         for i, k in last.items():
-            schedule[k] += (i,)
+            if i not in kept and order[i].kind == OP:
+                schedule[k] += (i,)
     return schedule
 
 
