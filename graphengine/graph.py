@@ -46,7 +46,8 @@ class Graph:
 
     def __init__(self, name: str = "graph", *, backend: str = "numpy", plugins=None):
         self.name = str(name)
-        self._nx = nx.DiGraph(name=self.name)
+        self._nx_graph = nx.DiGraph(name=self.name)
+        self._nx_pending: list[Node] = []  # nodes not yet mirrored into networkx
         self._nodes: list[Node] = []
         self._by_name: dict[str, Node] = {}
         self._name_counters: dict[str, int] = {}
@@ -192,16 +193,31 @@ class Graph:
                 return full
 
     def _add_node(self, node: Node) -> Node:
+        # networkx catches up lazily (see _nx): building a big graph stays cheap, and the
+        # plan compiler, which orders nodes by id, often never needs networkx at all
         self._nodes.append(node)
         self._by_name[node.name] = node
-        self._nx.add_node(node.id, name=node.name, kind=node.kind, op=node.op)
-        positions: dict[int, list] = {}
-        for pos, src in enumerate(node.inputs):
-            positions.setdefault(src.id, []).append(pos)
-        for src_id, pos in positions.items():
-            self._nx.add_edge(src_id, node.id, positions=tuple(pos))
+        self._nx_pending.append(node)
         self.version += 1
         return node
+
+    @property
+    def _nx(self) -> nx.DiGraph:
+        """The networkx graph, brought up to date with the nodes added since last read."""
+        if self._nx_pending:
+            from .scheduler import gc_paused
+
+            pending, self._nx_pending = self._nx_pending, []
+            graph = self._nx_graph
+            with gc_paused():
+                for node in pending:
+                    graph.add_node(node.id, name=node.name, kind=node.kind, op=node.op)
+                    positions: dict[int, list] = {}
+                    for pos, src in enumerate(node.inputs):
+                        positions.setdefault(src.id, []).append(pos)
+                    for src_id, pos in positions.items():
+                        graph.add_edge(src_id, node.id, positions=tuple(pos))
+        return self._nx_graph
 
     # -- leaves ---------------------------------------------------------------------------
     def input(self, name: str, shape=None, dtype=None) -> Node:

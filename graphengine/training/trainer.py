@@ -220,6 +220,7 @@ class Trainer:
         # state updates (BatchNorm running statistics) of the layers on the training path
         self.updates = [u for u in graph_state_updates(graph) if all(n.id in needed for n in u.nodes)]
         update_nodes = [n for u in self.updates for n in u.nodes]
+        self._compiled_step = None
         self._train_fetch = _unique_nodes([self.loss_node] + ([output] if self.metrics else []) + update_nodes)
         self._eval_fetch = _unique_nodes([self.eval_loss_node, eval_output])
         self.optimizer = self._make_optimizer(ge)
@@ -302,10 +303,17 @@ class Trainer:
 
     # -- one step ---------------------------------------------------------------------
     def _train_step(self, feeds):
-        """Forward, backward, regularize, clip, step, state updates; returns the run."""
-        run = self.graph.forward(feeds, fetch=self._train_fetch)
-        run.backward(self.loss_node)
-        grads = {p: run.grad(p) for p in self.params}
+        """Forward, backward, regularize, clip, step, state updates; returns the compiled step
+        (``.value(node)`` reads the loss and the fetched nodes of this step)."""
+        step = self._compiled_step
+        if step is None:  # forward and backward as one generated function, into reused buffers
+            from graphengine.training_step import compile_step
+
+            step = self._compiled_step = compile_step(self.loss_node, fetch=self._train_fetch)
+        step(feeds)
+        computed = step.grads  # buffers reused by the next step: consumed right away below
+        xp = self.graph.xp
+        grads = {p: computed[p] if p in computed else xp.zeros_like(p.value) for p in self.params}
         if self.regularizers:
             from graphengine.plugins.regularizers import add_penalty_gradients
 
@@ -324,8 +332,8 @@ class Trainer:
 
             apply_after_step(self.regularizers, self.regularized_params, self.optimizer.hyper.get("lr", 0.0))
         for update in self.updates:
-            update.apply(*(run.value(n) for n in update.nodes))
-        return run
+            update.apply(*(step.value(n) for n in update.nodes))
+        return step
 
     # -- fit ---------------------------------------------------------------------------
     def _ensure_built(self, X, Y):
