@@ -57,6 +57,7 @@ from .plugin_manager import PluginInfo, PluginManager, PluginWarning, classes_de
 from .regularizer import Regularizer  # noqa: E402
 from .run import Run  # noqa: E402
 from .serialization import load  # noqa: E402
+from .training_step import CompiledStep, compile_step  # noqa: E402
 
 ops = OpsNamespace()
 optimizers = OptimizersNamespace()
@@ -65,7 +66,7 @@ init = InitNamespace()
 
 __all__ = [
     "Graph", "Node", "Run", "Op", "Optimizer", "Regularizer", "PluginManager", "PluginInfo", "PluginWarning",
-    "hookimpl", "ops", "optimizers", "regularizers", "init", "load", "unbroadcast", "broadcast_shapes",
+    "hookimpl", "ops", "optimizers", "regularizers", "init", "load", "compile_step", "CompiledStep", "unbroadcast", "broadcast_shapes",
     "normalize_axis", "reduced_shape", "default_manager", "classes_defined_in", "get_backend", "cupy_available",
     "GraphEngineError", "ShapeError", "DtypeError", "GraphCycleError", "GraphStructureError", "NodeNotFoundError",
     "FeedError", "UnknownFeedError", "ValueNotAvailableError", "BackwardError", "OpExecutionError",

@@ -21,6 +21,17 @@ An op is one small class with forward, backward and shape rule side by side::
 per input (``None`` for an input that is not differentiable), each summed back to the
 input's shape when the input was broadcast (:func:`unbroadcast`). Shapes given to
 ``shape`` are tuples whose entries may be ``None`` (a batch axis not known until run time).
+``backward`` may also take ``needs_grad=`` (a tuple of bools, one per input) to skip the
+gradients nobody reads.
+
+Optional, for speed only (an op without them is run through its methods, correctly):
+
+* ``inline_forward`` / ``inline_backward`` / ``inline_unbroadcast``: expression templates
+  the generated code pastes in place of the method calls (:mod:`graphengine.codegen`);
+* ``forward_into`` / ``backward_into``: the same rules writing into reused buffers, used
+  by the fused training step (:mod:`graphengine.training_step`).
+
+``graphengine.testing.check_op`` checks the templates and the methods agree.
 """
 
 from __future__ import annotations
