@@ -39,7 +39,13 @@ class Sigmoid(_Activation):
     inline_backward = ("{grad} * {output} * (1 - {output})",)
 
     def forward(self, xp, x):
-        return _stable_sigmoid(xp, x)
+        # 1 / (1 + e^(-x)) is stable as written: where e^(-x) overflows (x < -88 in float32)
+        # the result is 1 / inf = 0, the correctly rounded value; the warning is silenced.
+        # (Four passes over the data, against nine for the two-branch form.)
+        with _overflow_ignored(xp):
+            e = xp.exp(-x)
+        e += 1
+        return xp.reciprocal(e) if e.dtype.kind == "f" else 1 / e
 
     def backward(self, xp, grad, inputs, output):
         return (grad * output * (1 - output),)
