@@ -12,14 +12,11 @@ measures nothing.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 
 import numpy as np
 
 from .mlp import LR, batch, build_graph, initial_params
-from .timing import Row, interleaved, median
+from .timing import Row, interleaved, median, run_torch_child
 
 NAME = "GPU (CuPy)"
 TARGET = 1.2
@@ -72,20 +69,8 @@ print(json.dumps({"torch": statistics.median(times["torch"]), "torch_version": t
 
 
 def torch_cuda_step(size: int, repeats: int):
-    import importlib.util
-    import os
-
-    if importlib.util.find_spec("torch") is None:
-        return None
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    try:
-        out = subprocess.run([sys.executable, "-c", TORCH_SCRIPT, str(size), str(repeats), root],
-                             capture_output=True, text=True, timeout=900, check=True)
-    except (subprocess.SubprocessError, OSError) as exc:
-        print(f"  (PyTorch CUDA comparison failed: {exc})", file=sys.stderr)
-        return None
-    data = json.loads(out.stdout.strip().splitlines()[-1])
-    return None if "error" in data else data
+    data = run_torch_child(TORCH_SCRIPT, size, repeats, what="PyTorch CUDA comparison")
+    return None if data is None or "error" in data else data
 
 
 def run(quick: bool = False) -> list[Row]:

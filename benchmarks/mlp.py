@@ -19,13 +19,10 @@ Target: the fused step ≤ 1.10× the hand-fused NumPy step at both batch sizes.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 
 import numpy as np
 
-from .timing import Row, interleaved, median
+from .timing import Row, interleaved, median, run_torch_child
 
 NAME = "MLP training step"
 TARGET = 1.10
@@ -180,20 +177,8 @@ print(json.dumps({k: statistics.median(v) for k, v in times.items()} | {"torch_v
 
 
 def torch_ratio(size: int, repeats: int):
-    import importlib.util
-    import os
-
-    if importlib.util.find_spec("torch") is None:
-        return None
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    try:
-        out = subprocess.run([sys.executable, "-c", TORCH_SCRIPT, str(size), str(repeats), root],
-                             capture_output=True, text=True, timeout=900, check=True)
-    except (subprocess.SubprocessError, OSError) as exc:
-        print(f"  (PyTorch comparison failed: {exc})", file=sys.stderr)
-        return None
-    data = json.loads(out.stdout.strip().splitlines()[-1])
-    return data["torch"] / data["numpy"], data["torch_version"]
+    data = run_torch_child(TORCH_SCRIPT, size, repeats)
+    return None if data is None else (data["torch"] / data["numpy"], data["torch_version"])
 
 
 def check_same_training(params, size):

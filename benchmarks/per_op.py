@@ -18,13 +18,10 @@ Target: engine ≤ 1.15× the NumPy loop.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 
 import numpy as np
 
-from .timing import Row, interleaved, median
+from .timing import Row, interleaved, median, run_torch_child
 
 NAME = "per-op overhead"
 TARGET = 1.15
@@ -129,20 +126,8 @@ print(json.dumps({k: statistics.median(v) for k, v in times.items()} | {"torch_v
 
 def torch_ratio(length: int, repeats: int):
     """(torch median / NumPy-loop median measured in a child process, torch version), or None."""
-    import importlib.util
-    import os
-
-    if importlib.util.find_spec("torch") is None:
-        return None
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    try:
-        out = subprocess.run([sys.executable, "-c", TORCH_SCRIPT, str(length), str(repeats), root],
-                             capture_output=True, text=True, timeout=600, check=True)
-    except (subprocess.SubprocessError, OSError) as exc:
-        print(f"  (PyTorch comparison failed: {exc})", file=sys.stderr)
-        return None
-    data = json.loads(out.stdout.strip().splitlines()[-1])
-    return data["torch"] / data["numpy"], data["torch_version"]
+    data = run_torch_child(TORCH_SCRIPT, length, repeats, timeout=600)
+    return None if data is None else (data["torch"] / data["numpy"], data["torch_version"])
 
 
 def run(quick: bool = False) -> list[Row]:

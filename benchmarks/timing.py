@@ -94,3 +94,25 @@ def format_quantity(value, unit: str) -> str:
 
 def format_ratio(ratio) -> str:
     return "-" if ratio is None else f"{ratio:.2f}×"
+
+
+def run_torch_child(script: str, *args, what: str = "PyTorch comparison", timeout: int = 900):
+    """Run ``script`` (which prints one JSON line last) in a child process, so the process
+    that times graphengine never imports torch. The repository root is the last argument.
+    Returns the parsed JSON, or None where torch is not installed or the child failed."""
+    import importlib.util
+    import json
+    import os
+    import subprocess
+    import sys
+
+    if importlib.util.find_spec("torch") is None:
+        return None
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        out = subprocess.run([sys.executable, "-c", script, *(str(a) for a in args), root],
+                             capture_output=True, text=True, timeout=timeout, check=True)
+    except (subprocess.SubprocessError, OSError) as exc:
+        print(f"  ({what} failed: {exc})", file=sys.stderr)
+        return None
+    return json.loads(out.stdout.strip().splitlines()[-1])

@@ -86,7 +86,7 @@ def run_demo(out_dir="demo-output", quick: bool = False) -> int:
     print(f"  h = sigmoid(W @ x) = {h:.4f}   (W @ x = {float(np.sum([-0.3999, 0.1500, 0.3771])):.4f})")
     print(f"  l = BCE(h, c)      = {float(run.value(n['l'])[0, 0]):.4f}   (= -log h)")
     print(f"  dl/dW              = {np.round(run.grad(n['W']), 4).tolist()}   (= (h - c)·xᵀ)")
-    print(f"  The slide prints h = 0.4682 and l = 0.7588: consistent with each other (l = -log h), but")
+    print("  The slide prints h = 0.4682 and l = 0.7588: consistent with each other (l = -log h), but")
     print(f"  0.4682 = 1 - {h:.4f} = sigmoid(-W @ x): the printed W has the opposite sign of the one used.")
 
     g, final_loss, predictions = xor_training(steps=600 if quick else 2000)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .codegen import compile_backward, release_schedule
 from .errors import BackwardError, ValueNotAvailableError
-from .node import CONST, INPUT, OP, PARAM, Node
+from .node import CONST, PARAM, Node
 from .scheduler import (
     CODEGEN_AFTER_RUNS,
     CODEGEN_MAX_STEPS,
@@ -107,9 +107,9 @@ class Run:
         plan = self._plan
         if self._released:
             raise BackwardError(
-                f"this run's backward already ran, and a run with fetch= releases the values backward reads "
-                f"as it goes (to keep memory low), so it cannot run backward again. Run g.forward(...) again, "
-                f"or use fetch=None (a recording run keeps every value)."
+                "this run's backward already ran, and a run with fetch= releases the values backward reads "
+                "as it goes (to keep memory low), so it cannot run backward again. Run g.forward(...) again, "
+                "or use fetch=None (a recording run keeps every value)."
             )
         value = self._values[s]
         if value is None or type(value) is FreedValue:

@@ -47,8 +47,8 @@ def test_wheel_installs_and_imports_in_a_fresh_venv(tmp_path):
     assert install.returncode == 0, install.stderr
     run = subprocess.run([str(py), "-c", SMOKE], capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert run.returncode == 0, run.stderr
-    value, grad, plugins_file = run.stdout.split(maxsplit=1)[0], None, run.stdout.strip().split()[-1]
-    assert float(value) == 0.5
+    value, plugins_file = run.stdout.split(maxsplit=1)[0], run.stdout.strip().split()[-1]
+    assert float(value) == 0.5  # sigmoid(0)
     assert str(venv) in plugins_file  # from site-packages, not from the source tree
     cli = subprocess.run([str(venv / "bin" / "graphengine"), "plugins", "--json"], capture_output=True, text=True,
                          cwd=tmp_path, timeout=300)
