@@ -1,8 +1,10 @@
 """``graphengine demo``: the lectures' worked examples, built, run and differentiated.
 
 Prints values and gradients of the chain-rule example y = w2·exp(w1·x) and of the
-logistic-regression snippet of deck 001, trains a 2-2-1 network on XOR, and writes the
-diagrams (forward, backward, both, and a deep-net gradient heat map) into a folder.
+logistic-regression snippet of deck 001, trains a 2-2-1 network on XOR (plain gradient
+descent on the graph) and a small classifier on two moons (ge.nn, fit, Adam), and writes
+the diagrams (forward, backward, both, and a deep-net gradient heat map) and the training
+curves into a folder.
 """
 
 from __future__ import annotations
@@ -93,7 +95,21 @@ def run_demo(out_dir="demo-output", quick: bool = False) -> int:
     print("\nXOR with a 2-2-1 network, plain gradient descent")
     print(f"  final loss {final_loss:.4f}; predictions {np.round(predictions, 3).tolist()} (targets [0, 1, 1, 0])")
 
+    from . import data, nn, training
+
+    X, labels = data.two_moons(400, noise=0.1, seed=0)
+    model = nn.Sequential(nn.Dense(2, 16), "tanh", nn.Dense(16, 2), seed=0)
+    history = training.fit(model, X, labels, loss="cross_entropy", optimizer="adam", lr=0.03,
+                           epochs=10 if quick else 40, batch_size=32, validation_split=0.25, seed=0,
+                           progress=False)
+    print("\nTwo moons with ge.nn (2-16-2 tanh), ge.training.fit and Adam")
+    print(f"  final loss {history.last('loss'):.4f}, validation accuracy {history.last('val_accuracy'):.3f}")
     written = []
+    try:
+        history.plot(out / "two_moons_history.png")
+        written.append(out / "two_moons_history.png")
+    except ImportError as exc:  # matplotlib is in the train/test extras
+        print(f"  (history plot skipped: {exc})")
     try:
         from .visualize.cli import demo_diagrams
     except ImportError as exc:
@@ -102,11 +118,11 @@ def run_demo(out_dir="demo-output", quick: bool = False) -> int:
         from .visualize import DotNotFoundError
 
         try:
-            written = demo_diagrams(out)
+            written += demo_diagrams(out)
         except DotNotFoundError as exc:
             print(f"\n(diagrams skipped: {exc})")
     if written:
-        print(f"\nDiagrams written to {out}/:")
+        print(f"\nDiagrams and figures written to {out}/:")
         for path in written:
             print(f"  {path}")
     return 0

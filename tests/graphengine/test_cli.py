@@ -35,4 +35,5 @@ def test_demo_prints_values_and_gradients(tmp_path):
     out = result.stdout
     assert "dy/dw1   = 3.297443" in out  # w2·x·e^(w1·x) at w1 = 0.5, w2 = 2, x = 1
     assert "h = sigmoid(W @ x) = 0.5318" in out
-    assert "XOR" in out
+    assert "XOR" in out and "Two moons" in out
+    assert (tmp_path / "demo" / "two_moons_history.png").stat().st_size > 0
