@@ -230,3 +230,20 @@ def test_repr_and_len():
     x = g.input("x", shape=(None, 2), dtype="float32")
     assert "small" in repr(g) and len(g) == 1
     assert repr(x) == "<Node 'x' input (None, 2) float32>"
+
+
+def test_rewired_graph_runs_in_networkx_topological_order():
+    # after the rewire, node 'a' (created first) consumes node 'b' (created later): creation
+    # order is no longer topological, so the plan comes from networkx's sort
+    g = ge.Graph()
+    x = g.input("x", shape=(2,))
+    a = ge.ops.tanh(x, name="a")
+    b = ge.ops.exp(x, name="b")
+    out = ge.ops.sum(a, name="out")
+    g.rewire(a, 0, b)
+    feeds = {"x": np.array([0.0, 1.0])}
+    want = np.tanh(np.exp([0.0, 1.0]))
+    for fetch in (None, [out, x], [out, x], [out, x]):
+        run = g.forward(feeds, fetch=fetch).backward(out)
+        np.testing.assert_allclose(run.value(out), want.sum())
+        np.testing.assert_allclose(run.grad(x), (1 - want ** 2) * np.exp([0.0, 1.0]))
