@@ -240,6 +240,15 @@ def _check_indices(xp, indices, classes, op_name):
         )
 
 
+def _negative_log_likelihood(xp, log_probs, target, axis, op_name):
+    """-log_probs[y] per example for class indices, -Σ t·log_probs for distributions."""
+    dist, indices = _targets(xp, target, log_probs, op_name)
+    if indices is not None:
+        _check_indices(xp, indices, log_probs.shape[axis], op_name)
+        return xp.asarray(-_pick(xp, log_probs, indices, axis))
+    return xp.asarray(-_weighted_sum(xp, dist, log_probs, axis))
+
+
 class CrossEntropy(_ClassLoss):
     """Softmax cross-entropy from logits (deck 000 eq. 5), per example:
     L_i = -log(e^(z_y) / Σ_j e^(z_j)) = logsumexp(z) - z_y, computed stably.
@@ -254,14 +263,8 @@ class CrossEntropy(_ClassLoss):
     name = "cross_entropy"
 
     def forward(self, xp, logits, target, *, axis=-1, reduction="none"):
-        log_probs = _log_softmax(xp, logits, axis)
-        dist, indices = _targets(xp, target, logits, self.name)
-        if indices is not None:
-            _check_indices(xp, indices, logits.shape[axis], self.name)
-            loss = -_pick(xp, log_probs, indices, axis)
-        else:
-            loss = -_weighted_sum(xp, dist, log_probs, axis)
-        return _reduce(xp, xp.asarray(loss), reduction)
+        return _reduce(xp, _negative_log_likelihood(xp, _log_softmax(xp, logits, axis), target, axis, self.name),
+                       reduction)
 
     def backward(self, xp, grad, inputs, output, *, axis=-1, reduction="none", needs_grad=(True, False)):
         logits, target = inputs
@@ -330,13 +333,7 @@ class NLL(_ClassLoss):
     name = "nll"
 
     def forward(self, xp, log_probs, target, *, axis=-1, reduction="none"):
-        dist, indices = _targets(xp, target, log_probs, self.name)
-        if indices is not None:
-            _check_indices(xp, indices, log_probs.shape[axis], self.name)
-            loss = -_pick(xp, log_probs, indices, axis)
-        else:
-            loss = -_weighted_sum(xp, dist, log_probs, axis)
-        return _reduce(xp, xp.asarray(loss), reduction)
+        return _reduce(xp, _negative_log_likelihood(xp, log_probs, target, axis, self.name), reduction)
 
     def backward(self, xp, grad, inputs, output, *, axis=-1, reduction="none", needs_grad=(True, False)):
         log_probs, target = inputs
