@@ -43,7 +43,7 @@ from __future__ import annotations
 import itertools
 import string
 
-from .op import unbroadcast
+from .op import sum_to_shape, unbroadcast
 from .scheduler import BackwardPlan, FreedValue, Plan, gc_paused, op_error
 
 _counter = itertools.count()
@@ -71,6 +71,12 @@ def unbroadcast_like(xp, grad, like):
     """``grad`` summed back to the shape of ``like`` (an array, or a Python scalar)."""
     shape = getattr(like, "shape", ())
     return grad if grad.shape == shape else unbroadcast(xp, grad, shape)
+
+
+def _sum_back_or_none(xp, grad, like):
+    if grad is None or not hasattr(grad, "shape") or not hasattr(like, "shape") or grad.shape == like.shape:
+        return grad
+    return sum_to_shape(xp, grad, like.shape)
 
 
 def static_shapes_equal(a, b) -> bool:
@@ -114,7 +120,7 @@ class GeneratedLiveness:
                 if "output" in impl.saves:
                     values.add(s)
                 continue
-            unbroadcast_inputs = getattr(impl, "inline_unbroadcast", False)
+            unbroadcast_inputs = True  # any gradient whose shape may differ is summed back
             for p, i in enumerate(in_slots):
                 if not requires[i] or template[p] is None:
                     continue
@@ -262,7 +268,7 @@ def backward_reads(plan: Plan, bplan: BackwardPlan, generated: bool) -> list:
             reads = (in_slots if "inputs" in saves else ()) + ((s,) if "output" in saves else ())
         else:
             reads = set()
-            unbroadcast_inputs = getattr(impl, "inline_unbroadcast", False)
+            unbroadcast_inputs = True
             for p, (i, need) in enumerate(zip(in_slots, needs)):
                 if not need or template[p] is None:
                     continue
@@ -308,7 +314,7 @@ def compile_backward(plan: Plan, bplan: BackwardPlan):
     Values that only backward reads are released (``V[i] = None``) after their last
     reader; the wrapper's ``releases`` says whether any is.
     """
-    namespace: dict = {"UB": unbroadcast_like}
+    namespace: dict = {"UB": unbroadcast_like, "UBN": _sum_back_or_none}
     body: list[str] = []
     body_slot: dict[int, int] = {}  # index in body -> slot of the node whose backward runs there
     sums = GradientSums(bplan.target_slot)
@@ -326,7 +332,7 @@ def compile_backward(plan: Plan, bplan: BackwardPlan):
         pad = " " * indent
         template = backward_template(impl, in_slots)
         if template is not None:
-            unbroadcast_inputs = getattr(impl, "inline_unbroadcast", False)
+            unbroadcast_inputs = True
             names = _template_attrs(impl, attrs, f"A{s}", namespace)
             names.update(grad=f"g{s}", output=f"V[{s}]")
             args = [f"V[{i}]" for i in in_slots]
@@ -359,6 +365,8 @@ def compile_backward(plan: Plan, bplan: BackwardPlan):
             body.append(f"{pad}{targets} = B{s}(xp, g{s}, {inputs}, {output}{', ' + extra if extra else ''})")
             for p, (i, need) in enumerate(zip(in_slots, needs)):
                 if need:
+                    if "inputs" in impl.saves:
+                        body.append(f"{pad}c{s}_{p} = UBN(xp, c{s}_{p}, V[{i}])")
                     sums.add(body, indent, i, f"c{s}_{p}", may_be_none=True, fresh=False, conditional=indent > 4)
             if indent > 4:  # the step may not have run: its variables may not exist
                 body.append(f"    {targets} = {'None, ' * len(in_slots)}")

@@ -28,7 +28,7 @@ class Node:
     """
 
     __slots__ = ("graph", "id", "name", "kind", "op", "inputs", "attrs", "shape", "dtype",
-                 "scope", "_op_impl", "_value", "__weakref__")
+                 "scope", "_op_impl", "_value", "_updates", "__weakref__")
     __array_priority__ = 1000  # make ndarray @ node use Node.__rmatmul__
 
     def __init__(self, graph, id, name, kind, op=None, inputs=(), attrs=None,
@@ -45,6 +45,7 @@ class Node:
         self.scope = scope
         self._op_impl = op_impl
         self._value = value
+        self._updates = 0  # in-place changes of _value (optimizer steps): runs holding it compare
 
     # -- params and consts own their array ------------------------------------------
     @property

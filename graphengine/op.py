@@ -103,13 +103,19 @@ class Op:
             positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
                           and p.default is p.empty]
             variadic = any(p.kind == p.VAR_POSITIONAL for p in params)
-            attrs = {p.name: p.default for p in params
-                     if p.kind == p.KEYWORD_ONLY or (p.kind == p.POSITIONAL_OR_KEYWORD and p.default is not p.empty)}
+            attrs = {p.name: p.default for p in params if p.name != "out" and (
+                     p.kind == p.KEYWORD_ONLY or (p.kind == p.POSITIONAL_OR_KEYWORD and p.default is not p.empty))}
             any_kw = any(p.kind == p.VAR_KEYWORD for p in params)
             arity = cls.arity if cls.arity is not None or variadic else len(positional)
             bsig = inspect.signature(cls.backward).parameters
             cls._attr_names = (arity, attrs, any_kw, "needs_grad" in bsig)
         return cls._attr_names
+
+    @classmethod
+    def takes_out(cls) -> tuple:
+        """(forward takes ``out=``, backward takes ``out=``): the optional buffer forms."""
+        return ("out" in inspect.signature(cls.forward).parameters,
+                "out" in inspect.signature(cls.backward).parameters)
 
     def __repr__(self) -> str:
         return f"<Op {self.name}>"
@@ -198,6 +204,19 @@ def unbroadcast(xp, grad, shape):
     if lead:
         out = out.reshape(tuple(shape))
     return out
+
+
+def sum_to_shape(xp, grad, shape):
+    """A gradient of a broadcast shape summed back to ``shape`` (unchanged when it cannot
+    be: the caller reports the mismatch)."""
+    gshape = tuple(grad.shape)
+    shape = tuple(shape)
+    if gshape == shape or len(gshape) < len(shape):
+        return grad
+    lead = len(gshape) - len(shape)
+    if any(d != 1 and d != gshape[i + lead] for i, d in enumerate(shape)):
+        return grad
+    return unbroadcast(xp, grad, shape)
 
 
 def shape_of(value) -> tuple:

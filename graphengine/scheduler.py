@@ -24,7 +24,7 @@ import numpy as np
 from .errors import GraphStructureError, NonFiniteError, OpExecutionError, ShapeError
 from .feeds import missing_feeds_error, resolve_feeds
 from .node import CONST, INPUT, OP, PARAM, Node
-from .op import describe_value, format_shape, shapes_compatible
+from .op import describe_value, format_shape, shapes_compatible, sum_to_shape
 
 CODEGEN_MAX_STEPS = 20_000  # larger plans stay interpreted (compiling huge functions costs more than it saves)
 _NO_ATTRS: dict = {}  # shared by steps without attributes (never mutated)
@@ -388,6 +388,8 @@ def interpret_backward(plan: Plan, bplan: BackwardPlan, values, grads, seed, xp,
                 continue
             i = in_slots[position]
             expected = getattr(values[i], "shape", None)
+            if expected is not None and getattr(c, "shape", ()) != expected and hasattr(c, "shape"):
+                c = sum_to_shape(xp, c, expected)
             if expected is not None and getattr(c, "shape", ()) != expected:
                 raise op_error(node, [values[j] for j in in_slots], ShapeError(
                     f"backward returned a gradient of shape {format_shape(getattr(c, 'shape', ()))} for input "

@@ -58,6 +58,7 @@ from .codegen import (
     _literal_attrs,
     _placeholders,
     _template_attrs,
+    _sum_back_or_none,
     backward_template,
     forward_expression,
 )
@@ -70,17 +71,20 @@ from .scheduler import get_backward_plan, get_plan, op_error, seed_gradient
 MAX_VARIANTS = 4  # feed signatures kept compiled (full batches, the last smaller batch, ...)
 
 
-def compile_step(loss, optimizer=None, *, fetch=()) -> "CompiledStep":
+def compile_step(loss, optimizer=None, *, fetch=(), before_update=(), after_update=()) -> "CompiledStep":
     """A :class:`CompiledStep` for ``loss`` (a scalar node), updating with ``optimizer``
     (None: forward and backward only; read ``step.grads``). ``fetch``: more nodes whose
-    values the step keeps (``step.value(node)``), e.g. the output for an accuracy."""
-    return CompiledStep(loss, optimizer, fetch=fetch)
+    values the step keeps (``step.value(node)``), e.g. the output for an accuracy.
+    ``before_update``: callables ``f(grads) -> grads`` ({param: gradient}) applied in order
+    between backward and the update (penalties, clipping, an allreduce); ``after_update``:
+    callables ``f()`` run after it (decoupled decay, constraints)."""
+    return CompiledStep(loss, optimizer, fetch=fetch, before_update=before_update, after_update=after_update)
 
 
 class CompiledStep:
     """Forward, backward and update of one loss, compiled per feed signature."""
 
-    def __init__(self, loss, optimizer=None, *, fetch=()):
+    def __init__(self, loss, optimizer=None, *, fetch=(), before_update=(), after_update=()):
         if not isinstance(loss, Node):
             raise GraphStructureError(f"compile_step takes the loss node, got {type(loss).__name__}")
         self.graph = graph = loss.graph
@@ -92,7 +96,10 @@ class CompiledStep:
                 if p.graph is not graph:
                     raise GraphStructureError(
                         f"optimizer param {p.name!r} belongs to graph {p.graph.name!r}, not to {graph.name!r}")
-        self._in_place = optimizer is not None and callable(getattr(optimizer, "update_into", None))
+        self.before_update = list(before_update)
+        self.after_update = list(after_update)
+        self._in_place = optimizer is not None and callable(getattr(optimizer, "update_into", None)) \
+            and not self.before_update
         self._version = None
         self.steps = 0
 
@@ -168,7 +175,12 @@ class CompiledStep:
             if self._in_place:
                 _update_in_place(self.optimizer, self._updates, variant.grads, self.graph.xp)
             else:
-                self.optimizer.step(dict(zip(self.params, variant.grads)))
+                grads = dict(zip(self.params, variant.grads))
+                for transform in self.before_update:
+                    grads = transform(grads)
+                self.optimizer.step(grads)
+            for hook in self.after_update:
+                hook()
         self.steps += 1
         return loss
 
@@ -252,7 +264,8 @@ class _Variant:
     def _build(self, values, grads, xp):
         step, plan, bplan = self._step, self._step._plan, self._step._bplan
         namespace: dict = {"UNBROADCAST": unbroadcast, "NoneGradient": NoneGradient, "GRADS": self.grads,
-                           "FETCHED": self.fetched, "xp_add": xp.add}
+                           "FETCHED": self.fetched, "xp_add": xp.add,
+                           "UBN": _sum_back_or_none}
         loss_slot = step._loss_slot
         head = ["def step(A, xp):"]
         code = _Code()  # the body, with what each line reads and which buffers it fills
@@ -298,7 +311,7 @@ class _Variant:
             into = getattr(impl, "backward_into", None)
             template = backward_template(impl, in_slots)
             if into is None and template is not None:
-                unbroadcast_inputs = getattr(impl, "inline_unbroadcast", False)
+                unbroadcast_inputs = True
                 names = _template_attrs(impl, attrs, f"A{s}", namespace)
                 names.update(grad=f"g{s}", output=f"v{s}")
                 args = [f"v{i}" for i in in_slots]
@@ -348,6 +361,10 @@ class _Variant:
                       reads=[f"g{s}"] + passed, fills=fills, assign=targets, holds=holds)
             for p, (i, need) in enumerate(zip(in_slots, needs)):
                 if need:
+                    if "inputs" in saves:  # a backward may return the broadcast-shaped gradient
+                        code.emit(f"{pad}c{s}_{p} = UBN(xp, c{s}_{p}, v{i})", (s, "backward"),
+                                  reads=[f"c{s}_{p}", f"v{i}"], assign=f"c{s}_{p}",
+                                  holds=code.held([f"c{s}_{p}"]))
                     sums.add(indent, i, f"c{s}_{p}", grads[i], s, may_be_none=True, conditional=conditional,
                              reads=[f"c{s}_{p}"], holds=code.held([f"c{s}_{p}"]))
         for k, (s, node) in enumerate(step._param_slots):
