@@ -26,6 +26,7 @@ if not _os.path.isdir(_os.path.join(_here, "plugins")) and _os.path.isfile(_os.p
     __path__.append(_root)  # type: ignore[name-defined]  # noqa: F821
 
 from .backends import cupy_available, get_backend  # noqa: E402
+from .clipping import ClipError, clip_grad_norm, clip_grad_value, global_grad_norm  # noqa: E402
 from .errors import (  # noqa: E402
     AttributeSpecError,
     BackendMismatchError,
@@ -54,6 +55,7 @@ from .node import Node  # noqa: E402
 from .op import Op, broadcast_shapes, normalize_axis, reduced_shape, unbroadcast  # noqa: E402
 from .optimizer import Optimizer  # noqa: E402
 from .plugin_manager import PluginInfo, PluginManager, PluginWarning, classes_defined_in, default_manager  # noqa: E402
+from .regularization import add_penalty_gradients, apply_after_step, penalty_value, regularized_step  # noqa: E402
 from .regularizer import Regularizer  # noqa: E402
 from .run import Run  # noqa: E402
 from .serialization import load  # noqa: E402
@@ -72,6 +74,8 @@ __all__ = [
     "FeedError", "UnknownFeedError", "ValueNotAvailableError", "BackwardError", "OpExecutionError",
     "NonFiniteError", "UnknownOpError", "UnknownNameError", "AttributeSpecError", "PluginError",
     "BackendUnavailableError", "BackendMismatchError", "SaveFormatError", "plugins",
+    "clip_grad_norm", "clip_grad_value", "global_grad_norm", "ClipError",
+    "add_penalty_gradients", "apply_after_step", "penalty_value", "regularized_step",
 ]
 
 

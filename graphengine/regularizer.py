@@ -12,6 +12,8 @@ A regularizer acts on parameters, in one of two ways, and says which in ``kind``
 
 from __future__ import annotations
 
+KINDS = ("penalty", "decay", "constraint")  # what a Regularizer.kind may be
+
 
 class Regularizer:
     name = ""
@@ -36,3 +38,6 @@ class Regularizer:
 
     def __repr__(self) -> str:
         return f"<Regularizer {self.name} ({self.kind}), strength={self.strength}>"
+
+
+__all__ = ["KINDS", "Regularizer"]

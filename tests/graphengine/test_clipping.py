@@ -1,4 +1,4 @@
-"""Gradient clipping by global norm and by value."""
+"""Gradient clipping by global norm and by value (graphengine/clipping.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import graphengine as ge
-from graphengine.plugins.optimizers import ClipError, clip_grad_norm, clip_grad_value, global_grad_norm
+from graphengine.clipping import ClipError, clip_grad_norm, clip_grad_value, global_grad_norm
 
 
 def two_params(dtype=np.float64):
@@ -87,5 +87,29 @@ def test_bad_thresholds(bad):
 
 
 def test_wrong_grads_type():
-    with pytest.raises(ge.DtypeError, match="a Run .* or a mapping"):
+    with pytest.raises(ge.DtypeError, match=r"clip_grad_norm takes a Run .* or a mapping param -> gradient, got list"):
         clip_grad_norm([np.ones(2)], 1.0)
+    with pytest.raises(ge.DtypeError, match=r"clip_grad_value takes a Run"):
+        clip_grad_value(np.ones(2), 1.0)
+    with pytest.raises(ge.DtypeError, match=r"global_grad_norm takes a Run"):
+        global_grad_norm(3.0)
+
+
+def test_none_gradients_pass_through():
+    _, a, b = two_params()
+    grads = {a: np.array([30.0, 40.0]), b: None}
+    assert global_grad_norm(grads) == 50.0
+    assert clip_grad_norm(grads, 5.0)[b] is None
+    assert clip_grad_value(grads, 5.0)[b] is None
+    np.testing.assert_allclose(clip_grad_norm(grads, 5.0)[a], [3.0, 4.0])
+
+
+def test_the_old_plugin_import_path_and_ge_give_the_core_functions():
+    import graphengine.clipping as core
+    import graphengine.plugins.optimizers as plugin
+    import graphengine.plugins.optimizers.clipping as plugin_module
+
+    for name in ("clip_grad_norm", "clip_grad_value", "global_grad_norm", "ClipError"):
+        assert getattr(plugin, name) is getattr(core, name), name
+        assert getattr(plugin_module, name) is getattr(core, name), name
+        assert getattr(ge, name) is getattr(core, name), name
