@@ -2,7 +2,7 @@
 
 Options: ``--quick`` (smoke mode: small sizes, few repeats, a few seconds; CI runs this
 to see that the suite still runs, its numbers mean nothing), ``--only NAME ...``
-(per_op, mlp, build, memory, diagrams, gpu), ``--json PATH`` (write every row),
+(per_op, mlp, mlp_adam, build, memory, diagrams, gpu), ``--json PATH`` (write every row),
 ``--markdown`` (print the table as Markdown, for docs/benchmarks.md).
 
 Each benchmark times the engine and its reference interleaved in one process, repeats,
@@ -26,7 +26,7 @@ if __package__ in (None, ""):  # run as a script: python benchmarks/run.py
 
 from .timing import format_quantity, format_ratio  # noqa: E402
 
-BENCHMARKS = ("per_op", "mlp", "build", "memory", "diagrams", "gpu")
+BENCHMARKS = ("per_op", "mlp", "mlp_adam", "build", "memory", "diagrams", "gpu")
 
 
 def machine() -> dict:
@@ -36,8 +36,10 @@ def machine() -> dict:
         "date": datetime.date.today().isoformat(),
         "python": platform.python_version(),
         "numpy": np.__version__,
+        "torch": _torch_version(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
+        "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
         "processor": _cpu_name(),
     }
     try:
@@ -47,6 +49,16 @@ def machine() -> dict:
     except ImportError:
         pass
     return info
+
+
+def _torch_version() -> str:
+    """torch's version, read from its metadata (this process never imports torch)."""
+    try:
+        from importlib.metadata import version
+
+        return version("torch")
+    except Exception:
+        return "not installed (the PyTorch rows are skipped)"
 
 
 def _cpu_name() -> str:
