@@ -17,26 +17,40 @@ An op is one small class with forward, backward and shape rule side by side::
         def shape(self, x):
             return x
 
-``xp`` is the backend's array module (numpy or cupy). ``backward`` returns one gradient
-per input (``None`` for an input that is not differentiable), each summed back to the
-input's shape when the input was broadcast (:func:`unbroadcast`). Shapes given to
-``shape`` are tuples whose entries may be ``None`` (a batch axis not known until run time).
-``backward`` may also take ``needs_grad=`` (a tuple of bools, one per input) to skip the
-gradients nobody reads.
+One rule per direction:
 
-Optional, for speed only (an op without them is run through its methods, correctly):
+``forward(self, xp, *inputs, **attrs)``
+    Returns an array. ``xp`` is the backend's array module (numpy or cupy).
+``backward(self, xp, grad, inputs, output, **attrs)``
+    Returns one gradient per input (``None`` for an input that gets none). A gradient may
+    keep the broadcast (output) shape: the engine sums every gradient back to its input's
+    shape (:func:`sum_to_shape`), so ops do no broadcasting bookkeeping. A gradient may be
+    ``grad`` itself (a pass-through), never an input or the output array.
 
-* ``inline_forward`` / ``inline_backward`` / ``inline_unbroadcast``: expression templates
-  the generated code pastes in place of the method calls (:mod:`graphengine.codegen`);
-* ``forward_into`` / ``backward_into``: the same rules writing into reused buffers, used
-  by the fused training step (:mod:`graphengine.training_step`).
+Optional, each checked against the methods by ``graphengine.testing.check_op``:
 
-``graphengine.testing.check_op`` checks the templates and the methods agree.
+* ``needs_grad=`` on backward: a tuple of bools, one per input; take it only where
+  skipping a gradient saves real work (matmul, a loss's target).
+* ``out=None`` on forward: an array of the output's shape and dtype that the engine reuses
+  between steps; forward writes its result there and returns it (or returns a new array,
+  never one of its inputs). Write the maths once: ``return xp.multiply(a, b, out=out)``.
+* ``out=None`` on backward: ``None`` or a tuple with one entry per input, each ``None`` or
+  an array of that input's shape and dtype that backward may write the input's gradient
+  into.
+* ``inline_forward`` / ``inline_backward``: expression templates the generated code pastes
+  in place of the method calls (:mod:`graphengine.codegen`). A class that gives a template
+  and not the matching method gets the method derived from the template (see
+  :class:`Op`), so the maths is written once.
+
+Shapes given to ``shape`` are tuples whose entries may be ``None`` (a batch axis not known
+until run time).
 """
 
 from __future__ import annotations
 
 import inspect
+import linecache
+import string
 from typing import Any, Sequence
 
 import numpy as np
@@ -62,17 +76,39 @@ class Op:
     ``differentiable``
         ``False`` for ops whose gradient is zero or undefined everywhere; backward is
         then not called and no gradient flows through.
+    ``inline_forward``
+        An expression of the inputs ``{0}``, ``{1}``, ..., the attributes by name and
+        ``xp``: ``"xp.add({0}, {1})"``.
+    ``inline_backward``
+        A tuple with one entry per input: an expression of ``{grad}``, ``{output}``, the
+        inputs and the attributes, or ``None`` where the input gets no gradient:
+        ``("{grad} * {1}", "{grad} * {0}")``. A bare ``"{grad}"`` passes the gradient on.
+
+    Without a ``forward`` of its own, a class with ``inline_forward`` gets one derived
+    from it (inputs only: an op with attributes writes its forward); without a
+    ``backward``, a class with ``inline_backward`` gets one derived from it (it takes the
+    forward's attributes, and ``needs_grad`` where it has several inputs and computes
+    something). ``Mul`` is then just::
+
+        class Mul(Op):
+            name = "mul"
+            saves = ("inputs",)
+            inline_forward = "xp.multiply({0}, {1})"
+            inline_backward = ("{grad} * {1}", "{grad} * {0}")
     """
 
     name: str = ""
     arity: int | None = None
     saves: tuple = ("inputs", "output")
     differentiable: bool = True
+    inline_forward: str | None = None
+    inline_backward: tuple | None = None
     _attr_names = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         cls._attr_names = None
+        _derive_from_templates(cls)
 
     def forward(self, xp, *inputs, **attrs):  # pragma: no cover - abstract
         raise NotImplementedError(f"op {self.name!r} has no forward")
@@ -119,6 +155,120 @@ class Op:
 
     def __repr__(self) -> str:
         return f"<Op {self.name}>"
+
+
+# --------------------------------------------------------------------------- templates
+
+def template_fields(template: str) -> set:
+    """The placeholder names of an inline template: ``{"0", "grad", "axis"}``."""
+    return {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
+
+
+def _is_derived(method) -> bool:
+    return getattr(method, "_derived_from_template", None) is not None
+
+
+def _template_error(cls, which, template, problem, fix):
+    return TypeError(f"op class {cls.__qualname__} (name {cls.name!r}): {which} {template!r} {problem}; {fix}")
+
+
+def _compile(cls, method, source, namespace, template):
+    """Build one derived method from its source text (kept for tracebacks and inspection)."""
+    filename = f"<graphengine: {cls.__qualname__}.{method} derived from inline_{method}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), namespace)
+    fn = namespace[method]
+    fn.__qualname__ = f"{cls.__qualname__}.{method}"
+    fn.__module__ = cls.__module__
+    fn.__doc__ = f"Derived from ``inline_{method}`` = {template!r}:\n\n{source}"
+    fn._derived_from_template = template
+    return fn
+
+
+def _derive_forward(cls, template):
+    if not isinstance(template, str):
+        raise _template_error(cls, "inline_forward", template, "is not a string",
+                              'write an expression such as "xp.add({0}, {1})"')
+    fields = template_fields(template)
+    named = sorted(f for f in fields if not f.isdigit())
+    if named:
+        raise _template_error(
+            cls, "inline_forward", template, f"reads {{{named[0]}}}, and a forward derived from a template "
+            "takes inputs only ({0}, {1}, ...)",
+            f"write the method, e.g. forward(self, xp, x, *, {named[0]}=<default>), and keep the template")
+    used = sorted(int(f) for f in fields)
+    arity = cls.arity if cls.arity is not None else (used[-1] + 1 if used else 0)
+    if used and used[-1] >= arity:
+        raise _template_error(cls, "inline_forward", template, f"reads {{{used[-1]}}} but the op has {arity} inputs",
+                              "fix the template or the class's arity")
+    args = [f"x{i}" for i in range(arity)]
+    source = (f"def forward(self, xp{''.join(', ' + a for a in args)}):\n"
+              f"    return xp.asarray({template.format(*args)})\n")
+    return _compile(cls, "forward", source, {}, template)
+
+
+def _derive_backward(cls, template):
+    arity, attrs, any_kw, _ = cls.signature_info()
+    if not isinstance(template, (tuple, list)) or not all(t is None or isinstance(t, str) for t in template):
+        raise _template_error(cls, "inline_backward", template, "is not a tuple of expressions (or None)",
+                              'give one entry per input, e.g. ("{grad}", "-{grad}")')
+    if arity is None or len(template) != arity:
+        raise _template_error(cls, "inline_backward", template, f"has {len(template)} entries for {arity} inputs",
+                              "give one entry per input (None where an input gets no gradient)")
+    args = [f"x{i}" for i in range(arity)]
+    namespace, exprs, reads_inputs = {}, [], False
+    for position, entry in enumerate(template):
+        if entry is None:
+            exprs.append("None")
+            continue
+        fields = template_fields(entry)
+        for field in sorted(fields):
+            if field.isdigit() and int(field) >= arity:
+                raise _template_error(cls, "inline_backward", template, f"reads {{{field}}} but the op has {arity} "
+                                      "inputs", "fix the template")
+            needed = "inputs" if field.isdigit() else "output" if field == "output" else None
+            if needed and needed not in cls.saves:
+                raise _template_error(cls, "inline_backward", template, f"reads {{{field}}} but saves = {cls.saves!r}",
+                                      f"add {needed!r} to saves")
+            if not field.isdigit() and field not in ("grad", "output") and field not in attrs:
+                raise _template_error(cls, "inline_backward", template, f"reads {{{field}}}, which is not an attribute "
+                                      f"of forward (attributes: {sorted(attrs) or 'none'})",
+                                      "add it as a keyword parameter of forward or fix the template")
+        reads_inputs = reads_inputs or any(f.isdigit() for f in fields)
+        exprs.append(entry.format(*args, grad="grad", output="output", **{a: a for a in attrs}))
+    computed = [t is not None and t.strip() != "{grad}" for t in template]
+    skip = arity > 1 and any(computed)
+    params = ["self", "xp", "grad", "inputs", "output"]
+    if skip:
+        params.append(f"needs_grad={(True,) * arity!r}")
+    keywords = []
+    for a, default in attrs.items():
+        namespace[f"_default_{a}"] = default
+        keywords.append(f"{a}=_default_{a}")
+    if keywords:
+        params.append("*")
+        params += keywords
+    if any_kw:
+        params.append("**attrs")
+    lines = [f"def backward({', '.join(params)}):"]
+    if reads_inputs:
+        lines.append(f"    {', '.join(args)}, = inputs")
+    entries = [f"(({e}) if needs_grad[{i}] else None)" if skip and computed[i] else e for i, e in enumerate(exprs)]
+    lines.append(f"    return ({', '.join(entries)}{',' if arity == 1 else ''})")
+    return _compile(cls, "backward", "\n".join(lines) + "\n", namespace, tuple(template))
+
+
+def _derive_from_templates(cls):
+    """Give ``cls`` the forward / backward its templates imply where it writes none."""
+    forward_template = getattr(cls, "inline_forward", None)
+    if forward_template is not None and (cls.forward is Op.forward or _is_derived(cls.forward)):
+        cls.forward = _derive_forward(cls, forward_template)
+        cls._attr_names = None
+    backward_template = getattr(cls, "inline_backward", None)
+    if backward_template is not None and cls.differentiable and cls.forward is not Op.forward \
+            and (cls.backward is Op.backward or _is_derived(cls.backward)):
+        cls.backward = _derive_backward(cls, backward_template)
+        cls._attr_names = None
 
 
 # --------------------------------------------------------------------------- shapes
