@@ -2,6 +2,11 @@
 
 A backend hands ops its array module ``xp``; moving arrays between backends happens
 only where the user asks for it (``Graph.to``, feeding host arrays to a GPU graph).
+
+Code that must read a device array on the host (to print it, to compare it with NumPy,
+to turn it into a Python number) converts it explicitly with :func:`asnumpy` (or a
+backend's ``to_numpy``); ``np.asarray`` on a CuPy array raises, by CuPy's design, and
+graphengine never relies on it.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ class Backend:
         return isinstance(value, self.xp.ndarray)
 
     def to_numpy(self, value):
-        return np.asarray(value)
+        """``value`` as a NumPy array on the host: an explicit copy for a device array."""
+        return asnumpy(value)
 
     def __repr__(self) -> str:
         return f"<Backend {self.name}>"
@@ -78,6 +84,27 @@ def _is_cupy_array(value) -> bool:
     return type(value).__module__.startswith("cupy")
 
 
+def asnumpy(value, xp=None):
+    """``value`` as a NumPy array on the host, copying explicitly from a device.
+
+    A CuPy array (or any device array with ``.get()``) is copied with ``.get()``; with
+    ``xp`` given, an array of that module is converted with ``xp.asnumpy`` where the module
+    has one (CuPy does); host values (NumPy arrays and scalars, Python numbers and lists)
+    go through ``np.asarray``. Use it wherever a value must be printed, compared with
+    NumPy or turned into a number on the host; it is a device-to-host copy, so keep it out
+    of hot loops.
+    """
+    if isinstance(value, (np.ndarray, np.generic)):
+        return np.asarray(value)
+    if xp is not None and xp is not np and hasattr(xp, "asnumpy"):
+        ndarray = getattr(xp, "ndarray", None)
+        if isinstance(ndarray, type) and isinstance(value, ndarray):
+            return np.asarray(xp.asnumpy(value))
+    if hasattr(value, "shape") and hasattr(value, "dtype") and callable(getattr(value, "get", None)):
+        return np.asarray(value.get())  # CuPy arrays, and device arrays that follow CuPy's .get()
+    return np.asarray(value)
+
+
 _FACTORIES = {"numpy": NumpyBackend, "cupy": CupyBackend}
 _INSTANCES: dict = {}
 
@@ -103,6 +130,11 @@ def cupy_available() -> bool:
     except BackendUnavailableError:
         return False
     return True
+
+
+def xp_name(xp) -> str:
+    """A readable name of an array module, for messages: ``'numpy'``, ``'cupy'``, ..."""
+    return getattr(xp, "__name__", None) or type(xp).__name__
 
 
 def backend_of(value) -> str:

@@ -1,17 +1,25 @@
 """Stochastic regularization ops that layers insert: dropout and input Gaussian noise.
 
 Both are identity when ``training=False`` (evaluation). When training they draw random
-numbers, and randomness is handled the same way in both:
+numbers **on the array's own backend**, through ``xp.random`` (NumPy's or CuPy's
+``default_rng``): on the CuPy backend the mask or noise is generated on the GPU, with no
+host draw and no host-to-device copy per forward. Randomness works the same way in both:
 
-* ``seed=<int>``: the random draw is a pure function of (seed, shape): the same mask or
-  noise at every call, on NumPy and CuPy alike. This is what makes the op checkable
-  (finite differences call forward many times) and a run reproducible; give each dropout
-  node its own seed, and change it (rebuild the node) to get another mask.
+* ``seed=<int>``: the draw is a pure function of (seed, shape, backend): the same mask or
+  noise at every call. This is what makes the op checkable (finite differences call
+  forward many times) and a run reproducible; give each dropout node its own seed, and
+  change it (rebuild the node) to get another mask. **NumPy and CuPy have different
+  generators** (NumPy: PCG64; CuPy: cuRAND XORWOW), so one seed gives one fixed mask on
+  NumPy and another fixed mask on CuPy; compare the two backends by properties (the
+  kept fraction, the gradient equals the mask), not element by element.
 * ``seed=None`` (default): a fresh draw at every forward call, from a generator the op
-  instance owns.
+  instance owns, one per backend (and per GPU), seeded from OS entropy.
 
-The draws are made with NumPy on the host (``np.random.default_rng(seed)``) and copied to
-the device on the CuPy backend, so one seed gives the same mask on both backends.
+Dtypes: dropout draws its uniforms in float32 on every backend (so one seed gives the
+same mask for float32 and float64 data) and builds the scaled mask in the data's dtype;
+Gaussian noise draws its normals in the data's floating dtype (float32 data: float32
+normals; float16 data: float32 normals, cast), so float32 data never meets a float64
+random array. Integer data gives a float64 output, as before.
 """
 
 from __future__ import annotations
@@ -22,20 +30,90 @@ import numpy as np
 
 import graphengine as ge
 
-from ._checks import check_number
+from ._checks import RegularizerError, check_number
+
+#: dtype of dropout's uniform draws, on every backend and for every data dtype.
+UNIFORM_DTYPE = np.dtype("float32")
 
 
-def keep_mask(shape, p: float, seed) -> np.ndarray:
-    """The dropout keep-mask for ``seed``: ``default_rng(seed).random(shape) >= p``."""
-    return np.random.default_rng(seed).random(shape) >= p
+def check_seed(owner: str, seed):
+    """``seed`` as None or a non-negative int, or a clear error naming ``owner``."""
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise RegularizerError(
+            f"{owner}: seed={seed!r} must be None (a fresh draw at every run) or a non-negative int "
+            "(the same draw at every run)"
+        )
+    return int(seed)
+
+
+def _seeded_generator(xp, seed):
+    """``xp.random.default_rng(seed)``: NumPy's Generator or CuPy's (on the current GPU)."""
+    try:
+        return xp.random.default_rng(seed)
+    except (TypeError, ValueError) as exc:
+        raise RegularizerError(
+            f"cannot seed the {getattr(xp, '__name__', xp)!r} random generator with seed={seed!r} ({exc}); "
+            "give the op a non-negative int seed, or seed=None for a fresh draw at every run"
+        ) from exc
+
+
+def keep_mask(shape, p: float, seed, xp=np):
+    """The dropout keep-mask for ``seed`` on the backend ``xp`` (numpy or cupy), a bool
+    array of ``xp``: ``xp.random.default_rng(seed).random(shape, dtype=float32) >= p``.
+
+    The same seed gives the same mask on one backend; NumPy and CuPy masks differ.
+    """
+    return _seeded_generator(xp, seed).random(tuple(shape), dtype=UNIFORM_DTYPE) >= p
+
+
+def noise_sample(shape, std: float, seed, dtype="float64", xp=np):
+    """The Gaussian noise ``gaussian_noise(x, std=std, seed=seed)`` adds to data of
+    ``dtype`` on the backend ``xp``: ``std * xp.random.default_rng(seed).standard_normal(shape)``,
+    drawn in ``dtype`` (float32 for float32 or float16 data) and returned in ``dtype``."""
+    dtype = np.dtype(dtype)
+    draw = _draw_dtype(dtype)
+    noise = _seeded_generator(xp, seed).standard_normal(tuple(shape), dtype=draw)
+    return _scaled(noise, std, dtype)
 
 
 def _out_dtype(x_dtype):
     return x_dtype if x_dtype.kind == "f" else np.dtype("float64")
 
 
-def _to_backend(xp, array):
-    return array if xp is np else xp.asarray(array)
+def _draw_dtype(dtype):
+    """Random generators draw float32 or float64 only: float16 data draws float32."""
+    return np.dtype("float64") if np.dtype(dtype).itemsize > 4 else np.dtype("float32")
+
+
+def _scaled(values, factor, dtype):
+    """``values * factor`` in ``dtype``, computed in place (no float64 temporary)."""
+    values = values.astype(dtype, copy=False)
+    values *= dtype.type(factor)
+    return values
+
+
+class _Generators:
+    """The unseeded generators of one op instance: one per array module, and for CuPy one
+    per GPU (a CuPy generator's state lives on the device that was current when it was
+    made)."""
+
+    def __init__(self):
+        self._by_key = {}
+
+    def get(self, xp):
+        key = (xp, _device_id(xp))
+        rng = self._by_key.get(key)
+        if rng is None:
+            rng = self._by_key[key] = _seeded_generator(xp, None)
+        return rng
+
+
+def _device_id(xp):
+    if getattr(xp, "__name__", "") != "cupy":
+        return None
+    return xp.cuda.runtime.getDevice()
 
 
 class Dropout(ge.Op):
@@ -49,11 +127,12 @@ class Dropout(ge.Op):
     is the same as at evaluation and nothing needs rescaling at test time (deck 001 scales
     by p at test time instead; the two are equivalent in expectation).
 
-    Backward reuses the forward's mask: it is kept beside the output (released with it)
-    and, if missing, regenerated from ``seed``. Only when neither is possible (``seed=None``
-    and an output array that this op instance did not produce) is it read back from the
-    output as ``output != 0``, which treats a kept entry whose input was exactly 0 as
-    dropped; such an entry gets no gradient.
+    The mask is drawn on the data's backend (``xp.random``); see the module docstring for
+    seeds and backends. Backward reuses the forward's mask: it is kept beside the output
+    (released with it) and, if missing, regenerated from ``seed``. Only when neither is
+    possible (``seed=None`` and an output array that this op instance did not produce) is
+    it read back from the output as ``output != 0``, which treats a kept entry whose input
+    was exactly 0 as dropped; such an entry gets no gradient.
 
     >>> h = ge.ops.dropout(ge.ops.relu(x @ W1 + b1), p=0.5, seed=1)
     """
@@ -62,24 +141,24 @@ class Dropout(ge.Op):
     saves = ("output",)
 
     def __init__(self):
-        self._rng = None
+        self._generators = _Generators()
         self._masks = {}  # id(output) -> scaled mask, dropped when the output is freed
 
     def shape(self, x, *, p=0.5, training=True, seed=None):
         check_number("op 'dropout'", "p", p, low=0.0, high=1.0)
+        check_seed("op 'dropout'", seed)
         return x
 
     def dtype(self, x, **attrs):
         return None if x is None else _out_dtype(np.dtype(x))
 
     def _scaled_mask(self, xp, shape, dtype, p, seed):
+        """The keep-mask scaled by 1/(1 − p), an array of ``xp`` in ``dtype``."""
         if seed is None:
-            if self._rng is None:
-                self._rng = np.random.default_rng()
-            keep = self._rng.random(shape) >= p
+            keep = self._generators.get(xp).random(tuple(shape), dtype=UNIFORM_DTYPE) >= p
         else:
-            keep = keep_mask(shape, p, seed)
-        return _to_backend(xp, (keep * (1.0 / (1.0 - p))).astype(dtype))
+            keep = keep_mask(shape, p, seed, xp)
+        return _scaled(keep, 1.0 / (1.0 - p), np.dtype(dtype))
 
     def forward(self, xp, x, *, p=0.5, training=True, seed=None):
         dtype = _out_dtype(x.dtype)
@@ -112,7 +191,8 @@ class GaussianNoise(ge.Op):
     """Additive input noise: y = x + ε, ε ~ N(0, std²) per entry, while training.
 
     The noise does not depend on x, so dL/dx = dL/dy. Evaluation (``training=False``) or
-    std = 0: y = x.
+    std = 0: y = x. The noise is drawn on the data's backend (``xp.random``), in the
+    data's dtype; see the module docstring for seeds and backends.
 
     >>> noisy = ge.ops.gaussian_noise(x, std=0.1, seed=3)
     """
@@ -121,10 +201,11 @@ class GaussianNoise(ge.Op):
     saves = ()
 
     def __init__(self):
-        self._rng = None
+        self._generators = _Generators()
 
     def shape(self, x, *, std=0.1, training=True, seed=None):
         check_number("op 'gaussian_noise'", "std", std)
+        check_seed("op 'gaussian_noise'", seed)
         return x
 
     def dtype(self, x, **attrs):
@@ -136,12 +217,11 @@ class GaussianNoise(ge.Op):
             return x.astype(dtype, copy=True)
         std = check_number("op 'gaussian_noise'", "std", std)
         if seed is None:
-            if self._rng is None:
-                self._rng = np.random.default_rng()
-            noise = self._rng.standard_normal(x.shape)
+            noise = self._generators.get(xp).standard_normal(tuple(x.shape), dtype=_draw_dtype(dtype))
+            noise = _scaled(noise, std, dtype)
         else:
-            noise = np.random.default_rng(seed).standard_normal(x.shape)
-        return x + _to_backend(xp, (noise * std).astype(dtype))
+            noise = noise_sample(x.shape, std, seed, dtype, xp)
+        return x + noise
 
     def backward(self, xp, grad, inputs, output, *, std=0.1, training=True, seed=None):
         return (grad,)
