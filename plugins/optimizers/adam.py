@@ -2,7 +2,9 @@
 
 The moment estimates start at zero and are bias-corrected by the number of steps this
 parameter has taken (state key ``"step"``, counted per parameter, so a parameter that
-had no gradient in some step is corrected by its own count).
+had no gradient in some step is corrected by its own count). The rules update the param
+and the moments in place, with two temporaries from ``self.scratch``: a step allocates
+nothing.
 """
 
 from __future__ import annotations
@@ -12,6 +14,12 @@ import graphengine as ge
 from ._checks import DECAY_RATE, EPS, LR, check_hyper
 
 _ADAM_RULES = {**LR, **EPS, "beta1": DECAY_RATE, "beta2": DECAY_RATE}
+
+
+def _average_into(xp, average, grad, beta, tmp):
+    """average ← β·average + (1 − β)·g, in place (``tmp``: scratch)."""
+    xp.multiply(average, beta, out=average)
+    xp.add(average, xp.multiply(grad, 1 - beta, out=tmp), out=average)
 
 
 class Adam(ge.Optimizer):
@@ -26,27 +34,34 @@ class Adam(ge.Optimizer):
 
     name = "adam"
     defaults = {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
+    extra_rules: dict = {}
 
-    def __init__(self, params, **hyper):
-        super().__init__(params, **hyper)
-        check_hyper(self, {**_ADAM_RULES, **getattr(self, "extra_rules", {})})
+    def validate_hyper(self):
+        check_hyper(self, {**_ADAM_RULES, **self.extra_rules})
 
     def init_state(self, xp, value):
         return {"step": 0, "m": xp.zeros_like(value), "v": xp.zeros_like(value)}
 
-    def adam_direction(self, xp, grad, state):
-        """Advance the moments and return m̂ / (√v̂ + ε) (the step before η)."""
+    def adam_direction(self, xp, value, grad, state):
+        """Advance the moments in place and return m̂ / (√v̂ + ε) (the step before η), in
+        ``self.scratch(xp, value, 0)``; ``self.scratch(xp, value, 1)`` is free afterwards."""
         beta1, beta2 = float(self.hyper["beta1"]), float(self.hyper["beta2"])
         t = state["step"] + 1
-        m = beta1 * state["m"] + (1 - beta1) * grad
-        v = beta2 * state["v"] + (1 - beta2) * grad * grad
-        state["step"], state["m"], state["v"] = t, m, v
-        m_hat = m / (1 - beta1 ** t)
-        v_hat = v / (1 - beta2 ** t)
-        return m_hat / (xp.sqrt(v_hat) + float(self.hyper["eps"]))
+        m, v = state["m"], state["v"]
+        direction, tmp = self.scratch(xp, value), self.scratch(xp, value, 1)
+        _average_into(xp, m, grad, beta1, tmp)
+        xp.multiply(v, beta2, out=v)                                   # v ← β₂·v + (1 − β₂)·g·g
+        xp.multiply(grad, 1 - beta2, out=tmp)
+        xp.add(v, xp.multiply(tmp, grad, out=tmp), out=v)
+        state["step"] = t
+        denom = xp.sqrt(xp.divide(v, 1 - beta2 ** t, out=tmp), out=tmp)   # √v̂
+        xp.add(denom, float(self.hyper["eps"]), out=denom)
+        xp.divide(m, 1 - beta1 ** t, out=direction)                        # m̂
+        return xp.divide(direction, denom, out=direction)
 
     def update(self, xp, value, grad, state):
-        return value - float(self.hyper["lr"]) * self.adam_direction(xp, grad, state)
+        direction = self.adam_direction(xp, value, grad, state)
+        xp.subtract(value, xp.multiply(direction, float(self.hyper["lr"]), out=direction), out=value)
 
 
 class AdamW(Adam):
@@ -64,8 +79,10 @@ class AdamW(Adam):
     extra_rules = {"weight_decay": (0.0, None, True, False)}
 
     def update(self, xp, value, grad, state):
-        direction = self.adam_direction(xp, grad, state)
-        return value - float(self.hyper["lr"]) * (direction + float(self.hyper["weight_decay"]) * value)
+        direction = self.adam_direction(xp, value, grad, state)
+        decay = xp.multiply(value, float(self.hyper["weight_decay"]), out=self.scratch(xp, value, 1))
+        xp.add(direction, decay, out=direction)
+        xp.subtract(value, xp.multiply(direction, float(self.hyper["lr"]), out=direction), out=value)
 
 
 class Adamax(Adam):
@@ -86,7 +103,12 @@ class Adamax(Adam):
     def update(self, xp, value, grad, state):
         beta1, beta2 = float(self.hyper["beta1"]), float(self.hyper["beta2"])
         t = state["step"] + 1
-        m = beta1 * state["m"] + (1 - beta1) * grad
-        u = xp.maximum(beta2 * state["u"], xp.abs(grad))
-        state["step"], state["m"], state["u"] = t, m, u
-        return value - (float(self.hyper["lr"]) / (1 - beta1 ** t)) * m / (u + float(self.hyper["eps"]))
+        m, u = state["m"], state["u"]
+        step, tmp = self.scratch(xp, value), self.scratch(xp, value, 1)
+        _average_into(xp, m, grad, beta1, tmp)
+        xp.multiply(u, beta2, out=u)
+        xp.maximum(u, xp.abs(grad, out=tmp), out=u)
+        state["step"] = t
+        denom = xp.add(u, float(self.hyper["eps"]), out=tmp)
+        xp.multiply(m, float(self.hyper["lr"]) / (1 - beta1 ** t), out=step)
+        xp.subtract(value, xp.divide(step, denom, out=step), out=value)

@@ -2,6 +2,8 @@
 
 Each keeps running statistics of the squared gradient per parameter entry and divides
 the step by their root, so steep directions take small steps and flat ones large steps.
+The rules update the param and the statistics in place, with two temporaries from
+``self.scratch``: a step allocates nothing.
 """
 
 from __future__ import annotations
@@ -9,6 +11,23 @@ from __future__ import annotations
 import graphengine as ge
 
 from ._checks import DECAY_RATE, EPS, LR, check_hyper
+
+
+def _average_square_into(xp, average, grad, rho, tmp):
+    """average ← ρ·average + (1 − ρ)·g·g, in place (``tmp``: scratch)."""
+    xp.multiply(average, rho, out=average)
+    xp.multiply(grad, 1 - rho, out=tmp)
+    xp.multiply(tmp, grad, out=tmp)
+    xp.add(average, tmp, out=average)
+
+
+def _scaled_step_into(xp, value, grad, lr, root_of, eps, tmp, tmp2):
+    """W ← W − η·g / (√root_of + ε), in place."""
+    denom = xp.sqrt(root_of, out=tmp)
+    xp.add(denom, eps, out=denom)
+    step = xp.multiply(grad, lr, out=tmp2)
+    xp.divide(step, denom, out=step)
+    xp.subtract(value, step, out=value)
 
 
 class AdaGrad(ge.Optimizer):
@@ -20,17 +39,17 @@ class AdaGrad(ge.Optimizer):
     name = "adagrad"
     defaults = {"lr": 0.01, "eps": 1e-8, "initial_accumulator": 0.0}
 
-    def __init__(self, params, **hyper):
-        super().__init__(params, **hyper)
+    def validate_hyper(self):
         check_hyper(self, {**LR, **EPS, "initial_accumulator": (0.0, None, True, False)})
 
     def init_state(self, xp, value):
         return {"sum_squares": xp.full_like(value, float(self.hyper["initial_accumulator"]))}
 
     def update(self, xp, value, grad, state):
-        h = state["sum_squares"] + grad * grad
-        state["sum_squares"] = h
-        return value - float(self.hyper["lr"]) * grad / (xp.sqrt(h) + float(self.hyper["eps"]))
+        h = state["sum_squares"]
+        tmp, tmp2 = self.scratch(xp, value), self.scratch(xp, value, 1)
+        xp.add(h, xp.multiply(grad, grad, out=tmp), out=h)
+        _scaled_step_into(xp, value, grad, float(self.hyper["lr"]), h, float(self.hyper["eps"]), tmp, tmp2)
 
 
 class AdaDelta(ge.Optimizer):
@@ -47,8 +66,7 @@ class AdaDelta(ge.Optimizer):
     name = "adadelta"
     defaults = {"lr": 1.0, "rho": 0.9, "eps": 1e-6}
 
-    def __init__(self, params, **hyper):
-        super().__init__(params, **hyper)
+    def validate_hyper(self):
         check_hyper(self, {**LR, **EPS, "rho": DECAY_RATE})
 
     def init_state(self, xp, value):
@@ -56,11 +74,15 @@ class AdaDelta(ge.Optimizer):
 
     def update(self, xp, value, grad, state):
         rho, eps = float(self.hyper["rho"]), float(self.hyper["eps"])
-        square_avg = rho * state["square_avg"] + (1 - rho) * grad * grad
-        delta = xp.sqrt(state["delta_avg"] + eps) / xp.sqrt(square_avg + eps) * grad
-        state["square_avg"] = square_avg
-        state["delta_avg"] = rho * state["delta_avg"] + (1 - rho) * delta * delta
-        return value - float(self.hyper["lr"]) * delta
+        square_avg, delta_avg = state["square_avg"], state["delta_avg"]
+        delta, tmp = self.scratch(xp, value), self.scratch(xp, value, 1)
+        _average_square_into(xp, square_avg, grad, rho, delta)
+        xp.sqrt(xp.add(delta_avg, eps, out=delta), out=delta)          # √(E[Δ²] + ε)
+        xp.sqrt(xp.add(square_avg, eps, out=tmp), out=tmp)             # √(E[g²] + ε)
+        xp.divide(delta, tmp, out=delta)
+        xp.multiply(delta, grad, out=delta)                            # Δ
+        _average_square_into(xp, delta_avg, delta, rho, tmp)
+        xp.subtract(value, xp.multiply(delta, float(self.hyper["lr"]), out=tmp), out=value)
 
 
 class RMSprop(ge.Optimizer):
@@ -72,15 +94,14 @@ class RMSprop(ge.Optimizer):
     name = "rmsprop"
     defaults = {"lr": 0.001, "rho": 0.9, "eps": 1e-8}
 
-    def __init__(self, params, **hyper):
-        super().__init__(params, **hyper)
+    def validate_hyper(self):
         check_hyper(self, {**LR, **EPS, "rho": DECAY_RATE})
 
     def init_state(self, xp, value):
         return {"square_avg": xp.zeros_like(value)}
 
     def update(self, xp, value, grad, state):
-        rho = float(self.hyper["rho"])
-        square_avg = rho * state["square_avg"] + (1 - rho) * grad * grad
-        state["square_avg"] = square_avg
-        return value - float(self.hyper["lr"]) * grad / (xp.sqrt(square_avg) + float(self.hyper["eps"]))
+        square_avg = state["square_avg"]
+        tmp, tmp2 = self.scratch(xp, value), self.scratch(xp, value, 1)
+        _average_square_into(xp, square_avg, grad, float(self.hyper["rho"]), tmp)
+        _scaled_step_into(xp, value, grad, float(self.hyper["lr"]), square_avg, float(self.hyper["eps"]), tmp, tmp2)

@@ -1,6 +1,8 @@
 """Gradient descent and its momentum variants (deck 002, "Parameter update").
 
 All three read ``lr`` from ``self.hyper`` at every step, so a schedule can change it.
+Each rule updates the param (and its velocity) in place, with temporaries from
+``self.scratch``: a step allocates nothing.
 """
 
 from __future__ import annotations
@@ -19,15 +21,12 @@ class SGD(ge.Optimizer):
     name = "sgd"
     defaults = {"lr": 0.01}
 
-    def __init__(self, params, **hyper):
-        super().__init__(params, **hyper)
+    def validate_hyper(self):
         check_hyper(self, LR)
 
     def update(self, xp, value, grad, state):
-        return value - float(self.hyper["lr"]) * grad
-
-    def update_into(self, xp, value, grad, state, scratch):  # in place (graphengine.training_step)
-        value -= xp.multiply(grad, float(self.hyper["lr"]), out=scratch)
+        step = xp.multiply(grad, float(self.hyper["lr"]), out=self.scratch(xp, value))
+        xp.subtract(value, step, out=value)
 
 
 class Momentum(ge.Optimizer):
@@ -42,18 +41,23 @@ class Momentum(ge.Optimizer):
     name = "momentum"
     defaults = {"lr": 0.01, "momentum": 0.9}
 
-    def __init__(self, params, **hyper):
-        super().__init__(params, **hyper)
+    def validate_hyper(self):
         check_hyper(self, {**LR, "momentum": DECAY_RATE})
 
     def init_state(self, xp, value):
         return {"velocity": xp.zeros_like(value)}
 
+    def advance_velocity(self, xp, value, grad, state):
+        """v ← α·v − η·g in place; returns the scratch array holding η·g."""
+        velocity = state["velocity"]
+        lr_grad = xp.multiply(grad, float(self.hyper["lr"]), out=self.scratch(xp, value))
+        xp.multiply(velocity, float(self.hyper["momentum"]), out=velocity)
+        xp.subtract(velocity, lr_grad, out=velocity)
+        return lr_grad
+
     def update(self, xp, value, grad, state):
-        lr, momentum = float(self.hyper["lr"]), float(self.hyper["momentum"])
-        velocity = momentum * state["velocity"] - lr * grad
-        state["velocity"] = velocity
-        return value + velocity
+        self.advance_velocity(xp, value, grad, state)
+        xp.add(value, state["velocity"], out=value)
 
 
 class Nesterov(Momentum):
@@ -67,7 +71,7 @@ class Nesterov(Momentum):
     name = "nesterov"
 
     def update(self, xp, value, grad, state):
-        lr, momentum = float(self.hyper["lr"]), float(self.hyper["momentum"])
-        velocity = momentum * state["velocity"] - lr * grad
-        state["velocity"] = velocity
-        return value + momentum * velocity - lr * grad
+        lr_grad = self.advance_velocity(xp, value, grad, state)
+        ahead = xp.multiply(state["velocity"], float(self.hyper["momentum"]), out=self.scratch(xp, value, 1))
+        xp.add(value, ahead, out=value)
+        xp.subtract(value, lr_grad, out=value)
