@@ -19,6 +19,13 @@ Fixtures (all prefixed ``ge_`` so they never shadow a project's own fixtures):
     reason, where CuPy or a GPU is missing (and marked ``cupy``).
 ``ge_xp``
     The array module of ``ge_backend`` (``numpy`` or ``cupy``).
+``ge_device_xp``
+    A :class:`DeviceXP`: NumPy behind an array module whose arrays behave like CuPy's
+    where it matters on a machine without a GPU: ``np.asarray`` (and every NumPy function
+    or ufunc) on them raises ``TypeError``, mixing them with host ``numpy.ndarray`` raises,
+    and only ``xp.asnumpy(a)`` / ``a.get()`` copy to the host. Its ``random`` records
+    every draw (``ge_device_xp.random.calls``). Run an op, a regularizer or a check
+    through it to show the code computes with ``xp`` and converts explicitly.
 
 The parametrize helper turns the conformance kits into one readable test per check, in
 the spirit of scikit-learn's ``parametrize_with_checks``::
@@ -42,6 +49,7 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import pytest
 
 KINDS = ("op", "optimizer", "regularizer")
@@ -88,6 +96,243 @@ def ge_xp(ge_backend):
     from graphengine.backends import get_backend
 
     return get_backend(ge_backend).xp
+
+
+# --------------------------------------------------------------------------- a device-like array module
+
+_HOST_REFUSED = (
+    "Implicit conversion to a NumPy array is not allowed for a device array (as with CuPy); "
+    "copy it to the host explicitly with xp.asnumpy(a), a.get() or graphengine.backends.asnumpy(a)"
+)
+_NP_DEFAULT_RNG = np.random.default_rng  # captured at import: tests may patch numpy's own
+
+
+def _to_device_operand(value, where):
+    """The NumPy storage of a device array, a scalar as it is; a host ndarray is refused."""
+    if isinstance(value, DeviceArray):
+        return value._data
+    if isinstance(value, np.ndarray):
+        raise TypeError(
+            f"{where}: got a host numpy.ndarray {value.dtype}{list(value.shape)} where a device array was "
+            "expected (CuPy refuses to mix host and device arrays); move it with xp.asarray(a) first"
+        )
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_device_operand(v, where) for v in value)
+    return value
+
+
+def _to_device_result(value):
+    if isinstance(value, np.ndarray):
+        return DeviceArray(value)
+    if isinstance(value, np.generic):
+        return DeviceArray(np.asarray(value))  # CuPy returns 0-d arrays, not scalars
+    if isinstance(value, tuple):
+        return tuple(_to_device_result(v) for v in value)
+    if isinstance(value, list):
+        return [_to_device_result(v) for v in value]
+    return value
+
+
+def _binary(name, reflected=False):
+    op = getattr(np.ndarray, name)
+
+    def method(self, other):
+        other = _to_device_operand(other, f"DeviceArray.{name}")
+        return _to_device_result(op(self._data, other))
+
+    method.__name__ = name
+    return method
+
+
+class DeviceArray:
+    """An array "on a device" for tests without a GPU: NumPy storage that refuses implicit
+    host conversion the way ``cupy.ndarray`` does (see ``ge_device_xp``)."""
+
+    __array_ufunc__ = None  # numpy ufuncs refuse it: np.exp(a) raises TypeError
+
+    def __init__(self, data):
+        self._data = np.asarray(data)
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError(_HOST_REFUSED)
+
+    def __array_function__(self, func, types, args, kwargs):
+        return NotImplemented  # np.sum(a), np.allclose(a, b), ... raise TypeError
+
+    # explicit host copies, as in CuPy
+    def get(self):
+        return self._data.copy()
+
+    def tolist(self):
+        return self._data.tolist()
+
+    def item(self):
+        return self._data.item()
+
+    def __float__(self):
+        return float(self._data)
+
+    def __int__(self):
+        return int(self._data)
+
+    def __bool__(self):
+        return bool(self._data)
+
+    def __index__(self):
+        return self._data.__index__()
+
+    def __len__(self):
+        return len(self._data)
+
+    # attributes
+    shape = property(lambda self: self._data.shape)
+    dtype = property(lambda self: self._data.dtype)
+    ndim = property(lambda self: self._data.ndim)
+    size = property(lambda self: self._data.size)
+    T = property(lambda self: DeviceArray(self._data.T))
+
+    def astype(self, dtype, copy=True):
+        out = self._data.astype(dtype, copy=copy)
+        return self if out is self._data else DeviceArray(out)
+
+    def copy(self):
+        return DeviceArray(self._data.copy())
+
+    def reshape(self, *shape):
+        return DeviceArray(self._data.reshape(*shape))
+
+    def __getitem__(self, key):
+        return _to_device_result(self._data[_to_device_operand(key, "DeviceArray index")])
+
+    def __setitem__(self, key, value):
+        self._data[_to_device_operand(key, "DeviceArray index")] = _to_device_operand(value, "DeviceArray assignment")
+
+    def __getattr__(self, name):
+        # reductions and other methods (sum, mean, max, min, any, all, ravel, ...); never the
+        # array protocols (__array_interface__, ...), through which NumPy would read the data
+        if name.startswith("_"):
+            raise AttributeError(f"DeviceArray has no attribute {name!r}")
+        attr = getattr(self._data, name)
+        if not callable(attr):
+            return attr
+
+        def method(*args, **kwargs):
+            args = _to_device_operand(args, f"DeviceArray.{name}")
+            kwargs = {k: _to_device_operand(v, f"DeviceArray.{name}") for k, v in kwargs.items()}
+            return _to_device_result(attr(*args, **kwargs))
+
+        return method
+
+    def __neg__(self):
+        return DeviceArray(-self._data)
+
+    def __pos__(self):
+        return DeviceArray(+self._data)
+
+    def __abs__(self):
+        return DeviceArray(abs(self._data))
+
+    def __invert__(self):
+        return DeviceArray(~self._data)
+
+    __hash__ = None
+
+    def __repr__(self):
+        return f"DeviceArray({self._data!r})"
+
+
+for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and", "or", "xor"):
+    for _form in (f"__{_name}__", f"__r{_name}__", f"__i{_name}__"):
+        if hasattr(np.ndarray, _form):
+            setattr(DeviceArray, _form, _binary(_form))
+for _form in ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__"):
+    setattr(DeviceArray, _form, _binary(_form))
+
+
+class _RecordingGenerator:
+    """A NumPy Generator whose draws come back as device arrays and are recorded."""
+
+    def __init__(self, rng, calls, seed):
+        self._rng, self._calls, self.seed = rng, calls, seed
+
+    def __getattr__(self, name):
+        method = getattr(self._rng, name)
+
+        def draw(*args, **kwargs):
+            self._calls.append((name, self.seed, args, kwargs))
+            return _to_device_result(method(*_to_device_operand(args, f"Generator.{name}"), **kwargs))
+
+        return draw
+
+
+class _DeviceRandom:
+    """``xp.random`` of :class:`DeviceXP`: ``default_rng`` only (the Generator API that
+    NumPy and CuPy share). ``calls`` lists ``("default_rng", seed)`` and every draw as
+    ``(method, seed, args, kwargs)``."""
+
+    def __init__(self):
+        self.calls = []
+
+    def default_rng(self, seed=None):
+        self.calls.append(("default_rng", seed))
+        return _RecordingGenerator(_NP_DEFAULT_RNG(seed), self.calls, seed)
+
+    def draws(self):
+        """The recorded draws (not the generator creations)."""
+        return [c for c in self.calls if c[0] != "default_rng"]
+
+    def __getattr__(self, name):
+        raise AttributeError(
+            f"DeviceXP.random.{name}: only the Generator API (xp.random.default_rng(seed)) is provided; "
+            "the legacy global functions differ between NumPy and CuPy and share hidden global state"
+        )
+
+
+class DeviceXP:
+    """An array module with NumPy's functions over :class:`DeviceArray` (see ``ge_device_xp``).
+
+    ``xp.asarray`` / ``xp.array`` copy host data to the "device"; ``xp.asnumpy`` copies
+    back; every other NumPy function takes and returns device arrays and refuses host
+    ``numpy.ndarray`` arguments, as CuPy's do.
+    """
+
+    __name__ = "graphengine.testing.DeviceXP"
+    ndarray = DeviceArray
+
+    def __init__(self):
+        self.random = _DeviceRandom()
+
+    def asarray(self, value, dtype=None):
+        if isinstance(value, DeviceArray):
+            return value if dtype is None else value.astype(dtype, copy=False)
+        return DeviceArray(np.array(value, dtype=dtype))
+
+    array = asarray
+
+    def asnumpy(self, value):
+        return value.get() if isinstance(value, DeviceArray) else np.asarray(value)
+
+    def __getattr__(self, name):
+        attr = getattr(np, name)
+        if isinstance(attr, type) or not callable(attr):
+            return attr  # dtypes (xp.float32), constants (xp.pi), ...
+
+        def function(*args, **kwargs):
+            args = _to_device_operand(args, f"xp.{name}")
+            kwargs = {k: _to_device_operand(v, f"xp.{name}") for k, v in kwargs.items()}
+            return _to_device_result(attr(*args, **kwargs))
+
+        function.__name__ = name
+        return function
+
+    def __repr__(self):
+        return "<DeviceXP: numpy behind CuPy-like device arrays>"
+
+
+@pytest.fixture
+def ge_device_xp():
+    """A fresh :class:`DeviceXP` (CuPy-like arrays on NumPy; see the module docstring)."""
+    return DeviceXP()
 
 
 # --------------------------------------------------------------------------- checks as test cases
