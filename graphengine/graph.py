@@ -231,8 +231,14 @@ class Graph:
         return self._add_node(node)
 
     def param(self, name: str, value, dtype=None) -> Node:
-        """A trainable array owned by the graph (``node.value``); ``value`` is an array."""
+        """A trainable array owned by the graph (``node.value``); ``value`` is an array.
+
+        The param owns its array: ``value`` is copied (unless converting it already made a
+        new array), so optimizers updating the param in place never change the caller's
+        array, nor another param made from the same array."""
         array = self._leaf_array(value, dtype, f"param {name!r}")
+        if array is value or getattr(array, "base", None) is not None:
+            array = array.copy()  # a view (or the array itself) shares memory with the caller's data
         if not np.issubdtype(np.dtype(array.dtype), np.floating):
             raise DtypeError(
                 f"param {name!r} has dtype {array.dtype}; trainable params must be floating point. "
