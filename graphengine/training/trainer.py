@@ -9,14 +9,22 @@
     history.plot("mnist.png")
     history.trainer.evaluate(X_test, y_test)        # {'loss': ..., 'accuracy': ...}
 
-What one training step does (:meth:`Trainer._train_step`, one small function so a fused
-implementation can replace it)::
+Every training step is one call of a step compiled once with
+:func:`graphengine.training_step.compile_step`, so the optimizer update runs inside it::
 
-    run = g.forward({x: batch, y: targets}, fetch=[loss, output, *state nodes])
-    run.backward(loss)
-    grads = penalty gradients added (L2, L1), then clipped (clip_norm / clip_value)
-    optimizer.step(grads)
-    decays and constraints applied (weight_decay, max_norm); BatchNorm running stats updated
+    step = compile_step(loss, optimizer, fetch=[loss, output, *state nodes],
+                        before_update=[penalty gradients (L2, L1),       # ge.add_penalty_gradients
+                                       clip by value (clip_value),       # ge.clip_grad_value
+                                       clip by global norm (clip_norm)], # ge.clip_grad_norm
+                        after_update=[decays, then constraints            # ge.apply_after_step
+                                      (weight_decay, max_norm),
+                                      BatchNorm running statistics])
+    step({x: batch, y: targets})    # forward, backward, hooks in this order, update
+
+Without penalties or clipping the optimizer updates the params in place (its
+``update_into``). Evaluation and prediction run ``g.forward(feeds, fetch=[...])``.
+Optimizers and regularizers given by name are found through the plugin manager
+(``ge.optimizers.create``, ``ge.regularizers.create``).
 
 The graph. A :class:`~graphengine.nn.Module` is built into a graph on the first
 ``fit``: an input ``x`` shaped like one example (batch axis None), the training path
@@ -33,6 +41,7 @@ augmentation. Dropout masks are fresh random draws at every step (see ``ge.nn.Dr
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 import time
@@ -40,11 +49,14 @@ import time
 import networkx as nx
 import numpy as np
 
+from ..clipping import clip_grad_norm, clip_grad_value
 from ..errors import GraphEngineError
 from ..graph import Graph
 from ..node import INPUT, Node
 from ..optimizer import Optimizer
+from ..regularization import add_penalty_gradients, apply_after_step
 from ..regularizer import Regularizer
+from ..training_step import compile_step
 from .callbacks import CallbackList
 from .history import History
 from .metrics import resolve_metric, to_numpy
@@ -131,6 +143,11 @@ class Trainer:
             raise TrainingError(f"metric names must be unique and not 'loss': {names}")
         self.regularizers = _make_regularizers(regularizers, l2, l1)
         self.regularize = regularize
+        # bad thresholds are refused now (ClipError), not at the first step
+        if clip_norm is not None:
+            clip_grad_norm({}, clip_norm)
+        if clip_value is not None:
+            clip_grad_value({}, clip_value)
         self.clip_norm = clip_norm
         self.clip_value = clip_value
         self.lr_schedule_factory = lr_schedule
@@ -220,10 +237,10 @@ class Trainer:
         # state updates (BatchNorm running statistics) of the layers on the training path
         self.updates = [u for u in graph_state_updates(graph) if all(n.id in needed for n in u.nodes)]
         update_nodes = [n for u in self.updates for n in u.nodes]
-        self._compiled_step = None
         self._train_fetch = _unique_nodes([self.loss_node] + ([output] if self.metrics else []) + update_nodes)
         self._eval_fetch = _unique_nodes([self.eval_loss_node, eval_output])
         self.optimizer = self._make_optimizer(ge)
+        self._compiled_step = self._compile_step()
         if self.lr_schedule_factory is not None:
             self.schedule = self.lr_schedule_factory(self.optimizer)
             if not hasattr(self.schedule, "step"):
@@ -302,38 +319,37 @@ class Trainer:
         return node
 
     # -- one step ---------------------------------------------------------------------
-    def _train_step(self, feeds):
-        """Forward, backward, regularize, clip, step, state updates; returns the compiled step
-        (``.value(node)`` reads the loss and the fetched nodes of this step)."""
-        step = self._compiled_step
-        if step is None:  # forward and backward as one generated function, into reused buffers
-            from graphengine.training_step import compile_step
-
-            step = self._compiled_step = compile_step(self.loss_node, fetch=self._train_fetch)
-        step(feeds)
-        computed = step.grads  # buffers reused by the next step: consumed right away below
-        xp = self.graph.xp
-        grads = {p: computed[p] if p in computed else xp.zeros_like(p.value) for p in self.params}
-        if self.regularizers:
-            from graphengine.plugins.regularizers import add_penalty_gradients
-
-            grads = add_penalty_gradients(self.regularizers, self.regularized_params, grads)
+    def _compile_step(self):
+        """The compiled training step: forward, backward, the ``before_update`` hooks
+        (penalty gradients, then clip_value, then clip_norm), the optimizer update, and the
+        ``after_update`` hooks (decays and constraints, then BatchNorm state updates)."""
+        before, after = [], []
+        if any(r.kind == "penalty" for r in self.regularizers):
+            before.append(functools.partial(add_penalty_gradients, self.regularizers, self.regularized_params))
         if self.clip_value is not None:
-            from graphengine.plugins.optimizers import clip_grad_value
-
-            grads = clip_grad_value(grads, self.clip_value)
+            before.append(functools.partial(clip_grad_value, clip_value=self.clip_value))
         if self.clip_norm is not None:
-            from graphengine.plugins.optimizers import clip_grad_norm
+            before.append(functools.partial(clip_grad_norm, max_norm=self.clip_norm))
+        if any(r.kind != "penalty" for r in self.regularizers):
+            after.append(self._apply_after_step)
+        if self.updates:
+            after.append(self._apply_state_updates)
+        return compile_step(self.loss_node, self.optimizer, fetch=self._train_fetch, before_update=before,
+                            after_update=after)
 
-            grads = clip_grad_norm(grads, self.clip_norm)
-        self.optimizer.step(grads)
-        if self.regularizers:
-            from graphengine.plugins.regularizers import apply_after_step
+    def _apply_after_step(self):
+        apply_after_step(self.regularizers, self.regularized_params, self.optimizer.hyper.get("lr", 0.0))
 
-            apply_after_step(self.regularizers, self.regularized_params, self.optimizer.hyper.get("lr", 0.0))
+    def _apply_state_updates(self):
+        step = self._compiled_step
         for update in self.updates:
             update.apply(*(step.value(n) for n in update.nodes))
-        return step
+
+    def _train_step(self, feeds):
+        """One training step on ``feeds``; returns the compiled step (``.value(node)`` reads
+        the loss and the other fetched nodes of this step, until the next one)."""
+        self._compiled_step(feeds)
+        return self._compiled_step
 
     # -- fit ---------------------------------------------------------------------------
     def _ensure_built(self, X, Y):
