@@ -83,15 +83,40 @@ def print_rows(rows, stream=sys.stdout, quick=False):
         print(f"  {row.case}: {value}{reference}  ratio {ratio}{target}{note}", file=stream)
 
 
-def markdown(rows) -> str:
+def summary(rows, quick=False) -> str:
+    """One line per target: met, missed, or not measured (the issue-9 checklist)."""
+    if quick:
+        return "targets: not judged in quick mode"
+    lines = ["targets:"]
+    for row in rows:
+        if row.target is None:
+            continue
+        verdict = row.verdict or "not measured"
+        lines.append(f"  {verdict:>12}  {row.benchmark}: {row.case}: {format_ratio(row.ratio)} "
+                     f"(target ≤ {row.target:.2f}×)")
+    met = sum(1 for r in rows if r.target is not None and r.verdict == "ok")
+    total = sum(1 for r in rows if r.target is not None)
+    lines.append(f"  {met} of {total} targets met")
+    return "\n".join(lines)
+
+
+def markdown(rows, quick=False) -> str:
     lines = ["| benchmark | case | ratio | target | engine | reference | note |",
              "|---|---|---|---|---|---|---|"]
     for row in rows:
-        target = f"≤ {row.target:.2f}× ({row.verdict})" if row.target is not None else ""
+        verdict = "not judged in quick mode" if quick else row.verdict
+        target = f"≤ {row.target:.2f}× ({verdict})" if row.target is not None else ""
         reference = f"{row.reference_name} {format_quantity(row.reference, row.unit)}" if row.reference else ""
         lines.append(f"| {row.benchmark} | {row.case} | {format_ratio(row.ratio)} | {target} | "
                      f"{format_quantity(row.value, row.unit)} | {reference} | {row.note} |")
     return "\n".join(lines)
+
+
+def _row_dict(row, quick: bool) -> dict:
+    data = row.as_dict()
+    if quick and row.target is not None:
+        data["verdict"] = "not judged in quick mode"
+    return data
 
 
 def main(argv=None) -> int:
@@ -115,11 +140,12 @@ def main(argv=None) -> int:
         print_rows(result, quick=args.quick)
         print(f"  ({time.perf_counter() - start:.1f} s)")
         rows.extend(result)
+    print("\n" + summary(rows, quick=args.quick))
     if args.markdown:
-        print("\n" + markdown(rows))
+        print("\n" + markdown(rows, quick=args.quick))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": info, "quick": args.quick, "rows": [r.as_dict() for r in rows]}, f, indent=2)
+            json.dump({"machine": info, "quick": args.quick, "rows": [_row_dict(r, args.quick) for r in rows]}, f, indent=2)
     return 0
 
 
