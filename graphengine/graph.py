@@ -469,7 +469,7 @@ class Graph:
 
     def save(self, path) -> None:
         """Save structure (JSON) and arrays (.npz) in one file; see :func:`graphengine.load`."""
-        from .serialization import save
+        from .archive import save  # not .serialization, which imports this module
 
         save(self, path)
 

@@ -92,6 +92,26 @@ def test_extra_members_wrong_version_and_non_zip_are_refused(tmp_path, rng):
         ge.load(text)
 
 
+@pytest.mark.parametrize("document, found", [([1, 2], "a JSON list"), ({"format": "other"}, "format 'other'")])
+def test_graph_json_of_another_kind_is_refused_saying_what_it_holds(tmp_path, rng, document, found):
+    g, _ = build(rng)
+    good = tmp_path / "good.ge"
+    g.save(good)
+    odd = tmp_path / "odd.ge"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(odd, "w") as dst:
+        dst.writestr("graph.json", json.dumps(document))
+        dst.writestr("arrays.npz", src.read("arrays.npz"))
+    with pytest.raises(ge.SaveFormatError, match=f"not a graphengine graph \\({found}, expected an object with format"):
+        ge.load(odd)
+
+
+def test_save_and_load_are_the_same_functions_from_every_entry_point():
+    import graphengine.archive as archive
+    import graphengine.serialization as serialization
+
+    assert serialization.save is archive.save and ge.load is serialization.load
+
+
 def test_missing_op_plugin_is_named(tmp_path, rng):
     g, _ = build(rng)
     path = tmp_path / "model.ge"
