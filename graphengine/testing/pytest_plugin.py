@@ -421,10 +421,12 @@ def optimizer_case(optimizer, hyper=None, *, steps=200, min_decrease=0.5, skip=(
     return CheckCase("optimizer", label, [(name, bind(name, fn)) for name, fn in optimizer_checks() if name not in skip])
 
 
-def regularizer_case(regularizer, *, strength=0.5, options=None, shapes=None, skip=(), id=None) -> CheckCase:
+def regularizer_case(regularizer, *, strength=0.5, options=None, shapes=None, skip=(), id=None,
+                     backend="numpy") -> CheckCase:
     """The checks of ``check_regularizer`` that apply to the regularizer's kind (an
     instance, a class built as ``cls(strength=strength, **options)`` (a constraint:
-    ``cls(**options)``), or a registered name), on params of ``shapes``."""
+    ``cls(**options)``), or a registered name), on params of ``shapes``, computed on
+    ``backend`` (``"numpy"``, ``"cupy"`` or a ``Backend``)."""
     from .regularizer_check import SHAPES, _resolve, regularizer_checks
 
     subject = regularizer
@@ -437,7 +439,7 @@ def regularizer_case(regularizer, *, strength=0.5, options=None, shapes=None, sk
     get = functools.lru_cache(maxsize=1)(lambda: _resolve(subject, strength, options))
 
     def bind(fn):
-        return lambda: fn(get(), shapes=tuple(shapes or SHAPES))
+        return lambda: fn(get(), shapes=tuple(shapes or SHAPES), backend=backend)
 
     return CheckCase("regularizer", label,
                      [(name, bind(fn)) for name, fn in regularizer_checks(subject) if name not in skip])

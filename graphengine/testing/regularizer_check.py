@@ -17,7 +17,10 @@ What is checked depends on ``kind`` (see ``ge.Regularizer``):
 * all kinds: float32 stays float32, inputs are not modified, CuPy agrees with NumPy.
 
 Sample values are drawn away from zero (magnitudes in [0.1, 2]), where penalties like L1
-have their kink.
+have their kink. The checks run on ``backend`` (``"numpy"`` by default, ``"cupy"``, or a
+``Backend`` instance): samples are made on the host and moved to the backend, the
+regularizer computes there, and results come back to the host only through the backend's
+explicit ``to_numpy``, never through ``np.asarray`` on a device array.
 """
 
 from __future__ import annotations
@@ -89,6 +92,7 @@ def _xp(backend):
 
 
 def _host(backend, value):
+    """An explicit device-to-host copy (the backend's ``to_numpy``)."""
     from ..backends import get_backend
 
     return np.asarray(get_backend(backend).to_numpy(value))
@@ -99,8 +103,27 @@ def _is_array(xp, value) -> bool:
     return isinstance(value, xp.ndarray) or (xp is np and isinstance(value, np.generic))
 
 
+def _call(reg, xp, method, value, *args):
+    """``reg.<method>(xp, value, *args)``; an exception it raises becomes a check failure
+    that says which call, on which backend, and the usual cause on a device backend."""
+    from ..backends import xp_name
+
+    try:
+        return getattr(reg, method)(xp, value, *args)
+    except Exception as exc:
+        hint = ""
+        if xp is not np:
+            hint = (" On a device backend this usually means NumPy was called on the param array "
+                    "(np.sum, np.abs, np.asarray, ...): compute with the xp argument instead "
+                    "(xp.sum, xp.abs), which is numpy or cupy as the graph's backend is.")
+        raise RegularizerCheckError(
+            f"{_label(reg)}: {method}(xp, value{', ' + ', '.join(map(repr, args)) if args else ''}) raised "
+            f"{type(exc).__name__} on the {xp_name(xp)!r} backend for a value of {describe_value(value)}: {exc}.{hint}"
+        ) from exc
+
+
 def _penalty(reg, xp, value):
-    out = reg.penalty(xp, value)
+    out = _call(reg, xp, "penalty", value)
     if not _is_array(xp, out) or tuple(out.shape) != ():
         raise RegularizerCheckError(
             f"{_label(reg)}: penalty() for a value of {describe_value(value)} returned "
@@ -111,7 +134,7 @@ def _penalty(reg, xp, value):
 
 
 def _gradient(reg, xp, value):
-    out = reg.gradient(xp, value)
+    out = _call(reg, xp, "gradient", value)
     if not _is_array(xp, out) or tuple(out.shape) != tuple(value.shape):
         raise RegularizerCheckError(
             f"{_label(reg)}: gradient() for a value of {describe_value(value)} returned "
@@ -122,7 +145,7 @@ def _gradient(reg, xp, value):
 
 
 def _apply(reg, xp, value, lr):
-    out = reg.apply(xp, value, lr)
+    out = _call(reg, xp, "apply", value, lr)
     if not _is_array(xp, out) or tuple(out.shape) != tuple(value.shape):
         raise RegularizerCheckError(
             f"{_label(reg)}: apply(xp, value, lr={lr}) for a value of {describe_value(value)} returned "
@@ -174,8 +197,9 @@ def check_penalty_is_scalar(reg, backend="numpy", shapes=SHAPES, **_):
                     f"{_label(reg)}: penalty() of a {describe_value(value)} value is {out.dtype}; keep the value's "
                     "dtype (no silent upcast)"
                 )
-            if not np.isfinite(float(_host(backend, out))):
-                raise RegularizerCheckError(f"{_label(reg)}: penalty() of a {describe_value(value)} value is {out}")
+            number = float(_host(backend, out))
+            if not np.isfinite(number):
+                raise RegularizerCheckError(f"{_label(reg)}: penalty() of a {describe_value(value)} value is {number}")
 
 
 def check_penalty_gradient(reg, backend="numpy", eps=1e-6, atol=1e-7, rtol=1e-4, directions=3, shapes=SHAPES, **_):
@@ -325,16 +349,23 @@ def regularizer_checks(regularizer=None):
             if kind is None or kind in kinds or kind not in KINDS and fn is check_contract]
 
 
-def check_regularizer(regularizer, *, strength=0.5, options=None, shapes=SHAPES, skip=(), manager=None):
+def check_regularizer(regularizer, *, strength=0.5, options=None, shapes=SHAPES, skip=(), manager=None,
+                      backend="numpy"):
     """Run every conformance check that applies to a regularizer's kind.
 
     ``regularizer``: an instance, a ge.Regularizer subclass or a registered name (a class
     is built as ``cls(strength=strength, **options)``, a constraint as ``cls(**options)``;
     the default strength, 0.5, is large enough for the gradient check to see a missing
     factor); ``shapes``: the param shapes to try (default ``(4, 3)``, ``(5,)`` and
-    ``()``); ``skip``: names of checks to skip. Returns the names of the checks run (``"cupy (skipped: ...)"`` where
-    CuPy is unavailable). Raises :class:`RegularizerCheckError` on the first failure.
+    ``()``); ``skip``: names of checks to skip; ``backend``: where the penalty, gradient
+    and apply checks compute (``"numpy"``, ``"cupy"`` or a ``Backend``; the ``cupy`` check
+    compares CuPy with NumPy whatever it is). Returns the names of the checks run
+    (``"cupy (skipped: ...)"`` where CuPy is unavailable). Raises
+    :class:`RegularizerCheckError` on the first failure.
     """
+    from ..backends import get_backend
+
+    get_backend(backend)  # an unknown or unavailable backend fails here, with the reason
     reg = _resolve(regularizer, strength, options, manager)
     names = {name for name, _ in regularizer_checks()}
     unknown = sorted(set(skip) - names)
@@ -344,6 +375,6 @@ def check_regularizer(regularizer, *, strength=0.5, options=None, shapes=SHAPES,
     for name, fn in regularizer_checks(reg):
         if name in skip:
             continue
-        result = fn(reg, shapes=tuple(shapes))
+        result = fn(reg, shapes=tuple(shapes), backend=backend)
         ran.append(f"{name} ({result})" if isinstance(result, str) else name)
     return ran

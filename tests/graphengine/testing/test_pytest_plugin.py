@@ -52,7 +52,7 @@ def test_entry_point_is_declared_in_pyproject():
 
 def test_fixture_names_do_not_clash_with_the_project_conftest():
     ours = fixture_names(REPO / "graphengine" / "testing" / "pytest_plugin.py")
-    assert ours == {"ge_plugin_manager", "ge_installed_plugin_manager", "ge_backend", "ge_xp"}
+    assert ours == {"ge_plugin_manager", "ge_installed_plugin_manager", "ge_backend", "ge_xp", "ge_device_xp"}
     assert not ours & fixture_names(REPO / "tests" / "conftest.py")
 
 

@@ -221,3 +221,68 @@ def test_shapes_can_be_chosen():
 def test_unknown_skip_name_is_refused():
     with pytest.raises(ValueError, match=r"unknown check names in skip: \['gradient'\]"):
         check_regularizer(Ridge, skip=("gradient",))
+
+
+# --------------------------------------------------------------------------- device arrays, no implicit host copies
+
+@pytest.fixture
+def device_backend(ge_device_xp):
+    """A Backend over graphengine's device double (CuPy-like arrays on NumPy)."""
+    return _device_backend(ge_device_xp)
+
+
+def _device_backend(xp):
+    from graphengine.backends import Backend
+
+    class _Device(Backend):
+        name = "device_double"
+
+        def to_numpy(self, value):
+            return self.xp.asnumpy(value)
+
+    backend = _Device()
+    backend.xp = xp
+    return backend
+
+
+class NumpyOnlyLasso(Lasso):
+    """Right on NumPy, wrong on a GPU: calls numpy on the param array."""
+
+    name = "numpy_only_lasso"
+
+    def penalty(self, xp, value):
+        return xp.asarray(np.sum(np.abs(value)))
+
+
+@pytest.mark.parametrize("reg", [Ridge, Lasso, Decay, UnitBall])
+def test_checks_compute_on_the_backend_and_copy_to_the_host_explicitly(reg, device_backend):
+    ran = check_regularizer(reg, backend=device_backend)
+    assert names(ran) == [n for n, _ in regularizer_checks(reg)]
+
+
+@pytest.mark.parametrize("name", ["l1", "l2", "weight_decay", "max_norm"])
+def test_builtin_regularizers_never_call_numpy_on_param_arrays(name, device_backend, plugin_manager):
+    check_regularizer(name, backend=device_backend, manager=plugin_manager)
+
+
+def test_numpy_calls_on_param_arrays_are_caught_on_a_device_backend(device_backend):
+    check_regularizer(NumpyOnlyLasso)  # passes on numpy: the bug only shows on a device
+    with pytest.raises(RegularizerCheckError, match=r"regularizer 'numpy_only_lasso' \(penalty\): penalty\(xp, value\) "
+                                                    r"raised TypeError on the 'graphengine.testing.DeviceXP' backend .*"
+                                                    r"compute with the xp argument instead"):
+        check_regularizer(NumpyOnlyLasso, backend=device_backend)
+
+
+def test_an_unavailable_backend_is_reported_before_any_check():
+    with pytest.raises(ge.GraphEngineError, match="unknown backend 'cuda'"):
+        check_regularizer(Ridge, backend="cuda")
+
+
+@pytest.mark.cupy
+@pytest.mark.parametrize("name", ["l1", "l2", "weight_decay", "max_norm"])
+def test_builtin_regularizers_on_cupy(name, plugin_manager):
+    pytest.importorskip("cupy", reason="CuPy is not installed")
+    if not ge.cupy_available():
+        pytest.skip("CuPy is installed but no usable GPU was found")
+    ran = check_regularizer(name, backend="cupy", manager=plugin_manager)
+    assert not any("skipped" in r for r in ran)
