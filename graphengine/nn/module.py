@@ -38,7 +38,10 @@ layers that behave differently in training and in evaluation (dropout, batch nor
 
 Initialization is reproducible: a module's parameters are drawn from a generator seeded
 by the nearest ``seed`` among the module and its ancestors, combined with the module's
-path below that ancestor; without any seed they are drawn from a fresh generator.
+path below that ancestor; without any seed they are drawn from a fresh generator. The
+draws are made on the host (NumPy), once, when the param is created; ``g.param`` /
+``g.to("cupy")`` copy them to the device once, and no run copies them again. Arrays given
+as ``init`` (NumPy or CuPy) are used where they are, in the param's dtype.
 """
 
 from __future__ import annotations
@@ -291,7 +294,7 @@ class Module:
         if existing is not None:
             return existing
         graph = self._building_graph("add_state")
-        node = graph.const(np.asarray(value), name=name)
+        node = graph.const(value if hasattr(value, "shape") else np.asarray(value), name=name)
         self._state[name] = node
         return node
 
@@ -437,6 +440,10 @@ def make_initial_value(init, shape, dtype, rng, where=""):
         value = init(shape, dtype=dtype, rng=rng)
     elif isinstance(init, (int, float)) and not isinstance(init, bool):
         value = np.full(shape, init, dtype=dtype)
+    elif hasattr(init, "shape") and hasattr(init, "astype"):
+        # an array (NumPy or CuPy) stays where it is: g.param moves it to the graph's backend
+        # (or refuses a device array for a NumPy graph), never np.asarray on a device array
+        value = init.astype(dtype, copy=False)
     else:
         value = np.asarray(init, dtype=dtype)
     value = np.asarray(value) if not hasattr(value, "shape") else value

@@ -55,3 +55,34 @@ def test_same_results_on_every_backend(backend, rng):
         assert got_grad.dtype == np.float32
     g.to("numpy")
     assert isinstance(W.value, np.ndarray)
+
+
+# --------------------------------------------------------------------------- explicit host copies
+
+def test_asnumpy_copies_device_arrays_explicitly(ge_device_xp):
+    from graphengine.backends import asnumpy
+
+    a = ge_device_xp.asarray(np.arange(4.0))
+    with pytest.raises(TypeError, match="Implicit conversion"):
+        np.asarray(a)
+    np.testing.assert_array_equal(asnumpy(a), np.arange(4.0))              # through a.get()
+    np.testing.assert_array_equal(asnumpy(a, ge_device_xp), np.arange(4.0))  # through xp.asnumpy
+    host = np.arange(3)
+    assert asnumpy(host) is host                                         # host arrays are not copied
+    np.testing.assert_array_equal(asnumpy([1, 2]), np.array([1, 2]))
+
+
+def test_the_numpy_backend_to_numpy_takes_device_arrays_explicitly(ge_device_xp):
+    a = ge_device_xp.asarray(np.ones((2, 2), dtype=np.float32))
+    out = ge.backends.get_backend("numpy").to_numpy(a)
+    assert isinstance(out, np.ndarray) and out.dtype == np.float32
+
+
+def test_asnumpy_on_cupy():
+    cupy = pytest.importorskip("cupy", reason="CuPy is not installed")
+    if not ge.cupy_available():
+        pytest.skip("CuPy is installed but no usable GPU was found")
+    from graphengine.backends import asnumpy
+
+    out = asnumpy(cupy.arange(5, dtype=cupy.float32))
+    assert isinstance(out, np.ndarray) and out.dtype == np.float32 and out.tolist() == [0, 1, 2, 3, 4]

@@ -295,3 +295,29 @@ def test_sequential_rejects_repeated_layer_and_bad_items():
         ge.nn.Sequential(d, d)
     with pytest.raises(ModuleError, match="expected a ge.nn.Module or an activation name"):
         ge.nn.Sequential(3)
+
+
+def test_an_array_init_stays_on_its_device_with_the_param_dtype(ge_device_xp):
+    """make_initial_value never calls np.asarray on an array init (a CuPy array would refuse)."""
+    from graphengine.nn import make_initial_value
+    from graphengine.testing.pytest_plugin import DeviceArray
+
+    init = ge_device_xp.asarray(np.ones((2, 3)))
+    value = make_initial_value(init, (2, 3), "float32", rng=None, where="dense/W")
+    assert isinstance(value, DeviceArray) and value.dtype == np.float32
+    with pytest.raises(ge.ShapeError, match=r"initial value for dense/W has shape \(2, 3\), expected \(3, 2\)"):
+        make_initial_value(init, (3, 2), "float32", rng=None, where="dense/W")
+
+
+def test_dense_with_a_cupy_array_init_on_a_cupy_graph():
+    cupy = pytest.importorskip("cupy", reason="CuPy is not installed")
+    if not ge.cupy_available():
+        pytest.skip("CuPy is installed but no usable GPU was found")
+    g = ge.Graph("dense_cupy")
+    g.to("cupy")
+    x = g.input("x", shape=(None, 3))
+    layer = ge.nn.Dense(3, 2, init=cupy.full((3, 2), 0.5), bias_init=cupy.zeros(2))
+    y = layer(x)
+    out = g.forward({"x": np.ones((4, 3), dtype=np.float32)}).value(y)
+    assert isinstance(out, cupy.ndarray) and out.dtype == cupy.float32
+    assert cupy.asnumpy(out).tolist() == [[1.5, 1.5]] * 4
