@@ -1,201 +1,33 @@
 """The lecture decks' worked examples as graphs with a run, ready to draw.
 
-Each builder returns ``(graph, run)`` where the run has gone forward and backward (from
-the example's loss or output), so ``draw(graph, run, mode=...)`` shows values and
-gradients the way the slides do. Used by ``graphengine demo``, by ``examples/diagrams``
-and by the tests.
+The builders live in :mod:`graphengine.worked_examples`, the one set of example graphs
+that ``graphengine demo`` also uses; this module is where the diagram code and
+``examples/diagrams`` find them. Each returns ``(graph, run)`` with a run that has gone
+forward and backward, so ``draw(graph, run, mode=...)`` shows values and gradients::
 
-=====================  ====================================================================
-builder                the slide
-=====================  ====================================================================
-chain_rule             deck 002: y = w2·exp(w1·x); u = w1·x, v = e^u, y = w2·v
-theta_loss             deck 004: L = (θ1·θ2·x − y)²; a = θ1θ2, b = a·x, c = b − y, L = c²
-logistic_regression    deck 001: h = σ(W·x), l = −c·log h − (1 − c)·log(1 − h)
-perceptron             deck 003: ŷ = g(1 + 3·x1 − 2·x2) at x = (−1, 2): g(−6) ≈ 0.002473
-xor_network            deck 002: XOR from OR and NAND neurons, a 2-2-1 sigmoid network
-network_6_4_3_1        deck 000: the 6-4-3-1 network with 47 learnable parameters
-deep_mlp               deck 001: a deep sigmoid net's vanishing gradient (vs ReLU, residual)
-=====================  ====================================================================
+    from graphengine.visualize import draw, gallery
+
+    graph, run = gallery.chain_rule()
+    draw(graph, run, mode="both").render("chain_rule", format="svg")
+
+``WORKED_EXAMPLES`` maps the name of each worked example to its builder (chain_rule,
+theta_loss, logistic_regression, perceptron, xor_network); ``network_6_4_3_1`` and
+``deep_mlp`` build the bigger networks (the 47-parameter net, the vanishing gradient).
 """
 
-from __future__ import annotations
-
-import numpy as np
-
-
-def _ge():
-    import graphengine as ge
-
-    return ge
-
-
-def chain_rule(x: float = 1.0, w1: float = 0.5, w2: float = 2.0):
-    """y = w2·exp(w1·x) (deck 002, "chain rule example").
-
-    dy/dw2 = v = e^(w1·x); dy/dw1 = w2·e^(w1·x)·x. At x = 1, w1 = 0.5, w2 = 2:
-    y = 3.297, dy/dw1 = 3.297, dy/dw2 = 1.649.
-    """
-    ge = _ge()
-    g = ge.Graph("chain rule: y = w2·exp(w1·x)")
-    xn = g.input("x", shape=(), dtype=np.float64)
-    w1n = g.param("w1", np.array(w1))
-    w2n = g.param("w2", np.array(w2))
-    u = ge.ops.mul(w1n, xn, name="u")
-    v = ge.ops.exp(u, name="v")
-    y = ge.ops.mul(w2n, v, name="y")
-    run = g.forward({"x": np.array(x)}).backward(y)
-    return g, run
-
-
-def theta_loss(theta1: float = 2.0, theta2: float = 0.5, x: float = 3.0, y: float = 1.0):
-    """L = (θ1·θ2·x − y)² (deck 004, "Backpropagation example").
-
-    a = θ1θ2, b = a·x, c = b − y, L = c². dL/dθ1 = 2c·x·θ2, dL/dθ2 = 2c·x·θ1.
-    At θ1 = 2, θ2 = 0.5, x = 3, y = 1: L = 4, dL/dθ1 = 6, dL/dθ2 = 24.
-    """
-    ge = _ge()
-    g = ge.Graph("backprop example: L = (θ1·θ2·x − y)²")
-    xn = g.input("x", shape=(), dtype=np.float64)
-    yn = g.input("y", shape=(), dtype=np.float64)
-    t1 = g.param("θ1", np.array(theta1))
-    t2 = g.param("θ2", np.array(theta2))
-    a = ge.ops.mul(t1, t2, name="a")
-    b = ge.ops.mul(a, xn, name="b")
-    c = ge.ops.sub(b, yn, name="c")
-    loss = ge.ops.square(c, name="L")
-    run = g.forward({"x": np.array(x), "y": np.array(y)}).backward(loss)
-    return g, run
-
-
-def logistic_regression():
-    """Deck 001's logistic regression: x = ones(3, 1), c = 1, W = [[-0.3999, 0.1500, 0.3771]].
-
-    a = W·x, h = σ(a), l = −c·log h − (1 − c)·log(1 − h), written out op by op as on the
-    slide ("The computation graph in both directions").
-    """
-    ge = _ge()
-    g = ge.Graph("logistic regression (deck 001)")
-    x = g.input("x", shape=(3, 1), dtype=np.float64)
-    c = g.input("c", shape=(1, 1), dtype=np.float64)
-    W = g.param("W", np.array([[-0.3999, 0.1500, 0.3771]]))
-    a = ge.ops.matmul(W, x, name="a")
-    h = ge.ops.sigmoid(a, name="h")
-    one_minus_c = ge.ops.sub(1.0, c, name="1-c")
-    one_minus_h = ge.ops.sub(1.0, h, name="1-h")
-    positive = ge.ops.mul(c, ge.ops.log(h, name="log h"), name="c·log h")
-    negative = ge.ops.mul(one_minus_c, ge.ops.log(one_minus_h, name="log(1-h)"), name="(1-c)·log(1-h)")
-    loss = ge.ops.neg(ge.ops.add(positive, negative, name="sum"), name="l")
-    total = ge.ops.sum(loss, name="loss")
-    run = g.forward({"x": np.ones((3, 1)), "c": np.ones((1, 1))}).backward(total)
-    return g, run
-
-
-def perceptron(x1: float = -1.0, x2: float = 2.0):
-    """Deck 003's perceptron: w0 = 1, W = (3, −2); ŷ = g(1 + 3·x1 − 2·x2).
-
-    At x = (−1, 2): z = −6, ŷ = σ(−6) ≈ 0.002473; the gradient is taken from ŷ.
-    """
-    ge = _ge()
-    g = ge.Graph("perceptron (deck 003)")
-    X = g.input("X", shape=(2,), dtype=np.float64)
-    w0 = g.param("w0", np.array(1.0))
-    W = g.param("W", np.array([3.0, -2.0]))
-    dot = ge.ops.matmul(X, W, name="XᵀW")
-    z = ge.ops.add(w0, dot, name="z")
-    y_hat = ge.ops.sigmoid(z, name="ŷ")
-    run = g.forward({"X": np.array([x1, x2])}).backward(y_hat)
-    return g, run
-
-
-XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
-XOR_Y = np.array([[0.0], [1.0], [1.0], [0.0]])
-
-
-def xor_network():
-    """Deck 002: "Building XOR from AND and OR", as a 2-2-1 sigmoid network.
-
-    The hidden layer computes OR (h1) and NAND (h2) of the inputs, the output neuron
-    their AND, with weights of 5: the outputs are near [0, 1, 1, 0], not saturated, so
-    every gradient is visible. The loss is the mean binary cross-entropy over the four
-    rows of the truth table.
-    """
-    ge = _ge()
-    g = ge.Graph("XOR network (deck 002)")
-    x = g.input("x", shape=(None, 2), dtype=np.float64)
-    y = g.input("y", shape=(None, 1), dtype=np.float64)
-    with g.scope("hidden"):
-        W1 = g.param("W", np.array([[5.0, -5.0], [5.0, -5.0]]))
-        b1 = g.param("b", np.array([-2.5, 7.5]))
-        h = ge.ops.sigmoid(ge.ops.add(ge.ops.matmul(x, W1, name="xW"), b1, name="s"), name="h")
-    with g.scope("output"):
-        W2 = g.param("W", np.array([[5.0], [5.0]]))
-        b2 = g.param("b", np.array([-7.5]))
-        p = ge.ops.sigmoid(ge.ops.add(ge.ops.matmul(h, W2, name="hW"), b2, name="s"), name="p")
-    loss = ge.ops.binary_cross_entropy(p, y, reduction="mean", name="loss")
-    run = g.forward({"x": XOR_X, "y": XOR_Y}).backward(loss)
-    return g, run
-
-
-def network_6_4_3_1(seed: int = 0, batch: int = 2):
-    """Deck 000's 6-4-3-1 network (sigmoid layers): 47 learnable parameters
-    (6·4 + 4 + 4·3 + 3 + 3·1 + 1), one name scope per layer."""
-    ge = _ge()
-    rng = np.random.default_rng(seed)
-    g = ge.Graph("6-4-3-1 network (deck 000)")
-    h = g.input("x", shape=(None, 6), dtype=np.float64)
-    sizes = (6, 4, 3, 1)
-    for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:]), start=1):
-        with g.scope(f"layer{i}"):
-            W = g.param("W", rng.normal(0.0, 1.0 / np.sqrt(n_in), (n_in, n_out)))
-            b = g.param("b", np.zeros(n_out))
-            h = ge.ops.sigmoid(ge.ops.add(ge.ops.matmul(h, W, name="xW"), b, name="s"), name="out")
-    loss = ge.ops.mean(h, name="mean_out")
-    run = g.forward({"x": rng.normal(0.0, 1.0, (batch, 6))}).backward(loss)
-    return g, run
-
-
-def deep_mlp(activation: str = "sigmoid", depth: int = 8, width: int = 8, residual: bool = False,
-             batch: int = 16, seed: int = 0):
-    """A deep MLP (deck 001, "Vanishing gradient"): ``depth`` hidden layers of ``width``.
-
-    With sigmoid, each layer multiplies the gradient by σ' ≤ 1/4 (times the weights), so
-    the first layers' gradients are orders of magnitude below the last ones'. ReLU (He
-    initialisation) or residual connections keep them in the same range.
-    """
-    ge = _ge()
-    if activation not in ("sigmoid", "relu", "tanh"):
-        raise ValueError(f"activation must be 'sigmoid', 'relu' or 'tanh', got {activation!r}")
-    rng = np.random.default_rng(seed)
-    kind = f"{activation}{' residual' if residual else ''}"
-    g = ge.Graph(f"deep {kind} MLP ({depth} layers of {width})")
-    x = g.input("x", shape=(None, width), dtype=np.float64)
-    y = g.input("y", shape=(None, 1), dtype=np.float64)
-    gain = np.sqrt(2.0) if activation == "relu" else 1.0
-    h = x
-    for i in range(1, depth + 1):
-        with g.scope(f"layer{i}"):
-            W = g.param("W", rng.normal(0.0, gain / np.sqrt(width), (width, width)))
-            b = g.param("b", np.zeros(width))
-            s = ge.ops.add(ge.ops.matmul(h, W, name="hW"), b, name="s")
-            a = g.apply(activation, s, name=activation)
-            h = ge.ops.add(h, a, name="skip") if residual else a
-    with g.scope("head"):
-        W = g.param("W", rng.normal(0.0, 1.0 / np.sqrt(width), (width, 1)))
-        out = ge.ops.matmul(h, W, name="out")
-    loss = ge.ops.mse(out, y, reduction="mean", name="loss")
-    feeds = {"x": rng.normal(0.0, 1.0, (batch, width)), "y": rng.normal(0.0, 1.0, (batch, 1))}
-    run = g.forward(feeds).backward(loss)
-    return g, run
-
-
-# name -> builder, for the demo and the examples (the order they are written in)
-WORKED_EXAMPLES = {
-    "chain_rule": chain_rule,
-    "theta_loss": theta_loss,
-    "logistic_regression": logistic_regression,
-    "perceptron": perceptron,
-    "xor_network": xor_network,
-}
+from graphengine.worked_examples import (
+    WORKED_EXAMPLES,
+    XOR_WEIGHTS,
+    XOR_X,
+    XOR_Y,
+    chain_rule,
+    deep_mlp,
+    logistic_regression,
+    network_6_4_3_1,
+    perceptron,
+    theta_loss,
+    xor_network,
+)
 
 __all__ = ["chain_rule", "theta_loss", "logistic_regression", "perceptron", "xor_network", "network_6_4_3_1",
-           "deep_mlp", "WORKED_EXAMPLES", "XOR_X", "XOR_Y"]
+           "deep_mlp", "WORKED_EXAMPLES", "XOR_X", "XOR_Y", "XOR_WEIGHTS"]
