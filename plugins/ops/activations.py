@@ -30,44 +30,33 @@ def _stable_sigmoid(xp, x):
 class Sigmoid(_Activation):
     """σ(x) = 1 / (1 + e^(-x)). σ'(x) = σ(x)(1 - σ(x)).
 
+    Forward is 1 / (1 + e^(-x)) in four passes over the data, in place in its result (or
+    in the engine's ``out=`` buffer): stable as written, since where e^(-x) overflows
+    (x < -88 in float32) the result is 1 / inf = 0, the correctly rounded value; the
+    overflow warning is silenced. Backward is three passes, also into ``out=`` if given.
+
     >>> p = ge.ops.sigmoid(x @ W + b)
     """
 
     name = "sigmoid"
     saves = ("output",)
-    # inline template for generated code (graphengine.codegen): the same maths as backward
-    inline_backward = ("{grad} * {output} * (1 - {output})",)
+    inline_backward = ("{grad} * {output} * (1 - {output})",)  # checked against backward by check_op
 
-    def forward(self, xp, x):
-        # 1 / (1 + e^(-x)) is stable as written: where e^(-x) overflows (x < -88 in float32)
-        # the result is 1 / inf = 0, the correctly rounded value; the warning is silenced.
-        # (Four passes over the data, against nine for the two-branch form.)
+    def forward(self, xp, x, out=None):
+        if x.dtype.kind != "f":
+            x = x.astype(np.float64)  # integer data: the float result NumPy's exp gives
+        e = xp.empty_like(x) if out is None else out  # an array even for 0-d x
         with _overflow_ignored(xp):
-            e = xp.exp(-x)
+            xp.negative(x, out=e)
+            xp.exp(e, out=e)
         e += 1
-        return xp.reciprocal(e) if e.dtype.kind == "f" else 1 / e
+        return xp.reciprocal(e, out=e)
 
-    def backward(self, xp, grad, inputs, output):
-        return (grad * output * (1 - output),)
-
-    # -- into preallocated buffers (graphengine.training_step): the same function ------------
-    def forward_into(self, xp, out, x):
-        # σ(x) = 1 / (1 + e^(-x)) in four passes without temporaries: forward's values to float
-        # rounding. Where e^(-x) overflows (x < -88 in float32) σ is 1 / inf = 0 (forward gives
-        # a subnormal there); the overflow warning is silenced.
-        with _overflow_ignored(xp):
-            xp.negative(x, out=out)
-            xp.exp(out, out=out)
-        out += 1
-        xp.divide(1, out, out=out)
-        return out
-
-    def backward_into(self, xp, outs, grad, inputs, output):
-        out = outs[0]
-        xp.subtract(1, output, out=out)
-        out *= output
-        out *= grad
-        return (out,)
+    def backward(self, xp, grad, inputs, output, out=None):
+        d = xp.subtract(1, output, out=xp.empty_like(output) if out is None or out[0] is None else out[0])
+        d *= output
+        d *= grad
+        return (d,)
 
 
 class Tanh(_Activation):
@@ -75,15 +64,11 @@ class Tanh(_Activation):
 
     name = "tanh"
     saves = ("output",)
-    # inline templates for generated code (graphengine.codegen): the same maths as below
     inline_forward = "xp.tanh({0})"
-    inline_backward = ("{grad} * (1 - {output} * {output})",)
+    inline_backward = ("{grad} * (1 - {output} * {output})",)  # backward is derived from it
 
-    def forward(self, xp, x):
-        return xp.tanh(x)
-
-    def backward(self, xp, grad, inputs, output):
-        return (grad * (1 - output * output),)
+    def forward(self, xp, x, out=None):
+        return xp.tanh(x, out=out)
 
 
 class ReLU(_Activation):
@@ -91,15 +76,11 @@ class ReLU(_Activation):
 
     name = "relu"
     saves = ("output",)
-    # inline templates for generated code (graphengine.codegen): the same maths as below
     inline_forward = "xp.maximum({0}, 0)"
-    inline_backward = ("{grad} * ({output} > 0)",)
+    inline_backward = ("{grad} * ({output} > 0)",)  # backward is derived from it
 
-    def forward(self, xp, x):
-        return xp.maximum(x, 0)
-
-    def backward(self, xp, grad, inputs, output):
-        return (grad * (output > 0),)
+    def forward(self, xp, x, out=None):
+        return xp.maximum(x, 0, out=out)
 
 
 class LeakyReLU(_Activation):

@@ -1,13 +1,16 @@
 """Elementwise ops: arithmetic with broadcasting, and unary functions.
 
 Each class keeps forward, backward and shape rule side by side. Binary ops broadcast
-like NumPy and sum gradients back to each input's shape (``ge.unbroadcast``).
+like NumPy; their gradients keep the broadcast shape and the engine sums them back to
+each input's shape. Where a class gives an ``inline_forward`` / ``inline_backward``
+template and not the method, the method is derived from the template (``ge.Op``), so
+the maths is written once.
 """
 
 import numpy as np
 
 import graphengine as ge
-from graphengine import AttributeSpecError, broadcast_shapes, unbroadcast
+from graphengine import AttributeSpecError, broadcast_shapes
 
 
 class _Binary(ge.Op):
@@ -15,10 +18,6 @@ class _Binary(ge.Op):
 
     def shape(self, a, b):
         return broadcast_shapes(a, b)
-
-
-def _shape_of(x):
-    return getattr(x, "shape", ())
 
 
 def _array_like(xp, value, like):
@@ -29,67 +28,44 @@ def _array_like(xp, value, like):
 
 
 class Add(_Binary):
-    """a + b (broadcasting). d/da = 1, d/db = 1.
+    """a + b (broadcasting). d/da = 1, d/db = 1 (the gradient passes through; the engine
+    sums it back over broadcast axes).
 
     >>> ge.ops.add(x, 1.0)   # same as x + 1.0
     """
 
     name = "add"
-    # inline templates for generated code (graphengine.codegen): the same maths as below
     inline_forward = "xp.add({0}, {1})"
-    inline_backward = ("{grad}", "{grad}")
-    inline_unbroadcast = True
+    inline_backward = ("{grad}", "{grad}")  # backward is derived from it
 
-    def forward(self, xp, a, b):
-        return xp.add(a, b)
-
-    def forward_into(self, xp, out, a, b):  # into a reused buffer (graphengine.training_step)
+    def forward(self, xp, a, b, out=None):
         return xp.add(a, b, out=out)
-
-    def backward(self, xp, grad, inputs, output, needs_grad=(True, True)):
-        a, b = inputs
-        return (unbroadcast(xp, grad, _shape_of(a)) if needs_grad[0] else None,
-                unbroadcast(xp, grad, _shape_of(b)) if needs_grad[1] else None)
 
 
 class Sub(_Binary):
     """a - b (broadcasting). d/da = 1, d/db = -1."""
 
     name = "sub"
-    # inline templates for generated code (graphengine.codegen): the same maths as below
     inline_forward = "xp.subtract({0}, {1})"
-    inline_backward = ("{grad}", "-{grad}")
-    inline_unbroadcast = True
+    inline_backward = ("{grad}", "-{grad}")  # backward is derived from it
 
-    def forward(self, xp, a, b):
-        return xp.subtract(a, b)
-
-    def backward(self, xp, grad, inputs, output, needs_grad=(True, True)):
-        a, b = inputs
-        return (unbroadcast(xp, grad, _shape_of(a)) if needs_grad[0] else None,
-                unbroadcast(xp, -grad, _shape_of(b)) if needs_grad[1] else None)
+    def forward(self, xp, a, b, out=None):
+        return xp.subtract(a, b, out=out)
 
 
 class Mul(_Binary):
     """a * b (broadcasting). d/da = b, d/db = a."""
 
     name = "mul"
-    # inline templates for generated code (graphengine.codegen): the same maths as below
     inline_forward = "xp.multiply({0}, {1})"
-    inline_backward = ("{grad} * {1}", "{grad} * {0}")
-    inline_unbroadcast = True
+    inline_backward = ("{grad} * {1}", "{grad} * {0}")  # backward is derived from it
 
-    def forward(self, xp, a, b):
-        return xp.multiply(a, b)
-
-    def backward(self, xp, grad, inputs, output, needs_grad=(True, True)):
-        a, b = inputs
-        return (unbroadcast(xp, grad * b, _shape_of(a)) if needs_grad[0] else None,
-                unbroadcast(xp, grad * a, _shape_of(b)) if needs_grad[1] else None)
+    def forward(self, xp, a, b, out=None):
+        return xp.multiply(a, b, out=out)
 
 
 class Div(_Binary):
-    """a / b (broadcasting). d/da = 1/b, d/db = -a/b²."""
+    """a / b (broadcasting). d/da = 1/b, d/db = -a/b² = -(1/b)·(a/b)."""
 
     name = "div"
     saves = ("inputs", "output")
@@ -100,8 +76,8 @@ class Div(_Binary):
     def backward(self, xp, grad, inputs, output, needs_grad=(True, True)):
         a, b = inputs
         ga = grad / b
-        return (unbroadcast(xp, ga, _shape_of(a)) if needs_grad[0] else None,
-                unbroadcast(xp, -ga * output, _shape_of(b)) if needs_grad[1] else None)
+        return (ga if needs_grad[0] else None,
+                -ga * output if needs_grad[1] else None)
 
 
 class Pow(_Binary):
@@ -120,12 +96,12 @@ class Pow(_Binary):
         a, b = inputs
         ga = gb = None
         if needs_grad[0]:
-            ga = unbroadcast(xp, grad * b * xp.power(a, b - 1), _shape_of(a))
-        if needs_grad[1]:
+            ga = grad * b * xp.power(a, b - 1)
+        if needs_grad[1]:  # the log branch: skipped for x ** 2
             a_arr = _array_like(xp, a, grad)  # a Python-scalar base (2.0 ** x) keeps grad's dtype
             positive = a_arr > 0
             log_a = xp.log(xp.where(positive, a_arr, 1))
-            gb = unbroadcast(xp, grad * output * xp.where(positive, log_a, 0), _shape_of(b))
+            gb = grad * output * xp.where(positive, log_a, 0)
         return ga, gb
 
 
@@ -137,11 +113,10 @@ class Maximum(_Binary):
     def forward(self, xp, a, b):
         return xp.maximum(a, b)
 
-    def backward(self, xp, grad, inputs, output, needs_grad=(True, True)):
+    def backward(self, xp, grad, inputs, output):
         a, b = inputs
         wa = ((a > b) + 0.5 * (a == b)).astype(grad.dtype)
-        return (unbroadcast(xp, grad * wa, _shape_of(a)) if needs_grad[0] else None,
-                unbroadcast(xp, grad * (1 - wa), _shape_of(b)) if needs_grad[1] else None)
+        return grad * wa, grad * (1 - wa)
 
 
 class Minimum(_Binary):
@@ -152,11 +127,10 @@ class Minimum(_Binary):
     def forward(self, xp, a, b):
         return xp.minimum(a, b)
 
-    def backward(self, xp, grad, inputs, output, needs_grad=(True, True)):
+    def backward(self, xp, grad, inputs, output):
         a, b = inputs
         wa = ((a < b) + 0.5 * (a == b)).astype(grad.dtype)
-        return (unbroadcast(xp, grad * wa, _shape_of(a)) if needs_grad[0] else None,
-                unbroadcast(xp, grad * (1 - wa), _shape_of(b)) if needs_grad[1] else None)
+        return grad * wa, grad * (1 - wa)
 
 
 class _Unary(ge.Op):
@@ -169,15 +143,8 @@ class Neg(_Unary):
 
     name = "neg"
     saves = ()
-    # inline templates for generated code (graphengine.codegen): the same maths as below
-    inline_forward = "xp.negative({0})"
+    inline_forward = "xp.negative({0})"  # forward and backward are derived from the templates
     inline_backward = ("-{grad}",)
-
-    def forward(self, xp, x):
-        return xp.negative(x)
-
-    def backward(self, xp, grad, inputs, output):
-        return (-grad,)
 
 
 class Exp(_Unary):
@@ -185,15 +152,8 @@ class Exp(_Unary):
 
     name = "exp"
     saves = ("output",)
-    # inline templates for generated code (graphengine.codegen): the same maths as below
-    inline_forward = "xp.exp({0})"
+    inline_forward = "xp.exp({0})"  # forward and backward are derived from the templates
     inline_backward = ("{grad} * {output}",)
-
-    def forward(self, xp, x):
-        return xp.exp(x)
-
-    def backward(self, xp, grad, inputs, output):
-        return (grad * output,)
 
 
 class Log(_Unary):
@@ -201,12 +161,8 @@ class Log(_Unary):
 
     name = "log"
     saves = ("inputs",)
-
-    def forward(self, xp, x):
-        return xp.log(x)
-
-    def backward(self, xp, grad, inputs, output):
-        return (grad / inputs[0],)
+    inline_forward = "xp.log({0})"  # forward and backward are derived from the templates
+    inline_backward = ("{grad} / {0}",)
 
 
 class Sqrt(_Unary):
@@ -214,12 +170,8 @@ class Sqrt(_Unary):
 
     name = "sqrt"
     saves = ("output",)
-
-    def forward(self, xp, x):
-        return xp.sqrt(x)
-
-    def backward(self, xp, grad, inputs, output):
-        return (grad / (2 * output),)
+    inline_forward = "xp.sqrt({0})"  # forward and backward are derived from the templates
+    inline_backward = ("{grad} / (2 * {output})",)
 
 
 class Abs(_Unary):
@@ -227,12 +179,8 @@ class Abs(_Unary):
 
     name = "abs"
     saves = ("inputs",)
-
-    def forward(self, xp, x):
-        return xp.abs(x)
-
-    def backward(self, xp, grad, inputs, output):
-        return (grad * xp.sign(inputs[0]),)
+    inline_forward = "xp.abs({0})"  # forward and backward are derived from the templates
+    inline_backward = ("{grad} * xp.sign({0})",)
 
 
 class Square(_Unary):
@@ -240,12 +188,8 @@ class Square(_Unary):
 
     name = "square"
     saves = ("inputs",)
-
-    def forward(self, xp, x):
-        return xp.square(x)
-
-    def backward(self, xp, grad, inputs, output):
-        return (grad * (2 * inputs[0]),)
+    inline_forward = "xp.square({0})"  # forward and backward are derived from the templates
+    inline_backward = ("{grad} * (2 * {0})",)
 
 
 def _bounds(low, high):
@@ -302,12 +246,10 @@ class Where(ge.Op):
     def forward(self, xp, condition, a, b):
         return xp.where(condition, a, b)
 
-    def backward(self, xp, grad, inputs, output, needs_grad=(False, True, True)):
-        condition, a, b = inputs
+    def backward(self, xp, grad, inputs, output):
+        condition = inputs[0]
         zero = xp.zeros((), dtype=grad.dtype)
-        return (None,
-                unbroadcast(xp, xp.where(condition, grad, zero), _shape_of(a)) if needs_grad[1] else None,
-                unbroadcast(xp, xp.where(condition, zero, grad), _shape_of(b)) if needs_grad[2] else None)
+        return None, xp.where(condition, grad, zero), xp.where(condition, zero, grad)
 
     def shape(self, condition, a, b):
         return broadcast_shapes(condition, a, b)

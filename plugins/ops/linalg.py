@@ -1,15 +1,16 @@
 """Linear algebra: matmul (2-D and batched) and transpose."""
 
 import graphengine as ge
-from graphengine import ShapeError, broadcast_shapes, unbroadcast
+from graphengine import ShapeError, broadcast_shapes
 
 
 class MatMul(ge.Op):
     """a @ b with NumPy's matmul rules: C[..., i, j] = Σ_k A[..., i, k] B[..., k, j].
 
     1-D operands are promoted (a to a row, b to a column) and the added axis removed;
-    leading (batch) axes broadcast. d/da = grad @ bᵀ, d/db = aᵀ @ grad (summed over
-    broadcast batch axes).
+    leading (batch) axes broadcast. d/da = grad @ bᵀ, d/db = aᵀ @ grad (with broadcast
+    batch axes; the engine sums them back). With ``out=`` both directions write into the
+    engine's buffers (forward: the product; backward: dA and dB of 2-D operands).
 
     >>> x @ W          # (None, 3) @ (3, 1) -> (None, 1)
     """
@@ -17,27 +18,19 @@ class MatMul(ge.Op):
     name = "matmul"
     saves = ("inputs",)
 
-    def forward(self, xp, a, b):
-        return xp.asarray(xp.matmul(a, b))  # 1-D @ 1-D gives a NumPy scalar
-
-    # -- into preallocated buffers (graphengine.training_step): the same maths ---------------
-    def forward_into(self, xp, out, a, b):
-        if a.ndim == 1 and b.ndim == 1:
-            return self.forward(xp, a, b)
+    def forward(self, xp, a, b, out=None):
+        if a.ndim == 1 and b.ndim == 1:  # inner product: NumPy gives a scalar
+            return xp.asarray(xp.matmul(a, b))
         return xp.matmul(a, b, out=out)
 
-    def backward_into(self, xp, outs, grad, inputs, output):
+    def backward(self, xp, grad, inputs, output, needs_grad=(True, True), out=None):
         a, b = inputs
-        if a.ndim != 2 or b.ndim != 2:  # 1-D or batched operands: the general rule
-            return self.backward(xp, grad, inputs, output, needs_grad=(outs[0] is not None, outs[1] is not None))
-        return (None if outs[0] is None else xp.matmul(grad, b.T, out=outs[0]),
-                None if outs[1] is None else xp.matmul(a.T, grad, out=outs[1]))
-
-    def backward(self, xp, grad, inputs, output, needs_grad=(True, True)):
-        a, b = inputs
-        ga = gb = None
+        out_a, out_b = out if out is not None else (None, None)
         if a.ndim == 1 and b.ndim == 1:  # inner product -> scalar
             return (grad * b if needs_grad[0] else None, grad * a if needs_grad[1] else None)
+        if a.ndim == 2 and b.ndim == 2:  # the dense layer: straight into the buffers
+            return (xp.matmul(grad, b.T, out=out_a) if needs_grad[0] else None,
+                    xp.matmul(a.T, grad, out=out_b) if needs_grad[1] else None)
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g2 = grad
@@ -45,16 +38,15 @@ class MatMul(ge.Op):
             g2 = xp.expand_dims(g2, -2)
         if b.ndim == 1:
             g2 = xp.expand_dims(g2, -1)
-        if needs_grad[0]:
+        ga = gb = None
+        if needs_grad[0]:  # (batch..., m, k); a 1-D a drops its row axis
             ga = xp.matmul(g2, xp.swapaxes(b2, -1, -2))
-            ga = unbroadcast(xp, ga, a2.shape)
             if a.ndim == 1:
-                ga = ga.reshape(a.shape)
-        if needs_grad[1]:
+                ga = xp.squeeze(ga, -2)
+        if needs_grad[1]:  # (batch..., k, n); a 1-D b drops its column axis
             gb = xp.matmul(xp.swapaxes(a2, -1, -2), g2)
-            gb = unbroadcast(xp, gb, b2.shape)
             if b.ndim == 1:
-                gb = gb.reshape(b.shape)
+                gb = xp.squeeze(gb, -1)
         return ga, gb
 
     def shape(self, a, b):

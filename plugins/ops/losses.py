@@ -10,7 +10,7 @@ import contextlib
 import numpy as np
 
 import graphengine as ge
-from graphengine import AttributeSpecError, DtypeError, ShapeError, broadcast_shapes, unbroadcast
+from graphengine import AttributeSpecError, DtypeError, ShapeError, broadcast_shapes
 
 REDUCTIONS = ("none", "mean", "sum")
 LOG_FLOOR = -100.0  # log(p) is clamped here (as PyTorch does) so p = 0 gives a finite loss
@@ -39,13 +39,15 @@ def _quiet(xp):
     return np.errstate(divide="ignore") if xp is np else contextlib.nullcontext()
 
 
-def _reduce(xp, loss, reduction):
+def _reduce(xp, loss, reduction, out=None):
+    """The per-example ``loss`` reduced; ``out``: a 0-d buffer for "mean" / "sum" (with
+    "none" the loss itself is returned, a new array)."""
     if reduction == "none":
         return loss
-    if reduction == "mean":
-        return xp.asarray(xp.mean(loss))
+    if reduction == "mean":  # a sum and a division: cheaper than xp.mean, the same value
+        return xp.asarray(xp.divide(xp.sum(loss, out=out), max(loss.size, 1), out=out))
     if reduction == "sum":
-        return xp.asarray(xp.sum(loss))
+        return xp.asarray(xp.sum(loss, out=out))
     raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
 
 
@@ -91,8 +93,8 @@ class MSE(_ElementwiseLoss):
         p, t = inputs
         d = p - _like(xp, t, p)
         g = _reduce_grad(xp, grad, d.shape, reduction, d.dtype) * (2 * d)
-        return (unbroadcast(xp, g, p.shape) if needs_grad[0] else None,
-                _target_grad(unbroadcast(xp, -g, _shape_of(t)), t) if needs_grad[1] else None)
+        return (g if needs_grad[0] else None,
+                _target_grad(-g, t) if needs_grad[1] else None)
 
 
 class MAE(_ElementwiseLoss):
@@ -108,8 +110,8 @@ class MAE(_ElementwiseLoss):
         p, t = inputs
         d = p - _like(xp, t, p)
         g = _reduce_grad(xp, grad, d.shape, reduction, d.dtype) * xp.sign(d)
-        return (unbroadcast(xp, g, p.shape) if needs_grad[0] else None,
-                _target_grad(unbroadcast(xp, -g, _shape_of(t)), t) if needs_grad[1] else None)
+        return (g if needs_grad[0] else None,
+                _target_grad(-g, t) if needs_grad[1] else None)
 
 
 def _clamped_logs(xp, p):
@@ -143,10 +145,10 @@ class BinaryCrossEntropy(_ElementwiseLoss):
         g = _reduce_grad(xp, grad, shape, reduction, p.dtype)
         gp = gy = None
         if needs_grad[0]:
-            gp = unbroadcast(xp, g * (p - y_) / xp.maximum(p * (1 - p), tiny), p.shape)
+            gp = g * (p - y_) / xp.maximum(p * (1 - p), tiny)
         if needs_grad[1]:
             log_p, log_1p = _clamped_logs(xp, p)
-            gy = _target_grad(unbroadcast(xp, g * (log_1p - log_p), _shape_of(y)), y)
+            gy = _target_grad(g * (log_1p - log_p), y)
         return gp, gy
 
 
@@ -169,8 +171,8 @@ class BinaryCrossEntropyWithLogits(_ElementwiseLoss):
         g = _reduce_grad(xp, grad, shape, reduction, x.dtype)
         e = xp.exp(-xp.abs(x))  # in (0, 1]: never overflows
         s = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
-        return (unbroadcast(xp, g * (s - _like(xp, y, x)), x.shape) if needs_grad[0] else None,
-                _target_grad(unbroadcast(xp, g * -x, _shape_of(y)), y) if needs_grad[1] else None)
+        return (g * (s - _like(xp, y, x)) if needs_grad[0] else None,
+                _target_grad(g * -x, y) if needs_grad[1] else None)
 
 
 def _targets(xp, target, logits, op_name):
@@ -240,13 +242,53 @@ def _check_indices(xp, indices, classes, op_name):
         )
 
 
+def _labels_in_range(xp, indices, classes, op_name):
+    """(class indices safe to gather with, mask of out-of-range labels or None).
+
+    On NumPy a label outside 0..classes-1 raises a ValueError naming the range (reading
+    two numbers is cheap there). On other backends (CuPy) reading them would make the host
+    wait for the device at every step, so the check stays on the device: bad labels are
+    clipped for the gather and the mask turns their loss and gradient into NaN, seen when
+    the loss is read (or named by ``check_finite=True``)."""
+    if xp is np:
+        _check_indices(xp, indices, classes, op_name)
+        return indices, None
+    bad = (indices < 0) | (indices >= classes)
+    return xp.clip(indices, 0, classes - 1), bad
+
+
+def _nan_where(xp, bad, values, axis=None):
+    """``values`` with NaN where ``bad`` (per example; expanded along ``axis`` for per-class values)."""
+    if bad is None:
+        return values
+    if axis is not None:
+        bad = xp.expand_dims(bad, axis)
+    return xp.where(bad, xp.asarray(float("nan"), dtype=values.dtype), values)
+
+
 def _negative_log_likelihood(xp, log_probs, target, axis, op_name):
     """-log_probs[y] per example for class indices, -Σ t·log_probs for distributions."""
     dist, indices = _targets(xp, target, log_probs, op_name)
     if indices is not None:
-        _check_indices(xp, indices, log_probs.shape[axis], op_name)
-        return xp.asarray(-_pick(xp, log_probs, indices, axis))
+        indices, bad = _labels_in_range(xp, indices, log_probs.shape[axis], op_name)
+        return _nan_where(xp, bad, xp.asarray(-_pick(xp, log_probs, indices, axis)))
     return xp.asarray(-_weighted_sum(xp, dist, log_probs, axis))
+
+
+def _rows_of_classes(logits, target, axis):
+    """The common case: 2-D logits (examples × classes) and integer class indices."""
+    return logits.ndim == 2 and axis in (-1, 1) and getattr(target, "ndim", None) == 1 \
+        and target.dtype.kind in "iu"
+
+
+def _class_major_exp(xp, logits):
+    """(e^(z - max z) and z - max z, both classes × examples) of rows of logits z.
+
+    Class-major, the reductions over the few classes run along contiguous rows (NumPy
+    reduces a (1024, 10) array along its last axis 20× slower than along its first)."""
+    shifted = xp.ascontiguousarray(logits.T)
+    shifted -= shifted.max(axis=0)
+    return xp.exp(shifted), shifted
 
 
 class CrossEntropy(_ClassLoss):
@@ -257,75 +299,66 @@ class CrossEntropy(_ClassLoss):
     soft distributions t of the logits' shape, L_i = -Σ_j t_j log softmax(z)_j.
     d/dz = softmax(z)·Σ_j t_j - t (= softmax(z) - onehot(y) for one-hot targets).
 
+    Class indices outside 0..classes-1 raise a ValueError on NumPy. On CuPy the labels
+    are checked on the device, without a per-step device-to-host sync: a bad label makes
+    its example's loss (and gradient) NaN, so a mean loss reads NaN; run with
+    ``check_finite=True`` to have the node named, or on NumPy to have the labels named.
+
+    With ``out=`` the reduced loss is written into the engine's 0-d buffer, and backward
+    writes d/dz of rows of logits with integer labels into its buffer.
+
     >>> loss = ge.ops.cross_entropy(x @ W + b, labels, reduction="mean")
     """
 
     name = "cross_entropy"
 
-    def forward(self, xp, logits, target, *, axis=-1, reduction="none"):
-        return _reduce(xp, _negative_log_likelihood(xp, _log_softmax(xp, logits, axis), target, axis, self.name),
-                       reduction)
+    def forward(self, xp, logits, target, *, axis=-1, reduction="none", out=None):
+        if _rows_of_classes(logits, target, axis):
+            indices, bad = _labels_in_range(xp, target, logits.shape[1], self.name)
+            e, shifted = _class_major_exp(xp, logits)
+            loss = xp.log(e.sum(axis=0)) - shifted[indices, xp.arange(len(indices))]
+            loss = _nan_where(xp, bad, loss)
+        else:
+            loss = _negative_log_likelihood(xp, _log_softmax(xp, logits, axis), target, axis, self.name)
+        return _reduce(xp, loss, reduction, out=out)
 
-    def backward(self, xp, grad, inputs, output, *, axis=-1, reduction="none", needs_grad=(True, False)):
+    def backward(self, xp, grad, inputs, output, *, axis=-1, reduction="none", needs_grad=(True, False),
+                 out=None):
         logits, target = inputs
+        if _rows_of_classes(logits, target, axis):
+            if not needs_grad[0]:
+                return (None, None)
+            indices, bad = _labels_in_range(xp, target, logits.shape[1], self.name)
+            e, _ = _class_major_exp(xp, logits)
+            e /= e.sum(axis=0)
+            g_logits = xp.empty_like(logits) if out is None or out[0] is None else out[0]
+            xp.copyto(g_logits, e.T)                                   # softmax(z)
+            g_logits[xp.arange(len(indices)), indices] -= 1           # softmax(z) - onehot(y)
+            if reduction == "none":
+                g_logits *= grad[:, None]
+            else:
+                g_logits *= grad * (1.0 / max(len(indices), 1) if reduction == "mean" else 1.0)
+            if bad is not None:
+                xp.copyto(g_logits, float("nan"), where=bad[:, None])
+            return (g_logits, None)
         log_probs = _log_softmax(xp, logits, axis)
         probs = xp.exp(log_probs)
         dist, indices = _targets(xp, target, logits, self.name)
         per_example = tuple(d for i, d in enumerate(logits.shape) if i != axis % logits.ndim)
         g = xp.expand_dims(_reduce_grad(xp, grad, per_example, reduction, logits.dtype), axis)
         if indices is not None:
-            return (g * (probs - _one_hot_like(xp, indices, probs, axis)), None)
+            indices, bad = _labels_in_range(xp, indices, logits.shape[axis], self.name)
+            return (_nan_where(xp, bad, g * (probs - _one_hot_like(xp, indices, probs, axis)), axis), None)
         total = xp.sum(dist, axis=axis, keepdims=True)
-        g_logits = unbroadcast(xp, g * (probs * total - dist), logits.shape)
-        g_target = _target_grad(unbroadcast(xp, g * -log_probs, target.shape), target) if needs_grad[1] else None
-        return (g_logits, g_target)
-
-    # -- fused training steps (graphengine.training_step): the same maths, faster ------------
-    # for the common case (rows of logits, integer class targets); the rest goes through
-    # forward / backward above. The logits are copied class-major (classes × examples), so
-    # the reductions over the few classes run along contiguous rows (NumPy reduces a
-    # (1024, 10) array along its last axis 20× slower than along the first).
-    @staticmethod
-    def _rows_of_classes(logits, target, axis):
-        return logits.ndim == 2 and axis in (-1, 1) and getattr(target, "ndim", None) == 1 \
-            and target.dtype.kind in "iu"
-
-    def forward_into(self, xp, out, logits, target, *, axis=-1, reduction="none"):
-        if not self._rows_of_classes(logits, target, axis):
-            return self.forward(xp, logits, target, axis=axis, reduction=reduction)
-        _check_indices(xp, target, logits.shape[1], self.name)
-        z = xp.ascontiguousarray(logits.T)
-        z -= z.max(axis=0)
-        picked = z[target, xp.arange(len(target))]
-        xp.exp(z, out=z)
-        loss = xp.log(z.sum(axis=0)) - picked
-        if reduction == "mean":  # a sum and a division: np.mean costs more than the rest here
-            return xp.asarray(loss.sum() / max(len(target), 1))
-        return _reduce(xp, loss, reduction)  # small: out is not used
-
-    def backward_into(self, xp, outs, grad, inputs, output, *, axis=-1, reduction="none"):
-        logits, target = inputs
-        out = outs[0]
-        if out is None or not self._rows_of_classes(logits, target, axis):
-            return self.backward(xp, grad, inputs, output, axis=axis, reduction=reduction,
-                                 needs_grad=(out is not None, outs[1] is not None))
-        z = xp.ascontiguousarray(logits.T)
-        z -= z.max(axis=0)
-        xp.exp(z, out=z)
-        z /= z.sum(axis=0)
-        xp.copyto(out, z.T)                              # softmax(z)
-        out[xp.arange(len(target)), target] -= 1         # softmax(z) - onehot(y)
-        if reduction == "none":
-            out *= grad[:, None]
-        else:
-            out *= grad * (1.0 / max(len(target), 1) if reduction == "mean" else 1.0)
-        return (out, None)
+        g_target = _target_grad(g * -log_probs, target) if needs_grad[1] else None
+        return (g * (probs * total - dist), g_target)
 
 
 class NLL(_ClassLoss):
     """Negative log-likelihood from log-probabilities ℓ, per example: L_i = -ℓ_y
     (or -Σ_j t_j ℓ_j for one-hot / soft targets t, with 0·log 0 = 0). Pair it with
     log_softmax: nll(log_softmax(z), y) == cross_entropy(z, y). d/dℓ = -onehot(y) (or -t).
+    Out-of-range class indices: as for cross_entropy (an error on NumPy, NaN losses on CuPy).
 
     >>> ge.ops.nll(ge.ops.log(probabilities), one_hot)   # deck 002: E = -Σ_k t_k log y_k
     """
@@ -341,10 +374,10 @@ class NLL(_ClassLoss):
         per_example = tuple(d for i, d in enumerate(log_probs.shape) if i != axis % log_probs.ndim)
         g = xp.expand_dims(_reduce_grad(xp, grad, per_example, reduction, log_probs.dtype), axis)
         if indices is not None:
-            return (-g * _one_hot_like(xp, indices, log_probs, axis), None)
-        g_lp = unbroadcast(xp, -g * dist, log_probs.shape)
-        g_t = _target_grad(unbroadcast(xp, -g * log_probs, target.shape), target) if needs_grad[1] else None
-        return (g_lp, g_t)
+            indices, bad = _labels_in_range(xp, indices, log_probs.shape[axis], self.name)
+            return (_nan_where(xp, bad, -g * _one_hot_like(xp, indices, log_probs, axis), axis), None)
+        g_t = _target_grad(-g * log_probs, target) if needs_grad[1] else None
+        return (-g * dist, g_t)
 
 
 class Hinge(_ClassLoss):
@@ -353,34 +386,35 @@ class Hinge(_ClassLoss):
 
     d/df_j = 1 for each violating j ≠ y (f_j - f_y + margin > 0); d/df_y = -(number of
     violators). Targets: class indices, or one-hot rows (the argmax is the class). The
-    targets get no gradient.
+    targets get no gradient. Out-of-range class indices: as for cross_entropy (an error on
+    NumPy, NaN losses on CuPy).
     """
 
     name = "hinge"
 
     def forward(self, xp, scores, target, *, axis=-1, margin=1.0, reduction="none"):
-        indices = self._indices(xp, target, scores, axis)
+        indices, bad = self._indices(xp, target, scores, axis)
         correct = xp.expand_dims(_pick(xp, scores, indices, axis), axis)
         margins = xp.maximum(scores - correct + float(margin), 0)
         margins = margins * (1 - _one_hot_like(xp, indices, scores, axis))
-        return _reduce(xp, xp.asarray(xp.sum(margins, axis=axis)), reduction)
+        return _reduce(xp, _nan_where(xp, bad, xp.asarray(xp.sum(margins, axis=axis))), reduction)
 
-    def backward(self, xp, grad, inputs, output, *, axis=-1, margin=1.0, reduction="none", needs_grad=(True, False)):
+    def backward(self, xp, grad, inputs, output, *, axis=-1, margin=1.0, reduction="none"):
         scores, target = inputs
-        indices = self._indices(xp, target, scores, axis)
+        indices, bad = self._indices(xp, target, scores, axis)
         one_hot = _one_hot_like(xp, indices, scores, axis)
         correct = xp.expand_dims(_pick(xp, scores, indices, axis), axis)
         violate = ((scores - correct + float(margin)) > 0).astype(scores.dtype) * (1 - one_hot)
         local = violate - one_hot * xp.sum(violate, axis=axis, keepdims=True)
         per_example = tuple(d for i, d in enumerate(scores.shape) if i != axis % scores.ndim)
         g = xp.expand_dims(_reduce_grad(xp, grad, per_example, reduction, scores.dtype), axis)
-        return (g * local, None)
+        return (_nan_where(xp, bad, g * local, axis), None)
 
     def _indices(self, xp, target, scores, axis):
+        """(class indices, mask of out-of-range labels or None: see cross_entropy)."""
         dist, indices = _targets(xp, target, scores, self.name)
         if indices is None:
             if dist.shape != scores.shape:
                 raise ShapeError(f"hinge: one-hot targets must have the scores' shape {scores.shape}, got {dist.shape}")
-            indices = xp.argmax(dist, axis=axis)
-        _check_indices(xp, indices, scores.shape[axis], self.name)
-        return indices
+            return xp.argmax(dist, axis=axis), None  # always in range
+        return _labels_in_range(xp, indices, scores.shape[axis], self.name)

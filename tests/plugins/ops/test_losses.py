@@ -255,8 +255,10 @@ def _quiet_forward_backward(name, inputs, **attrs):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         out = op.forward(np, *inputs, **attrs)
-        needs = tuple(np.asarray(x).dtype.kind == "f" for x in inputs)
-        grads = op.backward(np, np.ones_like(out), tuple(inputs), out, needs_grad=needs, **attrs)
+        kwargs = dict(attrs)
+        if type(op).signature_info()[3]:
+            kwargs["needs_grad"] = tuple(np.asarray(x).dtype.kind == "f" for x in inputs)
+        grads = op.backward(np, np.ones_like(out), tuple(inputs), out, **kwargs)
     return out, grads
 
 
@@ -343,6 +345,78 @@ def test_out_of_range_class_indices_name_the_op_and_the_range(name):
     loss = getattr(ge.ops, name)(z, y)
     with pytest.raises(ge.OpExecutionError, match=rf"{name}: class indices must lie in 0\.\.2.*from 0 to 3"):
         g.forward({"z": np.zeros((2, 3)), "y": np.array([0, 3])}, fetch=[loss])
+
+
+HOST_READS = ("__int__", "__float__", "__bool__", "__index__", "item", "tolist", "get")
+
+
+@pytest.fixture
+def host_reads(monkeypatch):
+    """Counts every read of a device array's values on the host (the device-to-host syncs
+    CuPy would make) while the test runs on ``ge_device_xp``."""
+    from graphengine.testing.pytest_plugin import DeviceArray
+
+    reads = []
+    for name in HOST_READS:
+        original = getattr(DeviceArray, name)
+
+        def counted(self, *args, _original=original, _name=name, **kwargs):
+            reads.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(DeviceArray, name, counted)
+    return reads
+
+
+# (op, logits shape, class axis): axis -1 of 2-D logits is cross_entropy's class-major path
+LABEL_CASES = [("cross_entropy", (4, 3), -1), ("cross_entropy", (3, 4), 0), ("nll", (4, 3), -1), ("hinge", (4, 3), -1)]
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+@pytest.mark.parametrize("name, shape, axis", LABEL_CASES)
+def test_off_numpy_bad_labels_give_nan_losses_without_reading_the_device(name, shape, axis, reduction,
+                                                                           ge_device_xp, host_reads):
+    """On a backend that is not NumPy the label range is checked on the device: no value
+    is read back per forward or backward; an example with a bad label gets a NaN loss and
+    NaN gradients, the others the values NumPy gives."""
+    op = ge.default_manager().get_op(name)
+    xp = ge_device_xp
+    logits = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    labels = np.array([0, 3, 1, -1])
+    bad = np.array([False, True, False, True])
+    fixed = np.where(bad, 0, labels)
+    attrs = {"axis": axis, "reduction": reduction}
+    with np.errstate(all="raise"):
+        want = op.forward(np, logits, fixed, axis=axis)
+        want_grad = op.backward(np, np.ones_like(want), (logits, fixed), want, axis=axis)[0]
+
+    got = op.forward(xp, xp.asarray(logits), xp.asarray(labels), **attrs)
+    grad = xp.asarray(np.ones(() if reduction == "mean" else (4,), dtype=np.float32))
+    got_grad = op.backward(xp, grad, (xp.asarray(logits), xp.asarray(labels)), got, **attrs)[0]
+    assert host_reads == [], f"{name} read device values on the host: {host_reads}"
+
+    loss, gradient = xp.asnumpy(got), xp.asnumpy(got_grad)
+    assert loss.dtype == np.float32 and gradient.dtype == np.float32
+    if reduction == "mean":
+        assert np.isnan(loss)
+        return
+    np.testing.assert_array_equal(np.isnan(loss), bad)
+    np.testing.assert_allclose(loss[~bad], want[~bad], rtol=1e-6)
+    per_example = np.moveaxis(gradient, axis, -1)
+    assert np.isnan(per_example[bad]).all()
+    np.testing.assert_allclose(per_example[~bad], np.moveaxis(want_grad, axis, -1)[~bad], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("name, shape, axis", LABEL_CASES)
+def test_off_numpy_good_labels_match_numpy_without_reading_the_device(name, shape, axis, ge_device_xp, host_reads):
+    op = ge.default_manager().get_op(name)
+    xp = ge_device_xp
+    logits = np.random.default_rng(1).standard_normal(shape)
+    labels = np.array([2, 0, 1, 2])
+    want = op.forward(np, logits, labels, axis=axis, reduction="mean")
+    got = op.forward(xp, xp.asarray(logits), xp.asarray(labels), axis=axis, reduction="mean")
+    assert host_reads == []
+    np.testing.assert_allclose(xp.asnumpy(got), want, rtol=1e-12)
 
 
 def test_class_loss_shape_errors_at_build_time():
