@@ -176,8 +176,10 @@ class Optimizer:
         self.steps += 1
         states = self.state
         update = self.update
+        graphs = self._graphs
+        one_xp = graphs[0]._backend.xp if len(graphs) == 1 else None  # read per step: g.to() may change it
         for p, value, g in todo:
-            xp = p.graph._backend.xp
+            xp = one_xp or p.graph._backend.xp
             state = states.get(p)
             if state is None:
                 state = states[p] = self.init_state(xp, value)

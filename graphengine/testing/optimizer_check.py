@@ -13,12 +13,19 @@ The checks train a small quadratic through the public API (``g.forward``,
 
 with three params of shapes ``(4, 3)``, ``(3,)`` and ``()``, curvatures ``c`` in
 ``[0.5, 2]`` and starting points about one unit away from the targets ``t``.
+
+An update rule either changes ``value`` (and its state) in place and returns None, with
+its temporaries from ``self.scratch(xp, value, k)`` (the fast path, what the built-in
+optimizers do), or returns the new value as a new array (the functional form).
+``updates_in_place`` checks either form against a reference step; ``allocates_nothing``
+checks that an in-place rule needs no new param-sized array per step.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import tracemalloc
 
 import numpy as np
 
@@ -238,6 +245,134 @@ def check_update_keeps_shape_and_dtype(cls, hyper, backend="numpy", **_):
             )
 
 
+def _fresh_scratch_twin(cls):
+    """``cls`` with a scratch that hands out a new NaN-filled array on every call: the
+    functional reference of an in-place rule (same operations, nothing shared between
+    calls or params, garbage where a rule reads scratch before writing it)."""
+
+    class FreshScratch(cls):
+        def scratch(self, xp, value, k=0):
+            return xp.full(value.shape, xp.nan, dtype=value.dtype)
+
+    FreshScratch.__name__ = FreshScratch.__qualname__ = f"{cls.__name__}FreshScratch"
+    return FreshScratch
+
+
+def check_updates_in_place(cls, hyper, backend="numpy", steps=3, **_):
+    """An in-place rule (``update`` returns None) keeps every param's array object, counts
+    each change in ``node._updates``, keeps float32 in the value and the state, leaves the
+    gradient alone, and gives the same numbers as a reference step whose scratch arrays are
+    fresh on every call. A functional rule (returns a new array) must leave ``value`` as it
+    was: the base class stores the returned array and the old one stays valid."""
+    from ..backends import get_backend
+
+    label = _label(cls)
+    xp = get_backend(backend).xp
+    _, _, params, _ = quadratic(backend, "float32", seed=5)
+    _, _, twins, _ = quadratic(backend, "float32", seed=5)
+    opt, ref = _make(cls, params, hyper), _make(_fresh_scratch_twin(cls), twins, hyper)
+    rng = np.random.default_rng(11)
+    for step in range(steps):
+        grads = {p.name: rng.standard_normal(p.shape).astype(np.float32) for p in params}
+        arrays = {p.name: p.value for p in params}
+        before = {p.name: _host(backend, p.value) for p in params}
+        counts = {p.name: p._updates for p in params}
+        given = {p: xp.array(grads[p.name], copy=True) for p in params}
+        try:
+            opt.step(given)
+            ref.step({q: xp.array(grads[q.name], copy=True) for q in twins})
+        except Exception as exc:
+            raise OptimizerCheckError(
+                f"{label}: step() with float32 gradients (step {step}) raised {type(exc).__name__}: {exc}"
+            ) from exc
+        for p, q in zip(params, twins):
+            where = f"{label}, param {p.name!r} (float32 {tuple(p.shape)}), step {step}"
+            if not np.array_equal(_host(backend, given[p]), grads[p.name]):
+                raise OptimizerCheckError(f"{where}: update() changed the gradient; never write into `grad`")
+            value = p.value
+            if value.dtype != np.float32 or tuple(value.shape) != tuple(p.shape):
+                raise OptimizerCheckError(f"{where}: the param became {value.dtype}{tuple(value.shape)} after step()")
+            in_place = value is arrays[p.name]
+            if in_place:
+                if np.array_equal(_host(backend, value), before[p.name]):
+                    raise OptimizerCheckError(
+                        f"{where}: update() returned None (meaning: changed value in place) but the value did not "
+                        "change; write the result into value (out=value) or return the new value"
+                    )
+                if p._updates != counts[p.name] + 1:
+                    raise OptimizerCheckError(
+                        f"{where}: node._updates went from {counts[p.name]} to {p._updates} over one in-place step; "
+                        "it must grow by one (let ge.Optimizer.step call update(); do not assign p._value)"
+                    )
+            else:
+                if not np.array_equal(_host(backend, arrays[p.name]), before[p.name]):
+                    raise OptimizerCheckError(
+                        f"{where}: update() changed value in place and also returned a new array. Do one or the "
+                        "other: change value in place (out=value) and return None, or leave value alone and "
+                        "return the new value (runs made before the step still hold the old array)"
+                    )
+                if p._updates != counts[p.name]:
+                    raise OptimizerCheckError(f"{where}: node._updates changed although the array was replaced")
+            expected, got = _host(backend, q.value), _host(backend, value)
+            if not np.allclose(got, expected, rtol=1e-6, atol=1e-7, equal_nan=False):
+                if np.isnan(expected).any() and not np.isnan(got).any():
+                    how = "the reference is NaN: the rule read a scratch array before writing it"
+                else:
+                    how = f"max abs difference {np.max(np.abs(got - expected)):.3g}"
+                raise OptimizerCheckError(
+                    f"{where}: the value differs from a reference step whose scratch arrays are new (and NaN-filled) "
+                    f"on every call ({how}). A scratch array's content is garbage on entry and must not be kept "
+                    "past the rule; take one per simultaneous temporary (k=0, 1, ...)."
+                )
+            for key, item in opt.state[p].items():
+                dt = getattr(item, "dtype", None)
+                if dt is not None and np.dtype(dt).kind == "f" and dt != np.float32:
+                    raise OptimizerCheckError(
+                        f"{where}: state[{key!r}] is {dt}; keep floating state in the param's dtype (xp.zeros_like)"
+                    )
+
+
+def check_allocates_nothing(cls, hyper, backend="numpy", **_):
+    """An in-place rule allocates no param-sized array in a step (after the first, which
+    makes the state and the scratch arrays): temporaries come from ``self.scratch`` and
+    hyper-parameters are Python floats, so no float64 copies either. NumPy only (measured
+    with tracemalloc); skipped for functional rules, which return a new array by design."""
+    from ..graph import Graph
+
+    if backend != "numpy":
+        return "skipped: measured on numpy only"
+    rng = np.random.default_rng(2)
+    g = Graph("optimizer_check_allocation")
+    p = g.param("W", rng.standard_normal((128, 128)).astype(np.float32))
+    opt = _make(cls, [p], hyper)
+    grads = {p: rng.standard_normal((128, 128)).astype(np.float32)}
+    opt.step(grads)
+    array = p.value
+    opt.step(grads)
+    if p.value is not array:
+        return "skipped: functional rule (returns a new array)"
+    tracing = tracemalloc.is_tracing()
+    if not tracing:
+        tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        opt.step(grads)
+        peak = tracemalloc.get_traced_memory()[1] - base
+    finally:
+        if not tracing:
+            tracemalloc.stop()
+    if p.value is not array:
+        raise OptimizerCheckError(f"{_label(cls)}: step() replaced the param's array after updating it in place before")
+    if peak >= array.nbytes // 2:
+        raise OptimizerCheckError(
+            f"{_label(cls)}: one in-place step of a float32 (128, 128) param ({array.nbytes} bytes) allocated "
+            f"{peak} bytes at its peak. Take temporaries from self.scratch(xp, value, k) and write with out=, e.g. "
+            "xp.multiply(grad, lr, out=self.scratch(xp, value)); xp.subtract(value, that, out=value). Pass "
+            "hyper-parameters as Python floats (a float64 array or np.float64(...) makes float64 temporaries)."
+        )
+
+
 def check_skips_params_without_gradient(cls, hyper, backend="numpy", **_):
     """``step`` with a gradient for one param only leaves the others unchanged."""
     g, loss, params, _ = quadratic(backend)
@@ -330,7 +465,7 @@ def check_state_round_trips(cls, hyper, backend="numpy", warmup=5, steps=5, **_)
                 raise OptimizerCheckError(
                     f"{label}: the array state_dict() returned for state[{pname!r}][{key!r}] changed when the "
                     "optimizer stepped on: it shares memory with the live state (updated in place). state_dict() "
-                    "must return copies (or update() must assign new arrays)."
+                    "must return copies (ge.Optimizer.state_dict does; an override must too)."
                 )
     g2, loss2, params2, _ = quadratic(backend, start=middle)
     fresh = _make(cls, params2, hyper)
@@ -364,6 +499,7 @@ def check_cupy(cls, hyper, steps=20, **_):
     if not cupy_available():
         return "skipped: cupy unavailable"
     check_update_keeps_shape_and_dtype(cls, hyper, backend="cupy")
+    check_updates_in_place(cls, hyper, backend="cupy")
     check_skips_params_without_gradient(cls, hyper, backend="cupy")
     check_state_round_trips(cls, hyper, backend="cupy")
     _, params_np, _, losses_np = _train(cls, hyper, "numpy", "float64", steps)
@@ -381,6 +517,8 @@ def check_cupy(cls, hyper, steps=20, **_):
 CHECKS = (
     check_contract,
     check_update_keeps_shape_and_dtype,
+    check_updates_in_place,
+    check_allocates_nothing,
     check_descends_quadratic,
     check_skips_params_without_gradient,
     check_state_round_trips,

@@ -30,17 +30,104 @@ class GoodMomentum(ge.Optimizer):
         return xp.asarray(value + state["velocity"])
 
 
+class InPlaceSGD(ge.Optimizer):
+    """The fast form: value changed in place, the temporary from self.scratch."""
+
+    name = "in_place_sgd"
+    defaults = {"lr": 0.05}
+
+    def update(self, xp, value, grad, state):
+        step = xp.multiply(grad, float(self.hyper["lr"]), out=self.scratch(xp, value))
+        xp.subtract(value, step, out=value)
+
+
+class InPlaceMomentum(ge.Optimizer):
+    name = "in_place_momentum"
+    defaults = {"lr": 0.05, "momentum": 0.9}
+
+    def init_state(self, xp, value):
+        return {"velocity": xp.zeros_like(value)}
+
+    def update(self, xp, value, grad, state):
+        velocity = state["velocity"]
+        xp.multiply(velocity, float(self.hyper["momentum"]), out=velocity)
+        xp.subtract(velocity, xp.multiply(grad, float(self.hyper["lr"]), out=self.scratch(xp, value)), out=velocity)
+        xp.add(value, velocity, out=value)
+
+
 def test_correct_optimizers_pass_every_check():
-    for cls in (GoodSGD, GoodMomentum):
+    for cls in (GoodSGD, GoodMomentum, InPlaceSGD, InPlaceMomentum):
         ran = check_optimizer(cls)
         assert [r.split(" ")[0] for r in ran] == [name for name, _ in optimizer_checks()]
 
 
 def test_checks_have_readable_names():
     assert [name for name, _ in optimizer_checks()] == [
-        "contract", "update_keeps_shape_and_dtype", "descends_quadratic", "skips_params_without_gradient",
+        "contract", "update_keeps_shape_and_dtype", "updates_in_place", "allocates_nothing", "descends_quadratic",
+        "skips_params_without_gradient",
         "state_round_trips", "cupy",
     ]
+
+
+def test_allocation_check_is_reported_as_skipped_for_a_functional_rule():
+    ran = check_optimizer(GoodSGD)
+    assert "allocates_nothing (skipped: functional rule (returns a new array))" in ran
+    assert "allocates_nothing" in check_optimizer(InPlaceSGD)
+
+
+def test_rule_reading_scratch_before_writing_it_is_caught():
+    class Stale(InPlaceSGD):
+        name = "stale"
+
+        def update(self, xp, value, grad, state):
+            acc = self.scratch(xp, value)
+            xp.add(acc, grad, out=acc)  # assumes the scratch starts at zero (or keeps last step's sum)
+            xp.subtract(value, xp.multiply(acc, float(self.hyper["lr"]), out=acc), out=value)
+
+    with pytest.raises(OptimizerCheckError, match=r"(?s)differs from a reference step whose scratch arrays are new.*"
+                                                   r"garbage on entry"):
+        check_optimizer(Stale, skip=("update_keeps_shape_and_dtype",))
+
+
+def test_rule_changing_value_and_returning_a_new_array_is_caught():
+    class Both(GoodSGD):
+        name = "both"
+
+        def update(self, xp, value, grad, state):
+            value -= self.hyper["lr"] * grad
+            return value.copy()
+
+    with pytest.raises(OptimizerCheckError, match=r"changed value in place and also returned a new array"):
+        check_optimizer(Both)
+
+
+def test_rule_writing_into_the_gradient_is_caught():
+    class Clobbers(InPlaceSGD):
+        name = "clobbers"
+
+        def update(self, xp, value, grad, state):
+            xp.multiply(grad, float(self.hyper["lr"]), out=grad)
+            xp.subtract(value, grad, out=value)
+
+    with pytest.raises(OptimizerCheckError, match=r"update\(\) changed the gradient; never write into `grad`"):
+        check_optimizer(Clobbers)
+
+
+@pytest.mark.parametrize("rule", ["temporary", "float64"])
+def test_in_place_rule_that_allocates_is_caught(rule):
+    class Allocates(InPlaceSGD):
+        name = "allocates"
+
+        def update(self, xp, value, grad, state):
+            if rule == "temporary":
+                value -= float(self.hyper["lr"]) * grad        # lr * grad is a new array
+            else:
+                tmp = self.scratch(xp, value)
+                xp.multiply(grad.astype(np.float64), self.hyper["lr"], out=tmp)  # a float64 copy of grad
+                xp.subtract(value, tmp, out=value)
+
+    with pytest.raises(OptimizerCheckError, match=r"(?s)one in-place step .* allocated \d+ bytes.*self.scratch"):
+        check_optimizer(Allocates)
 
 
 def test_cupy_check_is_reported_as_skipped_without_a_gpu():
