@@ -63,7 +63,6 @@ from .metrics import resolve_metric, to_numpy
 
 CLASS_LOSSES = ("cross_entropy", "nll", "hinge")
 ELEMENT_LOSSES = ("binary_cross_entropy", "binary_cross_entropy_with_logits", "mse", "mae")
-LOGIT_LOSSES = ("cross_entropy", "binary_cross_entropy_with_logits", "hinge")
 
 
 class TrainingError(GraphEngineError, ValueError):

@@ -20,7 +20,8 @@ Registered names and their hyper-parameters (defaults):
 =============  =========================================================
 
 This package also offers learning-rate schedules (:class:`StepLR`, :class:`ExponentialLR`,
-:class:`CosineLR`, :class:`WarmupLR`) and gradient clipping (:func:`clip_grad_norm`,
+:class:`CosineLR`, :class:`WarmupLR`) and re-exports gradient clipping from the core
+(:mod:`graphengine.clipping`, also ``ge.<name>``: :func:`clip_grad_norm`,
 :func:`clip_grad_value`, :func:`global_grad_norm`).
 """
 

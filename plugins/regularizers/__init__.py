@@ -13,7 +13,8 @@ Ops (``ge.ops.<name>``), identity when ``training=False``:
 ``dropout(x, p=0.5, training=True, seed=None)`` and
 ``gaussian_noise(x, std=0.1, training=True, seed=None)``.
 
-Helpers for training loops: :func:`add_penalty_gradients`, :func:`apply_after_step`,
+Helpers for training loops, re-exported from the core (:mod:`graphengine.regularization`,
+also ``ge.<name>``): :func:`add_penalty_gradients`, :func:`apply_after_step`,
 :func:`penalty_value`, :func:`regularized_step`.
 """
 
