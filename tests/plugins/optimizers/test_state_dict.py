@@ -79,7 +79,8 @@ def test_round_trip_continues_identically(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_state_dict_is_a_snapshot_not_a_live_view(name):
-    """Updates build new state arrays, so a state dict taken earlier does not change."""
+    """The rules update state arrays in place; state_dict returns copies, so a state dict
+    taken earlier does not change."""
     g, loss, feeds = build()
     opt = ge.optimizers.create(name, g.params(), lr=0.05)
     train(g, loss, feeds, opt, 2)
