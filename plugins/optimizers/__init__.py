@@ -19,6 +19,11 @@ Registered names and their hyper-parameters (defaults):
 ``adamw``      lr=0.001, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01
 =============  =========================================================
 
+Every rule changes the param's array and its state arrays in place, with temporaries
+from ``Optimizer.scratch``, so a step allocates nothing (the contract is in
+:mod:`graphengine.optimizer`); the numbers are those of the formulas in each class's
+docstring, float32 staying float32.
+
 This package also offers learning-rate schedules (:class:`StepLR`, :class:`ExponentialLR`,
 :class:`CosineLR`, :class:`WarmupLR`) and re-exports gradient clipping from the core
 (:mod:`graphengine.clipping`, also ``ge.<name>``: :func:`clip_grad_norm`,
