@@ -98,7 +98,8 @@ class Trainer:
     ``regularizers``: ``ge.Regularizer`` instances, names, or ``{name: strength}``;
     ``l2=`` / ``l1=`` are shorthands. They act on ``regularize`` params: "weights"
     (params of two or more axes: not biases, not batch-norm scales), "all", or a list.
-    ``clip_norm`` / ``clip_value`` clip gradients before the step. ``lr_schedule``: a
+    ``clip_value`` then ``clip_norm`` clip the gradients (after the penalties are added)
+    before the update (``ge.clip_grad_value``, ``ge.clip_grad_norm``). ``lr_schedule``: a
     function ``optimizer -> schedule`` (e.g. ``lambda opt: CosineLR(opt, total_steps=30)``)
     whose ``step()`` runs after every epoch. ``metrics`` default to ``["accuracy"]`` for
     classification losses.
