@@ -27,6 +27,8 @@ from .errors import (
 )
 from .node import CONST, INPUT, OP, PARAM, Node, _is_operand
 from .op import describe_value, format_shape
+from .program import gc_paused
+from .run import run_forward
 
 _NAME_OK = re.compile(r"^[^/\s][^/]*$")
 JUPYTER_COLLAPSE_ABOVE = 500  # nodes
@@ -205,8 +207,6 @@ class Graph:
     def _nx(self) -> nx.DiGraph:
         """The networkx graph, brought up to date with the nodes added since last read."""
         if self._nx_pending:
-            from .scheduler import gc_paused
-
             pending, self._nx_pending = self._nx_pending, []
             graph = self._nx_graph
             with gc_paused():
@@ -463,8 +463,6 @@ class Graph:
         plan, and only the fetched values plus what backward needs are kept.
         ``check_finite=True`` raises on the first node whose value is NaN or Inf.
         """
-        from .scheduler import run_forward
-
         return run_forward(self, feeds or {}, fetch, check_finite)
 
     def save(self, path) -> None:

@@ -1,18 +1,48 @@
-"""``ge.Run``: the record of one execution of a graph (values, then gradients)."""
+"""``ge.Run``: the record of one execution of a graph (values, then gradients).
+
+``g.forward(feeds)`` lowers (graph, fetches) into a program once (:mod:`graphengine.program`)
+and runs it: interpreted the first time (every op's result checked), then as generated
+code (:mod:`graphengine.emitter`). A recording run (no ``fetch``) keeps every value and
+every gradient the hot loop computes; what only inspection needs (the contribution along
+an edge, the gradient of an input) is computed on request from what it kept.
+"""
 
 from __future__ import annotations
 
-from .codegen import compile_backward, release_schedule
+from .emitter import emit_backward, emit_forward
 from .errors import BackwardError, ValueNotAvailableError
+from .feeds import missing_feeds_error, resolve_feeds
+from .interpreter import FreedValue, contributions, interpret_backward, interpret_forward, seed_gradient
 from .node import CONST, PARAM, Node
-from .scheduler import (
-    CODEGEN_AFTER_RUNS,
-    CODEGEN_MAX_STEPS,
-    FreedValue,
-    get_backward_plan,
-    interpret_backward,
-    seed_gradient,
-)
+from .program import get_program, resolve_fetch
+
+GENERATE_MAX_STEPS = 20_000  # larger programs stay interpreted (compiling huge functions costs more than it saves)
+
+
+def run_forward(graph, feeds, fetch, check_finite) -> "Run":
+    """``g.forward``: values of the fetched nodes (all with ``fetch=None``)."""
+    fetch_ids = resolve_fetch(graph, fetch)
+    program = get_program(graph, fetch_ids, keep_all=fetch_ids is None or check_finite, input_grads=check_finite)
+    fed = resolve_feeds(graph, feeds)
+    values = [None] * len(program.order)
+    missing = []
+    for s, node in program.inputs:
+        value = fed.get(node.id)
+        if value is None:
+            missing.append(node.id)
+        values[s] = value
+    if missing:
+        raise missing_feeds_error(graph, missing, None if fetch_ids is None else [graph._nodes[i].name for i in fetch_ids])
+    xp = graph._backend.xp
+    program.runs += 1
+    if program.forward_code is not None and not check_finite:
+        program.forward_code(values, xp)
+    elif check_finite or program.runs == 1 or len(program.steps) > GENERATE_MAX_STEPS:
+        interpret_forward(program, values, xp, check_finite)
+    else:
+        program.forward_code = emit_forward(program)
+        program.forward_code(values, xp)
+    return Run(graph, program, values, check_finite)
 
 
 class Run:
@@ -20,17 +50,17 @@ class Run:
 
     ``run.value(node)``, ``run.grad(node)`` and ``run[node]`` take a node or its name.
     A graph can have many runs; a run never changes the graph (params change only when
-    an optimizer steps).
+    an optimizer steps, and a run refuses to show a param that changed after it ran).
     """
 
-    def __init__(self, graph, plan, values, check_finite=False, generated=False):
+    def __init__(self, graph, program, values, check_finite=False):
         self.graph = graph
-        self._plan = plan
+        self._program = program
         self._values = values
-        self._generated = generated  # forward ran generated code: backward must too (it keeps less)
+        self._param_updates = [node._updates for _, node in program.params]
         self._released = False  # a fetched run's backward released the values only it kept
         self._grads = None
-        self._edge_grads = None
+        self._edges = None  # recording runs: {consumer slot: contributions}, on request
         self._target = None
         self.check_finite = check_finite
 
@@ -38,48 +68,55 @@ class Run:
     @property
     def recording(self) -> bool:
         """True when every value and gradient is kept (``fetch=None`` or ``check_finite``)."""
-        return self._plan.record
+        return self._program.keep_all
 
     @property
     def executed(self) -> list[Node]:
         """Nodes this run executed, in the order they ran."""
-        return list(self._plan.order)
+        return list(self._program.order)
 
     def ran(self, node) -> bool:
-        return self.graph.node(node).id in self._plan.slot
+        return self.graph.node(node).id in self._program.slot
 
     @property
     def target(self) -> Node | None:
         """The node of the last ``backward`` call (None before it)."""
         return self._target
 
-    def _slot(self, node, what):
+    def _slot(self, node):
         node = self.graph.node(node)
-        s = self._plan.slot.get(node.id)
-        if s is None and self._plan.fetch_ids is None:
+        s = self._program.slot.get(node.id)
+        if s is None and self._program.fetch_ids is None:
             raise ValueNotAvailableError(
                 f"node {node.name!r} is not part of this run: it was added to the graph after the run was made. "
-                "Run g.forward(...) again."
-            )
+                "Run g.forward(...) again.")
         if s is None:
-            fetched = ", ".join(self.graph._nodes[i].name for i in self._plan.fetch_ids or ())
+            fetched = ", ".join(self.graph._nodes[i].name for i in self._program.fetch_ids)
             raise ValueNotAvailableError(
                 f"node {node.name!r} did not run: the run computed only what its fetches ({fetched}) need. "
-                f"Add {node.name!r} to fetch=, or run with fetch=None to compute everything."
-            )
+                f"Add {node.name!r} to fetch=, or run with fetch=None to compute everything.")
         return node, s
+
+    def _check_params_unchanged(self, what):
+        for (s, node), seen in zip(self._program.params, self._param_updates):
+            if node._updates != seen and self._values[s] is node._value:
+                raise ValueNotAvailableError(
+                    f"param {node.name!r} was updated in place (by an optimizer step) after this run, so the run "
+                    f"no longer holds the value it ran with and cannot give {what}. Read or draw the run before "
+                    "the step, or run g.forward(...) again.")
 
     def value(self, node):
         """The value a node had in this run (an array of the graph's backend)."""
-        node, s = self._slot(node, "value")
+        node, s = self._slot(node)
         value = self._values[s]
+        if node.kind == PARAM:
+            self._check_params_unchanged(f"the value of {node.name!r}")
         if value is None or type(value) is FreedValue:
-            why = ("backward released it after using it" if self._released and s in self._plan.saved
+            why = ("backward released it after using it" if self._released
                    else "backward does not need it")
             raise ValueNotAvailableError(
                 f"the value of {node.name!r} was freed after use: {why}, and it was not fetched. "
-                f"Add {node.name!r} to fetch=, or run with fetch=None to keep every value."
-            )
+                f"Add {node.name!r} to fetch=, or run with fetch=None to keep every value.")
         if not hasattr(value, "shape"):  # weak Python scalar const
             return self.graph.xp.asarray(value)
         return value
@@ -88,12 +125,8 @@ class Run:
 
     def values(self) -> dict:
         """{node name: value} for every value this run kept, in execution order."""
-        out = {}
-        for s, node in enumerate(self._plan.order):
-            value = self._values[s]
-            if value is not None and type(value) is not FreedValue:
-                out[node.name] = self.value(node)
-        return out
+        return {node.name: self.value(node) for s, node in enumerate(self._program.order)
+                if self._values[s] is not None and type(self._values[s]) is not FreedValue}
 
     # -- backward ---------------------------------------------------------------------------
     def backward(self, node, grad=None) -> "Run":
@@ -103,44 +136,34 @@ class Run:
         contributions are summed before flowing on. Returns the run (for chaining).
         Each call starts afresh: gradients of an earlier call are replaced.
         """
-        node, s = self._slot(node, "value")
-        plan = self._plan
+        node, s = self._slot(node)
+        program = self._program
         if self._released:
             raise BackwardError(
                 "this run's backward already ran, and a run with fetch= releases the values backward reads "
                 "as it goes (to keep memory low), so it cannot run backward again. Run g.forward(...) again, "
-                "or use fetch=None (a recording run keeps every value)."
-            )
+                "or use fetch=None (a recording run keeps every value).")
         value = self._values[s]
         if value is None or type(value) is FreedValue:
             raise BackwardError(
                 f"cannot run backward from {node.name!r}: its value was not kept. Fetch it "
-                f"(fetch=[{node.name!r}, ...]) or run with fetch=None."
-            )
+                f"(fetch=[{node.name!r}, ...]) or run with fetch=None.")
+        self._check_params_unchanged("gradients")
         xp = self.graph.xp
-        if not hasattr(value, "shape"):
-            value = xp.asarray(value)
-        seed = seed_gradient(xp, node, value, grad)
-        bplan = get_backward_plan(plan, s)
-        grads = [None] * len(plan.order)
-        if plan.record:
-            self._edge_grads = {}
-            interpret_backward(plan, bplan, self._values, grads, seed, xp, self.check_finite, self._edge_grads)
+        seed = seed_gradient(xp, node, value if hasattr(value, "shape") else xp.asarray(value), grad)
+        backward = program.backward(s)
+        grads = [None] * len(program.order)
+        if backward.code is not None and not self.check_finite:
+            backward.code(self._values, grads, xp, seed)
+        elif self.check_finite or backward.none_edges is None or len(backward.steps) > GENERATE_MAX_STEPS:
+            interpret_backward(program, backward, self._values, grads, seed, xp, self.check_finite)
         else:
-            bplan.runs += 1
-            if bplan.code is None and (bplan.runs > CODEGEN_AFTER_RUNS or self._generated) \
-                    and len(bplan.steps) <= CODEGEN_MAX_STEPS:
-                bplan.code = compile_backward(plan, bplan)
-            if bplan.code is not None:
-                self._released = bplan.code.releases
-                bplan.code(self._values, grads, xp, seed)
-            else:
-                if bplan.release is None:
-                    bplan.release = release_schedule(plan, bplan, generated=False)
-                self._released = any(bplan.release)
-                interpret_backward(plan, bplan, self._values, grads, seed, xp, False, None, bplan.release)
-                _drop_unkept(plan, bplan, grads)
+            backward.code = emit_backward(program, backward)
+            backward.code(self._values, grads, xp, seed)
+        self._released = bool(backward.release) and any(backward.release)
         self._grads = grads
+        self._edges = {} if program.keep_all else None
+        self._completed = set()
         self._target = node
         return self
 
@@ -152,22 +175,24 @@ class Run:
         """
         if self._grads is None:
             raise ValueNotAvailableError("no gradients yet: call run.backward(loss) first")
-        node, s = self._slot(node, "grad")
+        node, s = self._slot(node)
         g = self._grads[s]
         if g is not None:
             return g
-        plan = self._plan
+        program = self._program
         if node.kind == CONST:
             raise ValueNotAvailableError(f"{node.name!r} is a const node; consts have no gradient")
-        kept = plan.record or node.kind == PARAM or node.id in (plan.fetch_ids or ())
-        if not kept:
+        if program.keep_all:
+            self._complete(s)
+            if self._grads[s] is not None:
+                return self._grads[s]
+        elif not (node.kind == PARAM or s in program.fetch_slots):
             raise ValueNotAvailableError(
                 f"the gradient of {node.kind} node {node.name!r} was not kept in this fetched run (only params' "
                 f"and fetched nodes' gradients are); add {node.name!r} to fetch=, or run with fetch=None to "
-                "keep every gradient"
-            )
-        # kept, but no gradient reached it: the target does not depend on it (or only
-        # through ops with zero derivative), so the gradient is zero
+                "keep every gradient")
+        # no gradient reached it: the target does not depend on it (or only through ops
+        # with zero derivative), so the gradient is zero
         value = self._values[s]
         like = value if hasattr(value, "shape") else node._value
         return self.graph.xp.zeros(like.shape, dtype=like.dtype)
@@ -176,39 +201,77 @@ class Run:
         """{node name: gradient} for every gradient kept by the last backward."""
         if self._grads is None:
             raise ValueNotAvailableError("no gradients yet: call run.backward(loss) first")
-        return {self._plan.order[s].name: g for s, g in enumerate(self._grads) if g is not None}
+        if self._program.keep_all:
+            for s, node in self._program.inputs:
+                self.grad(node)
+        return {self._program.order[s].name: g for s, g in enumerate(self._grads) if g is not None}
 
     def edge_grad(self, consumer, position: int):
         """The gradient contribution that flowed from ``consumer`` back into its input
-        ``position`` (upstream gradient times the local derivative). Recording runs only."""
-        if self._edge_grads is None:
+        ``position`` (upstream gradient times the local derivative, summed back to the
+        input's shape). Recording runs only; None where no gradient flows."""
+        if self._edges is None:
             raise ValueNotAvailableError(
-                "edge gradients are kept by recording runs only (fetch=None), after run.backward(...)"
-            )
-        consumer, s = self._slot(consumer, "grad")
-        return self._edge_grads.get((s, position))
+                "edge gradients are kept by recording runs only (fetch=None), after run.backward(...)")
+        consumer, s = self._slot(consumer)
+        contributions = self._contributions(s)
+        return contributions[position] if contributions is not None and position < len(contributions) else None
 
     def param_grads(self) -> dict:
         """{param node: gradient} for every param of the graph that ran (for optimizers)."""
-        return {n: self.grad(n) for n in self.graph.params() if n.id in self._plan.slot}
+        return {n: self.grad(n) for n in self.graph.params() if n.id in self._program.slot}
+
+    # -- what only inspection needs, computed on request (recording runs) ------------------
+    def _contributions(self, s):
+        """The gradients node ``s``'s backward sends to each of its inputs (cached)."""
+        if s in self._edges:
+            return self._edges[s]
+        self._complete(s)
+        program, out = self._program, None
+        grad = self._grads[s]
+        if s in program.steps_at and grad is not None and program.steps_at[s].impl.differentiable:
+            step = program.steps_at[s]
+            needs = tuple(program.order[i].kind != CONST for i in step.inputs)
+            self._check_params_unchanged("edge gradients")
+            out = contributions(step, needs, grad, self._values, self.graph.xp)
+        self._edges[s] = out
+        return out
+
+    def _complete(self, s):
+        """Compute the gradient of node ``s`` if the hot loop did not (an input, or a node
+        that depends only on inputs): every missing gradient between ``s`` and the target,
+        latest first, each the sum of its consumers' contributions."""
+        if self._grads[s] is not None or s in self._completed:
+            return
+        program = self._program
+        backward = program.backward(program.slot[self._target.id])
+        if not backward.reach[s] or s >= backward.target:
+            return
+        between = {s}
+        for step in program.steps:
+            if s < step.slot <= backward.target and backward.reach[step.slot] \
+                    and any(i in between for i in step.inputs):
+                between.add(step.slot)
+        done = self._completed
+        for t in sorted(between, reverse=True):
+            if self._grads[t] is not None or t in done or t == backward.target:
+                continue
+            total = None
+            for step, position in program.consumers()[t]:
+                if step.slot in between:
+                    c = self._contributions(step.slot)
+                    if c is not None and c[position] is not None:
+                        total = c[position] if total is None else total + c[position]
+            self._grads[t] = total
+            done.add(t)
 
     def __repr__(self) -> str:
         state = f", backward from {self._target.name!r}" if self._target is not None else ""
-        mode = "recording" if self._plan.record else "fetched"
-        return f"<Run of graph {self.graph.name!r}: {len(self._plan.order)} nodes, {mode}{state}>"
+        mode = "recording" if self._program.keep_all else "fetched"
+        return f"<Run of graph {self.graph.name!r}: {len(self._program.order)} nodes, {mode}{state}>"
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        from .visualize import draw
+        from .visualize import draw  # lazy: the core never imports visualize at import time
 
         return draw(self.graph, self, mode="both" if self._grads is not None else "forward")._repr_mimebundle_(
             include=include, exclude=exclude)
-
-
-def _drop_unkept(plan, bplan, grads):
-    """Interpreted fast runs keep the same gradients generated code keeps."""
-    from .codegen import _kept_grad_slots
-
-    keep = _kept_grad_slots(plan, bplan) | {bplan.target_slot}
-    for s in range(len(grads)):
-        if s not in keep:
-            grads[s] = None

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import graphengine as ge
+from graphengine.program import get_program
 
 
 class Broken(ge.Op):
@@ -122,8 +123,8 @@ def test_generated_code_is_used_and_matches_the_interpreter(rng):
     for _ in range(3):
         run = g.forward(feeds, fetch=[loss]).backward(loss)
         np.testing.assert_allclose(run.grad(W), reference, rtol=1e-12)
-    plan = g._plans[((loss.id,), False)]
-    assert plan.forward_code is not None and "def forward" in plan.forward_code.source
+    program = get_program(g, [loss.id], keep_all=False)
+    assert program.forward_code is not None and "def forward" in program.forward_code.source
 
 
 def test_unreached_branch_is_not_computed():

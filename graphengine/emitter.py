@@ -1,0 +1,400 @@
+"""The emitter: prints a program as straight-line Python.
+
+For a program ``v2 = tanh(x); v3 = v2 * c`` the forward function of a run reads::
+
+    def forward(V, xp):
+        v0 = V[0]
+        v1 = N1._value
+        v2 = xp.tanh(v0)
+        V[2] = v2
+        v3 = xp.multiply(v2, v1)
+        ...
+
+Three functions come out of one emitter: ``forward(V, xp)`` and ``backward(V, G, xp,
+seed)`` for runs (values and gradients in lists by slot, kept or freed as the program's
+liveness says), and ``step(A, xp)`` for a compiled training step, which fuses forward,
+backward and the update into one function over buffers reused from call to call.
+
+An op is pasted in through its inline form where it has one (``inline_forward``,
+``inline_backward``: a Python call costs more than a ufunc on a small array) and called
+through its methods otherwise. In a step, an op whose ``forward``/``backward`` takes
+``out=``, or whose inline forward is one ufunc call, writes into a buffer; buffers of one
+shape and dtype whose lives do not overlap share one array, as registers do.
+
+Every op sits on its own lines, so a failure's line number names its node
+(:func:`with_node_errors`). Generated code touches no networkx and creates no per-node
+objects besides the arrays.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import string
+
+import numpy as np
+
+from .errors import GraphStructureError
+from .interpreter import FreedValue, op_error, seed_gradient, sum_back
+from .program import same_static_shape
+
+_counter = itertools.count()
+_UFUNC_CALL = re.compile(r"^xp\.(\w+)\((.*)\)$", re.S)
+
+
+def _placeholders(template: str) -> set:
+    return {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
+
+
+def derived_out(template: str):
+    """``xp.add({0}, {1})`` -> ``xp.add({0}, {1}, out={out})``: an inline forward that is one
+    ufunc call can write into a buffer (None for any other form)."""
+    match = _UFUNC_CALL.match(template.strip())
+    if match is None or not isinstance(getattr(np, match.group(1), None), np.ufunc):
+        return None
+    depth = 0
+    for char in match.group(2):  # the last ")" must close the call's own "("
+        depth += char == "("
+        depth -= char == ")"
+        if depth < 0:
+            return None
+    return template.strip()[:-1] + ", out={out})"
+
+
+def changed_none(position, was_none):
+    """The error for a backward whose None-or-gradient answer changed between runs."""
+    then, now = ("None", "a gradient") if was_none else ("a gradient", "None")
+    return GraphStructureError(
+        f"backward returned {now} for input {position} but {then} in the program's first run; whether an "
+        "op's backward gives a gradient may depend on needs_grad and attributes, not on the data")
+
+
+class Code:
+    """Lines of generated code with what each reads and assigns, and the buffers they fill.
+
+    A variable is deleted after the last line that reads it. A buffer lives from the line
+    that fills it to the last line reading a variable that may hold it (for ever when a
+    line lets it escape: kept gradients, fetched values); buffers of one shape and dtype
+    whose lives do not overlap share one array.
+    """
+
+    def __init__(self):
+        self.lines: list = []   # (text, where): where is (slot, phase) or None
+        self.reads: list = []
+        self.assigns: list = []
+        self.requests: dict = {}
+        self.holders: dict = {}
+        self.first: dict = {}
+        self.last: dict = {}
+        self.buffers: list = []
+
+    def request(self, name, shape, dtype):
+        self.requests[name] = (tuple(shape), np.dtype(dtype))
+        return name
+
+    def held(self, variables) -> set:
+        out = set()
+        for var in variables:
+            out |= self.holders.get(var, set())
+        return out
+
+    def emit(self, text, where=None, *, reads=(), fills=(), assign=(), holds=(), escapes=False):
+        line = len(self.lines)
+        self.lines.append((text, where))
+        self.reads.append(list(reads))
+        assign = [assign] if isinstance(assign, str) else list(assign)
+        self.assigns.append(assign)
+        for buffer in self.held(reads):
+            self.last[buffer] = float("inf") if escapes else max(self.last.get(buffer, line), line)
+        for buffer in fills:
+            self.first.setdefault(buffer, line)
+            self.last[buffer] = max(self.last.get(buffer, line), line)
+        for var in assign:
+            self.holders[var] = set(holds.get(var, ()) if isinstance(holds, dict) else holds)
+
+    def finish(self, head) -> tuple:
+        """The function's lines with the deletions, and a map line number -> where."""
+        last_read, assigned = {}, set()
+        for line, variables in enumerate(self.reads):
+            for var in variables:
+                last_read[var] = line
+        for variables in self.assigns:
+            assigned.update(variables)
+        dead_after: dict = {}
+        for var, line in last_read.items():
+            if var in assigned:
+                dead_after.setdefault(line, []).append(var)
+        lines, where_of = list(head), {}
+        for line, (text, where) in enumerate(self.lines):
+            lines.append(text)
+            if where is not None:
+                where_of[len(lines)] = where
+            dead = dead_after.get(line)
+            if dead and not text.lstrip().startswith(("return", "if ", "raise")):
+                lines.append(" " * (len(text) - len(text.lstrip())) + "del " + ", ".join(sorted(dead)))
+        return lines, where_of
+
+    def allocate(self, namespace, xp):
+        """Bind every buffer's name to an array; lives that do not overlap share one."""
+        free: dict = {}
+        for name in sorted(self.requests, key=lambda b: self.first.get(b, 0)):
+            key = self.requests[name]
+            start = self.first.get(name, 0)
+            pool = free.setdefault(key, [])
+            for index, (busy_until, array) in enumerate(pool):
+                if busy_until < start:
+                    pool.pop(index)
+                    break
+            else:
+                array = xp.empty(key[0], dtype=key[1])
+                self.buffers.append(array)
+            namespace[name] = array
+            pool.append((self.last.get(name, start), array))
+
+
+class Emitter:
+    """Prints one function of a program. ``probe``: (values, grads) by slot from an
+    interpreted run, for a training step (its buffers take their shapes and dtypes);
+    None for the functions of runs, which work for any batch size."""
+
+    def __init__(self, program, probe=None):
+        self.program = program
+        self.values, self.grads = probe if probe is not None else (None, None)
+        self.code = Code()
+        self.ns: dict = {"UB": sum_back, "FREED": FreedValue, "CHANGED_NONE": changed_none}
+        self.assigned: set = set()
+        self.owned: set = set()
+
+    # -- pieces ---------------------------------------------------------------------------
+    def _attrs(self, step) -> dict:
+        """Template placeholders of the op's attributes, bound to names that say nothing
+        of the attributes' own names (a name is never pasted into the source)."""
+        names = {}
+        defaults = type(step.impl).signature_info()[1]
+        for j, (key, value) in enumerate({**defaults, **step.attrs}.items()):
+            names[key] = f"A{step.slot}_{j}"
+            self.ns[names[key]] = value
+        return names
+
+    def _buffer(self, name, like):
+        """A buffer like ``like`` (a probe array), or None where none is worth it."""
+        if self.values is None or not hasattr(like, "ndim") or like.ndim == 0:
+            return None
+        return self.code.request(name, like.shape, like.dtype)
+
+    def forward(self, step, value, args):
+        """Emit ``v{slot} = ...`` for a forward step; ``args`` name the inputs."""
+        s, impl, code = step.slot, step.impl, self.code
+        template = getattr(impl, "inline_forward", None)
+        out = None
+        if self.values is not None:
+            if template is not None and derived_out(template) is not None:
+                out = self._buffer(f"O{s}", self.values[s])
+                template = derived_out(template) if out else template
+            elif template is None and impl.takes_out()[0]:
+                out = self._buffer(f"O{s}", self.values[s])
+        if template is not None:
+            expr = template.format(*args, out=out, **self._attrs(step))
+        else:
+            self.ns[f"F{s}"], self.ns[f"A{s}"] = impl.forward, step.attrs
+            expr = f"F{s}(xp{''.join(', ' + a for a in args)}{f', out={out}' if out else ''}, **A{s})"
+        if step.node.shape is None or step.node.shape == ():
+            expr = f"xp.asarray({expr})"  # NumPy ufuncs turn 0-d results into scalars
+        holds = {out} if out else (set() if template is not None else code.held(args))  # a method may return a view
+        code.emit(f"    {value} = {expr}", (s, "forward"), reads=args, fills=[out] if out else (),
+                  assign=value, holds=holds)
+
+    def backward(self, step, needs, value_of, none_edges):
+        """Emit the contributions of a backward step to its inputs' gradients."""
+        s, impl, code = step.slot, step.impl, self.code
+        if s not in self.assigned:
+            return  # no gradient reaches this node
+        template = getattr(impl, "inline_backward", None)
+        if template is not None and len(template) == len(step.inputs):
+            names = self._attrs(step)
+            names.update(grad=f"g{s}", output=value_of(s))
+            args = [value_of(i) for i in step.inputs]
+            for p, (i, need) in enumerate(zip(step.inputs, needs)):
+                if need and template[p] is not None:
+                    fields = _placeholders(template[p])
+                    reads = [f"g{s}"] + [args[int(f)] if f.isdigit() else names[f] for f in fields if f != "grad"]
+                    bare = template[p].strip() == "{grad}"
+                    self._add(i, self._summed(template[p].format(*args, **names), step, i, value_of), s, reads,
+                              code.held([f"g{s}"]) if bare else set(), fresh=not bare)
+            return
+        saves = impl.saves
+        passed = [value_of(i) for i in step.inputs] if "inputs" in saves else []
+        inputs = "(" + "".join(f"{value_of(i) if passed else 'None'}, " for i in step.inputs) + ")"
+        output = value_of(s) if "output" in saves else "None"
+        if "output" in saves:
+            passed.append(output)
+        self.ns[f"B{s}"], self.ns[f"A{s}"], self.ns[f"NEEDS{s}"] = impl.backward, step.attrs, needs
+        extra = f", needs_grad=NEEDS{s}" if type(impl).signature_info()[3] else ""
+        outs = []
+        if self.values is not None and impl.takes_out()[1]:
+            for p, (i, need) in enumerate(zip(step.inputs, needs)):
+                grad = self.grads[i] if need else None
+                outs.append(self._buffer(f"O{s}_{p}", grad) if grad is not None else None)
+            extra += f", out=({''.join(f'{o}, ' for o in outs)})"
+        results = [f"c{s}_{p}" for p in range(len(step.inputs))]
+        holds = code.held([f"g{s}"] + passed) | {o for o in outs if o}
+        code.emit(f"    {', '.join(results)}, = B{s}(xp, g{s}, {inputs}, {output}{extra}, **A{s})", (s, "backward"),
+                  reads=[f"g{s}"] + passed, fills=[o for o in outs if o], assign=results, holds=holds)
+        for p, (i, need) in enumerate(zip(step.inputs, needs)):
+            c = results[p]
+            if not need:
+                continue
+            if (s, p) in none_edges:
+                code.emit(f"    if {c} is not None: raise CHANGED_NONE({p}, True)", (s, "backward"), reads=[c])
+                continue
+            code.emit(f"    if {c} is None: raise CHANGED_NONE({p}, False)", (s, "backward"), reads=[c])
+            self._add(i, self._summed(c, step, i, value_of), s, [c], code.held([c]), fresh=False)
+
+    def _summed(self, expr, step, i, value_of) -> str:
+        """``expr`` summed back to input ``i``'s shape where the shapes may differ."""
+        if self.values is not None:
+            shape = tuple(self.values[i].shape)
+            if shape == tuple(self.values[step.slot].shape):
+                return expr
+            self.ns[f"S{i}"] = shape
+            return f"UB(xp, {expr}, S{i})"
+        if same_static_shape(step.node.shape, self.program.order[i].shape):
+            return expr
+        return f"UB(xp, {expr}, {value_of(i)}.shape)"
+
+    def _add(self, i, expr, s, reads, holds, fresh):
+        """Add a contribution of node ``s``'s backward to the gradient of slot ``i``."""
+        code, g, where = self.code, f"g{i}", (s, "backward")
+        if i not in self.assigned:
+            self.assigned.add(i)
+            if fresh:
+                self.owned.add(i)
+            code.emit(f"    {g} = {expr}", where, reads=reads, assign=g, holds=holds)
+            return
+        reads = list(reads) + [g]
+        like = self.grads[i] if self.grads is not None else None
+        acc = self._buffer(f"ACC{i}", like)
+        if acc:
+            code.emit(f"    {g} = xp.add({g}, {expr}, out={acc})", where, reads=reads, fills=[acc], assign=g,
+                      holds={acc})
+        elif i in self.owned:
+            code.emit(f"    {g} += {expr}", where, reads=reads, assign=g, holds=code.held([g]))
+        else:
+            self.owned.add(i)
+            code.emit(f"    {g} = {g} + {expr}", where, reads=reads, assign=g)
+
+    def build(self, head, kind, xp=None):
+        """Compile the lines into a function named ``kind``, errors mapped to nodes."""
+        if self.code.requests:
+            self.code.allocate(self.ns, xp)
+        lines, where_of = self.code.finish(head)
+        source = "\n".join(lines) + "\n"
+        filename = f"<graphengine {kind} {next(_counter)} of graph {self.program.graph.name!r}>"
+        exec(compile(source, filename, "exec"), self.ns)
+        return with_node_errors(self.ns[kind], self.program, where_of, filename, source, kind != "step")
+
+
+def emit_forward(program):
+    """``forward(V, xp)``: fills V (by slot) with the values the program keeps."""
+    em = Emitter(program)
+    head = ["def forward(V, xp):"] + [f"    v{s} = V[{s}]" for s, _ in program.inputs]
+    for s, node in program.params + program.consts:
+        em.ns[f"N{s}"] = node
+        head.append(f"    v{s} = N{s}._value")
+    for s, _ in program.params + program.consts:
+        if s in program.keep:
+            em.code.emit(f"    V[{s}] = v{s}", reads=[f"v{s}"])
+    for step in program.steps:
+        s = step.slot
+        em.forward(step, f"v{s}", [f"v{i}" for i in step.inputs])
+        if s in program.keep:
+            em.code.emit(f"    V[{s}] = v{s}", reads=[f"v{s}"])
+        elif s in program.shape_only:
+            em.code.emit(f"    V[{s}] = FREED(v{s})", reads=[f"v{s}"])
+    em.code.emit("    return V")
+    return em.build(head, "forward")
+
+
+def emit_backward(program, backward):
+    """``backward(V, G, xp, seed)``: fills G (by slot) with the gradients the program keeps,
+    releasing the values only backward needed after their last reader."""
+    em = Emitter(program)
+    em.assigned.add(backward.target)
+    value_of = "V[{}]".format
+    for k, (step, needs) in enumerate(backward.steps):
+        em.backward(step, needs, value_of, backward.none_edges)
+        for i, keep_shape in backward.release[k] if backward.release else ():
+            em.code.emit(f"    V[{i}] = FREED(V[{i}])" if keep_shape else f"    V[{i}] = None")
+    for s in sorted(backward.kept & em.assigned):
+        wrap = program.order[s].shape in (None, ())
+        em.code.emit(f"    G[{s}] = xp.asarray(g{s})" if wrap else f"    G[{s}] = g{s}", reads=[f"g{s}"])
+    em.code.emit("    return G")
+    return em.build(["def backward(V, G, xp, seed):", f"    g{backward.target} = seed"], "backward")
+
+
+def emit_step(program, backward, probe, params, xp, update):
+    """``step(A, xp)``: forward, backward and ``update(GRADS)`` of a compiled training step,
+    on the feeds ``A`` (inputs in program order), over buffers shaped like ``probe``.
+    Returns (function, GRADS list by ``params``, FETCHED list by fetch, buffers)."""
+    em = Emitter(program, probe)
+    code, values = em.code, probe[0]
+    grads_out, fetched = [None] * len(params), [None] * len(program.fetch_slots)
+    em.ns.update(GRADS=grads_out, FETCHED=fetched, UPDATE=update)
+    head = ["def step(A, xp):"] + [f"    v{s} = A[{k}]" for k, (s, _) in enumerate(program.inputs)]
+    for s, node in program.params + program.consts:
+        em.ns[f"N{s}"] = node
+        head.append(f"    v{s} = N{s}._value")
+    for step in program.steps:
+        em.forward(step, f"v{step.slot}", [f"v{i}" for i in step.inputs])
+    for k, s in enumerate(program.fetch_slots):
+        code.emit(f"    FETCHED[{k}] = v{s}", reads=[f"v{s}"], escapes=True)
+    target = backward.target
+    em.ns["SEED"] = seed_gradient(xp, program.order[target], values[target], None)
+    code.emit(f"    g{target} = SEED", assign=f"g{target}")
+    em.assigned.add(target)
+    for step, needs in backward.steps:
+        em.backward(step, needs, "v{}".format, backward.none_edges)
+    for k, (s, node) in enumerate(params):
+        if s in em.assigned:
+            code.emit(f"    GRADS[{k}] = g{s}", reads=[f"g{s}"], escapes=True)
+        else:  # no gradient reaches this param: zeros
+            em.ns[f"ZERO{k}"] = xp.zeros(node._value.shape, dtype=node._value.dtype)
+            code.emit(f"    GRADS[{k}] = ZERO{k}")
+    if update is not None:
+        code.emit("    UPDATE(GRADS)")
+    loss_in_buffer = bool(code.held([f"v{target}"]))
+    code.emit(f"    return v{target}.copy()" if loss_in_buffer else f"    return v{target}", reads=[f"v{target}"])
+    fn = em.build(head, "step", xp)
+    return fn, grads_out, fetched, code.buffers
+
+
+def with_node_errors(fn, program, where_of, filename, source, values_first=True):
+    """``fn`` re-raising a failure of a generated line as the error of the node it runs."""
+
+    def run(*args):
+        try:
+            return fn(*args)
+        except Exception as exc:
+            frame_locals, lineno = None, None
+            tb = exc.__traceback__
+            while tb is not None:
+                if tb.tb_frame.f_code.co_filename == filename:
+                    frame_locals, lineno = tb.tb_frame.f_locals, tb.tb_lineno
+                tb = tb.tb_next
+            where = where_of.get(lineno)
+            if where is None:
+                raise
+            node = program.order[where[0]]
+            values = args[0] if values_first else None
+            inputs = []
+            for src in node.inputs:
+                i = program.slot[src.id]
+                local = frame_locals.get(f"v{i}") if frame_locals else None
+                inputs.append(local if local is not None or values is None else values[i])
+            raise op_error(node, inputs, exc, where[1]) from exc
+
+    run.source = source
+    return run
+
+
+__all__ = ["emit_forward", "emit_backward", "emit_step", "Emitter", "Code", "derived_out"]

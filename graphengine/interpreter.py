@@ -1,0 +1,213 @@
+"""The interpreter: walks a program step by step, with every check.
+
+It runs the first forward of every program and the first backward of every target
+(checking what each op returns: an array of the declared shape and dtype, one gradient
+per input that sums back to the input's shape), every run with ``check_finite=True``,
+the probe run of a compiled training step, and programs too large to generate code
+for. Later runs replay the same program as generated code (:mod:`graphengine.emitter`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import BackwardError, GraphStructureError, NonFiniteError, OpExecutionError, ShapeError
+from .node import INPUT, OP, PARAM
+from .op import describe_value, format_shape, shapes_compatible, sum_to_shape
+
+
+class FreedValue:
+    """What a run keeps of a value whose backward reads only its shape (to sum a
+    broadcast gradient back): the array itself is freed."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, value):
+        self.shape = value.shape
+        self.dtype = value.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self) -> str:
+        return f"<freed {self.dtype}{list(self.shape)}>"
+
+
+def load_leaves(program, values):
+    for s, node in program.params:
+        values[s] = node._value
+    for s, node in program.consts:
+        values[s] = node._value
+
+
+def interpret_forward(program, values, xp, check_finite=False, keep_all=None):
+    """Run the forward steps, checking each op's output; ``values`` (by slot) holds the
+    inputs and receives what the program keeps (everything with ``keep_all``)."""
+    load_leaves(program, values)
+    keep_all = program.keep_all if keep_all is None else keep_all
+    if check_finite:
+        for s, node in program.inputs + program.params:
+            check_finite_value(xp, values[s], node, "value")
+    shape_only, free_after = program.shape_only, program.free_after
+    for k, step in enumerate(program.steps):
+        args = [values[i] for i in step.inputs]
+        try:
+            out = step.impl.forward(xp, *args, **step.attrs)
+        except Exception as exc:
+            raise op_error(step.node, args, exc, "forward") from exc
+        if isinstance(out, np.generic):
+            out = xp.asarray(out)  # NumPy ufuncs turn 0-d results into scalars
+        check_output(xp, step.node, out, args)
+        if check_finite:
+            check_finite_value(xp, out, step.node, "value")
+        values[step.slot] = out
+        if not keep_all:
+            for i in free_after[k]:
+                values[i] = FreedValue(values[i]) if i in shape_only else None
+
+
+def check_output(xp, node, out, args):
+    """An op's forward result is an array of the shape and dtype its rules declared."""
+    if not isinstance(out, xp.ndarray):
+        raise op_error(node, args, TypeError(
+            f"forward returned {type(out).__module__}.{type(out).__name__}, not an array; "
+            "return xp.asarray(...) (NumPy reductions return scalars)"), "forward")
+    if node.shape is not None and node.shape != out.shape and not shapes_compatible(node.shape, out.shape):
+        raise op_error(node, args, ShapeError(
+            f"forward returned shape {format_shape(out.shape)}, but the op's shape rule said "
+            f"{format_shape(node.shape)}"), "forward")
+    if node.dtype is not None and out.dtype != node.dtype:
+        raise op_error(node, args, TypeError(
+            f"forward returned dtype {out.dtype}, but the op's dtype rule said {node.dtype}; make forward keep "
+            "the dtype its dtype() method gives (cast constants with .astype(x.dtype))"), "forward")
+
+
+def contributions(step, needs, grad, values, xp):
+    """Call ``step``'s backward; its gradients, one per input, each summed back to its
+    input's shape (None where an input needs none or the op gave none)."""
+    impl, slots = step.impl, step.inputs
+    saves = impl.saves
+    inputs = tuple([values[i] for i in slots]) if "inputs" in saves else (None,) * len(slots)
+    output = values[step.slot] if "output" in saves else None
+    try:
+        if type(impl).signature_info()[3]:
+            result = impl.backward(xp, grad, inputs, output, needs_grad=needs, **step.attrs)
+        else:
+            result = impl.backward(xp, grad, inputs, output, **step.attrs)
+        result = tuple(result)
+        if len(result) != len(slots):
+            raise GraphStructureError(
+                f"backward returned {len(result)} gradients for {len(slots)} inputs; "
+                "return one per input (None where an input has no gradient)")
+        out = []
+        for position, c in enumerate(result):
+            if c is None or not needs[position]:
+                out.append(None)
+                continue
+            if isinstance(c, np.generic):
+                c = xp.asarray(c)  # 0-d gradients stay arrays
+            like = values[slots[position]]  # freed only where the static shape is fully known
+            shape = like.shape if hasattr(like, "shape") else step.node.inputs[position].shape
+            out.append(sum_back(xp, c, shape, position))
+        return out
+    except Exception as exc:
+        raise op_error(step.node, [values[i] for i in slots], exc, "backward") from exc
+
+
+def sum_back(xp, grad, shape, position=0):
+    """A gradient summed back to its input's ``shape`` (the engine's one place for it)."""
+    shape = tuple(shape)
+    if grad.shape == shape:
+        return grad
+    out = sum_to_shape(xp, grad, shape)
+    if out.shape != shape:
+        raise ShapeError(
+            f"backward returned a gradient of shape {format_shape(grad.shape)} for input {position} of shape "
+            f"{format_shape(shape)}; return the input's shape, or a shape that broadcasting made from it")
+    return out
+
+
+def interpret_backward(program, backward, values, grads, seed, xp, check_finite=False, keep_all=None):
+    """The reverse sweep: ``grads`` (by slot) receives the gradients the program keeps."""
+    grads[backward.target] = seed
+    order = program.order
+    if check_finite:
+        check_finite_value(xp, seed, order[backward.target], "gradient")
+    none_edges = set()
+    release = None if keep_all else backward.release
+    for k, (step, needs) in enumerate(backward.steps):
+        g = grads[step.slot]
+        if g is not None:
+            for position, c in enumerate(contributions(step, needs, g, values, xp)):
+                if c is None:
+                    if needs[position]:
+                        none_edges.add((step.slot, position))
+                    continue
+                i = step.inputs[position]
+                grads[i] = c if grads[i] is None else grads[i] + c
+                if check_finite:
+                    check_finite_value(xp, grads[i], order[i], "gradient", via=step.node.name)
+        if release is not None:
+            for i, keep_shape in release[k]:
+                values[i] = FreedValue(values[i]) if keep_shape else None
+    if backward.none_edges is None:
+        backward.none_edges = none_edges
+    if not (program.keep_all if keep_all is None else keep_all):
+        kept = backward.kept | {backward.target}
+        for s in range(len(grads)):
+            if s not in kept:
+                grads[s] = None
+    return grads
+
+
+def seed_gradient(xp, target, value, grad):
+    """The gradient backward starts from: ones for a scalar, else ``grad`` checked."""
+    shape = tuple(getattr(value, "shape", ()))
+    if grad is None:
+        size = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        if size != 1:
+            raise BackwardError(
+                f"backward from {target.name!r} of shape {format_shape(shape)} needs a seed gradient: it is not "
+                f"a scalar. Reduce it first (ge.ops.mean / ge.ops.sum), or pass grad= an array of shape "
+                f"{format_shape(shape)}.")
+        return xp.ones(shape, dtype=value.dtype)
+    seed = xp.asarray(grad, dtype=value.dtype)
+    if tuple(seed.shape) != shape:
+        raise BackwardError(
+            f"seed gradient for {target.name!r} has shape {format_shape(seed.shape)}; it must match the "
+            f"target's shape {format_shape(shape)}")
+    return seed
+
+
+def check_finite_value(xp, value, node, what, via=None):
+    if value is None or not hasattr(value, "dtype") or value.dtype.kind != "f":
+        return
+    if bool(xp.isfinite(value).all()):
+        return
+    kind = "NaN" if bool(xp.isnan(value).any()) else "Inf"
+    op = f"op {node.op}" if node.kind == OP else f"{node.kind}"
+    where = f" (flowing back from {via!r})" if via else ""
+    if node.kind == OP and node.op in ("log", "div", "sqrt", "pow"):
+        hint = f"{node.op} of a zero or negative input is the usual cause; clip its input or add an epsilon."
+    elif node.kind == OP and node.op == "exp":
+        hint = "exp overflows for inputs above ~88 (float32); use a stable form (logsumexp, softplus, *_with_logits)."
+    elif node.kind in (INPUT, PARAM):
+        hint = "the array already held NaN or Inf before the run; check the data or the last optimizer step."
+    else:
+        hint = "look at its inputs' values in the run (run.value) to see where it starts."
+    raise NonFiniteError(
+        f"{what} of node {node.name!r} ({op}, shape {format_shape(value.shape)}) contains {kind}{where}: "
+        f"this is the first node whose {what} is not finite. {hint}")
+
+
+def op_error(node, args, exc, phase) -> OpExecutionError:
+    """The error for an op that failed: node, op, attributes, inputs' shapes and dtypes."""
+    described = ", ".join(f"{src.name!r} {describe_value(a)}" for src, a in zip(node.inputs, args)) or "none"
+    attrs = ", ".join(f"{k}={v!r}" for k, v in node.attrs.items())
+    return OpExecutionError(
+        f"{phase} of node {node.name!r} (op {node.op}{', ' + attrs if attrs else ''}) failed: "
+        f"{type(exc).__name__}: {exc}. Inputs: {described}.")
+
+
+__all__ = ["interpret_forward", "interpret_backward", "contributions", "seed_gradient", "op_error", "FreedValue"]
