@@ -36,7 +36,7 @@ import numpy as np
 
 from .errors import GraphStructureError
 from .interpreter import FreedValue, op_error, seed_gradient, sum_back
-from .program import same_static_shape
+from .program import has_inline_backward, known_shape, same_static_shape
 
 _counter = itertools.count()
 _UFUNC_CALL = re.compile(r"^xp\.(\w+)\((.*)\)$", re.S)
@@ -209,8 +209,8 @@ class Emitter:
         s, impl, code = step.slot, step.impl, self.code
         if s not in self.assigned:
             return  # no gradient reaches this node
-        template = getattr(impl, "inline_backward", None)
-        if template is not None and len(template) == len(step.inputs):
+        if has_inline_backward(step):
+            template = impl.inline_backward
             names = self._attrs(step)
             names.update(grad=f"g{s}", output=value_of(s))
             args = [value_of(i) for i in step.inputs]
@@ -219,7 +219,7 @@ class Emitter:
                     fields = _placeholders(template[p])
                     reads = [f"g{s}"] + [args[int(f)] if f.isdigit() else names[f] for f in fields if f != "grad"]
                     bare = template[p].strip() == "{grad}"
-                    self._add(i, self._summed(template[p].format(*args, **names), step, i, value_of), s, reads,
+                    self._add(i, self._summed(template[p].format(*args, **names), step, i, value_of, True), s, reads,
                               code.held([f"g{s}"]) if bare else set(), fresh=not bare)
             return
         saves = impl.saves
@@ -248,19 +248,24 @@ class Emitter:
                 code.emit(f"    if {c} is not None: raise CHANGED_NONE({p}, True)", (s, "backward"), reads=[c])
                 continue
             code.emit(f"    if {c} is None: raise CHANGED_NONE({p}, False)", (s, "backward"), reads=[c])
-            self._add(i, self._summed(c, step, i, value_of), s, [c], code.held([c]), fresh=False)
+            self._add(i, self._summed(c, step, i, value_of, False), s, [c], code.held([c]), fresh=False)
 
-    def _summed(self, expr, step, i, value_of) -> str:
-        """``expr`` summed back to input ``i``'s shape where the shapes may differ."""
+    def _summed(self, expr, step, i, value_of, inline) -> str:
+        """``expr`` summed back to input ``i``'s shape where the shapes may differ: an inline
+        template gives the output's shape; a method may give any broadcast shape."""
+        static = self.program.order[i].shape
         if self.values is not None:
             shape = tuple(self.values[i].shape)
-            if shape == tuple(self.values[step.slot].shape):
+            if inline and shape == tuple(self.values[step.slot].shape):
                 return expr
-            self.ns[f"S{i}"] = shape
-            return f"UB(xp, {expr}, S{i})"
-        if same_static_shape(step.node.shape, self.program.order[i].shape):
+        elif inline and same_static_shape(step.node.shape, static):
             return expr
-        return f"UB(xp, {expr}, {value_of(i)}.shape)"
+        elif not known_shape(static):
+            return f"UB(xp, {expr}, {value_of(i)}.shape)"
+        else:
+            shape = tuple(static)
+        self.ns[f"S{i}"] = shape
+        return f"UB(xp, {expr}, S{i})"
 
     def _add(self, i, expr, s, reads, holds, fresh):
         """Add a contribution of node ``s``'s backward to the gradient of slot ``i``."""

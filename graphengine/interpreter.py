@@ -41,10 +41,15 @@ def load_leaves(program, values):
         values[s] = node._value
 
 
-def interpret_forward(program, values, xp, check_finite=False, keep_all=None):
+def interpret_forward(program, values, xp, check_finite=False, keep_all=None, shapes=None):
     """Run the forward steps, checking each op's output; ``values`` (by slot) holds the
-    inputs and receives what the program keeps (everything with ``keep_all``)."""
+    inputs and receives what the program keeps (everything with ``keep_all``).
+    ``shapes``: a list by slot that receives the shape and dtype of every value."""
     load_leaves(program, values)
+    if shapes is not None:
+        for s, _ in program.inputs + program.params + program.consts:
+            if hasattr(values[s], "shape"):
+                shapes[s] = FreedValue(values[s])
     keep_all = program.keep_all if keep_all is None else keep_all
     if check_finite:
         for s, node in program.inputs + program.params:
@@ -62,6 +67,8 @@ def interpret_forward(program, values, xp, check_finite=False, keep_all=None):
         if check_finite:
             check_finite_value(xp, out, step.node, "value")
         values[step.slot] = out
+        if shapes is not None:
+            shapes[step.slot] = FreedValue(out)
         if not keep_all:
             for i in free_after[k]:
                 values[i] = FreedValue(values[i]) if i in shape_only else None
@@ -128,8 +135,11 @@ def sum_back(xp, grad, shape, position=0):
     return out
 
 
-def interpret_backward(program, backward, values, grads, seed, xp, check_finite=False, keep_all=None):
-    """The reverse sweep: ``grads`` (by slot) receives the gradients the program keeps."""
+def interpret_backward(program, backward, values, grads, seed, xp, check_finite=False, keep_all=None, shapes=None):
+    """The reverse sweep: ``grads`` (by slot) receives the gradients the program keeps
+    (every gradient with ``keep_all``); ``shapes`` receives the shape and dtype of each."""
+    keep_all = program.keep_all if keep_all is None else keep_all
+    kept = backward.kept | {backward.target}
     grads[backward.target] = seed
     order = program.order
     if check_finite:
@@ -151,13 +161,15 @@ def interpret_backward(program, backward, values, grads, seed, xp, check_finite=
         if release is not None:
             for i, keep_shape in release[k]:
                 values[i] = FreedValue(values[i]) if keep_shape else None
-    if backward.none_edges is None:
-        backward.none_edges = none_edges
-    if not (program.keep_all if keep_all is None else keep_all):
-        kept = backward.kept | {backward.target}
-        for s in range(len(grads)):
-            if s not in kept:
-                grads[s] = None
+        if shapes is not None and g is not None:
+            shapes[step.slot] = FreedValue(g)
+        if not keep_all and step.slot not in kept:
+            grads[step.slot] = None  # complete and used: a gradient nobody keeps goes
+    if shapes is not None:
+        for s, _ in program.inputs + program.params:
+            if grads[s] is not None:
+                shapes[s] = FreedValue(grads[s])
+    backward.none_edges = none_edges
     return grads
 
 

@@ -83,12 +83,16 @@ class Program:
 
     def backward_reads(self, step: OpStep):
         """(value slots, shape-only slots) the backward of ``step`` reads: what its op's
-        ``saves`` declares, and the shapes of inputs whose gradient may need summing back."""
+        ``saves`` declares, and the run-time shapes of inputs whose gradient may need summing
+        back (a backward method may return any broadcast shape; an inline template, the
+        output's) and whose static shape is not fully known."""
         saves = step.impl.saves
         values = (step.inputs if "inputs" in saves else ()) + ((step.slot,) if "output" in saves else ())
         shape = step.node.shape
         order, requires = self.order, self.requires
-        shapes = tuple(i for i in step.inputs if requires[i] and not same_static_shape(shape, order[i].shape))
+        inline = has_inline_backward(step)
+        shapes = tuple(i for i in step.inputs if requires[i] and not known_shape(order[i].shape)
+                       and not (inline and same_static_shape(shape, order[i].shape)))
         return values, shapes
 
     def _liveness(self):
@@ -189,9 +193,20 @@ class Backward:
         return schedule
 
 
+def known_shape(shape) -> bool:
+    """A static shape with every entry known."""
+    return shape is not None and None not in shape
+
+
 def same_static_shape(a, b) -> bool:
-    """Two static shapes fully known and equal (so no gradient needs summing back)."""
-    return a is not None and b is not None and None not in a and tuple(a) == tuple(b)
+    """Two static shapes fully known and equal (so no output-shaped gradient needs summing back)."""
+    return known_shape(a) and known_shape(b) and tuple(a) == tuple(b)
+
+
+def has_inline_backward(step) -> bool:
+    """The op gives one ``inline_backward`` template per input (pasted by the emitter)."""
+    template = getattr(step.impl, "inline_backward", None)
+    return template is not None and len(template) == len(step.inputs)
 
 
 def topological_ids(graph, fetch_ids) -> list:

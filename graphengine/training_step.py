@@ -17,9 +17,9 @@ take ``out=``, or whose inline forward is one ufunc call, write into buffers all
 once, shared by liveness; fan-out gradients are summed into a buffer in place; the
 optimizer updates the parameters in place.
 
-The first call with a new feed signature is interpreted, keeping everything, which checks
-every op's result and gives every array's shape and dtype for the buffers; its gradients
-make that call's update. Ops that draw random numbers (dropout) draw them for it as for
+The first call with a new feed signature is interpreted, which checks every op's result
+and records every array's shape and dtype for the buffers; its gradients make that call's
+update. Ops that draw random numbers (dropout) draw them for it as for
 any step.
 
 What the step keeps is valid until the next call: the arrays in ``grads`` and the fetched
@@ -205,17 +205,18 @@ class CompiledStep:
             for key in feeds:
                 self._feed_index.pop(key, None)
         xp = graph._backend.xp
-        values, grads = [None] * len(program.order), [None] * len(program.order)
+        n = len(program.order)
+        values, grads, value_shapes, grad_shapes = [None] * n, [None] * n, [None] * n, [None] * n
         for (s, _), array in zip(program.inputs, arrays):
             values[s] = array
-        interpret_forward(program, values, xp, keep_all=True)
+        interpret_forward(program, values, xp, shapes=value_shapes)
         target = self._backward.target
         seed = seed_gradient(xp, self.loss, values[target], None)
-        interpret_backward(program, self._backward, values, grads, seed, xp, keep_all=True)
+        interpret_backward(program, self._backward, values, grads, seed, xp, shapes=grad_shapes)
         signature = tuple([(a.shape, a.dtype) for a in arrays])
         if len(self._variants) >= MAX_VARIANTS:
             self._variants.pop(next(iter(self._variants)))
-        variant = self._variants[signature] = _Variant(self, values, grads, xp)
+        variant = self._variants[signature] = _Variant(self, value_shapes, grad_shapes, xp)
         self._last = variant
         param_grads = [grads[s] if grads[s] is not None else xp.zeros(node._value.shape, node._value.dtype)
                        for s, node in self._params]

@@ -35,6 +35,7 @@ class Add(_Binary):
     """
 
     name = "add"
+    saves = ()  # backward reads nothing; the engine keeps the inputs' shapes for the sum back
     inline_forward = "xp.add({0}, {1})"
     inline_backward = ("{grad}", "{grad}")  # backward is derived from it
 
@@ -46,6 +47,7 @@ class Sub(_Binary):
     """a - b (broadcasting). d/da = 1, d/db = -1."""
 
     name = "sub"
+    saves = ()  # backward reads nothing; the engine keeps the inputs' shapes for the sum back
     inline_forward = "xp.subtract({0}, {1})"
     inline_backward = ("{grad}", "-{grad}")  # backward is derived from it
 
