@@ -178,3 +178,35 @@ def test_fetched_backward_releases_what_only_it_kept(rng):
     run = g.forward(feeds, fetch=[loss, h])  # fetched values stay
     run.backward(loss)
     assert run.value(h).shape == (4, 3)
+
+
+class AnyAttrs(ge.Op):
+    name = "any_attrs"
+    saves = ()
+
+    def forward(self, xp, a, **attrs):
+        return a * len(attrs)
+
+    def backward(self, xp, grad, inputs, output, **attrs):
+        return (grad * len(attrs),)
+
+    def shape(self, a, **attrs):
+        return a
+
+
+def test_attribute_names_are_never_pasted_into_generated_code(tmp_path):
+    """An attribute named like code (as a crafted file could give it) stays a dict key."""
+    marker = tmp_path / "ran"
+    name = f"a=open({str(marker)!r}, 'w')).close()#"
+    g = ge.Graph()
+    x = g.param("x", np.ones(2))
+    y = ge.ops.sum(g.apply(AnyAttrs(), x, **{name: 1}))
+    for _ in range(3):
+        run = g.forward({}, fetch=[y]).backward(y)
+        g.forward({}).backward(y)
+    step = ge.compile_step(y)
+    step({})
+    step({})
+    assert not marker.exists()
+    np.testing.assert_array_equal(run.grad(x), np.ones(2))
+    assert name not in step.source and name not in get_program(g, [y.id], keep_all=False).forward_code.source

@@ -187,3 +187,94 @@ def test_into_methods_compute_what_forward_and_backward_compute(case, dtype):
         if need:
             np.testing.assert_allclose(got[p], want[p], rtol=rtol, atol=1e-12)
             assert got[p].dtype == want[p].dtype
+
+
+def test_one_step_is_refused_from_a_second_thread_while_it_runs(rng):
+    import threading
+
+    g = ge.Graph()
+    x = g.input("x", shape=(None, 3))
+    W = g.param("W", rng.normal(size=(3, 2)))
+    gate = threading.Event()
+    release = threading.Event()
+
+    class Slow(ge.Op):
+        name = "slow_identity"
+        saves = ()
+
+        def forward(self, xp, a):
+            if gate.is_set():
+                release.wait(5)
+            return a
+
+        def backward(self, xp, grad, inputs, output):
+            return (grad,)
+
+        def shape(self, a):
+            return a
+
+    loss = ge.ops.sum(g.apply(Slow(), x @ W))
+    step = compile_step(loss)
+    feeds = {"x": rng.normal(size=(4, 3))}
+    step(feeds)
+    gate.set()
+    worker = threading.Thread(target=step, args=(feeds,))
+    worker.start()
+    try:
+        for _ in range(100):  # until the worker is inside the step
+            if step._lock.locked():
+                break
+            threading.Event().wait(0.01)
+        with pytest.raises(ge.GraphEngineError, match="running in another thread.*one step per thread"):
+            step(feeds)
+    finally:
+        release.set()
+        worker.join(5)
+    gate.clear()
+    np.testing.assert_allclose(step(feeds), g.forward(feeds, fetch=[loss]).value(loss), rtol=1e-12)
+
+
+def test_fused_step_writes_into_buffers_through_out(rng):
+    g = ge.Graph()
+    x = g.input("x", shape=(None, 8))
+    y = g.input("y", shape=(None,), dtype="int64")
+    W = g.param("W", rng.normal(size=(8, 4)).astype(np.float32))
+    b = g.param("b", np.zeros(4, dtype=np.float32))
+    loss = ge.ops.cross_entropy(ge.ops.sigmoid(x @ W + b), y, reduction="mean")
+    step = compile_step(loss, ge.optimizers.create("adam", g.params(), lr=1e-3))
+    feeds = {"x": rng.normal(size=(16, 8)).astype(np.float32), "y": rng.integers(0, 4, 16)}
+    step(feeds)
+    step(feeds)
+    source = step.source
+    assert "out=O" in source  # matmul / add / sigmoid forward into buffers
+    assert "UPDATE(GRADS)" in source  # the update runs in the generated step
+    arrays = {id(a) for a in step._last.buffers}
+    assert id(step.grads[W]) in arrays  # matmul's backward wrote dW into its buffer
+    assert W.value.dtype == np.float32
+
+
+class SometimesNone(ge.Op):
+    """Gives its second input a gradient only when the data is positive: breaks the rule."""
+
+    name = "sometimes_none"
+    saves = ("inputs",)
+
+    def forward(self, xp, a, b):
+        return a + b
+
+    def backward(self, xp, grad, inputs, output):
+        return (grad, grad if float(inputs[1].sum()) > 0 else None)
+
+    def shape(self, a, b):
+        return a
+
+
+def test_a_backward_whose_none_depends_on_the_data_is_a_clear_error(rng):
+    g = ge.Graph()
+    x = g.input("x", shape=(3,))
+    W = g.param("W", np.ones(3))
+    loss = ge.ops.sum(g.apply(SometimesNone(), W * 1.0, x * W))
+    for _ in range(2):
+        g.forward({"x": np.ones(3)}, fetch=[loss]).backward(loss)
+    with pytest.raises(ge.OpExecutionError, match="sometimes_none.*returned None for input 1 but a gradient"):
+        g.forward({"x": -np.ones(3)}, fetch=[loss]).backward(loss)
