@@ -38,7 +38,7 @@ Optional, each checked against the methods by ``graphengine.testing.check_op``:
   an array of that input's shape and dtype that backward may write the input's gradient
   into.
 * ``inline_forward`` / ``inline_backward``: expression templates the generated code pastes
-  in place of the method calls (:mod:`graphengine.codegen`). A class that gives a template
+  in place of the method calls (:mod:`graphengine.emitter`). A class that gives a template
   and not the matching method gets the method derived from the template (see
   :class:`Op`), so the maths is written once.
 
@@ -128,7 +128,7 @@ class Op:
         known = [d for d in input_dtypes if d is not None]
         return np.result_type(*known) if known else None
 
-    # -- introspection used by the graph and the scheduler (computed once per class) --
+    # -- introspection used by the graph and the execution core (computed once per class) --
 
     @classmethod
     def signature_info(cls):

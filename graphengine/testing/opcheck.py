@@ -46,7 +46,7 @@ def _cast(inputs, dtype):
 def check_forward_returns_array(op, inputs, attrs, xp=np, **_):
     out = op.forward(xp, *[xp.asarray(x) for x in inputs], **attrs)
     if isinstance(out, np.generic) and xp is np:
-        return out  # a 0-d result as a NumPy scalar: the scheduler turns it back into an array
+        return out  # a 0-d result as a NumPy scalar: the engine turns it back into an array
     if not isinstance(out, xp.ndarray):
         raise OpCheckError(f"op {op.name!r}: forward returned {type(out).__name__}, not an array; wrap it in xp.asarray")
     return out
@@ -137,7 +137,7 @@ def check_gradient(op, inputs, attrs, differentiable=None, gradcheck_options=Non
 
 
 def check_in_graph(op, inputs, attrs, differentiable=None, **_):
-    """The op gives the same value and gradients when run by the scheduler, both modes."""
+    """The op gives the same value and gradients when run in a graph, recording and fetched (generated code)."""
     from ..graph import Graph
 
     inputs64 = _cast(inputs, np.float64)
@@ -260,7 +260,7 @@ def _evaluate(op, template, variant, xp, inputs, attrs, grad=None, output=None):
         attr_names[key] = f"_attr_{key}"
     try:
         expression = template.format(*names, grad="_grad", output="_output", **attr_names)
-        return eval(expression, env)  # noqa: S307 - the op's own template, as codegen pastes it
+        return eval(expression, env)  # noqa: S307 - the op's own template, as the emitter pastes it
     except Exception as exc:
         known = ", ".join(["{0}".replace("0", str(i)) for i in range(len(inputs))] + ["{grad}", "{output}"]
                           + ["{" + k + "}" for k in attr_names])

@@ -21,8 +21,7 @@ Every training step is one call of a step compiled once with
                                       BatchNorm running statistics])
     step({x: batch, y: targets})    # forward, backward, hooks in this order, update
 
-Without penalties or clipping the optimizer updates the params in place (its
-``update_into``). Evaluation and prediction run ``g.forward(feeds, fetch=[...])``.
+The optimizer updates the params in place, inside the compiled step. Evaluation and prediction run ``g.forward(feeds, fetch=[...])``.
 Optimizers and regularizers given by name are found through the plugin manager
 (``ge.optimizers.create``, ``ge.regularizers.create``).
 

@@ -1,4 +1,4 @@
-"""The scheduler: op failures named, NaN/Inf checks, plans cached, generated code."""
+"""The interpreter (and the generated code after it): op failures named, NaN/Inf checks."""
 
 import numpy as np
 import pytest

@@ -147,48 +147,6 @@ def test_backward_methods_returning_none(rng):
         np.testing.assert_array_equal(grads["V"], np.zeros(3))
 
 
-def into_cases():
-    rng = np.random.default_rng(0)
-    manager = ge.PluginManager(entry_points=False)
-    ops = manager.registries["ops"]
-    yield "matmul", ops["matmul"], [rng.normal(size=(4, 3)), rng.normal(size=(3, 2))], {}
-    yield "matmul-batched", ops["matmul"], [rng.normal(size=(2, 4, 3)), rng.normal(size=(3, 2))], {}
-    yield "add", ops["add"], [rng.normal(size=(4, 3)), rng.normal(size=(3,))], {}
-    yield "sigmoid", ops["sigmoid"], [rng.normal(size=(4, 3)) * 30], {}
-    yield "sigmoid-extremes", ops["sigmoid"], [np.array([-1e4, -800.0, -100.0, -88.0, 0.0, 88.0, 1e4])], {}
-    for reduction in ("mean", "sum", "none"):
-        yield f"cross_entropy-{reduction}", ops["cross_entropy"], [rng.normal(size=(5, 4)) * 10,
-                                                                    rng.integers(0, 4, 5)], {"reduction": reduction}
-    yield "cross_entropy-onehot", ops["cross_entropy"], [rng.normal(size=(5, 4)), np.eye(4)[[0, 1, 2, 3, 0]]], {}
-
-
-@pytest.mark.parametrize("case", list(into_cases()), ids=lambda case: case[0])
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_into_methods_compute_what_forward_and_backward_compute(case, dtype):
-    _, op, inputs, attrs = case
-    inputs = [a.astype(dtype) if a.dtype.kind == "f" else a for a in inputs]
-    rtol = 1e-12 if dtype == np.float64 else 1e-5
-    expected = op.forward(np, *inputs, **attrs)
-    out = np.full(expected.shape, np.nan, dtype=expected.dtype)
-    with np.errstate(over="raise", invalid="raise", divide="raise"):  # no overflow warnings either
-        got = op.forward_into(np, out, *inputs, **attrs) if hasattr(op, "forward_into") else expected
-    np.testing.assert_allclose(got, expected, rtol=rtol, atol=1e-12)
-    assert got.dtype == expected.dtype
-    if not hasattr(op, "backward_into"):
-        return
-    rng = np.random.default_rng(1)
-    grad = rng.normal(size=expected.shape).astype(expected.dtype)
-    needs = tuple(a.dtype.kind == "f" for a in inputs)
-    kwargs = {"needs_grad": needs} if type(op).signature_info()[3] else {}
-    want = op.backward(np, grad, tuple(inputs), expected, **attrs, **kwargs)
-    outs = tuple(np.full(a.shape, np.nan, dtype=a.dtype) if need else None for a, need in zip(inputs, needs))
-    got = op.backward_into(np, outs, grad, tuple(inputs), expected, **attrs)
-    for p, need in enumerate(needs):
-        if need:
-            np.testing.assert_allclose(got[p], want[p], rtol=rtol, atol=1e-12)
-            assert got[p].dtype == want[p].dtype
-
-
 def test_one_step_is_refused_from_a_second_thread_while_it_runs(rng):
     import threading
 

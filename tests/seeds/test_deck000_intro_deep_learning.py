@@ -316,7 +316,7 @@ def test_47_parameter_network_gradients_match_finite_differences(rng, numeric):
 
 
 def test_47_parameter_network_fetched_runs_match_the_recording_run(rng):
-    # training-style runs (fetch=[loss], replayed: the scheduler's compiled fast path)
+    # training-style runs (fetch=[loss], replayed: generated code)
     # give the same loss and parameter gradients as the recording run
     g, _, loss = build_47_parameter_network(_weights_47(rng))
     feeds = {"x": rng.standard_normal((9, 6)), "y": rng.standard_normal((9, 1))}

@@ -1,4 +1,4 @@
-"""Every op gives the same values AND gradients in all three ways the scheduler runs it:
+"""Every op gives the same values AND gradients in all three ways the engine runs it:
 recorded (fetch=None, interpreted), fetched (interpreted on the first replay) and fetched
 again (generated straight-line code, which may paste an op's ``inline_forward`` /
 ``inline_backward`` templates instead of calling its methods).
