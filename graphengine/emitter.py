@@ -237,7 +237,9 @@ class Emitter:
                 outs.append(self._buffer(f"O{s}_{p}", grad) if grad is not None else None)
             extra += f", out=({''.join(f'{o}, ' for o in outs)})"
         results = [f"c{s}_{p}" for p in range(len(step.inputs))]
-        holds = code.held([f"g{s}"] + passed) | {o for o in outs if o}
+        # a gradient is its out= buffer, the gradient itself (or a view of it), or a new
+        # array: never an input or the output (the op contract; check_op checks it)
+        holds = {c: code.held([f"g{s}"]) | ({outs[p]} if outs and outs[p] else set()) for p, c in enumerate(results)}
         code.emit(f"    {', '.join(results)}, = B{s}(xp, g{s}, {inputs}, {output}{extra}, **A{s})", (s, "backward"),
                   reads=[f"g{s}"] + passed, fills=[o for o in outs if o], assign=results, holds=holds)
         for p, (i, need) in enumerate(zip(step.inputs, needs)):

@@ -217,7 +217,11 @@ def test_plugin_package_end_to_end(tmp_path):
     summary = proc.stdout.strip().splitlines()[-1]
     assert re.fullmatch(r"=* ?\d+ passed, \d+ skipped in [\d.]+s ?=*", summary), summary
     skipped = [line for line in proc.stdout.splitlines() if line.startswith("SKIPPED")]
-    assert all("cupy" in line for line in skipped), f"skipped for another reason than CuPy: {skipped}"
+    # CuPy is missing here; a fast variant the op does not offer (an inline form, out=) and the
+    # allocation check of a functional optimizer rule are skipped by design
+    by_design = ("cupy", "the op has no inline_", "takes no out=", "functional rule")
+    unexpected = [line for line in skipped if not any(reason in line for reason in by_design)]
+    assert not unexpected, f"skipped for another reason than CuPy or a variant the plugin does not offer: {unexpected}"
 
     # 5. uninstall: gone again
     venv.pip("uninstall", "-y", DIST, step="pip uninstall plugin")
