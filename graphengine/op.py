@@ -48,6 +48,7 @@ until run time).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import linecache
 import string
@@ -125,8 +126,7 @@ class Op:
     def dtype(self, *input_dtypes, **attrs):
         """Output dtype from input dtypes (None entries are weak Python scalars, which
         do not promote: float32 * 2.0 stays float32)."""
-        known = [d for d in input_dtypes if d is not None]
-        return np.result_type(*known) if known else None
+        return _promoted(tuple([d for d in input_dtypes if d is not None]))
 
     # -- introspection used by the graph and the execution core (computed once per class) --
 
@@ -273,8 +273,16 @@ def _derive_from_templates(cls):
 
 # --------------------------------------------------------------------------- shapes
 
+@functools.lru_cache(maxsize=256)
+def _promoted(dtypes: tuple):
+    """NumPy's promotion of the dtypes (None for none), cached: graphs repeat a few."""
+    return np.result_type(*dtypes) if dtypes else None
+
+
 def broadcast_shapes(*shapes: Sequence) -> Shape:
     """NumPy broadcasting of static shapes whose entries may be None (unknown)."""
+    if len(shapes) == 2 and shapes[0] == shapes[1]:
+        return tuple(shapes[0])  # the common case: equal shapes broadcast to themselves
     ndim = max((len(s) for s in shapes), default=0)
     out = []
     for axis in range(-ndim, 0):
