@@ -14,7 +14,7 @@ from __future__ import annotations
 import os as _os
 import sys as _sys
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402,F401
 
 # A source checkout keeps plugins/ and visualize/ beside graphengine/ (pyproject maps them
 # to graphengine.plugins and graphengine.visualize). Installed, they sit inside the package;

@@ -11,6 +11,8 @@ import argparse
 import json
 import sys
 
+from .version import __version__
+
 
 def _cmd_plugins(args) -> int:
     from .plugin_manager import default_manager
@@ -48,8 +50,6 @@ def _cmd_render(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
-
     parser = argparse.ArgumentParser(
         prog="graphengine",
         description="Neural networks as explicit graphs of op nodes: run, differentiate, draw, train.",

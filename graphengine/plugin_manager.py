@@ -28,6 +28,7 @@ import pluggy
 from . import hookspecs
 from .errors import PluginError, UnknownNameError, UnknownOpError, did_you_mean
 from .op import Op
+from .version import __version__
 
 ENTRY_POINT_GROUP = "graphengine"
 ENV_ONLY = "GRAPHENGINE_PLUGINS"
@@ -78,8 +79,6 @@ class PluginInfo:
 
 
 def _graphengine_version() -> str:
-    from . import __version__
-
     return __version__
 
 
