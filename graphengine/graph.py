@@ -58,6 +58,7 @@ class Graph:
         self._plugins = plugins
         self.version = 0  # bumped by every structural change; plans are cached per version
         self._plans: dict = {}
+        self._inferred: dict = {}  # (op, inputs' shapes and dtypes, attrs) -> (shape, dtype)
         # What libraries built on the core (ge.nn, training loops) record about this graph,
         # under a key of their own; it lives and dies with the graph. Not saved by save().
         self.extensions: dict = {}
@@ -296,12 +297,14 @@ class Graph:
         Inputs are nodes of this graph, or numbers/arrays (they become const nodes).
         The op's shape rule runs now: a mismatch is refused at build time.
         """
-        impl = op if not isinstance(op, str) else self.plugins.get_op(op)
+        impl = op if not isinstance(op, str) else (self._plugins or self.plugins).get_op(op)
         op_name = impl.name
         arity, attr_defaults, any_kw, _ = type(impl).signature_info()
         nodes = []
         for i, item in enumerate(inputs):
-            if isinstance(item, Node):
+            if type(item) is Node and item.graph is self:
+                nodes.append(item)
+            elif isinstance(item, Node):
                 nodes.append(self.node(item))
             elif _is_operand(item):
                 nodes.append(self.const(item))
@@ -321,7 +324,7 @@ class Graph:
             )
         if arity is None and not nodes:
             raise GraphStructureError(f"op {op_name!r} needs at least one input")
-        if not any_kw:
+        if attrs and not any_kw:
             unknown = sorted(set(attrs) - set(attr_defaults))
             if unknown:
                 valid = ", ".join(sorted(attr_defaults)) or "none"
@@ -336,6 +339,21 @@ class Graph:
         return self._add_node(node)
 
     def _infer(self, impl, nodes, attrs, node_name):
+        """(shape, dtype) of a new node from its op's rules; the answers of rules that ran
+        before on the same inputs' shapes and dtypes are reused (a deep chain repeats a few)."""
+        try:
+            key = (impl, tuple([(n.shape, n.dtype, n.kind == CONST) for n in nodes]), tuple(attrs.items()))
+            hash(key)
+        except TypeError:  # an unhashable attribute value (a list): no reuse
+            key = None
+        cached = self._inferred.get(key) if key is not None else None
+        if cached is None:
+            cached = self._infer_rules(impl, nodes, attrs, node_name)
+            if key is not None and len(self._inferred) < 4096:
+                self._inferred[key] = cached
+        return cached
+
+    def _infer_rules(self, impl, nodes, attrs, node_name):
         shapes = [n.shape for n in nodes]
         shape = None
         if all(s is not None for s in shapes):

@@ -63,7 +63,9 @@ def interpret_forward(program, values, xp, check_finite=False, keep_all=None, sh
             raise op_error(step.node, args, exc, "forward") from exc
         if isinstance(out, np.generic):
             out = xp.asarray(out)  # NumPy ufuncs turn 0-d results into scalars
-        check_output(xp, step.node, out, args)
+        node = step.node
+        if type(out) is not xp.ndarray or out.shape != node.shape or out.dtype != node.dtype:
+            check_output(xp, node, out, args)
         if check_finite:
             check_finite_value(xp, out, step.node, "value")
         values[step.slot] = out
@@ -98,25 +100,23 @@ def contributions(step, needs, grad, values, xp):
     inputs = tuple([values[i] for i in slots]) if "inputs" in saves else (None,) * len(slots)
     output = values[step.slot] if "output" in saves else None
     try:
-        if type(impl).signature_info()[3]:
+        if step.pass_needs:
             result = impl.backward(xp, grad, inputs, output, needs_grad=needs, **step.attrs)
         else:
             result = impl.backward(xp, grad, inputs, output, **step.attrs)
-        result = tuple(result)
         if len(result) != len(slots):
             raise GraphStructureError(
                 f"backward returned {len(result)} gradients for {len(slots)} inputs; "
                 "return one per input (None where an input has no gradient)")
-        out = []
+        out = [None] * len(slots)
         for position, c in enumerate(result):
             if c is None or not needs[position]:
-                out.append(None)
                 continue
             if isinstance(c, np.generic):
                 c = xp.asarray(c)  # 0-d gradients stay arrays
             like = values[slots[position]]  # freed only where the static shape is fully known
             shape = like.shape if hasattr(like, "shape") else step.node.inputs[position].shape
-            out.append(sum_back(xp, c, shape, position))
+            out[position] = c if c.shape == shape else sum_back(xp, c, shape, position)
         return out
     except Exception as exc:
         raise op_error(step.node, [values[i] for i in slots], exc, "backward") from exc

@@ -35,7 +35,7 @@ NO_ATTRS: dict = {}  # shared by steps without attributes (never mutated)
 class OpStep:
     """One op node of a program: its slot, inputs' slots and attributes."""
 
-    __slots__ = ("slot", "node", "impl", "inputs", "attrs")
+    __slots__ = ("slot", "node", "impl", "inputs", "attrs", "pass_needs")
 
     def __init__(self, slot, node, inputs):
         self.slot = slot
@@ -43,6 +43,7 @@ class OpStep:
         self.impl = node._op_impl
         self.inputs = inputs
         self.attrs = dict(node.attrs) if node.attrs else NO_ATTRS
+        self.pass_needs = type(self.impl).signature_info()[3]  # backward takes needs_grad=
 
 
 class Program:
@@ -67,8 +68,11 @@ class Program:
             if n.kind == OP:
                 step = OpStep(s, n, tuple([slot[i.id] for i in n.inputs]))
                 steps.append(step)
-                if step.impl.differentiable and any(requires[i] for i in step.inputs):
-                    requires[s] = True
+                if step.impl.differentiable:
+                    for i in step.inputs:
+                        if requires[i]:
+                            requires[s] = True
+                            break
             elif n.kind == PARAM or (n.kind == INPUT and (input_grads or s in fetched)):
                 requires[s] = True  # else inputs' gradients are computed on request in recording runs
         self._liveness()
