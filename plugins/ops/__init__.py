@@ -3,8 +3,10 @@
 import graphengine as ge
 
 from . import activations, elementwise, linalg, losses, reductions, shape
+from . import normalization
+from . import pooling
 
-MODULES = (elementwise, linalg, shape, reductions, activations, losses)
+MODULES = (elementwise, linalg, shape, reductions, activations, losses, normalization, pooling)
 
 
 def all_ops():
