@@ -93,23 +93,6 @@ def test_check_finite_checks_gradients_too():
             run.backward(y)
 
 
-def test_plans_are_cached_per_version_and_fetch():
-    g = ge.Graph()
-    x = g.input("x", shape=(2,))
-    y = ge.ops.tanh(x)
-    z = ge.ops.exp(y)
-    feeds = {"x": np.ones(2)}
-    g.forward(feeds, fetch=[z])
-    plans = dict(g._plans)
-    g.forward(feeds, fetch=[z])
-    assert g._plans == plans
-    g.forward(feeds, fetch=[y])
-    assert len(g._plans) == len(plans) + 1
-    ge.ops.neg(z)
-    g.forward(feeds, fetch=[z])
-    assert g._plans["version"] == g.version
-
-
 def test_generated_code_is_used_and_matches_the_interpreter(rng):
     g = ge.Graph()
     x = g.input("x", shape=(None, 3))
