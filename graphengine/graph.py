@@ -288,6 +288,8 @@ class Graph:
             if not np.can_cast(array.dtype, node.dtype, casting="same_kind"):
                 raise DtypeError(f"cannot set {node.kind} {node.name!r} ({node.dtype}) to a {array.dtype} array")
             array = array.astype(node.dtype)
+        elif node.kind == PARAM and (array is new or getattr(array, "base", None) is not None):
+            array = array.copy()  # the param owns its array: in-place optimizer steps stay inside it
         node._value = array
 
     # -- op nodes -------------------------------------------------------------------------

@@ -247,3 +247,13 @@ def test_rewired_graph_runs_in_networkx_topological_order():
         run = g.forward(feeds, fetch=fetch).backward(out)
         np.testing.assert_allclose(run.value(out), want.sum())
         np.testing.assert_allclose(run.grad(x), (1 - want ** 2) * np.exp([0.0, 1.0]))
+
+
+def test_setting_a_param_copies_the_array_so_in_place_steps_never_reach_the_caller():
+    g = ge.Graph()
+    W = g.param("W", np.zeros(3))
+    mine = np.ones(3)
+    W.value = mine
+    ge.optimizers.create("sgd", [W], lr=1.0).step({W: np.ones(3)})
+    np.testing.assert_array_equal(mine, np.ones(3))
+    np.testing.assert_array_equal(W.value, np.zeros(3))
