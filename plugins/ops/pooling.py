@@ -118,11 +118,15 @@ class _Geometry:
             for o, dil, s, n in zip(offset, self.dilation, self.stride, out))
 
 
+def _format(shape):
+    return "(" + ", ".join("None" if n is None else str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
 def _spatial_shape(op, d, x):
     """Check the input's rank; return its spatial sizes."""
     if len(x) not in (d + 1, d + 2):
         layout = "(N, C, H, W) or (C, H, W)" if d == 2 else "(N, C, L) or (C, L)"
-        raise ShapeError(f"{op} takes input of shape {layout}; got {len(x)} axes {ge.format_shape(x)}")
+        raise ShapeError(f"{op} takes input of shape {layout}; got {len(x)} axes {_format(x)}")
     return tuple(x[-d:])
 
 
@@ -502,7 +506,7 @@ class Dropout2d(ge.Op):
         check_seed(f"op {self.name!r}", seed)
         if len(x) not in (3, 4):
             raise ShapeError(f"{self.name} takes input of shape (N, C, H, W) (or (N, C, L)); got {len(x)} axes "
-                             f"{ge.format_shape(x)}")
+                             f"{_format(x)}")
         return x
 
     def _scaled_mask(self, xp, x_shape, dtype, p, seed):
