@@ -35,6 +35,7 @@ from .layers import (
     Tanh,
     as_module,
 )
+from .conv import Conv1d, Conv2d, ConvTranspose2d
 from .module import Module, ModuleError, StateUpdate, graph_state_updates, make_initial_value
 from .normalization import BatchNorm
 from .pooling import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, Dropout2d, GlobalAvgPool2d, MaxPool1d, MaxPool2d
@@ -45,4 +46,5 @@ __all__ = [
     "Softmax", "LogSoftmax", "Step", "Identity", "Flatten", "Dropout", "GaussianNoise", "Sequential", "Residual",
     "BatchNorm", "as_module",
     "MaxPool2d", "MaxPool1d", "AvgPool2d", "AvgPool1d", "AdaptiveAvgPool2d", "GlobalAvgPool2d", "Dropout2d",
+    "Conv1d", "Conv2d", "ConvTranspose2d",
 ]

@@ -5,8 +5,9 @@ import graphengine as ge
 from . import activations, elementwise, linalg, losses, reductions, shape
 from . import normalization
 from . import pooling
+from . import convolution
 
-MODULES = (elementwise, linalg, shape, reductions, activations, losses, normalization, pooling)
+MODULES = (elementwise, linalg, shape, reductions, activations, losses, normalization, pooling, convolution)
 
 
 def all_ops():
