@@ -26,7 +26,7 @@ from .errors import (
     did_you_mean,
 )
 from .node import CONST, INPUT, OP, PARAM, Node, _is_operand
-from .op import describe_value, format_shape
+from .op import Op, describe_value, format_shape, promote_dtypes
 from .program import gc_paused
 from .run import run_forward
 
@@ -250,15 +250,16 @@ class Graph:
         return self._add_node(node)
 
     def const(self, value, name: str | None = None, dtype=None) -> Node:
-        """A constant. Python numbers stay weakly typed (``h * 2.0`` keeps float32)."""
+        """A constant. Python and NumPy number scalars stay weakly typed: ``h * 2.0`` and
+        ``h * np.float64(2)`` keep float32 (the scalar is stored as a Python number, which
+        NumPy does not promote by). Arrays, 0-d ones too, and bools keep their dtype."""
+        if dtype is None and isinstance(value, np.generic) and value.dtype.kind in "iuf":
+            value = value.item()  # np.float64 subclasses float: it would upcast float32 data
         if isinstance(value, (int, float)) and not isinstance(value, bool) and dtype is None:
             stored, shape, dt = value, (), None
         else:
-            if isinstance(value, np.generic) and dtype is None:
-                stored, shape, dt = value.item(), (), None
-            else:
-                stored = self._leaf_array(value, dtype, f"const {name or ''}".strip())
-                shape, dt = tuple(stored.shape), stored.dtype
+            stored = self._leaf_array(value, dtype, f"const {name or ''}".strip())
+            shape, dt = tuple(stored.shape), stored.dtype
         node = Node(self, len(self._nodes), self._unique_name(name, "const"), CONST,
                     shape=shape, dtype=dt, scope=self.current_scope, value=stored)
         return self._add_node(node)
@@ -372,12 +373,17 @@ class Graph:
         weak = [n.kind == CONST and n.dtype is None for n in nodes]
         dtypes = [n.dtype for n in nodes]
         if any(d is None and not w for d, w in zip(dtypes, weak)):
-            dtype = None
+            dtype = None  # some input's dtype is known only at run time
         else:
             try:
-                dtype = impl.dtype(*dtypes, **attrs)
+                if type(impl).dtype is Op.dtype:  # the default rule also reads the weak scalars' kinds
+                    dtype = promote_dtypes(*dtypes, weak=[type(n._value) for n, w in zip(nodes, weak) if w])
+                else:
+                    dtype = impl.dtype(*dtypes, **attrs)
             except Exception:
                 dtype = None
+            if dtype is not None:
+                dtype = np.dtype(dtype)
         return shape, dtype
 
     def _build_error(self, impl, nodes, node_name, reason):

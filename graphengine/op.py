@@ -44,6 +44,21 @@ Optional, each checked against the methods by ``graphengine.testing.check_op``:
 
 Shapes given to ``shape`` are tuples whose entries may be ``None`` (a batch axis not known
 until run time).
+
+dtypes (:func:`promote_dtypes`, the default ``dtype`` rule; as in PyTorch):
+
+* Python and NumPy scalars are weak: ``x * 2.0``, ``x * np.float64(2)`` and
+  ``x / np.sqrt(n)`` keep float32 data float32 (``dtype`` sees ``None`` for them).
+* Floating data decides: integer or bool data meeting float data takes the float's dtype
+  (int32 with float32 gives float32, not NumPy's float64); float32 with float64 gives
+  float64.
+* Integer-only results stay integer (int32 + int64 gives int64, bool + 1 gives int64);
+  where the result must be floating (int / int, int + 0.5, exp of int, sin of int) it is
+  float32, PyTorch's default dtype. Comparisons and ``isnan``-like tests give bool.
+* A node's static dtype (``node.dtype``, from its op's ``dtype`` rule) is the dtype every
+  run produces: forward must give it (the interpreter refuses a forward that does not on
+  an op's first run). An op whose forward cannot follow the default rule writes its own
+  ``dtype`` method.
 """
 
 from __future__ import annotations
@@ -124,9 +139,11 @@ class Op:
         return None
 
     def dtype(self, *input_dtypes, **attrs):
-        """Output dtype from input dtypes (None entries are weak Python scalars, which
-        do not promote: float32 * 2.0 stays float32)."""
-        return _promoted(tuple([d for d in input_dtypes if d is not None]))
+        """Output dtype from input dtypes (None entries are weak Python or NumPy scalars,
+        which do not promote: float32 * 2.0 stays float32): :func:`promote_dtypes`, so
+        int32 data with float32 data gives float32. The graph gives this default rule the
+        kinds of the weak scalars too (int32 data + 0.5 gives float32)."""
+        return promote_dtypes(*input_dtypes)
 
     # -- introspection used by the graph and the execution core (computed once per class) --
 
@@ -277,6 +294,36 @@ def _derive_from_templates(cls):
 def _promoted(dtypes: tuple):
     """NumPy's promotion of the dtypes (None for none), cached: graphs repeat a few."""
     return np.result_type(*dtypes) if dtypes else None
+
+
+def promote_dtypes(*dtypes, weak=()):
+    """The dtype of a result computed from data of ``dtypes`` (None entries: weak scalars)
+    and weak Python scalars of the types ``weak`` (``float``, ``int``, ``bool``).
+
+    Floating data decides (integer data meeting it takes its dtype); integer or bool data
+    alone keeps NumPy's integer promotion, except that a weak float scalar makes it
+    float32 (PyTorch's default dtype). None where no entry is data.
+
+    >>> promote_dtypes(np.dtype("float32"), np.dtype("int32")), promote_dtypes(np.dtype("int32"), weak=(float,))
+    (dtype('float32'), dtype('float32'))
+    """
+    strong = tuple([np.dtype(d) for d in dtypes if d is not None])
+    return _promoted_with_weak(strong, frozenset(weak))
+
+
+@functools.lru_cache(maxsize=512)
+def _promoted_with_weak(strong: tuple, weak: frozenset):
+    if not strong:
+        return None
+    floats = [d for d in strong if d.kind in "fc"]
+    if floats:
+        return _promoted(tuple(floats))
+    result = _promoted(strong)
+    if float in weak and result.kind != "f":  # a weak float meets integer data
+        return np.dtype(np.float32)
+    if result.kind == "b" and int in weak:
+        return np.dtype(np.int64)
+    return result
 
 
 def broadcast_shapes(*shapes: Sequence) -> Shape:

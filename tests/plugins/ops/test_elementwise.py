@@ -148,12 +148,52 @@ def test_clip_gradient_is_zero_outside_the_bounds():
     np.testing.assert_array_equal(g, [0.0, 1.0, 1.0, 0.0])
 
 
-def test_pow_exponent_gradient_is_zero_where_the_base_is_not_positive():
+def test_pow_gradients_at_the_edges_are_pytorchs():
+    # x**0 is the constant 1 (also at x = 0); 0**b is constant for b >= 0; a negative
+    # base has no real derivative in the exponent (NaN), as in PyTorch; no warnings
+    a = np.array([0.0, 0.0, 0.0, 0.0, -2.0, -2.0, 2.0, 0.0])
+    b = np.array([0.0, 1.0, 2.0, 0.5, 2.0, 0.0, 3.0, -1.0])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        ga, gb = _grads("pow", [np.array([-2.0, 0.0, 2.0]), np.array([2.0, 2.0, 3.0])])
-    np.testing.assert_allclose(ga, [-4.0, 0.0, 12.0])
-    np.testing.assert_allclose(gb, [0.0, 0.0, 8.0 * np.log(2.0)])
+        ga, gb = _grads("pow", [a, b])
+    np.testing.assert_array_equal(ga, [0.0, 1.0, 0.0, np.inf, -4.0, 0.0, 12.0, -np.inf])
+    np.testing.assert_array_equal(gb[:4], [0.0, 0.0, 0.0, 0.0])
+    assert np.isnan(gb[4]) and np.isnan(gb[5])
+    np.testing.assert_allclose(gb[6], 8.0 * np.log(2.0))
+    assert gb[7] == -np.inf
+
+
+def test_pow_with_a_python_exponent_zero_has_zero_gradient_at_zero():
+    g = ge.Graph()
+    x = g.input("x", shape=(3,))
+    y = ge.ops.sum(x ** 0.0) + ge.ops.sum(x ** 1)
+    run = g.forward({"x": np.array([0.0, 2.0, -1.0])}).backward(y)
+    np.testing.assert_array_equal(run.grad(x), [1.0, 1.0, 1.0])
+
+
+def test_pow_gradients_match_pytorch_on_an_edge_grid():
+    torch = pytest.importorskip("torch")
+    bases = np.array([0.0, -0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5])
+    exponents = np.array([0.0, 1.0, 2.0, 3.0, -1.0, -2.0, 0.5, -0.5, 1.5])
+    a, b = (m.ravel() for m in np.meshgrid(bases, exponents))
+    ta = torch.tensor(a, requires_grad=True)
+    tb = torch.tensor(b, requires_grad=True)
+    seed = np.linspace(0.5, 1.5, a.size)
+    (ta ** tb).backward(torch.tensor(seed))
+    op = ge.default_manager().get_op("pow")
+    out = op.forward(np, a, b)
+    ga, gb = op.backward(np, seed, (a, b), out)
+    np.testing.assert_allclose(out, (ta ** tb).detach().numpy(), equal_nan=True)
+    np.testing.assert_allclose(ga, ta.grad.numpy(), equal_nan=True)
+    np.testing.assert_allclose(gb, tb.grad.numpy(), equal_nan=True)
+    bases = bases[bases != 0.0] + 0.0  # +0.0 only: torch takes x ** -0.5 as rsqrt, -inf at -0.0
+    bases = np.append(bases, 0.0)
+    for exponent in (0.0, 1.0, 2.0, -1.0, 0.5):  # a Python exponent: x ** 2.0
+        tx = torch.tensor(bases, requires_grad=True)
+        (tx ** exponent).backward(torch.ones(bases.size, dtype=torch.float64))
+        (gx, _) = op.backward(np, np.ones(bases.size), (bases, exponent), op.forward(np, bases, exponent),
+                              needs_grad=(True, False))
+        np.testing.assert_allclose(gx, tx.grad.numpy(), equal_nan=True, err_msg=f"x ** {exponent}")
 
 
 def test_where_sends_no_gradient_to_the_condition():
