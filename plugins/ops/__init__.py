@@ -3,11 +3,12 @@
 import graphengine as ge
 
 from . import activations, elementwise, linalg, losses, reductions, shape
+from . import einsum, sorting
 from . import normalization
 from . import pooling
 from . import convolution
 
-MODULES = (elementwise, linalg, shape, reductions, activations, losses, normalization, pooling, convolution)
+MODULES = (elementwise, linalg, shape, reductions, activations, losses, normalization, pooling, convolution, sorting, einsum)
 
 
 def all_ops():

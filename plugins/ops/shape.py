@@ -1,10 +1,13 @@
-"""Shape ops: getitem (indexing and slicing), reshape, concat, stack, broadcast_to."""
+"""Shape ops: getitem (indexing and slicing), reshape, concat, stack, broadcast_to; and
+torch's squeeze, unsqueeze, flatten, flip, roll, tile, repeat, tril, triu, narrow, with
+split / chunk (functions returning several narrow nodes)."""
 
 import numpy as np
 
 import graphengine as ge
-from graphengine import ShapeError, unbroadcast
+from graphengine import AttributeSpecError, ShapeError, unbroadcast
 from graphengine.node import thaw_index
+from graphengine.op import format_shape
 
 
 def _index_magnitude(index) -> int:
@@ -206,3 +209,389 @@ class Stack(ge.Op):
                 raise ShapeError(f"stack needs inputs of one shape, got {list(shapes)}")
         a = ge.normalize_axis(axis, len(first) + 1)[0]
         return tuple(first[:a]) + (len(shapes),) + tuple(first[a:])
+
+
+# --------------------------------------------------------------------------- torch's shape ops
+
+def _dims(op, dims, ndim, what="dims"):
+    """An int or a sequence of ints as a sorted tuple of non-negative axes."""
+    if dims is None or isinstance(dims, bool):
+        raise AttributeSpecError(f"{op.name} needs {what}=, an axis or a tuple of axes, e.g. "
+                                 f"ge.ops.{op.name}(x, {what}=0)")
+    return ge.normalize_axis(dims, ndim)
+
+
+def _one_dim(op, dim, ndim, what="dim") -> int:
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise AttributeSpecError(f"{op.name} needs {what}=, one axis (an int), got {dim!r}")
+    return ge.normalize_axis(dim, ndim)[0]
+
+
+def _ints(op, values, what):
+    """An int or a sequence of ints as a tuple of ints."""
+    if isinstance(values, (int, np.integer)) and not isinstance(values, bool):
+        return (int(values),)
+    if isinstance(values, (tuple, list)) and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                                                 for v in values):
+        return tuple(int(v) for v in values)
+    raise AttributeSpecError(f"{op.name} needs {what}= as an int or a tuple of ints, got {values!r}")
+
+
+def _product(sizes):
+    return None if any(d is None for d in sizes) else int(np.prod(sizes, dtype=np.int64))
+
+
+class _ReshapeLike(ge.Op):
+    """Ops that only rearrange axes: the gradient is reshaped back to x's shape."""
+
+    saves = ("inputs",)
+
+    def backward(self, xp, grad, inputs, output, **attrs):
+        return (xp.reshape(grad, inputs[0].shape),)
+
+
+class Squeeze(_ReshapeLike):
+    """x without axes of size 1: all of them (``dim=None``), or those of ``dim`` (an int or
+    a tuple) that have size 1, as torch.squeeze (an axis of another size stays, no error).
+    The gradient is reshaped back.
+
+    With an unknown (batch) axis among those it may squeeze, the result's shape is unknown
+    until run time (a batch of 1 would be squeezed too); give ``dim`` to say which axes.
+
+    >>> ge.ops.squeeze(x, dim=1)     # (4, 1, 3) -> (4, 3)
+    """
+
+    name = "squeeze"
+
+    def forward(self, xp, x, *, dim=None):
+        return xp.reshape(x, self.shape(x.shape, dim=dim))
+
+    def backward(self, xp, grad, inputs, output, *, dim=None):
+        return (xp.reshape(grad, inputs[0].shape),)
+
+    def shape(self, x, *, dim=None):
+        axes = tuple(range(len(x))) if dim is None else _dims(self, dim, max(len(x), 1), "dim")
+        if any(x[i] is None for i in axes if i < len(x)):
+            return None
+        return tuple(d for i, d in enumerate(x) if not (i in axes and d == 1))
+
+
+class Unsqueeze(_ReshapeLike):
+    """x with a new axis of size 1 at ``dim`` (-x.ndim - 1 <= dim <= x.ndim), as
+    torch.unsqueeze. The gradient is reshaped back.
+
+    >>> ge.ops.unsqueeze(x, dim=0)     # (3,) -> (1, 3); dim=-1: (3, 1)
+    """
+
+    name = "unsqueeze"
+
+    def forward(self, xp, x, *, dim=None):
+        return xp.reshape(x, self.shape(x.shape, dim=dim))
+
+    def backward(self, xp, grad, inputs, output, *, dim=None):
+        return (xp.reshape(grad, inputs[0].shape),)
+
+    def shape(self, x, *, dim=None):
+        a = _one_dim(self, dim, len(x) + 1)
+        return tuple(x[:a]) + (1,) + tuple(x[a:])
+
+
+class Flatten(_ReshapeLike):
+    """Axes start_dim..end_dim (inclusive) merged into one, as torch.flatten; a 0-d x
+    becomes shape (1,). The gradient is reshaped back.
+
+    >>> ge.ops.flatten(images, start_dim=1)     # (N, C, H, W) -> (N, C·H·W)
+    """
+
+    name = "flatten"
+
+    def forward(self, xp, x, *, start_dim=0, end_dim=-1):
+        return xp.reshape(x, self.shape(x.shape, start_dim=start_dim, end_dim=end_dim))
+
+    def backward(self, xp, grad, inputs, output, *, start_dim=0, end_dim=-1):
+        return (xp.reshape(grad, inputs[0].shape),)
+
+    def shape(self, x, *, start_dim=0, end_dim=-1):
+        x = tuple(x)
+        ndim = max(len(x), 1)
+        start = _one_dim(self, start_dim, ndim, "start_dim")
+        end = _one_dim(self, end_dim, ndim, "end_dim")
+        if start > end:
+            raise ShapeError(f"flatten: start_dim={start_dim} comes after end_dim={end_dim} for {len(x)} axes; "
+                             "give start_dim <= end_dim")
+        if not x:
+            return (1,)
+        return x[:start] + (_product(x[start:end + 1]),) + x[end + 1:]
+
+
+class Flip(ge.Op):
+    """x reversed along each axis of ``dims`` (an int or a tuple), as torch.flip.
+    The gradient is flipped back.
+
+    >>> ge.ops.flip(x, dims=1)     # [[1., 2., 3.]] -> [[3., 2., 1.]]
+    """
+
+    name = "flip"
+    saves = ()
+
+    def forward(self, xp, x, *, dims=None):
+        return xp.flip(x, axis=_dims(self, dims, max(x.ndim, 1))) if x.ndim else x.copy()
+
+    def backward(self, xp, grad, inputs, output, *, dims=None):
+        return (xp.flip(grad, axis=_dims(self, dims, max(grad.ndim, 1))) if grad.ndim else grad,)
+
+    def shape(self, x, *, dims=None):
+        _dims(self, dims, max(len(x), 1))
+        return tuple(x)
+
+
+class Roll(ge.Op):
+    """x shifted circularly by ``shifts`` along ``dims`` (ints or tuples of one length),
+    as torch.roll; ``dims=None`` rolls the flattened x and restores its shape.
+    The gradient is rolled back by -shifts.
+
+    >>> ge.ops.roll(x, shifts=1, dims=0)     # [1., 2., 3.] -> [3., 1., 2.]
+    """
+
+    name = "roll"
+    saves = ()
+
+    def forward(self, xp, x, *, shifts=None, dims=None):
+        shifts, dims = self._options(shifts, dims, x.ndim)
+        return xp.roll(x, shifts, axis=dims)
+
+    def backward(self, xp, grad, inputs, output, *, shifts=None, dims=None):
+        shifts, dims = self._options(shifts, dims, grad.ndim)
+        return (xp.roll(grad, tuple(-s for s in shifts) if dims is not None else -shifts[0], axis=dims),)
+
+    def _options(self, shifts, dims, ndim):
+        shifts = _ints(self, shifts, "shifts")
+        if dims is None:
+            if len(shifts) != 1:
+                raise AttributeSpecError(f"roll: {len(shifts)} shifts need as many dims; dims=None rolls the "
+                                         "flattened input by one shift")
+            return shifts, None
+        axes = _ints(self, dims, "dims")
+        if len(axes) != len(shifts):
+            raise AttributeSpecError(f"roll: shifts={shifts} and dims={axes} differ in length; give one shift per dim")
+        return shifts, tuple(ge.normalize_axis(a, max(ndim, 1))[0] for a in axes)
+
+    def shape(self, x, *, shifts=None, dims=None):
+        self._options(shifts, dims, len(x))
+        return tuple(x)
+
+
+def _tile_backward(xp, grad, shape, reps):
+    """Sum the tiled copies of the gradient back onto one copy of x's ``shape``."""
+    reps = tuple(reps)
+    base = (1,) * (len(reps) - len(shape)) + tuple(shape)
+    reps = (1,) * (len(base) - len(reps)) + reps
+    interleaved = tuple(v for r, d in zip(reps, base) for v in (r, d))
+    summed = xp.sum(xp.reshape(grad, interleaved), axis=tuple(range(0, 2 * len(base), 2)))
+    return xp.reshape(summed, tuple(shape))
+
+
+def _tiled_shape(x, reps):
+    x, reps = tuple(x), tuple(reps)
+    ndim = max(len(x), len(reps))
+    x = (1,) * (ndim - len(x)) + x
+    reps = (1,) * (ndim - len(reps)) + reps
+    return tuple(None if d is None else d * r for d, r in zip(x, reps))
+
+
+class Tile(ge.Op):
+    """x repeated ``dims[i]`` times along each axis, as torch.tile / numpy.tile: with fewer
+    entries than x has axes, ``dims`` is padded with leading 1s; with more, x gets leading
+    axes of size 1. The gradient sums the copies.
+
+    >>> ge.ops.tile(x, dims=(2,))     # [1., 2.] -> [1., 2., 1., 2.]
+    """
+
+    name = "tile"
+    saves = ("inputs",)
+
+    def forward(self, xp, x, *, dims=None):
+        return xp.tile(x, self._reps(dims))
+
+    def backward(self, xp, grad, inputs, output, *, dims=None):
+        return (_tile_backward(xp, grad, inputs[0].shape, self._reps(dims)),)
+
+    def _reps(self, dims):
+        reps = _ints(self, dims, "dims")
+        if any(r < 0 for r in reps):
+            raise AttributeSpecError(f"{self.name}: negative repeat count in {reps}")
+        return reps
+
+    def shape(self, x, *, dims=None):
+        return _tiled_shape(x, self._reps(dims))
+
+
+class Repeat(Tile):
+    """x repeated ``repeats[i]`` times along each axis, as torch.Tensor.repeat: ``repeats``
+    has at least as many entries as x has axes (extra ones add leading axes). It is not
+    numpy.repeat, which repeats each entry in place (torch.repeat_interleave). The
+    gradient sums the copies.
+
+    >>> ge.ops.repeat(x, repeats=(2, 1))     # (1, 3) -> (2, 3); (2, 1, 1) on (1, 3): (2, 1, 3)
+    """
+
+    name = "repeat"
+
+    def forward(self, xp, x, *, repeats=None):
+        return xp.tile(x, self._check(x.ndim, repeats))
+
+    def backward(self, xp, grad, inputs, output, *, repeats=None):
+        return (_tile_backward(xp, grad, inputs[0].shape, self._check(inputs[0].ndim, repeats)),)
+
+    def _check(self, ndim, repeats):
+        reps = self._reps(repeats)
+        if len(reps) < ndim:
+            raise ShapeError(f"repeat: repeats={reps} has {len(reps)} entries for an input of {ndim} axes; give "
+                             f"at least one per axis (torch.Tensor.repeat), or use tile to pad with leading 1s")
+        return reps
+
+    def shape(self, x, *, repeats=None):
+        return _tiled_shape(x, self._check(len(x), repeats))
+
+
+class Tril(ge.Op):
+    """The lower triangle of the last two axes: entries (i, j) with j - i <= ``diagonal``
+    kept, the rest 0, as torch.tril. The gradient is the same triangle of grad.
+
+    >>> ge.ops.tril(scores, diagonal=0)     # a causal mask of a square matrix
+    """
+
+    name = "tril"
+    saves = ()
+    _triangle = "tril"
+
+    def forward(self, xp, x, *, diagonal=0):
+        self._check(x.ndim, diagonal)
+        return getattr(xp, self._triangle)(x, k=int(diagonal))
+
+    def backward(self, xp, grad, inputs, output, *, diagonal=0):
+        return (getattr(xp, self._triangle)(grad, k=int(diagonal)),)
+
+    def _check(self, ndim, diagonal):
+        if ndim < 2:
+            raise ShapeError(f"{self.name} needs an input of at least 2 axes (a matrix or a stack of them), got "
+                             f"{ndim}")
+        if not isinstance(diagonal, (int, np.integer)) or isinstance(diagonal, bool):
+            raise AttributeSpecError(f"{self.name}: diagonal must be an int, got {diagonal!r}")
+
+    def shape(self, x, *, diagonal=0):
+        self._check(len(x), diagonal)
+        return tuple(x)
+
+
+class Triu(Tril):
+    """The upper triangle of the last two axes: entries (i, j) with j - i >= ``diagonal``
+    kept, the rest 0, as torch.triu. The gradient is the same triangle of grad.
+
+    >>> ge.ops.triu(x, diagonal=1)     # strictly above the diagonal
+    """
+
+    name = "triu"
+    _triangle = "triu"
+
+
+class Narrow(ge.Op):
+    """``length`` entries of x along ``dim`` from ``start`` (negative: from the end), as
+    torch.narrow; the pieces of split / chunk. The gradient goes into those entries of a
+    zero array of x's shape.
+
+    >>> ge.ops.narrow(x, dim=1, start=2, length=3)     # x[:, 2:5]
+    """
+
+    name = "narrow"
+    saves = ("inputs",)
+
+    def forward(self, xp, x, *, dim=0, start=0, length=None):
+        return x[self._index(x.shape, dim, start, length)]
+
+    def backward(self, xp, grad, inputs, output, *, dim=0, start=0, length=None):
+        x = inputs[0]
+        dx = xp.zeros(x.shape, dtype=grad.dtype)
+        dx[self._index(x.shape, dim, start, length)] = grad
+        return (dx,)
+
+    def _index(self, shape, dim, start, length):
+        a = _one_dim(self, dim, len(shape))
+        first = self._bounds(shape[a], start, length)
+        return (slice(None),) * a + (slice(first, first + length),)
+
+    def _bounds(self, size, start, length):
+        for what, v in (("start", start), ("length", length)):
+            if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
+                raise AttributeSpecError(f"narrow needs {what}= as an int, got {v!r}")
+        if length < 0:
+            raise ShapeError(f"narrow: length={length} is negative")
+        if size is None:
+            return None
+        first = start + size if start < 0 else start
+        if not 0 <= first <= size or first + length > size:
+            raise ShapeError(f"narrow: start={start}, length={length} does not fit an axis of size {size}; "
+                             f"need -{size} <= start <= {size} and start + length <= {size}")
+        return first
+
+    def shape(self, x, *, dim=0, start=0, length=None):
+        a = _one_dim(self, dim, len(x))
+        self._bounds(x[a], start, length)
+        return tuple(length if i == a else d for i, d in enumerate(x))
+
+
+# --------------------------------------------------------------------------- several outputs
+
+def _split_axis(x, dim, what):
+    node_shape = x.shape
+    if node_shape is None:
+        raise ShapeError(f"{what} of node {x.name!r}: its shape is unknown at build time; split needs the size "
+                         "of the axis to cut")
+    a = ge.normalize_axis(dim, max(len(node_shape), 1))[0]
+    size = node_shape[a]
+    if size is None:
+        raise ShapeError(f"{what} of node {x.name!r} along dim {dim}: that axis has unknown size "
+                         f"{format_shape(node_shape)}; give the input a known size there (split cuts at build time)")
+    return a, size
+
+
+def split(x, split_size_or_sections, dim=0):
+    """Cut node ``x`` along ``dim`` into pieces, as torch.split: an int gives pieces of that
+    size (the last one smaller when it does not divide), a list gives the sizes (they
+    must add up to the axis). Returns a list of ``narrow`` nodes, one per piece (an op
+    node has one output, so a multi-output op is this function building several).
+
+    >>> from graphengine.plugins.ops.shape import split
+    >>> first, rest = split(h, [1, 3], dim=1)      # h of shape (N, 4)
+    """
+    a, size = _split_axis(x, dim, "split")
+    if isinstance(split_size_or_sections, (int, np.integer)) and not isinstance(split_size_or_sections, bool):
+        step = int(split_size_or_sections)
+        if step <= 0:
+            raise ShapeError(f"split of node {x.name!r}: split_size={step} must be positive")
+        sizes = [min(step, size - s) for s in range(0, size, step)] or [0]
+    else:
+        sizes = list(_ints(Narrow, split_size_or_sections, "split_size_or_sections"))
+        if sum(sizes) != size or any(s < 0 for s in sizes):
+            raise ShapeError(f"split of node {x.name!r}: sections {sizes} add up to {sum(sizes)}, but dim {dim} has "
+                             f"size {size} {format_shape(x.shape)}; give sizes that add up to {size}")
+    pieces, start = [], 0
+    for length in sizes:
+        pieces.append(x.graph.apply("narrow", x, dim=a, start=start, length=length))
+        start += length
+    return pieces
+
+
+def chunk(x, chunks, dim=0):
+    """Cut node ``x`` into ``chunks`` pieces along ``dim``, as torch.chunk: each of size
+    ceil(n / chunks), the last one smaller, and fewer pieces when n is too small to give
+    every chunk an entry (torch.chunk(arange(5), 4) gives 3 pieces). Returns a list of
+    ``narrow`` nodes.
+
+    >>> from graphengine.plugins.ops.shape import chunk
+    >>> q, k, v = chunk(qkv, 3, dim=-1)
+    """
+    if not isinstance(chunks, (int, np.integer)) or isinstance(chunks, bool) or chunks <= 0:
+        raise ShapeError(f"chunk of node {x.name!r}: chunks={chunks!r} must be a positive int")
+    _, size = _split_axis(x, dim, "chunk")
+    return split(x, max(-(-size // int(chunks)), 1), dim=dim)
