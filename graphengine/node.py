@@ -132,8 +132,34 @@ class Node:
     def __abs__(self):
         return self.graph.apply("abs", self)
 
+    # < <= > >= build comparison nodes (bool); == and != stay identity, so nodes stay
+    # hashable: ge.ops.eq / ge.ops.ne compare elementwise
+    def __lt__(self, other):
+        return self._binary("lt", other)
+
+    def __le__(self, other):
+        return self._binary("le", other)
+
+    def __gt__(self, other):
+        return self._binary("gt", other)
+
+    def __ge__(self, other):
+        return self._binary("ge", other)
+
+    def astype(self, dtype):
+        """This node converted to ``dtype`` (a ``cast`` node; like ndarray.astype)."""
+        from .errors import AttributeSpecError
+
+        try:
+            dtype = np.dtype(dtype).name if dtype is not None else None
+        except TypeError:
+            raise AttributeSpecError(f"{self.name!r}.astype({dtype!r}): not a dtype; give e.g. 'float32', "
+                                     "'int64' or 'bool'") from None
+        return self.graph.apply("cast", self, dtype=dtype)
+
     def __getitem__(self, index):
-        return self.graph.apply("getitem", self, index=_freeze_index(index))
+        nodes, index = _split_node_index(index)  # x[ids]: index nodes are inputs of the getitem node
+        return self.graph.apply("getitem", self, *nodes, index=_freeze_index(index))
 
     @property
     def T(self):
@@ -156,6 +182,30 @@ class Node:
 
 def _is_operand(value) -> bool:
     return isinstance(value, (int, float, np.ndarray, np.generic)) and not isinstance(value, bool)
+
+
+NODE_INDEX = "__node__"  # ("__node__", k): the k-th index node (input k + 1 of getitem)
+
+
+def _split_node_index(index):
+    """Nodes used as (whole) index entries, and the index with placeholders in their place."""
+    entries = index if isinstance(index, tuple) else (index,)
+    nodes, out = [], []
+    for entry in entries:
+        if isinstance(entry, Node):
+            out.append((NODE_INDEX, len(nodes)))
+            nodes.append(entry)
+        else:
+            if isinstance(entry, list) and any(isinstance(e, Node) for e in entry):
+                from .errors import GraphStructureError
+
+                raise GraphStructureError(
+                    "a node used as an index must be a whole index entry (x[ids] or x[:, ids]), not an item of a "
+                    "list; build the index array with ge.ops.stack first")
+            out.append(entry)
+    if not nodes:
+        return (), index
+    return tuple(nodes), tuple(out) if isinstance(index, tuple) else out[0]
 
 
 def _freeze_index(index):

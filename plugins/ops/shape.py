@@ -6,7 +6,7 @@ import numpy as np
 
 import graphengine as ge
 from graphengine import AttributeSpecError, ShapeError, unbroadcast
-from graphengine.node import thaw_index
+from graphengine.node import NODE_INDEX, thaw_index
 from graphengine.op import format_shape
 
 
@@ -29,24 +29,30 @@ def _probe_shape(shape, index):
 
 class GetItem(ge.Op):
     """y = x[index]: ints, slices (any step, negative too), None, Ellipsis and integer
-    lists, as in NumPy.
+    lists, as in NumPy; and integer index *nodes*, fed or computed at run time
+    (``x[ids]``, ``x[:, ids]``, ``x[rows, cols]``): each becomes an input of the getitem
+    node after x, and the ``index`` attribute holds a placeholder ``("__node__", k)`` for
+    the k-th. A node index is checked on every run: integer dtype (a boolean mask gives a
+    data-dependent shape: use ge.ops.where), entries in [-n, n) for its axis of size n.
 
     The gradient scatters back into a zero array of x's shape: dx[index] += grad, so
-    repeated indices add up (x[[0, 0]] sends twice the gradient to x[0]).
+    repeated indices add up (x[[0, 0]] sends twice the gradient to x[0]); index nodes
+    get none.
 
     >>> h[0:2], h[:, 1], h[::-1], h[[0, 0, 2]], h[:, None]
+    >>> table[ids]          # ids: g.input("ids", shape=(None,), dtype="int64")
     """
 
     name = "getitem"
     saves = ("inputs",)
 
-    def forward(self, xp, x, *, index):
-        return xp.asarray(x[thaw_index(index)])
+    def forward(self, xp, x, *indices, index):
+        return xp.asarray(x[_resolved_index(index, indices, x.shape)])
 
     def backward(self, xp, grad, inputs, output, *, index):
-        x = inputs[0]
+        x, indices = inputs[0], inputs[1:]
         out = xp.zeros(x.shape, dtype=grad.dtype)
-        idx = thaw_index(index)
+        idx = _resolved_index(index, indices, x.shape, check=False)
         if xp is np:
             np.add.at(out, idx, grad)  # unbuffered: repeated indices accumulate
         elif hasattr(xp.add, "at"):
@@ -55,29 +61,84 @@ class GetItem(ge.Op):
             import cupyx
 
             cupyx.scatter_add(out, idx, grad)
-        return (out,)
+        return (out,) + (None,) * len(indices)
 
-    def shape(self, x, *, index):
-        idx = thaw_index(index)
+    def shape(self, x, *index_shapes, index):
         x = tuple(x)
-        if all(d is not None for d in x):
+        unknown = any(d is None for d in x) or any(d is None for s in index_shapes for d in s)
+
+        def probe(size):  # every unknown size (x's and the index nodes') set to ``size``
+            known = tuple(size if d is None else d for d in x)
+            arrays = [np.broadcast_to(np.intp(0), tuple(size if d is None else d for d in s)) for s in index_shapes]
+            return _probe_shape(known, _resolved_index(index, arrays, known, check=False))
+
+        idx = thaw_index(index)
+        if not unknown:
             try:
-                return _probe_shape(x, idx)
+                return probe(None)
             except IndexError as exc:
                 raise ShapeError(f"index {_show_index(idx)} does not fit shape {x}: {exc}") from None
         # Unknown (batch) axes: probe with a size past every index bound (must fit), then
         # with other sizes; a result axis that changes with the unknown size is unknown.
         big = _index_magnitude(idx) + 3
         try:
-            results = [_probe_shape(tuple(big if d is None else d for d in x), idx)]
+            results = [probe(big)]
         except IndexError as exc:
             raise ShapeError(f"index {_show_index(idx)} does not fit shape {x}: {exc}") from None
         for size in (big + 1, 1):
             try:
-                results.append(_probe_shape(tuple(size if d is None else d for d in x), idx))
-            except IndexError:
+                results.append(probe(size))
+            except (IndexError, ValueError):
                 pass  # fine: a batch that small would fail at run time, not every batch
-        return tuple(d if all(r[i] == d for r in results) else None for i, d in enumerate(results[0]))
+        return tuple(d if all(len(r) == len(results[0]) and r[i] == d for r in results) else None
+                     for i, d in enumerate(results[0]))
+
+    def dtype(self, x, *index_dtypes, index):
+        return x
+
+
+def _is_node_index(entry) -> bool:
+    return isinstance(entry, tuple) and len(entry) == 2 and entry[0] == NODE_INDEX
+
+
+def _resolved_index(index, arrays, shape, check=True):
+    """The index ready to use on an array of ``shape``: placeholders replaced by the index
+    nodes' ``arrays``, each checked (with ``check``) to be integer and in range for its axis."""
+    idx = thaw_index(index)
+    if not arrays:
+        return idx
+    single = _is_node_index(idx)
+    entries = [idx] if single or not isinstance(idx, tuple) else list(idx)
+    if check:
+        consumed = sum(0 if e is None or e is Ellipsis else 1 for e in entries)
+        axis = 0
+        for e in entries:
+            if e is Ellipsis:
+                axis += len(shape) - consumed
+                continue
+            if _is_node_index(e):
+                _check_node_index(arrays[e[1]], shape, axis)
+            if e is not None:
+                axis += 1
+    entries = [arrays[e[1]] if _is_node_index(e) else e for e in entries]
+    return entries[0] if single else tuple(entries)
+
+
+def _check_node_index(array, shape, axis):
+    kind = array.dtype.kind
+    if kind == "b":
+        raise IndexError("getitem: a boolean mask node as index gives a shape known only at run time, which a graph "
+                         "cannot declare; use ge.ops.where(mask, x, 0) to keep the shape")
+    if kind not in "iu":
+        raise IndexError(f"getitem: an index node must hold integers, got {array.dtype}; declare the index input "
+                         "with dtype='int64' or cast it with ge.ops.cast(index, dtype='int64')")
+    if axis >= len(shape) or array.size == 0:
+        return  # numpy reports too many indices
+    n = shape[axis]
+    low, high = int(array.min()), int(array.max())
+    if low < -n or high >= n:
+        raise IndexError(f"getitem: index {low if low < -n else high} is out of range for axis {axis} of size {n} "
+                         f"(x has shape {tuple(shape)}); valid entries are {-n}..{n - 1}")
 
 
 def _show_index(index):
