@@ -7,8 +7,9 @@ from . import einsum, sorting
 from . import normalization
 from . import pooling
 from . import convolution
+from . import indexing, logic
 
-MODULES = (elementwise, linalg, shape, reductions, activations, losses, normalization, pooling, convolution, sorting, einsum)
+MODULES = (elementwise, linalg, shape, reductions, activations, losses, normalization, pooling, convolution, sorting, einsum, indexing, logic)
 
 
 def all_ops():
