@@ -153,29 +153,191 @@ class BinaryCrossEntropy(_ElementwiseLoss):
 
 
 class BinaryCrossEntropyWithLogits(_ElementwiseLoss):
-    """BCE of σ(x) against y, from logits x: -(y·log σ(x) + (1 - y)·log(1 - σ(x))),
-    computed without overflow as max(x, 0) - x·y + log(1 + e^(-|x|)).
+    """BCE of σ(x) against y, from logits x (torch.nn.functional.binary_cross_entropy_with_logits):
+    -(p_w·y·log σ(x) + (1 - y)·log(1 - σ(x))), computed without overflow as
+    p_w·y·softplus(-x) + (1 - y)·softplus(x), softplus(x) = max(x, 0) + log(1 + e^(-|x|)).
 
-    d/dx = σ(x) - y, d/dy = -x.
+    ``pos_weight`` p_w (default 1: plain BCE) weighs the positive examples, one value or
+    one per class (broadcast along the last axis, as in PyTorch): > 1 raises recall.
+    d/dx = (p_w·y + 1 - y)·σ(x) - p_w·y (= σ(x) - y for p_w = 1), d/dy = p_w·softplus(-x) -
+    softplus(x) (= -x for p_w = 1).
+
+    >>> ge.ops.binary_cross_entropy_with_logits(z, y, pos_weight=[3.0, 1.0], reduction="mean")
+    >>> # x = 0, y = 1: loss = log 2 = 0.6931
     """
 
     name = "binary_cross_entropy_with_logits"
 
-    def forward(self, xp, x, y, *, reduction="none"):
-        loss = xp.maximum(x, 0) - x * _like(xp, y, x) + xp.log1p(xp.exp(-xp.abs(x)))
+    def forward(self, xp, x, y, *, reduction="none", pos_weight=None):
+        y_ = _like(xp, y, x)
+        if pos_weight is None:
+            loss = xp.maximum(x, 0) - x * y_ + xp.log1p(xp.exp(-xp.abs(x)))
+        else:
+            softplus = xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+            loss = _weight_like(xp, pos_weight, x) * y_ * (softplus - x) + (1 - y_) * softplus
         return _reduce(xp, loss, reduction)
 
-    def backward(self, xp, grad, inputs, output, *, reduction="none", needs_grad=(True, True)):
+    def backward(self, xp, grad, inputs, output, *, reduction="none", pos_weight=None, needs_grad=(True, True)):
         x, y = inputs
+        y_ = _like(xp, y, x)
         shape = broadcast_shapes(x.shape, _shape_of(y))
         g = _reduce_grad(xp, grad, shape, reduction, x.dtype)
         e = xp.exp(-xp.abs(x))  # in (0, 1]: never overflows
         s = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
-        return (g * (s - _like(xp, y, x)) if needs_grad[0] else None,
-                _target_grad(g * -x, y) if needs_grad[1] else None)
+        if pos_weight is None:
+            return (g * (s - y_) if needs_grad[0] else None,
+                    _target_grad(g * -x, y) if needs_grad[1] else None)
+        pw = _weight_like(xp, pos_weight, x)
+        gx = g * ((pw * y_ + 1 - y_) * s - pw * y_) if needs_grad[0] else None
+        gy = None
+        if needs_grad[1]:
+            softplus = xp.maximum(x, 0) + xp.log1p(e)
+            gy = _target_grad(g * (pw * (softplus - x) - softplus), y)
+        return gx, gy
+
+    def shape(self, prediction, target, *, reduction="none", pos_weight=None):
+        return _reduced_shape(broadcast_shapes(prediction, target), reduction)
 
 
-def _targets(xp, target, logits, op_name):
+def _weight_like(xp, weight, like):
+    """A weight attribute (number, list or array) as an array of ``like``'s dtype."""
+    return xp.asarray(weight, dtype=like.dtype)
+
+
+class SmoothL1(_ElementwiseLoss):
+    """Smooth L1 loss (torch.nn.functional.smooth_l1_loss), per element, d = prediction - target:
+
+        0.5·d²/β       where |d| < β
+        |d| - 0.5·β    elsewhere                (β = 0: the absolute error)
+
+    d/dprediction = d/β inside, sign(d) outside. huber(delta=β) is β·smooth_l1(beta=β).
+
+    >>> ge.ops.smooth_l1(box, target_box, beta=1.0, reduction="mean")
+    >>> # d = 0.5 gives 0.125, d = 3 gives 2.5
+    """
+
+    name = "smooth_l1"
+
+    def forward(self, xp, prediction, target, *, reduction="none", beta=1.0):
+        d = prediction - _like(xp, target, prediction)
+        a = xp.abs(d)
+        beta = float(beta)
+        loss = a if beta == 0 else xp.where(a < beta, (0.5 / beta) * d * d, a - 0.5 * beta)
+        return _reduce(xp, loss, reduction)
+
+    def backward(self, xp, grad, inputs, output, *, reduction="none", beta=1.0, needs_grad=(True, True)):
+        p, t = inputs
+        d = p - _like(xp, t, p)
+        beta = float(beta)
+        local = xp.sign(d) if beta == 0 else xp.where(xp.abs(d) < beta, d / beta, xp.sign(d))
+        g = _reduce_grad(xp, grad, d.shape, reduction, d.dtype) * local
+        return (g if needs_grad[0] else None, _target_grad(-g, t) if needs_grad[1] else None)
+
+    def shape(self, prediction, target, *, reduction="none", beta=1.0):
+        if float(beta) < 0:
+            raise AttributeSpecError(f"smooth_l1: beta must be >= 0, got {beta}")
+        return _reduced_shape(broadcast_shapes(prediction, target), reduction)
+
+
+class Huber(_ElementwiseLoss):
+    """Huber loss (torch.nn.functional.huber_loss), per element, d = prediction - target:
+
+        0.5·d²                 where |d| <= δ
+        δ·(|d| - 0.5·δ)        elsewhere
+
+    Quadratic near 0, linear (slope δ) far away: robust to outliers. d/dprediction =
+    d inside, δ·sign(d) outside.
+
+    >>> ge.ops.huber(prediction, target, delta=1.0, reduction="mean")
+    >>> # d = 0.5 gives 0.125, d = 3 gives 2.5
+    """
+
+    name = "huber"
+
+    def forward(self, xp, prediction, target, *, reduction="none", delta=1.0):
+        d = prediction - _like(xp, target, prediction)
+        a = xp.abs(d)
+        delta = float(delta)
+        return _reduce(xp, xp.where(a <= delta, 0.5 * d * d, delta * (a - 0.5 * delta)), reduction)
+
+    def backward(self, xp, grad, inputs, output, *, reduction="none", delta=1.0, needs_grad=(True, True)):
+        p, t = inputs
+        d = p - _like(xp, t, p)
+        delta = float(delta)
+        local = xp.where(xp.abs(d) <= delta, d, delta * xp.sign(d))
+        g = _reduce_grad(xp, grad, d.shape, reduction, d.dtype) * local
+        return (g if needs_grad[0] else None, _target_grad(-g, t) if needs_grad[1] else None)
+
+    def shape(self, prediction, target, *, reduction="none", delta=1.0):
+        if not float(delta) > 0:
+            raise AttributeSpecError(f"huber: delta must be > 0, got {delta}")
+        return _reduced_shape(broadcast_shapes(prediction, target), reduction)
+
+
+KL_REDUCTIONS = REDUCTIONS + ("batchmean",)
+
+
+class KLDiv(_Loss):
+    """Kullback-Leibler divergence (torch.nn.functional.kl_div), per element, from
+    log-probabilities ℓ = ``input`` to the ``target`` distribution t:
+
+        t·(log t - ℓ)          (0 where t = 0)          log_target=False
+        e^t·(t - ℓ)            (t given as log-probabilities)   log_target=True
+
+    ``reduction``: "none" (per element, the default here), "sum", "mean" (over every
+    element) or "batchmean" (the sum divided by the batch size, input.shape[0]: the
+    mathematical KL divergence per example, what PyTorch recommends).
+    d/dℓ = -t (or -e^t); d/dt = log t + 1 - ℓ (or e^t·(t - ℓ + 1)).
+
+    >>> ge.ops.kl_div(ge.ops.log_softmax(z), p_teacher, reduction="batchmean")
+    >>> # ℓ = log [0.5, 0.5], t = [1, 0]: Σ = log 2 = 0.6931
+    """
+
+    name = "kl_div"
+
+    def forward(self, xp, input, target, *, reduction="none", log_target=False):
+        t = _like(xp, target, input)
+        if log_target:
+            loss = xp.exp(t) * (t - input)
+        else:
+            with _quiet(xp):
+                loss = xp.where(t > 0, t * (xp.log(xp.where(t > 0, t, 1)) - input), xp.zeros((), dtype=t.dtype))
+        return self._reduce(xp, loss, reduction)
+
+    def backward(self, xp, grad, inputs, output, *, reduction="none", log_target=False, needs_grad=(True, True)):
+        lp, target = inputs
+        t = _like(xp, target, lp)
+        shape = broadcast_shapes(lp.shape, _shape_of(target))
+        if reduction == "batchmean":
+            g = xp.broadcast_to(grad * (1.0 / max(shape[0] if shape else 1, 1)), shape).astype(lp.dtype, copy=False)
+        else:
+            g = _reduce_grad(xp, grad, shape, reduction, lp.dtype)
+        et = xp.exp(t) if log_target else t
+        g_input = g * -et if needs_grad[0] else None
+        g_target = None
+        if needs_grad[1]:
+            if log_target:
+                local = et * (t - lp + 1)
+            else:
+                with _quiet(xp):
+                    local = xp.log(t) + 1 - lp
+            g_target = _target_grad(g * local, target)
+        return g_input, g_target
+
+    def shape(self, input, target, *, reduction="none", log_target=False):
+        if reduction not in KL_REDUCTIONS:
+            raise AttributeSpecError(f"kl_div: reduction must be one of {KL_REDUCTIONS}, got {reduction!r}")
+        shape = broadcast_shapes(input, target)
+        return shape if reduction == "none" else ()
+
+    @staticmethod
+    def _reduce(xp, loss, reduction):
+        if reduction == "batchmean":
+            return xp.asarray(xp.sum(loss) / max(loss.shape[0] if loss.ndim else 1, 1))
+        return _reduce(xp, loss, reduction)
+
+
+def _targets(xp, target, logits, op_name, axis=-1):
     """(one-hot / soft targets in the logits' dtype, or None; integer class indices, or None)."""
     target = xp.asarray(target)
     if target.ndim == logits.ndim - 1:
@@ -186,11 +348,25 @@ def _targets(xp, target, logits, op_name):
                 f"or pass one-hot targets of shape {logits.shape}."
             )
         return None, target
+    if target.shape != logits.shape:
+        raise ShapeError(_target_shape_message(op_name, target.shape, logits.shape, target.dtype.kind in "iu", axis))
     return _like(xp, target, logits), None
 
 
+def _target_shape_message(op_name, target_shape, logits_shape, integer, axis=-1):
+    """What is wrong with targets of the logits' rank but not their shape, and the fix."""
+    per_example = tuple(d for i, d in enumerate(logits_shape) if i != axis % len(logits_shape))
+    if integer:
+        return (f"{op_name}: integer targets of shape {tuple(target_shape)} for logits of shape {tuple(logits_shape)} "
+                f"would be read as one-hot rows; class indices must have the logits' shape without the class axis, "
+                f"e.g. {per_example}: pass y.reshape(-1) (or y[:, 0])")
+    return (f"{op_name}: float targets of shape {tuple(target_shape)} for logits of shape {tuple(logits_shape)}: "
+            f"one-hot / soft targets must have exactly the logits' shape, and class indices the logits' shape "
+            f"without the class axis (integers, e.g. {per_example})")
+
+
 class _ClassLoss(_Loss):
-    def shape(self, logits, target, *, axis=-1, reduction="none"):
+    def shape(self, logits, target, *, axis=-1, reduction="none", **options):
         if len(logits) == 0:
             raise ShapeError(f"{self.name} needs logits with a class axis, got a scalar")
         a = ge.normalize_axis(axis, len(logits))[0]
@@ -200,7 +376,11 @@ class _ClassLoss(_Loss):
                 if d1 is not None and d2 is not None and d1 != d2:
                     raise ShapeError(f"integer targets of shape {target} do not match logits {logits}")
         elif len(target) == len(logits):
-            broadcast_shapes(logits, target)
+            if any(d1 is not None and d2 is not None and d1 != d2 for d1, d2 in zip(target, logits)):
+                raise ShapeError(
+                    f"targets of shape {tuple(target)} do not fit logits {tuple(logits)}: class indices must have "
+                    f"shape {per_example} (integers; reshape labels of shape (N, 1) with y.reshape(-1)), one-hot "
+                    f"or soft targets exactly the logits' shape")
         else:
             raise ShapeError(
                 f"targets must be class indices of shape {per_example} or one-hot of shape {tuple(logits)}, "
@@ -233,17 +413,20 @@ def _one_hot_like(xp, indices, like, axis):
     return xp.moveaxis(hot, -1, axis % like.ndim).astype(like.dtype)
 
 
-def _check_indices(xp, indices, classes, op_name):
-    if indices.size and (int(indices.min()) < 0 or int(indices.max()) >= classes):
+def _check_indices(xp, indices, classes, op_name, bounds=None):
+    if not indices.size:
+        return
+    low, high = bounds or (int(indices.min()), int(indices.max()))
+    if low < 0 or high >= classes:
         raise ValueError(
             f"{op_name}: class indices must lie in 0..{classes - 1} (the logits have {classes} classes); "
-            f"got values from {int(indices.min())} to {int(indices.max())}. Check the labels, or the size "
-            "of the last layer."
+            f"got values from {low} to {high}. Check the labels, or the size of the last layer."
         )
 
 
-def _labels_in_range(xp, indices, classes, op_name):
-    """(class indices safe to gather with, mask of out-of-range labels or None).
+def _labels_in_range(xp, indices, classes, op_name, ignore_index=None):
+    """(class indices safe to gather with, mask of out-of-range labels or None, mask of
+    labels equal to ``ignore_index`` or None).
 
     On NumPy a label outside 0..classes-1 raises a ValueError naming the range (reading
     two numbers is cheap there). On other backends (CuPy) reading them would make the host
@@ -251,10 +434,20 @@ def _labels_in_range(xp, indices, classes, op_name):
     clipped for the gather and the mask turns their loss and gradient into NaN, seen when
     the loss is read (or named by ``check_finite=True``)."""
     if xp is np:
-        _check_indices(xp, indices, classes, op_name)
-        return indices, None
+        if not indices.size:
+            return indices, None, None
+        low, high = int(indices.min()), int(indices.max())
+        if ignore_index is None or not low <= ignore_index <= high:  # the common case: two reads
+            _check_indices(xp, indices, classes, op_name, (low, high))
+            return indices, None, None
+        ignored = indices == ignore_index
+        _check_indices(xp, indices[~ignored], classes, op_name)
+        return np.where(ignored, 0, indices), None, ignored
+    ignored = None if ignore_index is None else indices == ignore_index
     bad = (indices < 0) | (indices >= classes)
-    return xp.clip(indices, 0, classes - 1), bad
+    if ignored is not None:
+        bad = bad & ~ignored
+    return xp.clip(indices, 0, classes - 1), bad, ignored
 
 
 def _nan_where(xp, bad, values, axis=None):
@@ -268,9 +461,9 @@ def _nan_where(xp, bad, values, axis=None):
 
 def _negative_log_likelihood(xp, log_probs, target, axis, op_name):
     """-log_probs[y] per example for class indices, -Σ t·log_probs for distributions."""
-    dist, indices = _targets(xp, target, log_probs, op_name)
+    dist, indices = _targets(xp, target, log_probs, op_name, axis)
     if indices is not None:
-        indices, bad = _labels_in_range(xp, indices, log_probs.shape[axis], op_name)
+        indices, bad, _ = _labels_in_range(xp, indices, log_probs.shape[axis], op_name)
         return _nan_where(xp, bad, xp.asarray(-_pick(xp, log_probs, indices, axis)))
     return xp.asarray(-_weighted_sum(xp, dist, log_probs, axis))
 
@@ -292,49 +485,75 @@ def _class_major_exp(xp, logits):
 
 
 class CrossEntropy(_ClassLoss):
-    """Softmax cross-entropy from logits (deck 000 eq. 5), per example:
-    L_i = -log(e^(z_y) / Σ_j e^(z_j)) = logsumexp(z) - z_y, computed stably.
+    """Softmax cross-entropy from logits (deck 000 eq. 5; torch.nn.functional.cross_entropy),
+    per example: L_i = -log(e^(z_y) / Σ_j e^(z_j)) = logsumexp(z) - z_y, computed stably.
 
-    Targets: integer class indices (the logits' shape without the class axis), or one-hot /
-    soft distributions t of the logits' shape, L_i = -Σ_j t_j log softmax(z)_j.
-    d/dz = softmax(z)·Σ_j t_j - t (= softmax(z) - onehot(y) for one-hot targets).
+    Targets: integer class indices (the logits' shape without the class axis ``axis``,
+    default the last), or one-hot / soft distributions t of exactly the logits' shape,
+    L_i = -Σ_j t_j log softmax(z)_j. d/dz = softmax(z)·Σ_j t_j - t (= softmax(z) - onehot(y)
+    for one-hot targets). Integer labels of shape (N, 1) are refused: pass shape (N,).
 
-    Class indices outside 0..classes-1 raise a ValueError on NumPy. On CuPy the labels
-    are checked on the device, without a per-step device-to-host sync: a bad label makes
-    its example's loss (and gradient) NaN, so a mean loss reads NaN; run with
-    ``check_finite=True`` to have the node named, or on NumPy to have the labels named.
+    Options, as in PyTorch (the default reduction here is "none"):
+
+    * ``weight``: one rescaling weight per class (a list or array of length C):
+      L_i = -w_(y_i)·log p_(y_i) (soft targets: -Σ_j w_j t_j log p_j);
+    * ``ignore_index`` (default -100): examples whose label is this value get loss 0
+      and no gradient (class-index targets only);
+    * ``label_smoothing`` ε in [0, 1]: the target becomes (1 - ε)·onehot(y) + ε/C;
+    * ``reduction="mean"`` with class indices divides by Σ_i w_(y_i) over the examples not
+      ignored (the number of those without weights); with soft targets by the number of
+      examples.
+
+    Class indices outside 0..classes-1 (other than ignore_index) raise a ValueError on
+    NumPy. On CuPy the labels are checked on the device, without a per-step device-to-host
+    sync: a bad label makes its example's loss (and gradient) NaN, so a mean loss reads
+    NaN; run with ``check_finite=True`` to have the node named, or on NumPy to have the
+    labels named.
 
     With ``out=`` the reduced loss is written into the engine's 0-d buffer, and backward
     writes d/dz of rows of logits with integer labels into its buffer.
 
     >>> loss = ge.ops.cross_entropy(x @ W + b, labels, reduction="mean")
+    >>> # z = [[0, 0]], y = [0]: loss = log 2 = 0.6931
     """
 
     name = "cross_entropy"
 
-    def forward(self, xp, logits, target, *, axis=-1, reduction="none", out=None):
-        if _rows_of_classes(logits, target, axis):
-            indices, bad = _labels_in_range(xp, target, logits.shape[1], self.name)
+    def forward(self, xp, logits, target, *, axis=-1, reduction="none", weight=None, ignore_index=-100,
+                label_smoothing=0.0, out=None):
+        if weight is None and not label_smoothing and _rows_of_classes(logits, target, axis):
+            indices, bad, ignored = _labels_in_range(xp, target, logits.shape[1], self.name, ignore_index)
             e, shifted = _class_major_exp(xp, logits)
             loss = xp.log(e.sum(axis=0)) - shifted[indices, xp.arange(len(indices))]
             loss = _nan_where(xp, bad, loss)
-        else:
-            loss = _negative_log_likelihood(xp, _log_softmax(xp, logits, axis), target, axis, self.name)
-        return _reduce(xp, loss, reduction, out=out)
+            if ignored is not None:
+                loss = xp.where(ignored, xp.zeros((), dtype=loss.dtype), loss)
+                return _reduce_by(xp, loss, reduction, _kept(xp, ignored, loss.dtype), out)
+            return _reduce(xp, loss, reduction, out=out)
+        log_probs = _log_softmax(xp, logits, axis)
+        if weight is None and not label_smoothing and not _may_ignore(xp, target, logits, ignore_index):
+            loss = _negative_log_likelihood(xp, log_probs, target, axis, self.name)
+            return _reduce(xp, loss, reduction, out=out)
+        dist, denominator = _effective_targets(xp, target, log_probs, axis, weight, ignore_index, label_smoothing,
+                                               self.name)
+        return _reduce_by(xp, xp.asarray(-_weighted_sum(xp, dist, log_probs, axis)), reduction, denominator, out)
 
-    def backward(self, xp, grad, inputs, output, *, axis=-1, reduction="none", needs_grad=(True, False),
-                 out=None):
+    def backward(self, xp, grad, inputs, output, *, axis=-1, reduction="none", weight=None, ignore_index=-100,
+                 label_smoothing=0.0, needs_grad=(True, False), out=None):
         logits, target = inputs
-        if _rows_of_classes(logits, target, axis):
+        if weight is None and not label_smoothing and _rows_of_classes(logits, target, axis):
             if not needs_grad[0]:
                 return (None, None)
-            indices, bad = _labels_in_range(xp, target, logits.shape[1], self.name)
+            indices, bad, ignored = _labels_in_range(xp, target, logits.shape[1], self.name, ignore_index)
             e, _ = _class_major_exp(xp, logits)
             e /= e.sum(axis=0)
             g_logits = xp.empty_like(logits) if out is None or out[0] is None else out[0]
             xp.copyto(g_logits, e.T)                                   # softmax(z)
             g_logits[xp.arange(len(indices)), indices] -= 1           # softmax(z) - onehot(y)
-            if reduction == "none":
+            if ignored is not None:
+                scale = _per_example_scale(xp, grad, reduction, _kept(xp, ignored, logits.dtype), len(indices))
+                g_logits *= xp.where(ignored, xp.zeros((), dtype=logits.dtype), scale)[:, None]
+            elif reduction == "none":
                 g_logits *= grad[:, None]
             else:
                 g_logits *= grad * (1.0 / max(len(indices), 1) if reduction == "mean" else 1.0)
@@ -343,41 +562,150 @@ class CrossEntropy(_ClassLoss):
             return (g_logits, None)
         log_probs = _log_softmax(xp, logits, axis)
         probs = xp.exp(log_probs)
-        dist, indices = _targets(xp, target, logits, self.name)
         per_example = tuple(d for i, d in enumerate(logits.shape) if i != axis % logits.ndim)
-        g = xp.expand_dims(_reduce_grad(xp, grad, per_example, reduction, logits.dtype), axis)
-        if indices is not None:
-            indices, bad = _labels_in_range(xp, indices, logits.shape[axis], self.name)
-            return (_nan_where(xp, bad, g * (probs - _one_hot_like(xp, indices, probs, axis)), axis), None)
+        if weight is None and not label_smoothing and not _may_ignore(xp, target, logits, ignore_index):
+            dist, indices = _targets(xp, target, logits, self.name, axis)
+            g = xp.expand_dims(_reduce_grad(xp, grad, per_example, reduction, logits.dtype), axis)
+            if indices is not None:
+                indices, bad, _ = _labels_in_range(xp, indices, logits.shape[axis], self.name)
+                return (_nan_where(xp, bad, g * (probs - _one_hot_like(xp, indices, probs, axis)), axis), None)
+            total = xp.sum(dist, axis=axis, keepdims=True)
+            g_target = _target_grad(g * -log_probs, target) if needs_grad[1] else None
+            return (g * (probs * total - dist), g_target)
+        dist, denominator = _effective_targets(xp, target, log_probs, axis, weight, ignore_index, label_smoothing,
+                                               self.name)
+        g = xp.expand_dims(_grad_by(xp, grad, per_example, reduction, denominator, logits.dtype), axis)
         total = xp.sum(dist, axis=axis, keepdims=True)
-        g_target = _target_grad(g * -log_probs, target) if needs_grad[1] else None
+        g_target = None
+        if needs_grad[1] and getattr(target, "ndim", 0) == logits.ndim:
+            w = 1.0 if weight is None else _class_vector(xp, weight, logits, axis, self.name)
+            g_target = _target_grad(g * -log_probs * (w * (1.0 - float(label_smoothing))), target)
         return (g * (probs * total - dist), g_target)
 
 
 class NLL(_ClassLoss):
-    """Negative log-likelihood from log-probabilities ℓ, per example: L_i = -ℓ_y
-    (or -Σ_j t_j ℓ_j for one-hot / soft targets t, with 0·log 0 = 0). Pair it with
-    log_softmax: nll(log_softmax(z), y) == cross_entropy(z, y). d/dℓ = -onehot(y) (or -t).
-    Out-of-range class indices: as for cross_entropy (an error on NumPy, NaN losses on CuPy).
+    """Negative log-likelihood from log-probabilities ℓ (torch.nn.functional.nll_loss), per
+    example: L_i = -ℓ_y (or -Σ_j t_j ℓ_j for one-hot / soft targets t of ℓ's shape, with
+    0·log 0 = 0). Pair it with log_softmax: nll(log_softmax(z), y) == cross_entropy(z, y).
+    d/dℓ = -onehot(y) (or -t). Integer labels of shape (N, 1) are refused: pass shape (N,).
+
+    ``weight`` (one per class) and ``ignore_index`` (default -100) as in PyTorch:
+    L_i = -w_(y_i)·ℓ_(y_i), 0 for ignored examples; ``reduction="mean"`` divides by
+    Σ_i w_(y_i) over the examples not ignored. Out-of-range class indices: as for
+    cross_entropy (an error on NumPy, NaN losses on CuPy).
 
     >>> ge.ops.nll(ge.ops.log(probabilities), one_hot)   # deck 002: E = -Σ_k t_k log y_k
     """
 
     name = "nll"
 
-    def forward(self, xp, log_probs, target, *, axis=-1, reduction="none"):
-        return _reduce(xp, _negative_log_likelihood(xp, log_probs, target, axis, self.name), reduction)
+    def forward(self, xp, log_probs, target, *, axis=-1, reduction="none", weight=None, ignore_index=-100):
+        if weight is None and not _may_ignore(xp, target, log_probs, ignore_index):
+            return _reduce(xp, _negative_log_likelihood(xp, log_probs, target, axis, self.name), reduction)
+        dist, denominator = _effective_targets(xp, target, log_probs, axis, weight, ignore_index, 0.0, self.name)
+        return _reduce_by(xp, xp.asarray(-_weighted_sum(xp, dist, log_probs, axis)), reduction, denominator)
 
-    def backward(self, xp, grad, inputs, output, *, axis=-1, reduction="none", needs_grad=(True, False)):
+    def backward(self, xp, grad, inputs, output, *, axis=-1, reduction="none", weight=None, ignore_index=-100,
+                 needs_grad=(True, False)):
         log_probs, target = inputs
-        dist, indices = _targets(xp, target, log_probs, self.name)
         per_example = tuple(d for i, d in enumerate(log_probs.shape) if i != axis % log_probs.ndim)
-        g = xp.expand_dims(_reduce_grad(xp, grad, per_example, reduction, log_probs.dtype), axis)
-        if indices is not None:
-            indices, bad = _labels_in_range(xp, indices, log_probs.shape[axis], self.name)
-            return (_nan_where(xp, bad, -g * _one_hot_like(xp, indices, log_probs, axis), axis), None)
-        g_t = _target_grad(-g * log_probs, target) if needs_grad[1] else None
+        if weight is None and not _may_ignore(xp, target, log_probs, ignore_index):
+            dist, indices = _targets(xp, target, log_probs, self.name, axis)
+            g = xp.expand_dims(_reduce_grad(xp, grad, per_example, reduction, log_probs.dtype), axis)
+            if indices is not None:
+                indices, bad, _ = _labels_in_range(xp, indices, log_probs.shape[axis], self.name)
+                return (_nan_where(xp, bad, -g * _one_hot_like(xp, indices, log_probs, axis), axis), None)
+            g_t = _target_grad(-g * log_probs, target) if needs_grad[1] else None
+            return (-g * dist, g_t)
+        dist, denominator = _effective_targets(xp, target, log_probs, axis, weight, ignore_index, 0.0, self.name)
+        g = xp.expand_dims(_grad_by(xp, grad, per_example, reduction, denominator, log_probs.dtype), axis)
+        g_t = None
+        if needs_grad[1] and getattr(target, "ndim", 0) == log_probs.ndim:
+            w = 1.0 if weight is None else _class_vector(xp, weight, log_probs, axis, self.name)
+            g_t = _target_grad(-g * log_probs * w, target)
         return (-g * dist, g_t)
+
+
+def _may_ignore(xp, target, like, ignore_index):
+    """Whether ignore_index can matter: class-index targets, and (on NumPy, where reading
+    is cheap) some label equal to it. Off NumPy: always, decided on the device."""
+    if ignore_index is None or getattr(target, "ndim", None) != like.ndim - 1 or target.dtype.kind not in "iu":
+        return False
+    return xp is not np or bool((target == ignore_index).any())
+
+
+def _kept(xp, ignored, dtype):
+    """Number of examples not ignored, as a 0-d array (on the device: no host sync)."""
+    return xp.sum(~ignored).astype(dtype)
+
+
+def _reduce_by(xp, loss, reduction, denominator, out=None):
+    """``loss`` reduced, "mean" dividing by ``denominator`` (a 0-d array, or None for the
+    number of entries), NaN when it is 0 (every example ignored), as PyTorch gives."""
+    if reduction != "mean" or denominator is None:
+        return _reduce(xp, loss, reduction, out=out)
+    with _quiet_division(xp):
+        return xp.asarray(xp.divide(xp.sum(loss, out=out), denominator, out=out))
+
+
+def _grad_by(xp, grad, shape, reduction, denominator, dtype):
+    """Upstream gradient of the reduced loss as a gradient of the per-example loss."""
+    if reduction != "mean" or denominator is None:
+        return _reduce_grad(xp, grad, shape, reduction, dtype)
+    with _quiet_division(xp):
+        return xp.broadcast_to(grad / denominator, shape).astype(dtype, copy=False)
+
+
+def _per_example_scale(xp, grad, reduction, denominator, n):
+    if reduction == "none":
+        return grad
+    if reduction == "mean":
+        with _quiet_division(xp):
+            return xp.broadcast_to(grad / denominator, (n,))
+    return xp.broadcast_to(grad, (n,))
+
+
+def _quiet_division(xp):
+    return np.errstate(divide="ignore", invalid="ignore") if xp is np else contextlib.nullcontext()
+
+
+def _class_vector(xp, weight, like, axis, op_name):
+    """The per-class ``weight`` as an array of ``like``'s dtype shaped to broadcast along ``axis``."""
+    w = xp.asarray(weight, dtype=like.dtype)
+    classes = like.shape[axis]
+    if w.shape != (classes,):
+        raise ShapeError(f"{op_name}: weight must have one entry per class, shape ({classes},), got {tuple(w.shape)}")
+    return w.reshape(tuple(classes if i == axis % like.ndim else 1 for i in range(like.ndim)))
+
+
+def _effective_targets(xp, target, log_probs, axis, weight, ignore_index, smoothing, op_name):
+    """(targets t of log_probs' shape such that the loss is -Σ_j t_j ℓ_j, denominator of
+    "mean" as a 0-d array or None for the number of examples) under ``weight``,
+    ``ignore_index`` and label ``smoothing`` (PyTorch's definitions)."""
+    smoothing = float(smoothing)
+    if not 0.0 <= smoothing <= 1.0:
+        raise ValueError(f"{op_name}: label_smoothing must lie in [0, 1], got {smoothing}")
+    classes = log_probs.shape[axis]
+    w = None if weight is None else _class_vector(xp, weight, log_probs, axis, op_name)
+    dist, indices = _targets(xp, target, log_probs, op_name, axis)
+    if indices is None:  # soft targets: t' = w·((1 - ε)·t + ε/C); mean over examples
+        if smoothing:
+            dist = dist * (1.0 - smoothing) + smoothing / classes
+        return (dist if w is None else dist * w), None
+    indices, bad, ignored = _labels_in_range(xp, indices, classes, op_name, ignore_index)
+    hot = _one_hot_like(xp, indices, log_probs, axis)
+    w_y = xp.ones(indices.shape, dtype=log_probs.dtype) if w is None else xp.sum(hot * w, axis=axis)
+    if ignored is not None:
+        w_y = xp.where(ignored, xp.zeros((), dtype=w_y.dtype), w_y)
+    if bad is not None:  # off NumPy: bad labels give NaN targets, so NaN losses and gradients
+        w_y = _nan_where(xp, bad, w_y)
+    dist = hot * xp.expand_dims(w_y * (1.0 - smoothing), axis)
+    if smoothing:
+        spread = (smoothing / classes) * (1.0 if w is None else w)
+        keep = xp.ones(indices.shape, dtype=log_probs.dtype) if ignored is None else \
+            (~ignored).astype(log_probs.dtype)
+        dist = dist + xp.expand_dims(keep, axis) * spread
+    return dist.astype(log_probs.dtype, copy=False), xp.sum(w_y)
 
 
 class Hinge(_ClassLoss):
@@ -412,9 +740,9 @@ class Hinge(_ClassLoss):
 
     def _indices(self, xp, target, scores, axis):
         """(class indices, mask of out-of-range labels or None: see cross_entropy)."""
-        dist, indices = _targets(xp, target, scores, self.name)
+        dist, indices = _targets(xp, target, scores, self.name, axis)
         if indices is None:
             if dist.shape != scores.shape:
                 raise ShapeError(f"hinge: one-hot targets must have the scores' shape {scores.shape}, got {dist.shape}")
             return xp.argmax(dist, axis=axis), None  # always in range
-        return _labels_in_range(xp, indices, scores.shape[axis], self.name)
+        return _labels_in_range(xp, indices, scores.shape[axis], self.name)[:2]

@@ -493,3 +493,295 @@ def test_deck_002_average_cross_entropy_and_mse_numbers():
         run = g.forward({"p": np.array(probs), "t": targets})
         assert round(float(run.value(ace)), 2) == expected[net][0]
         assert round(float(run.value(mse)), 2) == expected[net][1]
+
+
+# -- PyTorch's options: weight, ignore_index, label_smoothing, pos_weight ----------------
+
+def _class_weights(w, like, axis):
+    return np.reshape(w, tuple(like.shape[axis] if i == axis % like.ndim else 1 for i in range(like.ndim)))
+
+
+def cross_entropy_options_reference(z, target, axis=-1, reduction="none", weight=None, ignore_index=-100,
+                                    label_smoothing=0.0, log_probs=None):
+    """PyTorch's definitions, written out: class weights, ignored labels, label smoothing."""
+    lp = log_softmax(z, axis) if log_probs is None else log_probs
+    classes = z.shape[axis]
+    w = _class_weights(np.ones(classes) if weight is None else np.asarray(weight, float), z, axis)
+    eps = label_smoothing
+    if target.ndim == z.ndim:  # soft targets: mean over examples
+        t = target * (1 - eps) + eps / classes
+        return reduce(-np.sum(t * w * lp, axis=axis), reduction)
+    keep = target != ignore_index
+    hot = _as_distribution(np.where(keep, target, 0), z, axis)
+    w_y = np.sum(hot * w, axis=axis) * keep
+    nll = -np.sum(hot * lp, axis=axis) * w_y
+    smooth = -np.sum(lp * w, axis=axis) * keep
+    loss = (1 - eps) * nll + eps / classes * smooth
+    if reduction == "mean":
+        return np.sum(loss) / np.sum(w_y)
+    return reduce(loss, reduction)
+
+
+def nll_options_reference(log_probs, target, axis=-1, reduction="none", weight=None, ignore_index=-100):
+    return cross_entropy_options_reference(log_probs, target, axis, reduction, weight, ignore_index,
+                                           log_probs=log_probs)
+
+
+@st.composite
+def option_cases(draw, smoothing=True):
+    shape = draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4))
+    if shape[-1] < 2:
+        shape = shape[:-1] + (3,)
+    axis = draw(st.sampled_from([-1, 0])) if len(shape) > 1 else -1
+    soft = draw(st.booleans())
+    options = {"axis": axis, "reduction": draw(reductions)}
+    if draw(st.booleans()):
+        options["weight"] = tuple(draw(st.lists(st.floats(0.25, 2.0), min_size=shape[axis], max_size=shape[axis])))
+    if smoothing and draw(st.booleans()):
+        options["label_smoothing"] = draw(st.sampled_from([0.1, 0.5]))
+    ignore = draw(st.sampled_from([-100, 1, None]))
+    if ignore != -100:
+        options["ignore_index"] = ignore
+    return shape, soft, options
+
+
+def _option_targets(rng, shape, axis, soft, ignore_index):
+    if soft:
+        t = rng.uniform(0.0, 1.0, shape)
+        return t / t.sum(axis=axis, keepdims=True)
+    per_example = tuple(d for i, d in enumerate(shape) if i != axis % len(shape))
+    labels = rng.integers(0, shape[axis], per_example)
+    if ignore_index is not None:
+        labels = np.where(labels == ignore_index, (ignore_index + 1) % shape[axis], labels)  # one kept at least
+        if labels.size > 1:
+            labels.flat[0] = ignore_index  # and one ignored
+    return labels
+
+
+@SETTINGS
+@given(case=option_cases(), seed=seeds)
+def test_cross_entropy_with_weight_ignore_index_and_label_smoothing_conforms(case, seed):
+    shape, soft, options = case
+    rng = np.random.default_rng(seed)
+    z = 2.0 * rng.standard_normal(shape)
+    target = _option_targets(rng, shape, options["axis"], soft, options.get("ignore_index", -100))
+    check_op("cross_entropy", [z, target], reference=cross_entropy_options_reference, attrs=options)
+
+
+@SETTINGS
+@given(case=option_cases(smoothing=False), seed=seeds)
+def test_nll_with_weight_and_ignore_index_conforms(case, seed):
+    shape, soft, options = case
+    rng = np.random.default_rng(seed)
+    log_probs = log_softmax(rng.standard_normal(shape), options["axis"])
+    target = _option_targets(rng, shape, options["axis"], soft, options.get("ignore_index", -100))
+    check_op("nll", [log_probs, target], reference=nll_options_reference, attrs=options)
+
+
+def test_ignored_labels_leave_the_fast_rows_path_exact():
+    # 2-D logits with integer labels take cross_entropy's class-major path: ignored rows there too
+    rng = np.random.default_rng(3)
+    z = rng.standard_normal((5, 4))
+    y = np.array([1, -100, 3, -100, 0])
+    for reduction in ("none", "mean", "sum"):
+        check_op("cross_entropy", [z, y], reference=cross_entropy_options_reference, attrs={"reduction": reduction})
+    op = ge.default_manager().get_op("cross_entropy")
+    g = op.backward(np, np.ones(()), (z, y), op.forward(np, z, y, reduction="mean"), reduction="mean")[0]
+    assert np.all(g[[1, 3]] == 0)
+    with np.errstate(all="raise"):  # every label ignored: NaN mean (0 / 0), as PyTorch gives, without warnings
+        assert np.isnan(op.forward(np, z, np.full(5, -100), reduction="mean"))
+
+
+def bce_pos_weight_reference(x, y, reduction="none", pos_weight=None):
+    p = 1 / (1 + np.exp(-x))
+    pw = 1.0 if pos_weight is None else np.asarray(pos_weight)
+    return reduce(-(pw * y * np.log(p) + (1 - y) * np.log(1 - p)), reduction)
+
+
+@SETTINGS
+@given(batch=st.integers(1, 4), classes=st.integers(1, 4), reduction=reductions, scalar=st.booleans(), seed=seeds)
+def test_binary_cross_entropy_with_logits_pos_weight_conforms(batch, classes, reduction, scalar, seed):
+    rng = np.random.default_rng(seed)
+    x, y = 3.0 * rng.standard_normal((batch, classes)), rng.uniform(0, 1, (batch, classes))
+    pos_weight = 2.5 if scalar else tuple(rng.uniform(0.5, 3.0, classes).tolist())
+    check_op("binary_cross_entropy_with_logits", [x, y], reference=bce_pos_weight_reference,
+             attrs={"reduction": reduction, "pos_weight": pos_weight})
+
+
+def smooth_l1_reference(p, t, reduction="none", beta=1.0):
+    d = np.abs(p - t)
+    return reduce(np.where(d < beta, 0.5 * d ** 2 / max(beta, 1e-300), d - 0.5 * beta) if beta else d, reduction)
+
+
+def huber_reference(p, t, reduction="none", delta=1.0):
+    d = np.abs(p - t)
+    return reduce(np.where(d <= delta, 0.5 * d ** 2, delta * (d - 0.5 * delta)), reduction)
+
+
+@pytest.mark.parametrize("name, key, value", [("smooth_l1", "beta", 1.0), ("smooth_l1", "beta", 0.5),
+                                              ("smooth_l1", "beta", 0.0), ("huber", "delta", 1.0),
+                                              ("huber", "delta", 2.0)])
+@SETTINGS
+@given(shapes=pair_shapes, reduction=reductions, seed=seeds)
+def test_smooth_l1_and_huber_conform(name, key, value, shapes, reduction, seed):
+    rng = np.random.default_rng(seed)
+    p_shape, t_shape = shapes.input_shapes
+    # |p - t| in {0.25, 0.75, 1.25, ...}: at least 0.25 from the kinks at 0, 0.5, 1 and 2
+    t = rng.integers(-3, 3, t_shape).astype(np.float64)
+    p = rng.integers(-3, 3, p_shape) + 0.25
+    reference = smooth_l1_reference if name == "smooth_l1" else huber_reference
+    check_op(name, [p, t], reference=reference, attrs={"reduction": reduction, key: value})
+
+
+def test_smooth_l1_and_huber_docstring_numbers():
+    for name in ("smooth_l1", "huber"):
+        op = ge.default_manager().get_op(name)
+        np.testing.assert_allclose(op.forward(np, np.array([0.5, 3.0]), np.zeros(2)), [0.125, 2.5])
+    huber = ge.default_manager().get_op("huber").forward(np, np.array([0.5, 3.0]), np.zeros(2), delta=2.0)
+    smooth = ge.default_manager().get_op("smooth_l1").forward(np, np.array([0.5, 3.0]), np.zeros(2), beta=2.0)
+    np.testing.assert_allclose(huber, 2.0 * smooth)
+
+
+def kl_div_reference(lp, t, reduction="none", log_target=False):
+    if log_target:
+        loss = np.exp(t) * (t - lp)
+    else:
+        loss = np.where(t > 0, t * (np.log(np.where(t > 0, t, 1.0)) - lp), 0.0)
+    if reduction == "batchmean":
+        return np.sum(loss) / loss.shape[0]
+    return reduce(loss, reduction)
+
+
+@SETTINGS
+@given(shape=hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4),
+       reduction=st.sampled_from(["none", "mean", "sum", "batchmean"]), log_target=st.booleans(), seed=seeds)
+def test_kl_div_conforms(shape, reduction, log_target, seed):
+    rng = np.random.default_rng(seed)
+    lp = log_softmax(rng.standard_normal(shape))
+    t = np.exp(log_softmax(rng.standard_normal(shape)))
+    check_op("kl_div", [lp, np.log(t) if log_target else t], reference=kl_div_reference,
+             attrs={"reduction": reduction, "log_target": log_target})
+
+
+def test_kl_div_zero_targets_give_no_loss_and_no_nan():
+    op = ge.default_manager().get_op("kl_div")
+    lp = np.log(np.array([[0.5, 0.5]], dtype=np.float32))
+    with np.errstate(all="raise"):
+        loss = op.forward(np, lp, np.array([[1.0, 0.0]], dtype=np.float32), reduction="batchmean")
+    assert loss.dtype == np.float32 and loss.shape == ()
+    np.testing.assert_allclose(loss, np.log(2.0), rtol=1e-6)
+
+
+# -- the (N, 1) labels defect and the options' errors -------------------------------------
+
+@pytest.mark.parametrize("name", ["cross_entropy", "nll"])
+def test_integer_labels_of_shape_n_by_1_are_refused_with_the_fix(name):
+    g = ge.Graph()
+    z = g.input("z", shape=(None, 3))
+    y = g.input("y", shape=(None, 1), dtype="int64")
+    with pytest.raises(ge.ShapeError, match=rf"{name}.*shape \(None,\).*y\.reshape\(-1\)"):
+        getattr(ge.ops, name)(z, y)
+    # fed without a declared shape, the run refuses them too (no silent soft targets)
+    g2 = ge.Graph()
+    z2 = g2.input("z")
+    y2 = g2.input("y")
+    loss = getattr(ge.ops, name)(z2, y2, reduction="mean")
+    labels = np.array([[0], [2], [1]])
+    with pytest.raises(ge.OpExecutionError, match=r"integer targets of shape \(3, 1\).*\(3,\).*y\.reshape\(-1\)"):
+        g2.forward({"z": np.zeros((3, 3)), "y": labels}, fetch=[loss])
+    run = g2.forward({"z": np.zeros((3, 3)), "y": labels.reshape(-1)}, fetch=[loss])
+    np.testing.assert_allclose(run.value(loss), np.log(3.0) if name == "cross_entropy" else 0.0)
+    op = ge.default_manager().get_op(name)
+    with pytest.raises(ge.ShapeError, match=r"float targets of shape \(3, 1\).*exactly the logits' shape"):
+        op.forward(np, np.zeros((3, 3)), np.ones((3, 1)))
+
+
+def test_option_errors_say_what_and_how():
+    op = ge.default_manager().get_op("cross_entropy")
+    z, y = np.zeros((2, 3)), np.array([0, 1])
+    with pytest.raises(ge.ShapeError, match=r"weight must have one entry per class, shape \(3,\), got \(2,\)"):
+        op.forward(np, z, y, weight=[1.0, 2.0])
+    with pytest.raises(ValueError, match=r"label_smoothing must lie in \[0, 1\], got 1.5"):
+        op.forward(np, z, y, label_smoothing=1.5)
+    g = ge.Graph()
+    p = g.input("p", shape=(None, 3))
+    with pytest.raises(ge.AttributeSpecError, match="batchmean"):
+        ge.ops.kl_div(p, p, reduction="batchmeans")
+    with pytest.raises(ge.AttributeSpecError, match="huber: delta must be > 0"):
+        ge.ops.huber(p, p, delta=0.0)
+    with pytest.raises(ge.AttributeSpecError, match="smooth_l1: beta must be >= 0"):
+        ge.ops.smooth_l1(p, p, beta=-1.0)
+
+
+@pytest.mark.parametrize("reduction", ["none", "mean"])
+def test_off_numpy_ignored_labels_stay_on_the_device(reduction, ge_device_xp, host_reads):
+    op = ge.default_manager().get_op("cross_entropy")
+    xp = ge_device_xp
+    z = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    y = np.array([0, -100, 2, 1])
+    want = op.forward(np, z, y, reduction=reduction)
+    want_grad = op.backward(np, np.ones_like(want), (z, y), want, reduction=reduction)[0]
+    got = op.forward(xp, xp.asarray(z), xp.asarray(y), reduction=reduction)
+    got_grad = op.backward(xp, xp.asarray(np.ones_like(want)), (xp.asarray(z), xp.asarray(y)), got,
+                           reduction=reduction)[0]
+    assert host_reads == []
+    np.testing.assert_allclose(xp.asnumpy(got), want, rtol=1e-6)
+    np.testing.assert_allclose(xp.asnumpy(got_grad), want_grad, rtol=1e-5, atol=1e-7)
+
+
+# -- against PyTorch, where it is installed ------------------------------------------------
+
+@pytest.mark.filterwarnings("ignore:reduction.*mean")  # PyTorch's note on kl_div's "mean"
+def test_new_losses_match_pytorch():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(7)
+    z = rng.standard_normal((6, 4))
+    labels = np.array([0, 3, -100, 2, 1, 3])
+    soft = np.exp(log_softmax(rng.standard_normal((6, 4))))
+    w = np.array([0.5, 1.0, 2.0, 1.5])
+    x, y = rng.standard_normal((6, 4)), (rng.random((6, 4)) < 0.5).astype(float)
+    cases = []
+    for reduction in ("none", "mean", "sum"):
+        for smoothing in (0.0, 0.2):
+            for weight in (None, w):
+                cases.append(("cross_entropy", [z, labels], dict(weight=weight, label_smoothing=smoothing),
+                              lambda t, r=reduction, s=smoothing, wt=weight: F.cross_entropy(
+                                  t[0], t[1], weight=None if wt is None else torch.tensor(wt), label_smoothing=s,
+                                  reduction=r), reduction))
+                cases.append(("cross_entropy", [z, soft], dict(weight=weight, label_smoothing=smoothing),
+                              lambda t, r=reduction, s=smoothing, wt=weight: F.cross_entropy(
+                                  t[0], t[1], weight=None if wt is None else torch.tensor(wt), label_smoothing=s,
+                                  reduction=r), reduction))
+        cases.append(("nll", [log_softmax(z), labels], dict(weight=w, ignore_index=-100),
+                      lambda t, r=reduction: F.nll_loss(t[0], t[1], weight=torch.tensor(w), reduction=r), reduction))
+        cases.append(("nll", [log_softmax(z), np.array([0, 1, 1, 2, 1, 3])], dict(ignore_index=1),
+                      lambda t, r=reduction: F.nll_loss(t[0], t[1], ignore_index=1, reduction=r), reduction))
+        cases.append(("binary_cross_entropy_with_logits", [x, y], dict(pos_weight=w),
+                      lambda t, r=reduction: F.binary_cross_entropy_with_logits(t[0], t[1], pos_weight=torch.tensor(w),
+                                                                                reduction=r), reduction))
+        cases.append(("smooth_l1", [x, y], dict(beta=0.7),
+                      lambda t, r=reduction: F.smooth_l1_loss(t[0], t[1], beta=0.7, reduction=r), reduction))
+        cases.append(("huber", [x, y], dict(delta=0.7),
+                      lambda t, r=reduction: F.huber_loss(t[0], t[1], delta=0.7, reduction=r), reduction))
+    for reduction in ("none", "mean", "sum", "batchmean"):
+        for log_target in (False, True):
+            target = np.log(soft) if log_target else soft
+            cases.append(("kl_div", [log_softmax(z), target], dict(log_target=log_target),
+                          lambda t, r=reduction, lt=log_target: F.kl_div(t[0], t[1], reduction=r, log_target=lt),
+                          reduction))
+    for name, inputs, attrs, torch_fn, reduction in cases:
+        op = ge.default_manager().get_op(name)
+        out = op.forward(np, *inputs, reduction=reduction, **attrs)
+        seed = rng.standard_normal(np.shape(out))
+        grads = op.backward(np, seed, tuple(inputs), out, reduction=reduction, **attrs,
+                            needs_grad=tuple(np.asarray(i).dtype.kind == "f" for i in inputs))
+        tensors = [torch.tensor(v, requires_grad=np.asarray(v).dtype.kind == "f") for v in inputs]
+        want = torch_fn(tensors)
+        want.backward(torch.tensor(seed))
+        label = f"{name} {attrs} {reduction}"
+        np.testing.assert_allclose(out, want.detach().numpy(), rtol=1e-9, atol=1e-12, err_msg=label)
+        for i, t in enumerate(tensors):
+            if t.requires_grad:
+                got = np.broadcast_to(grads[i], t.shape)
+                np.testing.assert_allclose(got, t.grad.numpy(), rtol=1e-8, atol=1e-12, err_msg=f"{label} grad {i}")
