@@ -20,6 +20,7 @@ import numpy as np
 
 import graphengine as ge
 from graphengine import AttributeSpecError, broadcast_shapes
+from graphengine.op import promote_dtypes
 
 
 def _floating(x):
@@ -32,11 +33,6 @@ def _floating_dtype(x):
         return None
     x = np.dtype(x)
     return x if x.kind == "f" else np.dtype(np.float32)
-
-
-def _scalar(value, like):
-    """A Python number as a 0-d array of ``like``'s dtype (never upcasts float32)."""
-    return like.dtype.type(value)
 
 
 class _FloatUnary(ge.Op):
@@ -469,7 +465,7 @@ class LogAddExp(ge.Op):
         return broadcast_shapes(a, b)
 
     def dtype(self, a, b):
-        return _floating_dtype(ge.promote_dtypes(a, b))
+        return _floating_dtype(promote_dtypes(a, b))
 
 
 def _both_floating(a, b):
@@ -477,7 +473,7 @@ def _both_floating(a, b):
     rule: floating data keeps its dtype, integer data meeting it takes it, integer data
     alone becomes float32."""
     da, db = getattr(a, "dtype", None), getattr(b, "dtype", None)
-    target = _floating_dtype(ge.promote_dtypes(da, db))
+    target = _floating_dtype(promote_dtypes(da, db))
     if target is None:
         return a, b
     if da is not None and da != target:
