@@ -36,15 +36,17 @@ from .layers import (
     as_module,
 )
 from .conv import Conv1d, Conv2d, ConvTranspose2d
+from .embedding import Embedding
 from .module import Module, ModuleError, StateUpdate, graph_state_updates, make_initial_value
-from .normalization import BatchNorm
+from .normalization import BatchNorm, BatchNorm2d, GroupNorm, LayerNorm
 from .pooling import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, Dropout2d, GlobalAvgPool2d, MaxPool1d, MaxPool2d
 
 __all__ = [
     "Module", "ModuleError", "StateUpdate", "make_initial_value", "graph_state_updates",
     "Dense", "Linear", "Activation", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "Softplus", "GELU", "SiLU",
     "Softmax", "LogSoftmax", "Step", "Identity", "Flatten", "Dropout", "GaussianNoise", "Sequential", "Residual",
-    "BatchNorm", "as_module",
+    "BatchNorm", "as_module", "BatchNorm2d", "LayerNorm", "GroupNorm",
     "MaxPool2d", "MaxPool1d", "AvgPool2d", "AvgPool1d", "AdaptiveAvgPool2d", "GlobalAvgPool2d", "Dropout2d",
     "Conv1d", "Conv2d", "ConvTranspose2d",
+    "Embedding",
 ]

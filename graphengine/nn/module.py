@@ -370,24 +370,51 @@ class Module:
         return sum(m.own_parameter_count() for m in self.modules())
 
     def summary(self) -> str:
-        """A table: each layer's scope, type, output shape (once built) and parameter count."""
+        """A Keras-like table of the layers: scope (indented by nesting), type, output shape
+        of the last call (``?`` for an axis known only at run time, blank before the first
+        call) and the layer's own trainable parameter count, then the totals: trainable
+        parameters and, where layers keep them, non-trainable state values (BatchNorm's
+        running statistics). Counts not known before the first call show as ``?``.
+
+        >>> print(ge.nn.Sequential(ge.nn.Dense(784, 30), "sigmoid", ge.nn.Dense(30, 10)).summary())
+        layer        type        output shape  params
+        ---------------------------------------------
+        sequential   Sequential                     0
+          dense_1    Dense                      23550
+          sigmoid_1  Activation                     0
+          dense_2    Dense                        310
+        ---------------------------------------------
+        total parameters: 23860
+        """
         rows = []
 
         def walk(module, label, depth):
-            own = module.own_parameter_count()
+            try:
+                own = module.own_parameter_count()
+            except ModuleError:
+                own = "?"
             shape = "" if module.last_output_shape is None else _shape_text(module.last_output_shape)
             rows.append(("  " * depth + label, type(module).__name__, shape, own))
             for key, child in module._children.items():
                 walk(child, child._assigned_name or child.name or key, depth + 1)
 
         walk(self, self._assigned_name or self.name or self.default_name, 0)
-        total = self.parameter_count()
-        widths = [max(len(str(r[i])) for r in rows + [("layer", "type", "output shape", "params")]) for i in range(4)]
+        try:
+            total = self.parameter_count()
+        except ModuleError:
+            total = "? (call the model on an input node to know every size)"
+        state = sum(int(np.prod(s.shape, dtype=np.int64)) for s in self.state())
         header = ("layer", "type", "output shape", "params")
-        line = lambda r: f"{str(r[0]):<{widths[0]}}  {str(r[1]):<{widths[1]}}  {str(r[2]):<{widths[2]}}  {str(r[3]):>{widths[3]}}"
-        out = [line(header), "-" * (sum(widths) + 6)] + [line(r) for r in rows]
-        out.append("-" * (sum(widths) + 6))
-        out.append(f"total parameters: {total}")
+        widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(4)]
+
+        def line(r):
+            return (f"{str(r[0]):<{widths[0]}}  {str(r[1]):<{widths[1]}}  {str(r[2]):<{widths[2]}}  "
+                    f"{str(r[3]):>{widths[3]}}").rstrip()
+
+        rule = "-" * (sum(widths) + 6)
+        out = [line(header), rule] + [line(r) for r in rows] + [rule, f"total parameters: {total}"]
+        if state:
+            out.append(f"non-trainable state values: {state} (running statistics, not counted above)")
         return "\n".join(out)
 
     def extra_repr(self) -> str:

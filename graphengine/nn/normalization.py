@@ -133,4 +133,196 @@ class BatchNorm(Module):
         return f"{self.num_features}, momentum={self.momentum}, eps={self.eps}"
 
 
-__all__ = ["BatchNorm"]
+def _channels(value, what):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ModuleError(f"{what} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def _check_eps_momentum(kind, eps, momentum=None):
+    if not float(eps) > 0:
+        raise ModuleError(f"{kind} eps must be > 0, got {eps}")
+    if momentum is not None and not 0.0 < float(momentum) <= 1.0:
+        raise ModuleError(f"{kind} momentum must lie in (0, 1], got {momentum}")
+
+
+class BatchNorm2d(BatchNorm):
+    """Batch normalisation of images (N, C, H, W) per channel, as torch.nn.BatchNorm2d:
+    the op ``batch_norm`` with learned ``weight`` and ``bias`` of shape (C,) (``affine``)
+    and running statistics (const nodes ``running_mean``, ``running_var``).
+
+    Training path: batch statistics over (N, H, W); after each training step the running
+    statistics are updated from the batch (a graph state update: ``fit`` applies it, a
+    hand-written loop calls ``layer.update_running_stats(run)``), with the unbiased
+    variance as PyTorch does. Evaluation path (``training=False``): the running statistics.
+
+    >>> bn = ge.nn.BatchNorm2d(16)      # after a Conv2d(…, 16, …)
+    """
+
+    def __init__(self, num_features=None, *, eps: float = 1e-5, momentum: float = 0.1, affine: bool = True,
+                 dtype="float32", name=None):
+        super().__init__(num_features, momentum=momentum, eps=eps, dtype=dtype, name=name)
+        self.affine = bool(affine)
+
+    @property
+    def default_name(self) -> str:
+        return "batchnorm2d"
+
+    def forward(self, x):
+        import graphengine as ge
+
+        if x.shape is None or len(x.shape) != 4 or x.shape[1] is None:
+            raise ModuleError(f"BatchNorm2d normalises images of shape (N, C, H, W) with a known C; {x.name!r} has "
+                              f"shape {x.shape}. For (N, features) use ge.nn.BatchNorm")
+        channels = int(x.shape[1])
+        if self.num_features is None:
+            self.num_features = channels
+        elif channels != self.num_features:
+            raise ModuleError(f"BatchNorm2d {self.path!r} normalises {self.num_features} channels, but {x.name!r} has "
+                              f"shape {x.shape} ({channels} channels on axis 1)")
+        affine = []
+        if self.affine:
+            affine = [self.add_param("weight", (channels,), "ones", self.dtype),
+                      self.add_param("bias", (channels,), "zeros", self.dtype)]
+        running_mean = self.add_state("running_mean", np.zeros(channels, dtype=self.dtype))
+        running_var = self.add_state("running_var", np.ones(channels, dtype=self.dtype))
+        if self.training:
+            self.batch_stats.append((x,))
+            self.add_update((x,), self._update_running)
+        return ge.ops.batch_norm(x, running_mean, running_var, *affine, training=self.training,
+                                 momentum=self.momentum, eps=self.eps)
+
+    def _update_running(self, batch_input):
+        """Fold the statistics of one batch (the input's value) into the running ones."""
+        running_mean, running_var = self._state["running_mean"], self._state["running_var"]
+        xp = running_mean.graph.xp
+        axes = (0,) + tuple(range(2, batch_input.ndim))
+        mean = xp.mean(batch_input, axis=axes)
+        var = xp.var(batch_input, axis=axes)
+        n = batch_input.size // max(batch_input.shape[1], 1)
+        if n > 1:
+            var = var * (n / (n - 1))
+        m = self.momentum
+        dtype = running_mean.value.dtype
+        running_mean.value = ((1 - m) * running_mean.value + m * mean).astype(dtype)
+        running_var.value = ((1 - m) * running_var.value + m * var).astype(dtype)
+
+    def expected_param_shapes(self):
+        if self._params or self.built:
+            return Module.expected_param_shapes(self)
+        if self.num_features is None:
+            return None
+        return {"weight": (self.num_features,), "bias": (self.num_features,)} if self.affine else {}
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}" + ("" if self.affine else ", affine=False")
+
+
+class LayerNorm(Module):
+    """Layer normalisation over the trailing ``normalized_shape`` axes of each example, as
+    torch.nn.LayerNorm (op ``layer_norm``), with learned ``weight`` (ones) and ``bias``
+    (zeros) of that shape when ``elementwise_affine``. Same in training and evaluation.
+
+    >>> ge.nn.LayerNorm(64)            # inputs (N, T, 64)
+    """
+
+    def __init__(self, normalized_shape, *, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True,
+                 dtype="float32", name=None):
+        super().__init__(name=name)
+        shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+        if not shape or any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1 for d in shape):
+            raise ModuleError(f"LayerNorm normalized_shape must be a positive int or a tuple of them, got "
+                              f"{normalized_shape!r}")
+        _check_eps_momentum("LayerNorm", eps)
+        self.normalized_shape = tuple(int(d) for d in shape)
+        self.eps = float(eps)
+        self.elementwise_affine = bool(elementwise_affine)
+        self.use_bias = bool(bias) and self.elementwise_affine
+        self.dtype = dtype
+
+    @property
+    def default_name(self) -> str:
+        return "layernorm"
+
+    def forward(self, x):
+        import graphengine as ge
+
+        k = len(self.normalized_shape)
+        if x.shape is not None and (len(x.shape) < k or any(
+                d is not None and d != n for d, n in zip(x.shape[len(x.shape) - k:], self.normalized_shape))):
+            raise ModuleError(f"LayerNorm {self.path!r} normalises the trailing axes {self.normalized_shape}, but "
+                              f"{x.name!r} has shape {x.shape}")
+        affine = []
+        if self.elementwise_affine:
+            affine.append(self.add_param("weight", self.normalized_shape, "ones", self.dtype))
+            if self.use_bias:
+                affine.append(self.add_param("bias", self.normalized_shape, "zeros", self.dtype))
+        return ge.ops.layer_norm(x, *affine, normalized_shape=self.normalized_shape, eps=self.eps)
+
+    def expected_param_shapes(self):
+        if self._params or self.built:
+            return super().expected_param_shapes()
+        shapes = {}
+        if self.elementwise_affine:
+            shapes["weight"] = self.normalized_shape
+            if self.use_bias:
+                shapes["bias"] = self.normalized_shape
+        return shapes
+
+    def extra_repr(self) -> str:
+        return f"{self.normalized_shape}, eps={self.eps}" + ("" if self.elementwise_affine else
+                                                             ", elementwise_affine=False")
+
+
+class GroupNorm(Module):
+    """Group normalisation of (N, C, ...) inputs, as torch.nn.GroupNorm (op ``group_norm``):
+    ``num_channels`` split into ``num_groups`` groups, each normalised per example over
+    its channels and spatial axes; learned per-channel ``weight`` and ``bias`` when
+    ``affine``. Independent of the batch size; same in training and evaluation.
+
+    >>> ge.nn.GroupNorm(8, 32)
+    """
+
+    def __init__(self, num_groups, num_channels, *, eps: float = 1e-5, affine: bool = True, dtype="float32",
+                 name=None):
+        super().__init__(name=name)
+        self.num_groups = _channels(num_groups, "GroupNorm num_groups")
+        self.num_channels = _channels(num_channels, "GroupNorm num_channels")
+        if self.num_groups is None or self.num_channels is None:
+            raise ModuleError("GroupNorm needs num_groups and num_channels, e.g. GroupNorm(8, 32)")
+        if self.num_channels % self.num_groups:
+            raise ModuleError(f"GroupNorm: num_channels={self.num_channels} is not divisible by "
+                              f"num_groups={self.num_groups}; pick a divisor of {self.num_channels}")
+        _check_eps_momentum("GroupNorm", eps)
+        self.eps = float(eps)
+        self.affine = bool(affine)
+        self.dtype = dtype
+
+    @property
+    def default_name(self) -> str:
+        return "groupnorm"
+
+    def forward(self, x):
+        import graphengine as ge
+
+        if x.shape is None or len(x.shape) < 2 or x.shape[1] != self.num_channels:
+            raise ModuleError(f"GroupNorm {self.path!r} expects inputs (N, {self.num_channels}, ...), but {x.name!r} "
+                              f"has shape {x.shape}")
+        affine = []
+        if self.affine:
+            affine = [self.add_param("weight", (self.num_channels,), "ones", self.dtype),
+                      self.add_param("bias", (self.num_channels,), "zeros", self.dtype)]
+        return ge.ops.group_norm(x, *affine, num_groups=self.num_groups, eps=self.eps)
+
+    def expected_param_shapes(self):
+        if self._params or self.built:
+            return super().expected_param_shapes()
+        return {"weight": (self.num_channels,), "bias": (self.num_channels,)} if self.affine else {}
+
+    def extra_repr(self) -> str:
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}" + ("" if self.affine else ", affine=False")
+
+
+__all__ = ["BatchNorm", "BatchNorm2d", "LayerNorm", "GroupNorm"]
