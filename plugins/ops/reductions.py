@@ -227,7 +227,7 @@ class Var(_Reduction):
         x = inputs[0]
         centred = x - xp.mean(x, axis=axis, keepdims=True)
         with _quiet(xp):
-            return (_expand(xp, grad, x.shape, axis, keep) * (centred * (2 / _dof(x.shape, axis, correction))),)
+            return (_expand(xp, grad, x.shape, axis, keep) * (centred * 2 / _dof(x.shape, axis, correction)),)
 
     def dtype(self, x, **_):
         return _floating_dtype(x)
@@ -548,6 +548,8 @@ class CumProd(_Cumulative):
         skipped = xp.cumprod(xp.where(first_zero, one, x), axis=a)  # the products without x_z
         at_zero = _reverse_cumsum(xp, grad * skipped, a)
         return (xp.where(before, dx, xp.where(first_zero, at_zero, zero)),)
+
+    dtype = CumSum.dtype
 
 
 class LogCumSumExp(_Cumulative):
