@@ -1,4 +1,5 @@
-"""Shape ops: getitem, reshape, concat, stack, broadcast_to."""
+"""Shape ops: getitem, reshape, concat, stack, broadcast_to; squeeze, unsqueeze, flatten, flip,
+roll, tile, repeat, tril, triu, narrow and the split / chunk helpers."""
 
 import math
 
@@ -265,3 +266,221 @@ def test_broadcast_to_refuses_impossible_targets_at_build_time():
         ge.ops.broadcast_to(x, shape=(3, 4))
     with pytest.raises(ge.ShapeError, match="fewer axes"):
         ge.ops.broadcast_to(x, shape=(2,))
+
+
+# -- torch's shape ops -------------------------------------------------------------------
+
+FEW = settings(max_examples=10, deadline=None)
+any_shapes = hnp.array_shapes(min_dims=0, max_dims=4, min_side=1, max_side=3)
+
+
+def squeeze_reference(x, dim=None):
+    if dim is None:
+        return np.squeeze(x)
+    axes = tuple(a % max(x.ndim, 1) for a in ((dim,) if isinstance(dim, int) else dim))
+    return np.squeeze(x, axis=tuple(a for a in axes if x.ndim and x.shape[a] == 1))
+
+
+@FEW
+@given(shape=any_shapes, data=st.data(), seed=seeds)
+def test_squeeze_and_unsqueeze_conform(shape, data, seed):
+    x = np.random.default_rng(seed).standard_normal(shape)
+    ndim = max(len(shape), 1)
+    dim = data.draw(st.one_of(st.none(), st.integers(-ndim, ndim - 1), hnp.valid_tuple_axes(ndim)), label="dim")
+    check_op("squeeze", [x], reference=squeeze_reference, attrs={"dim": dim})
+    new = data.draw(st.integers(-len(shape) - 1, len(shape)), label="unsqueeze dim")
+    check_op("unsqueeze", [x], reference=lambda x, dim: np.expand_dims(x, dim), attrs={"dim": new})
+
+
+def flatten_reference(x, start_dim=0, end_dim=-1):
+    if x.ndim == 0:
+        return x.reshape(1)
+    start, end = start_dim % x.ndim, end_dim % x.ndim
+    return x.reshape(x.shape[:start] + (-1,) + x.shape[end + 1:])
+
+
+@FEW
+@given(shape=any_shapes, data=st.data(), seed=seeds)
+def test_flatten_conforms(shape, data, seed):
+    x = np.random.default_rng(seed).standard_normal(shape)
+    ndim = max(len(shape), 1)
+    start = data.draw(st.integers(-ndim, ndim - 1), label="start_dim")
+    end = data.draw(st.integers(start % ndim, ndim - 1), label="end_dim")
+    check_op("flatten", [x], reference=flatten_reference, attrs={"start_dim": start, "end_dim": end})
+
+
+@FEW
+@given(shape=hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=4), data=st.data(), seed=seeds)
+def test_flip_and_roll_conform(shape, data, seed):
+    x = np.random.default_rng(seed).standard_normal(shape)
+    dims = data.draw(hnp.valid_tuple_axes(len(shape), min_size=1), label="dims")
+    check_op("flip", [x], reference=lambda x, dims: np.flip(x, axis=dims), attrs={"dims": dims})
+    shifts = tuple(data.draw(st.integers(-5, 5), label="shift") for _ in dims)
+    check_op("roll", [x], reference=lambda x, shifts, dims: np.roll(x, shifts, axis=dims),
+             attrs={"shifts": shifts, "dims": dims})
+    check_op("roll", [x], reference=lambda x, shifts: np.roll(x, shifts), attrs={"shifts": shifts[0]})
+
+
+@FEW
+@given(shape=any_shapes, data=st.data(), seed=seeds)
+def test_tile_and_repeat_conform(shape, data, seed):
+    x = np.random.default_rng(seed).standard_normal(shape)
+    dims = tuple(data.draw(st.lists(st.integers(1, 3), min_size=0, max_size=5), label="dims"))
+    if dims:
+        check_op("tile", [x], reference=lambda x, dims: np.tile(x, dims), attrs={"dims": dims})
+    extra = data.draw(st.integers(0, 2), label="extra axes")
+    repeats = tuple(data.draw(st.integers(1, 3)) for _ in range(len(shape) + extra))
+    if repeats:
+        check_op("repeat", [x], reference=lambda x, repeats: np.tile(x, repeats), attrs={"repeats": repeats})
+
+
+@FEW
+@given(shape=hnp.array_shapes(min_dims=2, max_dims=4, min_side=1, max_side=4), diagonal=st.integers(-3, 3),
+       seed=seeds)
+def test_tril_and_triu_conform(shape, diagonal, seed):
+    x = np.random.default_rng(seed).standard_normal(shape)
+    check_op("tril", [x], reference=lambda x, diagonal: np.tril(x, diagonal), attrs={"diagonal": diagonal})
+    check_op("triu", [x], reference=lambda x, diagonal: np.triu(x, diagonal), attrs={"diagonal": diagonal})
+
+
+@FEW
+@given(shape=hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=5), data=st.data(), seed=seeds)
+def test_narrow_conforms(shape, data, seed):
+    x = np.random.default_rng(seed).standard_normal(shape)
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1), label="dim")
+    size = shape[dim]
+    start = data.draw(st.integers(-size, size), label="start")
+    length = data.draw(st.integers(0, size - start % (size + 1) if start >= 0 else -start), label="length")
+
+    def reference(x, dim, start, length):
+        first = start % size if start < 0 else start
+        return np.take(x, np.arange(first, first + length), axis=dim)
+
+    check_op("narrow", [x], reference=reference, attrs={"dim": dim, "start": start, "length": length})
+
+
+def test_new_shape_ops_match_pytorch():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 1, 3, 4))
+    cases = [
+        ("squeeze", {}, lambda t: t.squeeze()),
+        ("squeeze", {"dim": (0, 1)}, lambda t: t.squeeze((0, 1))),
+        ("unsqueeze", {"dim": -2}, lambda t: t.unsqueeze(-2)),
+        ("flatten", {"start_dim": 1}, lambda t: torch.flatten(t, 1)),
+        ("flatten", {"start_dim": 1, "end_dim": 2}, lambda t: torch.flatten(t, 1, 2)),
+        ("flip", {"dims": (0, 3)}, lambda t: torch.flip(t, (0, 3))),
+        ("roll", {"shifts": 5}, lambda t: torch.roll(t, 5)),
+        ("roll", {"shifts": (1, -2), "dims": (2, 3)}, lambda t: torch.roll(t, (1, -2), (2, 3))),
+        ("tile", {"dims": (2, 3)}, lambda t: torch.tile(t, (2, 3))),
+        ("repeat", {"repeats": (2, 1, 1, 2, 1)}, lambda t: t.repeat(2, 1, 1, 2, 1)),
+        ("tril", {"diagonal": -1}, lambda t: torch.tril(t, -1)),
+        ("triu", {"diagonal": 1}, lambda t: torch.triu(t, 1)),
+        ("narrow", {"dim": 3, "start": -3, "length": 2}, lambda t: torch.narrow(t, 3, -3, 2)),
+    ]
+    for name, attrs, fn in cases:
+        op = ge.default_manager().get_op(name)
+        out = op.forward(np, x, **attrs)
+        seed = rng.standard_normal(out.shape)
+        (g,) = op.backward(np, seed, (x,), out, **attrs)
+        t = torch.tensor(x, requires_grad=True)
+        want = fn(t)
+        want.backward(torch.tensor(seed))
+        assert out.shape == tuple(want.shape), name
+        np.testing.assert_array_equal(out, want.detach().numpy(), err_msg=name)
+        np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-12, err_msg=f"{name} gradient")
+
+
+def test_shape_rules_with_an_unknown_batch_axis():
+    g = ge.Graph()
+    x = g.input("x", shape=(None, 1, 3, 4))
+    assert ge.ops.squeeze(x, dim=1).shape == (None, 3, 4)
+    assert ge.ops.squeeze(x).shape is None  # a batch of 1 would be squeezed too: unknown until run time
+    assert ge.ops.unsqueeze(x, dim=-1).shape == (None, 1, 3, 4, 1)
+    assert ge.ops.flatten(x, start_dim=1).shape == (None, 12)
+    assert ge.ops.flatten(x).shape == (None,)
+    assert ge.ops.tile(x, dims=(2, 1)).shape == (None, 1, 6, 4)
+    assert ge.ops.repeat(x, repeats=(2, 1, 1, 1, 1)).shape == (2, None, 1, 3, 4)
+    assert ge.ops.tril(x).shape == (None, 1, 3, 4)
+    assert ge.ops.narrow(x, dim=0, start=1, length=2).shape == (2, 1, 3, 4)
+    assert ge.ops.flip(x, dims=0).shape == ge.ops.roll(x, shifts=1, dims=2).shape == (None, 1, 3, 4)
+
+
+def test_shape_op_errors_name_the_node_and_say_how_to_fix():
+    g = ge.Graph()
+    x = g.input("x", shape=(None, 3, 4))
+    v = g.input("v", shape=(4,))
+    cases = [
+        (lambda: ge.ops.unsqueeze(x, name="u"), ge.AttributeSpecError, "unsqueeze needs dim="),
+        (lambda: ge.ops.unsqueeze(x, dim=4, name="u"), ge.ShapeError, "axis 4 is out of range"),
+        (lambda: ge.ops.flatten(x, start_dim=2, end_dim=1, name="u"), ge.ShapeError, "start_dim <= end_dim"),
+        (lambda: ge.ops.flip(x, name="u"), ge.AttributeSpecError, "flip needs dims="),
+        (lambda: ge.ops.roll(x, shifts=(1, 2), dims=1, name="u"), ge.AttributeSpecError, "one shift per dim"),
+        (lambda: ge.ops.roll(x, shifts=(1, 2), name="u"), ge.AttributeSpecError, "as many dims"),
+        (lambda: ge.ops.repeat(x, repeats=(2, 2), name="u"), ge.ShapeError, "use tile"),
+        (lambda: ge.ops.tile(x, dims=(-1,), name="u"), ge.AttributeSpecError, "negative repeat"),
+        (lambda: ge.ops.tril(v, name="u"), ge.ShapeError, "at least 2 axes"),
+        (lambda: ge.ops.narrow(x, dim=1, start=2, length=2, name="u"), ge.ShapeError, "start \\+ length <= 3"),
+    ]
+    for build, error, words in cases:
+        with pytest.raises(error, match=words) as info:
+            build()
+        assert "'u'" in str(info.value), str(info.value)
+
+
+def test_shape_ops_through_the_graph_in_float32():
+    g = ge.Graph()
+    x = g.input("x", shape=(None, 1, 2, 3), dtype="float32")
+    h = ge.ops.flatten(ge.ops.squeeze(x, dim=1), start_dim=1)            # (N, 6)
+    h = ge.ops.tile(ge.ops.unsqueeze(h, dim=1), dims=(1, 2, 1))          # (N, 2, 6)
+    h = ge.ops.triu(ge.ops.roll(ge.ops.flip(h, dims=2), shifts=1, dims=2))
+    loss = ge.ops.sum(h * h)
+    X = np.arange(12, dtype=np.float32).reshape(2, 1, 2, 3)
+    for fetch in (None, [loss, x]):
+        run = g.forward({"x": X}, fetch=fetch).backward(loss)
+        flat = X.reshape(2, 6)
+        rolled = np.roll(np.tile(flat[:, None], (1, 2, 1))[:, :, ::-1], 1, axis=2)
+        kept = np.triu(np.ones((2, 6)))[None]
+        assert run.value(loss).dtype == np.float32 and run.grad(x).dtype == np.float32
+        np.testing.assert_allclose(run.value(loss), np.sum((rolled * kept) ** 2))
+        grad = np.zeros((2, 2, 6), dtype=np.float32) + 2 * rolled * kept
+        back = np.roll(grad, -1, axis=2)[:, :, ::-1].sum(axis=1).reshape(X.shape)
+        np.testing.assert_allclose(run.grad(x), back)
+
+
+# -- split and chunk: several narrow nodes -----------------------------------------------
+
+def test_split_and_chunk_match_torch_pieces_and_gradients():
+    from graphengine.plugins.ops.shape import chunk, split
+
+    g = ge.Graph()
+    x = g.input("x", shape=(None, 5))
+    pieces = split(x, 2, dim=1)
+    sections = split(x, [1, 4], dim=-1)
+    chunks = chunk(x, 4, dim=1)  # ceil(5 / 4) = 2 per chunk: 3 chunks, as torch.chunk
+    assert [p.shape for p in pieces] == [(None, 2), (None, 2), (None, 1)]
+    assert [p.shape for p in sections] == [(None, 1), (None, 4)]
+    assert [p.shape for p in chunks] == [(None, 2), (None, 2), (None, 1)]
+    weights = [1.0, 2.0, 3.0]
+    loss = ge.ops.sum(sections[1]) + sum(ge.ops.sum(p) * w for p, w in zip(chunks, weights))
+    X = np.arange(10.0).reshape(2, 5)
+    run = g.forward({"x": X}).backward(loss)
+    np.testing.assert_array_equal(run.value(pieces[2]), X[:, 4:])
+    np.testing.assert_array_equal(run.value(sections[0]), X[:, :1])
+    np.testing.assert_array_equal(run.grad(x), [[1.0, 2.0, 3.0, 3.0, 4.0]] * 2)
+    torch = pytest.importorskip("torch")
+    want = [t.numpy() for t in torch.chunk(torch.tensor(X), 4, dim=1)]
+    assert [run.value(c).tolist() for c in chunks] == [w.tolist() for w in want]
+
+
+def test_split_refuses_sections_that_do_not_add_up_and_unknown_axes():
+    from graphengine.plugins.ops.shape import chunk, split
+
+    g = ge.Graph()
+    x = g.input("x", shape=(None, 5))
+    with pytest.raises(ge.ShapeError, match=r"sections \[2, 2\] add up to 4, but dim 1 has size 5"):
+        split(x, [2, 2], dim=1)
+    with pytest.raises(ge.ShapeError, match="unknown size"):
+        split(x, 1, dim=0)
+    with pytest.raises(ge.ShapeError, match="must be a positive int"):
+        chunk(x, 0, dim=1)
