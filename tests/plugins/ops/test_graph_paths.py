@@ -86,6 +86,12 @@ CASES = [
     ("cross_entropy", [normal(4, 3), np.eye(3)[LABELS]], {}),
     ("nll", [normal(4, 3), LABELS], {"reduction": "sum"}),
     ("hinge", [normal(4, 3) * 3, LABELS], {}),
+    ("max_pool2d", [distinct(2, 3, 5, 5)], {"kernel_size": 3, "stride": 2, "padding": 1}),
+    ("max_pool1d", [distinct(2, 3, 7)], {"kernel_size": 2, "ceil_mode": True}),
+    ("avg_pool2d", [normal(2, 3, 5, 5)], {"kernel_size": 2, "padding": 1, "count_include_pad": False}),
+    ("avg_pool1d", [normal(2, 3, 7)], {"kernel_size": 3, "stride": 2}),
+    ("adaptive_avg_pool2d", [normal(2, 3, 5, 7)], {"output_size": (2, 3)}),
+    ("dropout2d", [normal(4, 3, 2, 2)], {"p": 0.5, "seed": 3}),
 ]
 
 
