@@ -1,8 +1,10 @@
 """Nodes of a graph: inputs, params, consts and op nodes, with Python operators.
 
 ``x @ W + b`` on nodes adds op nodes to their graph; Python numbers and NumPy arrays on
-either side become const nodes. Nodes are hashable by identity and never compare
-elementwise (``==`` is identity), so they work as dict keys.
+either side become const nodes. ``<``, ``<=``, ``>``, ``>=`` build comparison nodes (bool);
+``==`` and ``!=`` stay identity tests, so nodes are hashable and work as dict keys (compare
+elementwise with ``ge.ops.eq`` / ``ge.ops.ne``). ``x[ids]`` with an integer index node
+indexes by data; ``x.astype(dtype)`` casts.
 """
 
 from __future__ import annotations
