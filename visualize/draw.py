@@ -27,7 +27,11 @@ ids, everything is emitted in id order, and numbers have a fixed format.
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import difflib
+import pathlib
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 
@@ -38,7 +42,8 @@ from graphengine.node import CONST, INPUT, OP, PARAM
 
 from . import heatmap as heat
 from .diagram import Diagram
-from .labels import count_text, format_attr_value, format_shape, format_value, html_text
+from .labels import (count_text, format_attr_value, format_shape, format_value, html_text, is_image_shaped,
+                     png_bytes, thumbnail_grid)
 
 MODES = ("structure", "forward", "backward", "both")
 
@@ -67,6 +72,72 @@ NAN_COLOUR = "#dc2626"
 MUTED = "#6b7280"
 GREY = ("#f3f4f6", "#c4c4c4", "#9ca3af")  # fill, border, text of nodes a fetched run skipped
 AUTO_LR_MAX_RANKS = 10  # graphs at most this deep are drawn left to right, deeper ones top down
+
+
+class ThumbnailDiagram(Diagram):
+    """The diagram ``draw(..., thumbnails=True)`` returns when some node shows images.
+
+    ``images`` maps file names to PNG bytes (grey-scale grids, see
+    :func:`~graphengine.visualize.labels.thumbnail_grid`). The DOT text refers to them by
+    name only (``<IMG SRC="cnn_n7_value.png"/>``), so ``.source`` stays deterministic.
+
+    * ``pipe``, ``write`` and Jupyter display put the images in a temporary folder that
+      Graphviz reads through ``imagepath``; PNG and PDF output embed them, SVG output
+      gets them inline as ``data:`` URIs, so every file written is self-contained.
+    * ``render(...)`` writes the images next to its output (same folder), where the SVG
+      it writes refers to them.
+    * ``save_images(folder)`` writes them for your own ``dot -Gimagepath=folder`` run on
+      ``.source``.
+    """
+
+    images: dict = {}
+
+    def save_images(self, folder) -> list:
+        """Write every thumbnail PNG into ``folder`` (created if needed); returns the paths."""
+        folder = pathlib.Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for name, data in self.images.items():
+            path = folder / name
+            path.write_bytes(data)
+            paths.append(path)
+        return paths
+
+    @contextlib.contextmanager
+    def _imagepath(self, folder):
+        previous = self.graph_attr.get("imagepath")
+        self.graph_attr["imagepath"] = str(pathlib.Path(folder).resolve())
+        try:
+            yield
+        finally:
+            if previous is None:
+                self.graph_attr.pop("imagepath", None)
+            else:
+                self.graph_attr["imagepath"] = previous
+
+    def pipe(self, *args, **kwargs):
+        fmt = kwargs.get("format") or (args[0] if args else None) or self.format
+        with tempfile.TemporaryDirectory(prefix="graphengine-thumbnails-") as folder:
+            self.save_images(folder)
+            with self._imagepath(folder):
+                data = super().pipe(*args, **kwargs)
+        return self._inline(data) if fmt == "svg" else data
+
+    def render(self, filename=None, directory=None, **kwargs):
+        outfile = kwargs.get("outfile")
+        folder = pathlib.Path(outfile).parent if outfile is not None else pathlib.Path(directory or self.directory
+                                                                                      or ".")
+        self.save_images(folder)
+        with self._imagepath(folder):
+            return super().render(filename, directory=directory, **kwargs)
+
+    def _inline(self, svg):
+        """SVG text with each thumbnail's file name replaced by a data: URI of its PNG."""
+        text = svg.decode("utf-8") if isinstance(svg, bytes) else svg
+        for name, data in self.images.items():
+            uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+            text = text.replace(f'xlink:href="{name}"', f'xlink:href="{uri}"')
+        return text.encode("utf-8") if isinstance(svg, bytes) else text
 
 
 class DrawError(GraphEngineError, ValueError):
@@ -111,6 +182,8 @@ class _Shown:
     grad_note: str = ""
     grad_magnitude: float | None = None
     contributions: int = 0
+    value_image: tuple | None = None  # (file name, caption) of a thumbnail grid
+    grad_image: tuple | None = None
 
 
 @dataclass
@@ -123,11 +196,13 @@ class _Options:
     legend: bool
     show_attrs: bool
     styles: list = field(default_factory=list)
+    thumbnails: bool = False
 
 
 def draw(graph, run=None, mode: str | None = None, *, precision: int = 4, max_elements: int = 16,
          heatmap: bool = False, heatmap_range=None, collapse=None, rankdir: str | None = None,
-         legend: bool = True, styles=None, show_attrs: bool = True, title: str | None = None) -> Diagram:
+         legend: bool = True, styles=None, show_attrs: bool = True, title: str | None = None,
+         thumbnails: bool = False) -> Diagram:
     """Draw ``graph`` (annotated with ``run``) as a :class:`graphviz.Digraph`.
 
     ``graph`` may also be a run (its graph is used). ``mode`` is ``"structure"``,
@@ -140,7 +215,10 @@ def draw(graph, run=None, mode: str | None = None, *, precision: int = 4, max_el
     or a list of names: fold those; an int ``d``: keep ``d`` levels of clusters and fold
     deeper scopes), ``rankdir`` (``"LR"``, ``"TB"``, ...; by default LR for shallow graphs
     and TB for deep ones), ``legend``, ``styles`` (node styles to apply; default: the
-    ones plugins registered), ``show_attrs`` (op attributes in labels), ``title``.
+    ones plugins registered), ``show_attrs`` (op attributes in labels), ``title``,
+    ``thumbnails`` (4-D values and gradients, (N, C, H, W) feature maps and (O, I, kh, kw)
+    kernels, also drawn as a grid of grey-scale images on their node: see
+    :class:`ThumbnailDiagram`).
 
     >>> import numpy as np, graphengine as ge
     >>> g = ge.Graph("square")
@@ -175,8 +253,11 @@ def draw(graph, run=None, mode: str | None = None, *, precision: int = 4, max_el
         )
     if rankdir is not None and rankdir not in ("LR", "RL", "TB", "BT"):
         raise DrawError(f"rankdir must be 'LR', 'RL', 'TB' or 'BT', got {rankdir!r}")
+    if not isinstance(thumbnails, bool):
+        raise DrawError(f"thumbnails must be True or False, got {thumbnails!r}; the images travel with the diagram "
+                        "(diagram.images) and are written where it is rendered")
     options = _Options(mode, precision, max_elements, bool(heatmap), heatmap_range, bool(legend),
-                       bool(show_attrs), _resolve_styles(graph, styles))
+                       bool(show_attrs), _resolve_styles(graph, styles), thumbnails)
     return _Drawer(graph, run, options, collapse, rankdir, title).build()
 
 
@@ -291,6 +372,7 @@ class _Drawer:
             if n.kind == PARAM:
                 for p in _scope_paths(n.scope):
                     self.param_counts[p] = self.param_counts.get(p, 0) + int(n.value.size)
+        self.images: dict = {}  # thumbnail file name -> PNG bytes
         self.shown = {n.id: self._annotate(n) for n in self.nodes}
         self.edge_grads = self._edge_gradients()
         for (consumer_id, position), fv in self.edge_grads.items():
@@ -312,6 +394,8 @@ class _Drawer:
         run, o = self.run, self.o
         if node.kind == CONST and o.mode == "structure":
             shown.value = format_value(node.value, o.precision, o.max_elements)
+        if o.thumbnails and node.kind == PARAM and (run is None or o.mode == "structure"):
+            shown.value_image = self._thumbnail(node, "value", node.value)  # a kernel, from the graph
         if run is None or o.mode == "structure":
             return shown
         shown.ran = run.ran(node)
@@ -321,7 +405,9 @@ class _Drawer:
         folded = self.rep[node.id] != f"n{node.id}"  # inside a collapsed scope: only colour and "ran" count
         if o.mode in ("forward", "both") and not folded:
             try:
-                shown.value = format_value(run.value(node), o.precision, o.max_elements)
+                value = run.value(node)
+                shown.value = format_value(value, o.precision, o.max_elements)
+                shown.value_image = self._thumbnail(node, "value", value)
             except ValueNotAvailableError:
                 shown.value_note = "value freed (not fetched)"
         if o.mode in ("backward", "both") and node.kind != CONST:
@@ -335,8 +421,19 @@ class _Drawer:
                 else:
                     if not folded:
                         shown.grad = format_value(g, o.precision, o.max_elements)
+                        shown.grad_image = self._thumbnail(node, "grad", g)
                     shown.grad_magnitude = heat.magnitude(g) if o.heatmap else None
         return shown
+
+    def _thumbnail(self, node, what, array):
+        """(file name, caption) of the thumbnail grid of a 4-D ``array`` (None otherwise),
+        its PNG kept in ``self.images`` under a name made of the node id: deterministic."""
+        if not self.o.thumbnails or not is_image_shaped(getattr(array, "shape", None)):
+            return None
+        grid, caption = thumbnail_grid(array)
+        filename = f"{_dot_name(self.graph.name)}_n{node.id}_{what}.png"
+        self.images[filename] = png_bytes(grid)
+        return filename, caption
 
     @property
     def _upstream(self) -> set:
@@ -371,7 +468,10 @@ class _Drawer:
 
     # -- building the DOT ---------------------------------------------------------------
     def build(self) -> Diagram:
-        dot = Diagram(name=_dot_name(self.graph.name), format="svg", encoding="utf-8")
+        cls = ThumbnailDiagram if self.images else Diagram
+        dot = cls(name=_dot_name(self.graph.name), format="svg", encoding="utf-8")
+        if self.images:
+            dot.images = dict(sorted(self.images.items()))
         rankdir = self.rankdir = self.rankdir or self._auto_rankdir()
         dot.attr("graph", rankdir=rankdir, fontname=FONT, fontsize="12", labelloc="t", labeljust="c",
                  nodesep="0.3", ranksep="0.35", pad="0.2", newrank="true")
@@ -500,6 +600,8 @@ class _Drawer:
         if value_shown:
             prefix = "value" if mode != "structure" else "="
             rows.append(self._value_row(prefix, shown.value, text_colour or VALUE_COLOUR))
+        if shown.value_image is not None and (mode in ("forward", "both", "structure") or node.kind == PARAM):
+            rows.append(self._image_row(shown.value_image, muted))
         if shown.grad is not None:
             if value_shown or shown.value_note:
                 rows.append("<HR/>")
@@ -507,6 +609,8 @@ class _Drawer:
             if shown.contributions > 1:
                 prefix = f"grad (sum of {shown.contributions})"
             rows.append(self._value_row(prefix, shown.grad, text_colour or GRAD_COLOUR))
+            if shown.grad_image is not None:
+                rows.append(self._image_row(shown.grad_image, muted))
         elif shown.grad_note and shown.ran:
             rows.append(f'<TR><TD COLSPAN="2"><FONT POINT-SIZE="9" COLOR="{muted}"><I>{html_text(shown.grad_note)}'
                         "</I></FONT></TD></TR>")
@@ -551,6 +655,14 @@ class _Drawer:
             flag = f'<BR/><FONT COLOR="{NAN_COLOUR}"><B>{html_text(fv.flag_text())}</B></FONT>'
         return (f'<TR><TD ALIGN="RIGHT" VALIGN="TOP"><FONT COLOR="{colour}">{html_text(prefix)}</FONT></TD>'
                 f'<TD ALIGN="LEFT" BALIGN="LEFT"><FONT COLOR="{colour}">{body}</FONT>{flag}</TD></TR>')
+
+    @staticmethod
+    def _image_row(image, colour):
+        """A row with a thumbnail grid and, below it, which images it shows."""
+        filename, caption = image
+        return (f'<TR><TD COLSPAN="2"><IMG SRC="{html_text(filename)}"/></TD></TR>'
+                f'<TR><TD COLSPAN="2"><FONT POINT-SIZE="8" COLOR="{colour}">{html_text(caption)} images'
+                "</FONT></TD></TR>")
 
     def _emit_box(self, dot, scope):
         index = self.scope_index[scope]

@@ -241,3 +241,79 @@ def count_text(n: int, noun: str) -> str:
 
 __all__ = ["html_text", "plain_text", "format_number", "format_value", "FormattedValue", "format_shape",
            "format_attr_value", "count_text", "to_host"]
+
+
+# ------------------------------------------------------------------------------ thumbnails
+
+THUMBNAIL_ROWS = 4      # first axis: examples (N) of a feature map, output channels (O) of a kernel
+THUMBNAIL_COLUMNS = 8   # second axis: channels (C), input channels (I)
+THUMBNAIL_TILE = 32     # each image is magnified (nearest neighbour) to about this many pixels
+THUMBNAIL_GAP = 2       # pixels of white between tiles
+
+
+def is_image_shaped(shape) -> bool:
+    """True for a 4-D shape (N, C, H, W) or (O, I, kh, kw) whose images have at least 2×2 pixels."""
+    return shape is not None and len(shape) == 4 and all(d is not None for d in shape) \
+        and shape[2] >= 2 and shape[3] >= 2
+
+
+def thumbnail_grid(array, rows: int = THUMBNAIL_ROWS, columns: int = THUMBNAIL_COLUMNS,
+                   tile: int = THUMBNAIL_TILE):
+    """A 4-D array as one grey-scale picture: a grid of its first ``rows`` × ``columns``
+    images (row i, column j shows ``array[i, j]``), each stretched to the full grey range
+    on its own (min black, max white; a constant image is mid grey; NaN and Inf are drawn
+    black), magnified by an integer factor to about ``tile`` pixels, with white gaps.
+    With one image per row (C = 1, or a kernel with one input channel) the images of the
+    first axis are laid out in one row instead, up to ``rows × columns`` of them.
+
+    Returns (uint8 array of shape (height, width), caption such as "4 of 64 × 8 of 16").
+
+    >>> grid, caption = thumbnail_grid(np.arange(16.0).reshape(1, 1, 4, 4))
+    >>> grid.shape, caption, int(grid[0, 0]), int(grid[-1, -1])
+    ((32, 32), '1 × 1', 0, 255)
+    """
+    values = to_host(array)
+    a, b, h, w = values.shape
+    if b == 1 and a > 1:  # one column: lay the first axis out in a row
+        shown = min(a, rows * columns)
+        grid, _ = thumbnail_grid(values[:shown].reshape(1, shown, h, w), rows=1, columns=shown, tile=tile)
+        return grid, (f"{shown} of {a}" if shown < a else f"{a}") + " × 1"
+    shown_rows, shown_cols = min(a, rows), min(b, columns)
+    scale = max(1, tile // max(h, w))
+    gap = THUMBNAIL_GAP
+    height = shown_rows * h * scale + (shown_rows - 1) * gap
+    width = shown_cols * w * scale + (shown_cols - 1) * gap
+    grid = np.full((height, width), 255, dtype=np.uint8)
+    for i in range(shown_rows):
+        for j in range(shown_cols):
+            image = np.asarray(values[i, j], dtype=np.float64)
+            finite = np.isfinite(image)
+            low = image[finite].min() if finite.any() else 0.0
+            high = image[finite].max() if finite.any() else 0.0
+            if high > low:
+                grey = np.where(finite, (image - low) / (high - low), 0.0) * 255.0
+            else:
+                grey = np.where(finite, 128.0, 0.0)
+            grey = np.repeat(np.repeat(np.rint(grey).astype(np.uint8), scale, axis=0), scale, axis=1)
+            top, left = i * (h * scale + gap), j * (w * scale + gap)
+            grid[top:top + h * scale, left:left + w * scale] = grey
+    caption = f"{shown_rows} of {a}" if shown_rows < a else f"{a}"
+    caption += f" × {shown_cols} of {b}" if shown_cols < b else f" × {b}"
+    return grid, caption
+
+
+def png_bytes(grey) -> bytes:
+    """A 2-D uint8 array as the bytes of an 8-bit grey-scale PNG (deterministic: the same
+    array always gives the same bytes; no imaging library needed)."""
+    import struct
+    import zlib
+
+    grey = np.ascontiguousarray(grey, dtype=np.uint8)
+    height, width = grey.shape
+    raw = b"".join(b"\x00" + grey[r].tobytes() for r in range(height))  # filter type 0 per row
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit, grey, no interlace
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
