@@ -105,10 +105,12 @@ class ArgSort(ge.Op):
         return np.dtype(np.int64)
 
 
-def _check_k(op, k, size):
+def _check_k(op, k, size, scalar=False):
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
         raise AttributeSpecError(f"{op.name} needs k=, a whole number of entries to keep, got {k!r}: "
                                  f"ge.ops.{op.name}(x, k=3, dim=-1)")
+    if scalar and k != 1:
+        raise ShapeError(f"{op.name}: a 0-d input is one entry, so k must be 1, got k={k}")
     if k < 0 or (size is not None and k > size):
         raise ShapeError(f"{op.name}: k={k} is out of range for a dim of size {size}; "
                          f"k must be between 0 and {size}")
@@ -131,7 +133,7 @@ class TopK(ge.Op):
     def forward(self, xp, x, *, k=None, dim=-1, largest=True, sorted=True):
         v = _as_vector(xp, x)
         axis = _axis(self, x.ndim, dim)
-        _check_k(self, k, v.shape[axis])
+        _check_k(self, k, v.shape[axis], scalar=x.ndim == 0)
         order = _order(xp, v, axis, largest)
         picked = xp.take(order, xp.arange(k), axis=axis)
         values = xp.take_along_axis(v, picked, axis=axis)
@@ -147,7 +149,7 @@ class TopK(ge.Op):
     def shape(self, x, *, k=None, dim=-1, largest=True, sorted=True):
         axis = _axis(self, len(x), dim)
         if not x:
-            _check_k(self, k, 1)
+            _check_k(self, k, 1, scalar=True)
             return ()
         _check_k(self, k, x[axis])
         return tuple(k if i == axis else d for i, d in enumerate(x))
@@ -167,7 +169,7 @@ class TopKIndices(ge.Op):
     def forward(self, xp, x, *, k=None, dim=-1, largest=True, sorted=True):
         v = _as_vector(xp, x)
         axis = _axis(self, x.ndim, dim)
-        _check_k(self, k, v.shape[axis])
+        _check_k(self, k, v.shape[axis], scalar=x.ndim == 0)
         picked = xp.take(_order(xp, v, axis, largest), xp.arange(k), axis=axis).astype(xp.int64)
         return picked if x.ndim else xp.reshape(picked, ())
 
