@@ -2,7 +2,7 @@
 
 Options: ``--quick`` (smoke mode: small sizes, few repeats, a few seconds; CI runs this
 to see that the suite still runs, its numbers mean nothing), ``--only NAME ...``
-(per_op, mlp, mlp_adam, build, memory, diagrams, gpu), ``--json PATH`` (write every row),
+(per_op, mlp, mlp_adam, build, memory, diagrams, gpu, conv), ``--json PATH`` (write every row),
 ``--markdown`` (print the table as Markdown, for docs/benchmarks.md).
 
 Each benchmark times the engine and its reference interleaved in one process, repeats,
@@ -26,7 +26,7 @@ if __package__ in (None, ""):  # run as a script: python benchmarks/run.py
 
 from .timing import format_quantity, format_ratio  # noqa: E402
 
-BENCHMARKS = ("per_op", "mlp", "mlp_adam", "build", "memory", "diagrams", "gpu")
+BENCHMARKS = ("per_op", "mlp", "mlp_adam", "build", "memory", "diagrams", "gpu", "conv")
 
 
 def machine() -> dict:

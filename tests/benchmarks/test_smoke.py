@@ -20,7 +20,7 @@ def test_quick_suite_runs_and_prints_ratios(tmp_path):
     done = subprocess.run([sys.executable, "-m", "benchmarks.run", "--quick", "--json", str(out)],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
-    for name in ("per_op", "mlp", "mlp_adam", "build", "memory", "diagrams", "gpu"):
+    for name in ("per_op", "mlp", "mlp_adam", "build", "memory", "diagrams", "gpu", "conv"):
         assert f"[{name}]" in done.stdout
     assert "ratio" in done.stdout
     assert "MISSED" not in done.stdout  # quick mode gives no verdicts
@@ -28,7 +28,7 @@ def test_quick_suite_runs_and_prints_ratios(tmp_path):
     assert data["quick"] is True and data["machine"]["cpus"] >= 1
     assert data["machine"]["blas_threads"] == "1"
     benchmarks = {row["benchmark"] for row in data["rows"]}
-    assert len(benchmarks) == 7
+    assert len(benchmarks) == 8
     measured = [row for row in data["rows"] if row["ratio"] is not None]
     assert {row["benchmark"] for row in measured} >= {
         "per-op overhead", "MLP training step", "MLP 784-512-512-10 ReLU, Adam", "build and first run",
