@@ -247,7 +247,7 @@ __all__ = ["html_text", "plain_text", "format_number", "format_value", "Formatte
 
 THUMBNAIL_ROWS = 4      # first axis: examples (N) of a feature map, output channels (O) of a kernel
 THUMBNAIL_COLUMNS = 8   # second axis: channels (C), input channels (I)
-THUMBNAIL_TILE = 32     # each image is magnified (nearest neighbour) to about this many pixels
+THUMBNAIL_TILE = 48     # each image is magnified (nearest neighbour) to about this many pixels
 THUMBNAIL_GAP = 2       # pixels of white between tiles
 
 
@@ -270,7 +270,7 @@ def thumbnail_grid(array, rows: int = THUMBNAIL_ROWS, columns: int = THUMBNAIL_C
 
     >>> grid, caption = thumbnail_grid(np.arange(16.0).reshape(1, 1, 4, 4))
     >>> grid.shape, caption, int(grid[0, 0]), int(grid[-1, -1])
-    ((32, 32), '1 × 1', 0, 255)
+    ((48, 48), '1 × 1', 0, 255)
     """
     values = to_host(array)
     a, b, h, w = values.shape
@@ -279,7 +279,7 @@ def thumbnail_grid(array, rows: int = THUMBNAIL_ROWS, columns: int = THUMBNAIL_C
         grid, _ = thumbnail_grid(values[:shown].reshape(1, shown, h, w), rows=1, columns=shown, tile=tile)
         return grid, (f"{shown} of {a}" if shown < a else f"{a}") + " × 1"
     shown_rows, shown_cols = min(a, rows), min(b, columns)
-    scale = max(1, tile // max(h, w))
+    scale = max(1, round(tile / max(h, w)))
     gap = THUMBNAIL_GAP
     height = shown_rows * h * scale + (shown_rows - 1) * gap
     width = shown_cols * w * scale + (shown_cols - 1) * gap

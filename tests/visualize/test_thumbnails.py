@@ -42,15 +42,15 @@ def _png_pixels(data):
 
 def test_grid_layout_scaling_and_caption():
     images = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)
-    grid, caption = thumbnail_grid(images, tile=8)
-    # 2 rows of 4x5 images (tile 8: magnified 8 // 5 = 1 time), white gaps of 2 pixels
+    grid, caption = thumbnail_grid(images, tile=5)
+    # 2 rows of 4x5 images (tile 5: not magnified), white gaps of 2 pixels
     assert grid.shape == (2 * 4 + 2, 3 * 5 + 2 * 2) and caption == "2 × 3"
     assert grid[0, 0] == 0 and grid[3, 4] == 255  # each image stretched over the grey range
     assert np.all(grid[4:6, :] == 255)  # the gap between the rows
     big, caption = thumbnail_grid(np.random.default_rng(0).standard_normal((64, 16, 3, 3)))
     assert caption == "4 of 64 × 8 of 16"
     row, caption = thumbnail_grid(np.ones((5, 1, 2, 2)), rows=1, columns=3)
-    assert caption == "3 of 5 × 1" and row.shape[0] == 2 * 16  # one row; constant images are mid grey
+    assert caption == "3 of 5 × 1" and row.shape[0] == 2 * 24  # one row; constant images are mid grey
     assert set(np.unique(row)) == {128, 255}
     nan = np.full((1, 1, 2, 2), np.nan)
     assert thumbnail_grid(nan)[0].max() == 0  # NaN drawn black
@@ -78,7 +78,7 @@ def test_draw_puts_image_rows_on_4d_nodes_only_and_the_dot_is_deterministic():
     again = draw(*_feature_map_graph()[:2], thumbnails=True)
     assert again.source == d.source and again.images == d.images
     pixels = _png_pixels(d.images[f"maps_n{x.id}_value.png"])
-    assert pixels.shape == (30, 2 * 30 + 2)  # two 6x6 images magnified 5 times, in one row (C = 1)
+    assert pixels.shape == (48, 2 * 48 + 2)  # two 6x6 images magnified 8 times, in one row (C = 1)
     plain = draw(g, run)
     assert "<IMG" not in plain.source and not isinstance(plain, ThumbnailDiagram)
 
