@@ -18,9 +18,10 @@ SCRIPTS = {
     "mnist_mlp.py": ["mnist_mlp.png"],
     "mnist_depth.py": ["mnist_depth.png"],
     "random_search_mnist.py": ["random_search_mnist.png"],
+    "cnn_mnist.py": ["cnn_mnist.png"],
 }
 NEEDS_MNIST = {"overfitting.py", "vanishing_gradients.py", "weight_init.py", "mnist_mlp.py", "mnist_depth.py",
-               "random_search_mnist.py"}
+               "random_search_mnist.py", "cnn_mnist.py"}
 
 
 @pytest.mark.parametrize("script", sorted(SCRIPTS))
