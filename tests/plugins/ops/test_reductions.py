@@ -60,11 +60,13 @@ def test_reduction_conforms(name, case, seed):
              attrs=attrs)
 
 
-@pytest.mark.parametrize("name", sorted(REDUCTIONS))
+@pytest.mark.parametrize("name", sorted(REDUCTIONS) + ["min", "prod", "var", "std", "norm", "argmax", "argmin",
+                                                   "any", "all"])
 def test_full_reduction_returns_a_0d_array_not_a_scalar(name):
     op = ge.default_manager().get_op(name)
     out = op.forward(np, np.arange(6.0, dtype=np.float32).reshape(2, 3))
-    assert isinstance(out, np.ndarray) and out.shape == () and out.dtype == np.float32
+    want = {"argmax": np.int64, "argmin": np.int64, "any": np.bool_, "all": np.bool_}.get(name, np.float32)
+    assert isinstance(out, np.ndarray) and out.shape == () and out.dtype == want
 
 
 def test_max_splits_the_gradient_evenly_between_ties():
