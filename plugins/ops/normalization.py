@@ -102,7 +102,29 @@ def _check_channels(name, what, shape, channels):
                          f"input), got {tuple(shape)}")
 
 
-class LayerNorm(ge.Op):
+class _Normalization(ge.Op):
+    """Shared by the three ops: the output has the input's dtype (float32 data stays
+    float32 whatever the dtype of weight, bias or running statistics; integer data gives
+    float32), and only the inputs are saved for backward."""
+
+    arity = None
+    saves = ("inputs",)
+
+    def dtype(self, x, *others, **attrs):
+        return _result_dtype(x)
+
+
+def _result_dtype(dtype):
+    dtype = np.dtype(dtype) if dtype is not None else np.dtype(np.float32)
+    return dtype if dtype.kind == "f" else np.dtype(np.float32)
+
+
+def _as_result(y, x):
+    """``y`` in the dtype the op promises for input ``x`` (no copy when it already is)."""
+    return y.astype(_result_dtype(x.dtype), copy=False)
+
+
+class LayerNorm(_Normalization):
     """Layer normalisation (Ba et al. 2016; torch.nn.functional.layer_norm): normalise over
     the last ``len(normalized_shape)`` axes of each example,
 
@@ -116,13 +138,10 @@ class LayerNorm(ge.Op):
     """
 
     name = "layer_norm"
-    arity = None
-    saves = ("inputs",)
-
     def forward(self, xp, x, *affine, normalized_shape=None, eps=1e-5):
         axes = self._axes(x.ndim, affine, normalized_shape)
         x_hat, _ = _statistics(xp, x, axes, eps)
-        return _affine(x_hat, affine, None)
+        return _as_result(_affine(x_hat, affine, None), x)
 
     def backward(self, xp, grad, inputs, output, *, normalized_shape=None, eps=1e-5, needs_grad=None):
         x, *affine = inputs
@@ -131,7 +150,7 @@ class LayerNorm(ge.Op):
         x_hat, inv_std = _statistics(xp, x, axes, eps)
         gx = None
         if needs_grad[0]:
-            gx = _normalized_grad(xp, _weight_grad_input(xp, grad, affine, None), x_hat, inv_std, axes)
+            gx = _as_result(_normalized_grad(xp, _weight_grad_input(xp, grad, affine, None), x_hat, inv_std, axes), x)
         return (gx, *_affine_grads(xp, grad, x_hat, affine, None, needs_grad[1:]))
 
     def shape(self, x, *affine, normalized_shape=None, eps=1e-5):
@@ -161,7 +180,7 @@ class LayerNorm(ge.Op):
         return tuple(range(ndim - k, ndim))
 
 
-class BatchNorm(ge.Op):
+class BatchNorm(_Normalization):
     """Batch normalisation (Ioffe & Szegedy 2015; torch.nn.functional.batch_norm) of an
     (N, C, ...) input per channel (axis 1):
 
@@ -179,17 +198,14 @@ class BatchNorm(ge.Op):
     """
 
     name = "batch_norm"
-    arity = None
-    saves = ("inputs",)
-
     def forward(self, xp, x, running_mean, running_var, *affine, training=False, momentum=0.1, eps=1e-5):
         shape = _channel_shape(x.ndim)
         if training:
             x_hat, _ = _statistics(xp, x, self._axes(x.ndim), eps)
         else:
             inv_std = 1.0 / xp.sqrt(running_var.reshape(shape) + eps)
-            x_hat = ((x - running_mean.reshape(shape)) * inv_std).astype(x.dtype, copy=False)
-        return _affine(x_hat, affine, shape)
+            x_hat = _as_result((x - running_mean.reshape(shape)) * inv_std, x)
+        return _as_result(_affine(x_hat, affine, shape), x)
 
     def backward(self, xp, grad, inputs, output, *, training=False, momentum=0.1, eps=1e-5, needs_grad=None):
         x, running_mean, running_var, *affine = inputs
@@ -198,12 +214,12 @@ class BatchNorm(ge.Op):
         if training:
             x_hat, inv_std = _statistics(xp, x, axes, eps)
         else:
-            inv_std = (1.0 / xp.sqrt(running_var.reshape(shape) + eps)).astype(x.dtype, copy=False)
+            inv_std = (1.0 / xp.sqrt(running_var.reshape(shape) + eps)).astype(_result_dtype(x.dtype), copy=False)
             x_hat = (x - running_mean.reshape(shape)) * inv_std
         gx = None
         if needs_grad[0]:
             g_hat = _weight_grad_input(xp, grad, affine, shape)
-            gx = _normalized_grad(xp, g_hat, x_hat, inv_std, axes) if training else g_hat * inv_std
+            gx = _as_result(_normalized_grad(xp, g_hat, x_hat, inv_std, axes) if training else g_hat * inv_std, x)
         return (gx, None, None, *_affine_grads(xp, grad, x_hat, affine, axes, needs_grad[3:]))
 
     def shape(self, x, running_mean, running_var, *affine, training=False, momentum=0.1, eps=1e-5):
@@ -219,7 +235,7 @@ class BatchNorm(ge.Op):
         return (0,) + tuple(range(2, ndim))
 
 
-class GroupNorm(ge.Op):
+class GroupNorm(_Normalization):
     """Group normalisation (Wu & He 2018; torch.nn.functional.group_norm): the C channels
     of an (N, C, ...) input are split into ``num_groups`` groups of C / num_groups
     channels; each example's group is normalised over its channels and spatial axes,
@@ -233,13 +249,10 @@ class GroupNorm(ge.Op):
     """
 
     name = "group_norm"
-    arity = None
-    saves = ("inputs",)
-
     def forward(self, xp, x, *affine, num_groups=1, eps=1e-5):
         grouped = x.reshape(x.shape[0], int(num_groups), -1)
         x_hat, _ = _statistics(xp, grouped, (2,), eps)
-        return _affine(x_hat.reshape(x.shape), affine, _channel_shape(x.ndim))
+        return _as_result(_affine(x_hat.reshape(x.shape), affine, _channel_shape(x.ndim)), x)
 
     def backward(self, xp, grad, inputs, output, *, num_groups=1, eps=1e-5, needs_grad=None):
         x, *affine = inputs
@@ -249,7 +262,7 @@ class GroupNorm(ge.Op):
         gx = None
         if needs_grad[0]:
             g_hat = _weight_grad_input(xp, grad, affine, shape).reshape(groups)
-            gx = _normalized_grad(xp, g_hat, x_hat, inv_std, (2,)).reshape(x.shape)
+            gx = _as_result(_normalized_grad(xp, g_hat, x_hat, inv_std, (2,)).reshape(x.shape), x)
         axes = (0,) + tuple(range(2, x.ndim))
         return (gx, *_affine_grads(xp, grad, x_hat.reshape(x.shape), affine, axes, needs_grad[1:]))
 

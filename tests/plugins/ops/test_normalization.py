@@ -203,3 +203,18 @@ def test_against_pytorch():
         for i in with_grad:
             got = sum_to_shape(np, grads[i], inputs[i].shape)
             np.testing.assert_allclose(got, tensors[i].grad.numpy(), rtol=1e-8, atol=1e-10, err_msg=f"{name} {i}")
+
+
+def test_node_dtype_is_the_input_dtype_whatever_the_statistics_dtype():
+    g = ge.Graph("dtypes")
+    x = g.input("x", shape=(None, 2, 3, 3), dtype="float32")
+    rm, rv = g.const(np.zeros(2)), g.const(np.ones(2))  # float64 statistics
+    w64 = g.param("w", np.ones(2))
+    nodes = [ge.ops.batch_norm(x, rm, rv, w64, training=True), ge.ops.batch_norm(x, rm, rv, w64),
+             ge.ops.group_norm(x, w64, num_groups=2), ge.ops.layer_norm(x, g.param("lw", np.ones((3, 3))))]
+    loss = ge.ops.sum(ge.ops.add(ge.ops.add(nodes[0], nodes[1]), ge.ops.add(nodes[2], nodes[3])))
+    run = g.forward({"x": np.random.default_rng(0).standard_normal((2, 2, 3, 3)).astype(np.float32)})
+    run.backward(loss)
+    for node in nodes:
+        assert node.dtype == np.float32 and run.value(node).dtype == np.float32, node.name
+    assert run.grad(x).dtype == np.float32 and run.grad(w64).dtype == np.float64
