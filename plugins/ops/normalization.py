@@ -83,6 +83,12 @@ def _weight_grad_input(xp, grad, affine, channel_shape):
     return (grad * w).astype(grad.dtype, copy=False)
 
 
+def _arrays(xp, affine, x):
+    """weight and bias as arrays (a Python number, such as the weight 1.0 before a bias,
+    in x's dtype)."""
+    return [a if hasattr(a, "ndim") else xp.asarray(a, dtype=_result_dtype(x.dtype)) for a in affine]
+
+
 def _check_affine_count(name, affine):
     if len(affine) > 2:
         raise ShapeError(f"{name} takes at most two inputs after its data inputs (weight, bias), got {len(affine)}")
@@ -139,12 +145,14 @@ class LayerNorm(_Normalization):
 
     name = "layer_norm"
     def forward(self, xp, x, *affine, normalized_shape=None, eps=1e-5):
+        affine = _arrays(xp, affine, x)
         axes = self._axes(x.ndim, affine, normalized_shape)
         x_hat, _ = _statistics(xp, x, axes, eps)
         return _as_result(_affine(x_hat, affine, None), x)
 
     def backward(self, xp, grad, inputs, output, *, normalized_shape=None, eps=1e-5, needs_grad=None):
         x, *affine = inputs
+        affine = _arrays(xp, affine, x)
         needs_grad = needs_grad or (True,) * len(inputs)
         axes = self._axes(x.ndim, affine, normalized_shape)
         x_hat, inv_std = _statistics(xp, x, axes, eps)
@@ -199,6 +207,7 @@ class BatchNorm(_Normalization):
 
     name = "batch_norm"
     def forward(self, xp, x, running_mean, running_var, *affine, training=False, momentum=0.1, eps=1e-5):
+        affine = _arrays(xp, affine, x)
         shape = _channel_shape(x.ndim)
         if training:
             x_hat, _ = _statistics(xp, x, self._axes(x.ndim), eps)
@@ -209,6 +218,7 @@ class BatchNorm(_Normalization):
 
     def backward(self, xp, grad, inputs, output, *, training=False, momentum=0.1, eps=1e-5, needs_grad=None):
         x, running_mean, running_var, *affine = inputs
+        affine = _arrays(xp, affine, x)
         needs_grad = needs_grad or (True,) * len(inputs)
         shape, axes = _channel_shape(x.ndim), self._axes(x.ndim)
         if training:
@@ -250,12 +260,14 @@ class GroupNorm(_Normalization):
 
     name = "group_norm"
     def forward(self, xp, x, *affine, num_groups=1, eps=1e-5):
+        affine = _arrays(xp, affine, x)
         grouped = x.reshape(x.shape[0], int(num_groups), -1)
         x_hat, _ = _statistics(xp, grouped, (2,), eps)
         return _as_result(_affine(x_hat.reshape(x.shape), affine, _channel_shape(x.ndim)), x)
 
     def backward(self, xp, grad, inputs, output, *, num_groups=1, eps=1e-5, needs_grad=None):
         x, *affine = inputs
+        affine = _arrays(xp, affine, x)
         needs_grad = needs_grad or (True,) * len(inputs)
         shape, groups = _channel_shape(x.ndim), (x.shape[0], int(num_groups), -1)
         x_hat, inv_std = _statistics(xp, x.reshape(groups), (2,), eps)

@@ -218,3 +218,19 @@ def test_node_dtype_is_the_input_dtype_whatever_the_statistics_dtype():
     for node in nodes:
         assert node.dtype == np.float32 and run.value(node).dtype == np.float32, node.name
     assert run.grad(x).dtype == np.float32 and run.grad(w64).dtype == np.float64
+
+
+def test_a_number_as_the_weight_before_a_bias_in_a_graph():
+    g = ge.Graph("scalar_weight")
+    x = g.input("x", shape=(None, 4, 3, 3), dtype="float32")
+    b = g.param("b", np.zeros(4, np.float32))
+    outputs = [ge.ops.layer_norm(x, 2.0, g.param("lb", np.zeros((3, 3), np.float32)), normalized_shape=(3, 3)),
+               ge.ops.group_norm(x, 2.0, b, num_groups=2),
+               ge.ops.batch_norm(x, g.const(np.zeros(4)), g.const(np.ones(4)), 2.0, b, training=True)]
+    loss = ge.ops.sum(ge.ops.add(ge.ops.add(outputs[0], outputs[1]), outputs[2]))
+    run = g.forward({"x": np.random.default_rng(0).standard_normal((2, 4, 3, 3)).astype(np.float32)})
+    run.backward(loss)
+    for y in outputs:
+        assert run.value(y).dtype == np.float32
+        np.testing.assert_allclose(run.value(y).std(), 2.0, rtol=1e-3)
+    np.testing.assert_allclose(run.grad(b), 2 * 18.0)  # two ops use b; each sums 2·3·3 ones
