@@ -174,6 +174,14 @@ def _conv2d(xp, x, w, b, stride, pads, dilation, groups):
     return y
 
 
+def _gradient_as_convolution(c, o, stride, pads, kernel, dilation):
+    """Whether dx is cheaper as a convolution of the gradient (im2col of O·kh·kw rows) than
+    as col2im (kh·kw strided additions over C channels): stride 1, padding at most the
+    dilated kernel, and not many more output than input channels."""
+    return (stride == (1, 1) and o <= 2 * c
+            and all(lo <= d * (k - 1) and hi <= d * (k - 1) for (lo, hi), k, d in zip(pads, kernel, dilation)))
+
+
 def _conv2d_backward(xp, grad, x, w, stride, pads, dilation, groups, need_x, need_w):
     n = x.shape[0]
     o, _, kh, kw = w.shape
@@ -185,7 +193,15 @@ def _conv2d_backward(xp, grad, x, w, stride, pads, dilation, groups, need_x, nee
         xpad = _zero_pad(xp, x, pads)
         cols = _im2col(xp, xpad, (kh, kw), stride, dilation, out_hw, groups)
         gw = xp.matmul(g3, cols.transpose(0, 2, 1)).reshape(w.shape)
-    if need_x:
+    if need_x and _gradient_as_convolution(x.shape[1], o, stride, pads, (kh, kw), dilation):
+        # stride 1: dx is the correlation of the gradient, padded by d·(k - 1) - pad, with the
+        # flipped kernel (channels swapped per group): one im2col and one matmul, no col2im
+        c = x.shape[1]
+        flipped = w.reshape(groups, o // groups, c // groups, kh, kw).transpose(0, 2, 1, 3, 4)
+        flipped = flipped.reshape(c, o // groups, kh, kw)[:, :, ::-1, ::-1]
+        grad_pads = tuple((d * (k - 1) - lo, d * (k - 1) - hi) for (lo, hi), k, d in zip(pads, (kh, kw), dilation))
+        gx = _conv2d(xp, grad, flipped, None, (1, 1), grad_pads, dilation, groups)
+    elif need_x:
         padded = (n, x.shape[1], x.shape[2] + pads[0][0] + pads[0][1], x.shape[3] + pads[1][0] + pads[1][1])
         gcols = xp.matmul(w3.transpose(0, 2, 1), g3)         # (G, C/G·kh·kw, N·Ho·Wo)
         gx = _crop(_col2im(xp, gcols, padded, (kh, kw), stride, dilation, out_hw), pads)
