@@ -345,7 +345,9 @@ class Graph:
         """(shape, dtype) of a new node from its op's rules; the answers of rules that ran
         before on the same inputs' shapes and dtypes are reused (a deep chain repeats a few)."""
         try:
-            key = (impl, tuple([(n.shape, n.dtype, n.kind == CONST) for n in nodes]), tuple(attrs.items()))
+            # a weak const enters the key by its Python type: int32 + 1 is int32, int32 + 0.5 float32
+            key = (impl, tuple([(n.shape, n.dtype, type(n._value) if n.kind == CONST and n.dtype is None
+                                 else n.kind == CONST) for n in nodes]), tuple(attrs.items()))
             hash(key)
         except TypeError:  # an unhashable attribute value (a list): no reuse
             key = None
@@ -354,7 +356,10 @@ class Graph:
             cached = self._infer_rules(impl, nodes, attrs, node_name)
             if key is not None and len(self._inferred) < 4096:
                 self._inferred[key] = cached
-        return cached
+        shape, dtype = cached
+        if dtype is not None and dtype.kind == "f" and getattr(impl, "promote_inputs", ()):
+            dtype = self._cast_integer_inputs(impl, nodes, dtype)  # changes nodes: never cached
+        return shape, dtype
 
     def _infer_rules(self, impl, nodes, attrs, node_name):
         shapes = [n.shape for n in nodes]
@@ -385,6 +390,22 @@ class Graph:
             if dtype is not None:
                 dtype = np.dtype(dtype)
         return shape, dtype
+
+    def _cast_integer_inputs(self, impl, nodes, dtype):
+        """Integer or bool inputs of an op with ``promote_inputs`` whose result is floating
+        are replaced (in ``nodes``) by cast nodes to that dtype, so the op (and its inline
+        templates, pasted as they are) only sees floats: ``f32 * i32`` is ``f32 * cast(i32)``,
+        ``exp(i32)`` is ``exp(cast(i32))``. Returns the dtype, or None where no cast op is
+        registered (the result is then known only at run time)."""
+        positions = [i for i in impl.promote_inputs
+                     if i < len(nodes) and nodes[i].dtype is not None and nodes[i].dtype.kind in "biu"]
+        if not positions:
+            return dtype
+        if "cast" not in self.plugins.ops:
+            return None
+        for i in positions:
+            nodes[i] = self.apply("cast", nodes[i], dtype=dtype.name)
+        return dtype
 
     def _build_error(self, impl, nodes, node_name, reason):
         described = ", ".join(

@@ -1,7 +1,11 @@
-"""Activations from the lecture decks, each with its derivative beside it.
+"""Activations from the lecture decks and ``torch.nn.functional``, each with its
+derivative beside it.
 
 The sigmoid family is computed in forms that do not overflow: exp only ever sees -|x|,
 so float32 inputs up to |x| = 1e4 (and beyond) give finite values and gradients.
+
+dtype rule: float data keeps its dtype; integer or bool data becomes float32 (PyTorch's
+default dtype), except for ``relu`` and ``identity``, which keep integer data integer.
 """
 
 import contextlib
@@ -10,10 +14,30 @@ import math
 import numpy as np
 
 import graphengine as ge
+from graphengine import AttributeSpecError
+
+from .special import erf_values
+
+
+def _floating(x):
+    """Integer or bool data as float32 (PyTorch's default dtype); floating data unchanged."""
+    return x if x.dtype.kind == "f" else x.astype(np.float32)
 
 
 class _Activation(ge.Op):
     def shape(self, x, **attrs):
+        return x
+
+    def dtype(self, x, **attrs):
+        """Float data keeps its dtype; integer or bool data gives float32."""
+        if x is None:
+            return None
+        x = np.dtype(x)
+        return x if x.kind == "f" else np.dtype(np.float32)
+
+
+class _DtypeKeeping(_Activation):
+    def dtype(self, x, **attrs):
         return x
 
 
@@ -44,7 +68,7 @@ class Sigmoid(_Activation):
 
     def forward(self, xp, x, out=None):
         if x.dtype.kind != "f":
-            x = x.astype(np.float64)  # integer data: the float result NumPy's exp gives
+            x = x.astype(np.float32)  # integer data: float32, as in PyTorch
         e = xp.empty_like(x) if out is None else out  # an array even for 0-d x
         with _overflow_ignored(xp):
             xp.negative(x, out=e)
@@ -63,6 +87,7 @@ class Tanh(_Activation):
     """tanh(x) = 2σ(2x) - 1. tanh'(x) = 1 - tanh²(x)."""
 
     name = "tanh"
+    promote_inputs = (0,)  # integer data gets a cast node to float32 (graph._infer), so the template sees floats
     saves = ("output",)
     inline_forward = "xp.tanh({0})"
     inline_backward = ("{grad} * (1 - {output} * {output})",)  # backward is derived from it
@@ -71,7 +96,7 @@ class Tanh(_Activation):
         return xp.tanh(x, out=out)
 
 
-class ReLU(_Activation):
+class ReLU(_DtypeKeeping):
     """relu(x) = max(0, x). relu'(x) = 1 for x > 0, else 0."""
 
     name = "relu"
@@ -93,6 +118,7 @@ class LeakyReLU(_Activation):
     saves = ("inputs",)
 
     def forward(self, xp, x, *, alpha=0.01):
+        x = _floating(x)
         return xp.where(x > 0, x, x * float(alpha))  # float(): a NumPy scalar would upcast
 
     def backward(self, xp, grad, inputs, output, *, alpha=0.01):
@@ -107,6 +133,7 @@ class ELU(_Activation):
     saves = ("inputs", "output")
 
     def forward(self, xp, x, *, alpha=1.0):
+        x = _floating(x)
         return xp.where(x > 0, x, float(alpha) * xp.expm1(xp.minimum(x, 0)))
 
     def backward(self, xp, grad, inputs, output, *, alpha=1.0):
@@ -122,6 +149,7 @@ class Softplus(_Activation):
     saves = ("inputs",)
 
     def forward(self, xp, x):
+        x = _floating(x)
         return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
 
     def backward(self, xp, grad, inputs, output):
@@ -129,26 +157,51 @@ class Softplus(_Activation):
 
 
 _GELU_C = math.sqrt(2 / math.pi)
+_INV_SQRT2 = 1 / math.sqrt(2)
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
+
+
+def _approximate(approximate):
+    if approximate not in ("none", "tanh"):
+        raise AttributeSpecError(f"gelu takes approximate='none' (the exact x·Φ(x)) or 'tanh', got {approximate!r}")
+    return approximate
 
 
 class GELU(_Activation):
-    """GELU, tanh form: 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))) (Hendrycks & Gimpel).
+    """GELU (Hendrycks & Gimpel), as ``F.gelu(x, approximate=...)``:
 
-    The tanh form needs no erf, so it runs on every backend; it differs from the exact
-    form x·Φ(x) = 0.5·x·(1 + erf(x/√2)) by less than 1e-3.
+    * ``approximate="none"`` (default): the exact x·Φ(x) = 0.5·x·(1 + erf(x/√2));
+      derivative Φ(x) + x·φ(x), φ(x) = e^(-x²/2)/√(2π).
+    * ``approximate="tanh"``: 0.5·x·(1 + tanh(√(2/π)(x + 0.044715x³))), within 1e-3 of
+      the exact form; derivative 0.5(1 + t) + 0.5·x·(1 - t²)·√(2/π)(1 + 3·0.044715x²).
+
+    erf is computed in xp operations (``ge.ops.erf``), so both forms run on every backend.
+
+    >>> ge.ops.gelu(h)                      # x = 1.0 gives 0.8413
+    >>> ge.ops.gelu(h, approximate="tanh")  # x = 1.0 gives 0.8412
     """
 
     name = "gelu"
     saves = ("inputs",)
 
-    def forward(self, xp, x):
-        return 0.5 * x * (1 + xp.tanh(_GELU_C * (x + 0.044715 * x * x * x)))
+    def forward(self, xp, x, *, approximate="none"):
+        x = _floating(x)
+        if _approximate(approximate) == "tanh":
+            return 0.5 * x * (1 + xp.tanh(_GELU_C * (x + 0.044715 * x * x * x)))
+        return 0.5 * x * (1 + erf_values(xp, x * _INV_SQRT2))
 
-    def backward(self, xp, grad, inputs, output):
+    def backward(self, xp, grad, inputs, output, *, approximate="none"):
         x = inputs[0]
-        t = xp.tanh(_GELU_C * (x + 0.044715 * x * x * x))
-        dt = (1 - t * t) * _GELU_C * (1 + 3 * 0.044715 * x * x)
-        return (grad * (0.5 * (1 + t) + 0.5 * x * dt),)
+        if _approximate(approximate) == "tanh":
+            t = xp.tanh(_GELU_C * (x + 0.044715 * x * x * x))
+            dt = (1 - t * t) * _GELU_C * (1 + 3 * 0.044715 * x * x)
+            return (grad * (0.5 * (1 + t) + 0.5 * x * dt),)
+        cdf = 0.5 * (1 + erf_values(xp, x * _INV_SQRT2))
+        return (grad * (cdf + x * (_INV_SQRT_2PI * xp.exp(-0.5 * x * x))),)
+
+    def shape(self, x, *, approximate="none"):
+        _approximate(approximate)
+        return x
 
 
 class SiLU(_Activation):
@@ -158,6 +211,7 @@ class SiLU(_Activation):
     saves = ("inputs",)
 
     def forward(self, xp, x):
+        x = _floating(x)
         return x * _stable_sigmoid(xp, x)
 
     def backward(self, xp, grad, inputs, output):
@@ -178,6 +232,7 @@ class Softmax(_Activation):
     saves = ("output",)
 
     def forward(self, xp, z, *, axis=-1):
+        z = _floating(z)
         e = xp.exp(z - xp.max(z, axis=axis, keepdims=True))
         return e / xp.sum(e, axis=axis, keepdims=True)
 
@@ -193,6 +248,7 @@ class LogSoftmax(_Activation):
     saves = ("output",)
 
     def forward(self, xp, z, *, axis=-1):
+        z = _floating(z)
         shifted = z - xp.max(z, axis=axis, keepdims=True)
         return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
 
@@ -227,7 +283,7 @@ class Step(_Activation):
         return (None,)
 
 
-class Identity(_Activation):
+class Identity(_DtypeKeeping):
     """identity(x) = x. Derivative 1."""
 
     name = "identity"
@@ -238,3 +294,164 @@ class Identity(_Activation):
 
     def backward(self, xp, grad, inputs, output):
         return (grad,)
+
+
+class LogSigmoid(_Activation):
+    """logsigmoid(x) = log σ(x) = -softplus(-x), computed as min(x, 0) - log(1 + e^(-|x|))
+    so that it never overflows (``F.logsigmoid``). Derivative 1 - σ(x) = σ(-x).
+
+    >>> ge.ops.logsigmoid(x)   # x = [0.0, -100.0] gives [-0.6931, -100.0]
+    """
+
+    name = "logsigmoid"
+    saves = ("inputs",)
+
+    def forward(self, xp, x):
+        x = _floating(x)
+        return xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))
+
+    def backward(self, xp, grad, inputs, output):
+        return (grad * _stable_sigmoid(xp, -inputs[0]),)
+
+
+class Hardswish(_Activation):
+    """hardswish(x) = x · relu6(x + 3) / 6 (Howard et al. 2019, ``F.hardswish``).
+
+    Derivative (PyTorch's, also at the kinks): 0 for x ≤ -3, x/3 + 1/2 for -3 < x < 3,
+    1 for x ≥ 3.
+
+    >>> ge.ops.hardswish(x)   # x = [-4.0, 1.0, 4.0] gives [0.0, 0.6667, 4.0]
+    """
+
+    name = "hardswish"
+    saves = ("inputs",)
+
+    def forward(self, xp, x):
+        x = _floating(x)
+        return x * (xp.clip(x + 3, 0, 6) / 6)
+
+    def backward(self, xp, grad, inputs, output):
+        x = inputs[0]
+        local = xp.where(x <= -3, 0 * x, xp.where(x < 3, x / 3 + 0.5, 0 * x + 1))
+        return (grad * local,)
+
+
+class Hardsigmoid(_Activation):
+    """hardsigmoid(x) = relu6(x + 3) / 6 (``F.hardsigmoid``): 0 below -3, 1 above 3.
+
+    Derivative (PyTorch's): 1/6 for -3 < x < 3, else 0.
+
+    >>> ge.ops.hardsigmoid(x)   # x = [-4.0, 0.0, 1.5] gives [0.0, 0.5, 0.75]
+    """
+
+    name = "hardsigmoid"
+    saves = ("inputs",)
+
+    def forward(self, xp, x):
+        x = _floating(x)
+        return xp.clip(x + 3, 0, 6) / 6
+
+    def backward(self, xp, grad, inputs, output):
+        x = inputs[0]
+        return (grad * ((x > -3) & (x < 3)) / 6,)
+
+
+class Mish(_Activation):
+    """mish(x) = x · tanh(softplus(x)) (Misra 2019, ``F.mish``).
+
+    Derivative tanh(sp) + x · σ(x) · (1 - tanh²(sp)), sp = softplus(x).
+
+    >>> ge.ops.mish(x)   # x = [0.0, 1.0] gives [0.0, 0.8651]
+    """
+
+    name = "mish"
+    saves = ("inputs",)
+
+    def forward(self, xp, x):
+        x = _floating(x)
+        return x * xp.tanh(_softplus(xp, x))
+
+    def backward(self, xp, grad, inputs, output):
+        x = inputs[0]
+        t = xp.tanh(_softplus(xp, x))
+        return (grad * (t + x * _stable_sigmoid(xp, x) * (1 - t * t)),)
+
+
+def _softplus(xp, x):
+    return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+class SELU(_Activation):
+    """selu(x) = scale · (x for x > 0, else alpha·(eˣ - 1)), with PyTorch's constants
+    alpha = 1.6732632423543772848, scale = 1.0507009873554804934 (Klambauer et al. 2017).
+
+    Derivative scale for x > 0, else scale·alpha·eˣ.
+
+    >>> ge.ops.selu(x)   # x = [-1.0, 1.0] gives [-1.1113, 1.0507]
+    """
+
+    name = "selu"
+    saves = ("inputs",)
+
+    def forward(self, xp, x):
+        x = _floating(x)
+        return _SELU_SCALE * xp.where(x > 0, x, _SELU_ALPHA * xp.expm1(xp.minimum(x, 0)))
+
+    def backward(self, xp, grad, inputs, output):
+        x = inputs[0]
+        return (grad * xp.where(x > 0, 0 * x + _SELU_SCALE, (_SELU_SCALE * _SELU_ALPHA) * xp.exp(xp.minimum(x, 0))),)
+
+
+def _celu_alpha(alpha):
+    alpha = float(alpha)  # a NumPy float64 scalar would upcast float32 data
+    if alpha == 0:
+        raise AttributeSpecError("celu needs alpha != 0 (it divides by alpha); the default is alpha=1.0")
+    return alpha
+
+
+class CELU(_Activation):
+    """celu(x) = max(0, x) + min(0, alpha·(e^(x/alpha) - 1)) (Barron 2017, ``F.celu``).
+
+    Derivative 1 for x > 0, else e^(x/alpha). alpha = 0 is refused.
+
+    >>> ge.ops.celu(x, alpha=2.0)   # x = [-1.0, 1.0] gives [-0.7869, 1.0]
+    """
+
+    name = "celu"
+    saves = ("inputs",)
+
+    def forward(self, xp, x, *, alpha=1.0):
+        alpha = _celu_alpha(alpha)
+        x = _floating(x)
+        return xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0) / alpha))
+
+    def backward(self, xp, grad, inputs, output, *, alpha=1.0):
+        alpha = _celu_alpha(alpha)
+        x = inputs[0]
+        return (grad * xp.where(x > 0, 0 * x + 1, xp.exp(xp.minimum(x, 0) / alpha)),)
+
+    def shape(self, x, *, alpha=1.0):
+        _celu_alpha(alpha)
+        return x
+
+
+class Softsign(_Activation):
+    """softsign(x) = x / (1 + |x|) (``F.softsign``). Derivative 1 / (1 + |x|)².
+
+    >>> ge.ops.softsign(x)   # x = [-3.0, 1.0] gives [-0.75, 0.5]
+    """
+
+    name = "softsign"
+    saves = ("inputs",)
+
+    def forward(self, xp, x):
+        x = _floating(x)
+        return x / (1 + xp.abs(x))
+
+    def backward(self, xp, grad, inputs, output):
+        d = 1 + xp.abs(inputs[0])
+        return (grad / (d * d),)

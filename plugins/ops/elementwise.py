@@ -40,11 +40,6 @@ def _promote(a, b, floating=False):
     return a, b
 
 
-def _floating(x):
-    """Integer or bool data as float32 (PyTorch's default dtype); floating data unchanged."""
-    return x if x.dtype.kind == "f" else x.astype(np.float32)
-
-
 def _floating_dtype(dtype):
     if dtype is None:
         return None
@@ -53,8 +48,10 @@ def _floating_dtype(dtype):
 
 
 class _Binary(ge.Op):
-    """A binary elementwise op. The inline templates are the fast path for operands of one
-    dtype; the methods also promote mixed operands (int32 data with float32 gives float32)."""
+    """A binary elementwise op: mixed operands follow the promotion rule (int32 data with
+    float32 data gives float32). Ops with inline templates (add, sub, mul) get their
+    integer inputs cast by the graph (``promote_inputs``), so that the templates, pasted
+    as they are, only ever see one dtype; the others promote in their methods."""
 
     saves = ("inputs",)
 
@@ -77,12 +74,12 @@ class Add(_Binary):
     """
 
     name = "add"
+    promote_inputs = (0, 1)  # integer data meeting float gets a cast node (graph._infer)
     saves = ()  # backward reads nothing; the engine keeps the inputs' shapes for the sum back
     inline_forward = "xp.add({0}, {1})"
     inline_backward = ("{grad}", "{grad}")  # backward is derived from it
 
     def forward(self, xp, a, b, out=None):
-        a, b = _promote(a, b)
         return xp.add(a, b, out=out)
 
 
@@ -90,12 +87,12 @@ class Sub(_Binary):
     """a - b (broadcasting). d/da = 1, d/db = -1."""
 
     name = "sub"
+    promote_inputs = (0, 1)
     saves = ()  # backward reads nothing; the engine keeps the inputs' shapes for the sum back
     inline_forward = "xp.subtract({0}, {1})"
     inline_backward = ("{grad}", "-{grad}")  # backward is derived from it
 
     def forward(self, xp, a, b, out=None):
-        a, b = _promote(a, b)
         return xp.subtract(a, b, out=out)
 
 
@@ -103,17 +100,12 @@ class Mul(_Binary):
     """a * b (broadcasting). d/da = b, d/db = a."""
 
     name = "mul"
+    promote_inputs = (0, 1)
     inline_forward = "xp.multiply({0}, {1})"
     inline_backward = ("{grad} * {1}", "{grad} * {0}")  # backward is derived from it
 
     def forward(self, xp, a, b, out=None):
-        a, b = _promote(a, b)
         return xp.multiply(a, b, out=out)
-
-    def backward(self, xp, grad, inputs, output, needs_grad=(True, True)):
-        a, b = _promote(*inputs)
-        return (grad * b if needs_grad[0] else None,
-                grad * a if needs_grad[1] else None)
 
 
 class Div(_Binary):
@@ -232,7 +224,8 @@ class Neg(_Unary):
 
 class _FloatUnary(_Unary):
     """A unary function whose result must be floating: integer or bool data becomes
-    float32 (PyTorch's default dtype); float data keeps its dtype."""
+    float32 (PyTorch's default dtype) through a cast node the graph inserts
+    (``promote_inputs``); float data keeps its dtype."""
 
     def dtype(self, x):
         return _floating_dtype(x)
@@ -243,11 +236,9 @@ class Exp(_FloatUnary):
 
     name = "exp"
     saves = ("output",)
-    inline_forward = "xp.exp({0})"  # the fast path for float data; checked against forward
-    inline_backward = ("{grad} * {output}",)  # backward is derived from it
-
-    def forward(self, xp, x):
-        return xp.exp(_floating(x))
+    promote_inputs = (0,)  # integer data gets a cast node to float32 (graph._infer)
+    inline_forward = "xp.exp({0})"  # forward and backward are derived from the templates
+    inline_backward = ("{grad} * {output}",)
 
 
 class Log(_FloatUnary):
@@ -255,11 +246,9 @@ class Log(_FloatUnary):
 
     name = "log"
     saves = ("inputs",)
-    inline_forward = "xp.log({0})"  # the fast path for float data; checked against forward
-    inline_backward = ("{grad} / {0}",)  # backward is derived from it
-
-    def forward(self, xp, x):
-        return xp.log(_floating(x))
+    promote_inputs = (0,)
+    inline_forward = "xp.log({0})"  # forward and backward are derived from the templates
+    inline_backward = ("{grad} / {0}",)
 
 
 class Sqrt(_FloatUnary):
@@ -267,11 +256,9 @@ class Sqrt(_FloatUnary):
 
     name = "sqrt"
     saves = ("output",)
-    inline_forward = "xp.sqrt({0})"  # the fast path for float data; checked against forward
-    inline_backward = ("{grad} / (2 * {output})",)  # backward is derived from it
-
-    def forward(self, xp, x):
-        return xp.sqrt(_floating(x))
+    promote_inputs = (0,)
+    inline_forward = "xp.sqrt({0})"  # forward and backward are derived from the templates
+    inline_backward = ("{grad} / (2 * {output})",)
 
 
 class Abs(_Unary):

@@ -1,4 +1,5 @@
-"""Activations: conformance on hypothesis shapes, stability at |x| = 1e4 in float32, step, gelu."""
+"""Activations: conformance on hypothesis shapes, stability at |x| = 1e4 in float32, step, gelu (exact and
+tanh forms), the torch.nn.functional activations against PyTorch where installed, dtypes."""
 
 import math
 import warnings
@@ -21,8 +22,13 @@ def sigmoid_reference(x):
     return np.exp(-np.logaddexp(0.0, -x))  # 1 / (1 + e^-x) without overflow in the reference itself
 
 
-def gelu_tanh_reference(x):
+def gelu_tanh_reference(x, approximate="tanh"):
     return 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3)))
+
+
+@np.vectorize
+def gelu_exact_reference(x):
+    return 0.5 * x * (1.0 + math.erf(x / math.sqrt(2.0)))
 
 
 def normal(rng, shape):
@@ -34,6 +40,15 @@ def away_from_zero(rng, shape):
     return rng.uniform(0.1, 3.0, shape) * rng.choice([-1.0, 1.0], shape)
 
 
+def away_from_three(rng, shape):
+    """|x ± 3| >= 0.1: hardswish and hardsigmoid have kinks at -3 and 3."""
+    x = rng.uniform(-5.0, 5.0, shape)
+    return np.where(np.abs(np.abs(x) - 3.0) < 0.1, x * 0.9, x)
+
+
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
+
+
 ACTIVATIONS = {
     # name: (reference, value generator, attrs)
     "sigmoid": (sigmoid_reference, normal, {}),
@@ -42,7 +57,14 @@ ACTIVATIONS = {
     "leaky_relu": (lambda x, alpha=0.01: np.where(x > 0, x, alpha * x), away_from_zero, {}),
     "elu": (lambda x, alpha=1.0: np.where(x > 0, x, alpha * (np.exp(x) - 1)), away_from_zero, {}),
     "softplus": (lambda x: np.log(1.0 + np.exp(x)), normal, {}),
-    "gelu": (gelu_tanh_reference, normal, {}),
+    "gelu": (gelu_exact_reference, normal, {}),
+    "logsigmoid": (lambda x: -np.logaddexp(0.0, -x), normal, {}),
+    "hardswish": (lambda x: x * np.clip(x + 3, 0, 6) / 6, away_from_three, {}),
+    "hardsigmoid": (lambda x: np.clip(x + 3, 0, 6) / 6, away_from_three, {}),
+    "mish": (lambda x: x * np.tanh(np.logaddexp(0.0, x)), normal, {}),
+    "selu": (lambda x: SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * (np.exp(x) - 1)), away_from_zero, {}),
+    "celu": (lambda x, alpha=1.0: np.where(x > 0, x, alpha * (np.exp(x / alpha) - 1)), away_from_zero, {}),
+    "softsign": (lambda x: x / (1 + np.abs(x)), away_from_zero, {}),
     "silu": (lambda x: x * sigmoid_reference(x), normal, {}),
     "identity": (lambda x: x, normal, {}),
     "step": (lambda x: (x > 0).astype(x.dtype), away_from_zero, {}),
@@ -57,7 +79,8 @@ def test_activation_conforms(name, shape, seed):
     check_op(name, [gen(np.random.default_rng(seed), shape)], reference=reference, attrs=attrs)
 
 
-@pytest.mark.parametrize("name, alpha", [("leaky_relu", 0.2), ("leaky_relu", 0.0), ("elu", 0.5), ("elu", 2.0)])
+@pytest.mark.parametrize("name, alpha", [("leaky_relu", 0.2), ("leaky_relu", 0.0), ("elu", 0.5), ("elu", 2.0),
+                                         ("celu", 0.5), ("celu", 2.0)])
 @SETTINGS
 @given(shape=shapes, seed=seeds)
 def test_activation_with_alpha_conforms(name, alpha, shape, seed):
@@ -145,7 +168,8 @@ def test_softmax_family_is_stable_at_large_magnitudes(name):
         np.testing.assert_allclose(grad, 0.0, atol=1e-6)  # seed of ones: Σ of probabilities is constant
 
 
-@pytest.mark.parametrize("name", ["silu", "gelu", "elu", "tanh", "leaky_relu", "relu", "identity"])
+@pytest.mark.parametrize("name", ["silu", "gelu", "elu", "tanh", "leaky_relu", "relu", "identity", "logsigmoid",
+                                  "hardswish", "hardsigmoid", "mish", "selu", "celu", "softsign"])
 def test_other_activations_stay_finite_at_large_magnitudes(name):
     x = EXTREME[np.abs(EXTREME) != 0.0]  # away from relu's kink
     _run_quietly(name, x)
@@ -187,9 +211,95 @@ def test_step_of_integers_gives_float32():
 
 def test_gelu_tanh_form_is_within_1e3_of_the_erf_form():
     x = np.linspace(-8, 8, 2001)
-    exact = np.array([0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in x])
+    got = ge.default_manager().get_op("gelu").forward(np, x, approximate="tanh")
+    assert np.max(np.abs(got - gelu_exact_reference(x))) < 1e-3
+
+
+@SETTINGS
+@given(shape=shapes, seed=seeds)
+def test_gelu_tanh_form_conforms(shape, seed):
+    check_op("gelu", [normal(np.random.default_rng(seed), shape)], reference=gelu_tanh_reference,
+             attrs={"approximate": "tanh"})
+
+
+def test_gelu_default_is_the_exact_form_to_float64_precision():
+    x = np.linspace(-8, 8, 2001)
     got = ge.default_manager().get_op("gelu").forward(np, x)
-    assert np.max(np.abs(got - exact)) < 1e-3
+    assert np.max(np.abs(got - gelu_exact_reference(x))) < 1e-14
+    got32 = ge.default_manager().get_op("gelu").forward(np, x.astype(np.float32))
+    assert got32.dtype == np.float32
+    assert np.max(np.abs(got32 - gelu_exact_reference(x.astype(np.float32).astype(np.float64)))) < 1e-6
+
+
+def test_gelu_refuses_an_unknown_approximation_at_build_time():
+    g = ge.Graph()
+    x = g.input("x", shape=(3,))
+    with pytest.raises(ge.AttributeSpecError, match=r"gelu takes approximate='none' .* or 'tanh', got 'erf'"):
+        ge.ops.gelu(x, approximate="erf")
+
+
+def test_celu_refuses_alpha_zero_at_build_time():
+    g = ge.Graph()
+    x = g.input("x", shape=(3,))
+    with pytest.raises(ge.AttributeSpecError, match=r"celu needs alpha != 0"):
+        ge.ops.celu(x, alpha=0.0)
+
+
+def test_hardswish_and_hardsigmoid_gradients_at_the_kinks_are_pytorchs():
+    x = np.array([-3.0, 3.0, -4.0, 4.0, 0.0])
+    for name, want in (("hardswish", [0.0, 1.0, 0.0, 1.0, 0.5]), ("hardsigmoid", [0.0, 0.0, 0.0, 0.0, 1 / 6])):
+        op = ge.default_manager().get_op(name)
+        out = op.forward(np, x)
+        (grad,) = op.backward(np, np.ones_like(out), (x,), out)
+        np.testing.assert_allclose(grad, want, err_msg=name)
+
+
+TORCH_ACTIVATIONS = [("gelu", {}, "gelu", {}), ("gelu", {"approximate": "tanh"}, "gelu", {"approximate": "tanh"}),
+                     ("logsigmoid", {}, "logsigmoid", {}), ("hardswish", {}, "hardswish", {}),
+                     ("hardsigmoid", {}, "hardsigmoid", {}), ("mish", {}, "mish", {}), ("selu", {}, "selu", {}),
+                     ("celu", {}, "celu", {}), ("celu", {"alpha": 0.7}, "celu", {"alpha": 0.7}),
+                     ("softsign", {}, "softsign", {})]
+
+
+@pytest.mark.parametrize("name, attrs, torch_name, torch_kwargs", TORCH_ACTIVATIONS)
+def test_new_activations_match_pytorch(name, attrs, torch_name, torch_kwargs):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    x = np.concatenate([np.linspace(-6, 6, 61), [-3.0, 3.0, 0.0, -30.0, 30.0]])
+    # float64: torch rounds some constants to float32 (1/6 in hardsigmoid, 1/alpha in celu);
+    # float32: cancellation near 0
+    for dtype, rtol, atol in ((np.float64, 1e-6, 1e-14), (np.float32, 1e-5, 5e-6)):
+        data = x.astype(dtype)
+        tx = torch.tensor(data, requires_grad=True)
+        ty = getattr(F, torch_name)(tx, **torch_kwargs)
+        ty.backward(torch.ones_like(ty))
+        op = ge.default_manager().get_op(name)
+        out = op.forward(np, data, **attrs)
+        (grad,) = op.backward(np, np.ones_like(out), (data,), out, **attrs)
+        assert out.dtype == dtype and grad.dtype == dtype
+        np.testing.assert_allclose(out, ty.detach().numpy(), rtol=rtol, atol=atol)
+        np.testing.assert_allclose(grad, tx.grad.numpy(), rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "softplus", "silu", "gelu", "elu", "leaky_relu", "logsigmoid",
+                                  "hardswish", "hardsigmoid", "mish", "selu", "celu", "softsign", "softmax",
+                                  "log_softmax"])
+def test_activations_of_integer_data_give_float32(name):
+    g = ge.Graph()
+    x = g.input("x", shape=(3,), dtype="int32")
+    y = getattr(ge.ops, name)(x)
+    assert y.dtype == np.float32
+    for fetch in (None, [y], [y]):
+        assert g.forward({"x": np.array([-1, 0, 2], dtype=np.int32)}, fetch=fetch).value(y).dtype == np.float32
+
+
+@pytest.mark.parametrize("name", ["relu", "identity"])
+def test_relu_and_identity_keep_integer_data_integer(name):
+    g = ge.Graph()
+    x = g.input("x", shape=(3,), dtype="int32")
+    y = getattr(ge.ops, name)(x)
+    assert y.dtype == np.int32
+    assert g.forward({"x": np.array([-1, 0, 2], dtype=np.int32)}).value(y).dtype == np.int32
 
 
 def test_mlp_through_the_graph_with_every_activation_kind():
@@ -214,6 +324,6 @@ def test_mlp_through_the_graph_with_every_activation_kind():
 
 
 def _gelu_derivative(x):
-    c = np.sqrt(2.0 / np.pi)
-    t = np.tanh(c * (x + 0.044715 * x ** 3))
-    return 0.5 * (1 + t) + 0.5 * x * (1 - t ** 2) * c * (1 + 3 * 0.044715 * x ** 2)
+    """d/dx of the exact GELU x·Φ(x): Φ(x) + x·φ(x)."""
+    cdf = 0.5 * (1 + np.vectorize(math.erf)(x / np.sqrt(2.0)))
+    return cdf + x * np.exp(-0.5 * x ** 2) / np.sqrt(2 * np.pi)
