@@ -358,7 +358,7 @@ class Graph:
                 self._inferred[key] = cached
         shape, dtype = cached
         if dtype is not None and dtype.kind == "f" and getattr(impl, "promote_inputs", ()):
-            dtype = self._cast_integer_inputs(impl, nodes, dtype)  # changes nodes: never cached
+            dtype = self._cast_integer_inputs(impl, nodes, dtype, node_name)  # changes nodes: never cached
         return shape, dtype
 
     def _infer_rules(self, impl, nodes, attrs, node_name):
@@ -391,17 +391,18 @@ class Graph:
                 dtype = np.dtype(dtype)
         return shape, dtype
 
-    def _cast_integer_inputs(self, impl, nodes, dtype):
+    def _cast_integer_inputs(self, impl, nodes, dtype, node_name):
         """Integer or bool inputs of an op with ``promote_inputs`` whose result is floating
         are replaced (in ``nodes``) by cast nodes to that dtype, so the op (and its inline
         templates, pasted as they are) only sees floats: ``f32 * i32`` is ``f32 * cast(i32)``,
         ``exp(i32)`` is ``exp(cast(i32))``. Returns the dtype, or None where no cast op is
-        registered (the result is then known only at run time)."""
+        registered, or where the node exists already (``rewire``): the result is then known
+        only at run time."""
         positions = [i for i in impl.promote_inputs
                      if i < len(nodes) and nodes[i].dtype is not None and nodes[i].dtype.kind in "biu"]
         if not positions:
             return dtype
-        if "cast" not in self.plugins.ops:
+        if "cast" not in self.plugins.ops or node_name in self._by_name:
             return None
         for i in positions:
             nodes[i] = self.apply("cast", nodes[i], dtype=dtype.name)

@@ -213,3 +213,29 @@ def test_static_dtype_equals_the_run_dtype_for_every_generic_op(name):
     if checked == 0:
         pytest.skip(f"op {name!r} cannot be fed generically (it needs attributes, indices or other shapes)")
     assert not failures, "\n".join(failures)
+
+
+def test_rewiring_integer_data_into_a_float_op_leaves_its_dtype_to_the_run():
+    g, f, b, feeds = _graph()
+    y = f * f
+    g.rewire(y, 1, b)
+    assert y.inputs == (f, b) and y.dtype is None  # no cast node is added behind the user's back
+    assert g.forward(feeds).value(y).dtype == np.float64  # NumPy's promotion, as no rule claims otherwise
+
+
+def test_without_a_cast_op_the_dtype_is_left_to_the_run():
+    from graphengine.plugins.ops.elementwise import Mul
+
+    class OnlyMul:
+        @ge.hookimpl
+        def register_ops(self, register):
+            register(Mul())
+
+    manager = ge.PluginManager(builtins=False, entry_points=False)
+    manager.add_plugin(OnlyMul(), name="only-mul")
+    g = ge.Graph(plugins=manager)
+    f = g.input("f", shape=(3,), dtype="float32")
+    b = g.input("b", shape=(3,), dtype="int32")
+    y = f * b
+    assert y.dtype is None and y.inputs == (f, b)
+    assert (f * f).dtype == np.float32
