@@ -45,7 +45,8 @@ def scatter_add_flat(xp, positions, values, size, dtype):
     >>> scatter_add_flat(np, np.array([0, 2, 0]), np.array([1.0, 2.0, 3.0]), 4, np.float32).tolist()
     [4.0, 0.0, 2.0, 0.0]
     """
-    summed = xp.bincount(positions.reshape(-1), weights=values.reshape(-1), minlength=size)
+    flat = positions.reshape(-1).astype(np.int64, copy=False)  # uint64 does not cast safely to bincount's intp
+    summed = xp.bincount(flat, weights=values.reshape(-1), minlength=size)
     return summed.astype(dtype, copy=False)
 
 

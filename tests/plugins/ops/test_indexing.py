@@ -334,3 +334,13 @@ def test_values_and_gradients_match_pytorch(name, torch_fn, arrays, attrs):
     for mine, theirs in zip(got_grads, want_grads):
         if theirs is not None:
             np.testing.assert_allclose(mine, theirs, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("index_dtype", [np.int32, np.uint8, np.uint64])
+def test_any_integer_index_dtype_works(index_dtype):
+    rng = np.random.default_rng(1)
+    x, ids = rng.standard_normal((4, 3)), np.array([[3, 0], [3, 3]], dtype=index_dtype)
+    check_op("gather", [x, ids], reference=gather_reference, attrs={"dim": 0})
+    check_op("embedding", [ids, x], reference=lambda i, w: w[i])
+    check_op("take_along_axis", [x.reshape(-1), ids.reshape(-1)], reference=lambda x, i, axis: x[i],
+             attrs={"axis": None})
