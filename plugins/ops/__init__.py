@@ -8,8 +8,9 @@ from . import normalization
 from . import pooling
 from . import convolution
 from . import indexing, logic
+from . import special
 
-MODULES = (elementwise, linalg, shape, reductions, activations, losses, normalization, pooling, convolution, sorting, einsum, indexing, logic)
+MODULES = (elementwise, linalg, shape, reductions, activations, losses, normalization, pooling, convolution, sorting, einsum, indexing, logic, special)
 
 
 def all_ops():
