@@ -12,6 +12,7 @@ from collections import Counter
 
 import graphengine as ge
 from graphengine import AttributeSpecError, ShapeError
+from graphengine.op import promote_dtypes
 
 
 def _parse(equation, ndims):
@@ -68,10 +69,13 @@ class Einsum(ge.Op):
 
     def forward(self, xp, *operands, equation=None):
         terms, out = _parse(equation, [x.ndim for x in operands])
+        dtype = promote_dtypes(*[x.dtype for x in operands])  # int32 with float32: float32, as torch
+        operands = [x if x.dtype == dtype else x.astype(dtype) for x in operands]
         return xp.asarray(xp.einsum(f"{','.join(terms)}->{out}", *operands))
 
     def backward(self, xp, grad, inputs, output, equation=None):
         terms, out = _parse(equation, [x.ndim for x in inputs])
+        inputs = [x if x.dtype == grad.dtype else x.astype(grad.dtype) for x in inputs]  # integer operands
         grads = []
         for i, (x, term) in enumerate(zip(inputs, terms)):
             others = [t for j, t in enumerate(terms) if j != i]

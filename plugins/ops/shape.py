@@ -7,7 +7,7 @@ import numpy as np
 import graphengine as ge
 from graphengine import AttributeSpecError, ShapeError, unbroadcast
 from graphengine.node import NODE_INDEX, thaw_index
-from graphengine.op import format_shape
+from graphengine.op import format_shape, promote_dtypes
 
 
 def _index_magnitude(index) -> int:
@@ -145,6 +145,13 @@ def _show_index(index):
     return repr(index).replace("slice(None, None, None)", ":")
 
 
+def _promoted(arrays):
+    """The arrays in the dtype of the graph's promotion rule (int32 joined to float32 is
+    float32, not NumPy's float64)."""
+    dtype = promote_dtypes(*[a.dtype for a in arrays])
+    return [a if a.dtype == dtype else a.astype(dtype) for a in arrays]
+
+
 def _as_shape(shape):
     return (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
 
@@ -222,7 +229,7 @@ class Concat(ge.Op):
     saves = ("inputs",)
 
     def forward(self, xp, *inputs, axis=0):
-        return xp.concatenate(inputs, axis=axis)
+        return xp.concatenate(_promoted(inputs), axis=axis)
 
     def backward(self, xp, grad, inputs, output, axis=0):
         sizes = [x.shape[axis] for x in inputs]
@@ -257,7 +264,7 @@ class Stack(ge.Op):
     saves = ()
 
     def forward(self, xp, *inputs, axis=0):
-        return xp.stack(inputs, axis=axis)
+        return xp.stack(_promoted(inputs), axis=axis)
 
     def backward(self, xp, grad, inputs, output, axis=0):
         n = grad.shape[axis]

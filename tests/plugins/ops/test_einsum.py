@@ -85,3 +85,16 @@ def test_einsum_errors_name_the_node_the_letter_and_the_sizes():
         ge.ops.einsum(a, equation="ijk->i")
     with pytest.raises(ge.AttributeSpecError, match="output names each letter once"):
         ge.ops.einsum(a, equation="ij->iz")
+
+
+def test_an_integer_operand_meeting_float32_gives_float32():
+    g = ge.Graph()
+    a = g.input("a", shape=(2, 3), dtype="float32")
+    m = g.input("m", shape=(3,), dtype="int32")
+    y = ge.ops.einsum(a, m, equation="ij,j->i")
+    loss = ge.ops.sum(y)
+    feeds = {"a": np.ones((2, 3), np.float32), "m": np.array([1, 2, 3], np.int32)}
+    run = g.forward(feeds).backward(loss)
+    assert y.dtype == run.value(y).dtype == run.grad(a).dtype == np.float32
+    np.testing.assert_array_equal(run.value(y), [6.0, 6.0])
+    np.testing.assert_array_equal(run.grad(a), [[1.0, 2.0, 3.0]] * 2)

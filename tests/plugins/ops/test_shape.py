@@ -484,3 +484,19 @@ def test_split_refuses_sections_that_do_not_add_up_and_unknown_axes():
         split(x, 1, dim=0)
     with pytest.raises(ge.ShapeError, match="must be a positive int"):
         chunk(x, 0, dim=1)
+
+
+def test_concat_and_stack_of_int32_and_float32_give_float32_as_the_dtype_rule_says():
+    g = ge.Graph()
+    a = g.input("a", shape=(2, 3), dtype="float32")
+    b = g.input("b", shape=(2, 3), dtype="int32")
+    joined = ge.ops.concat(a, b, axis=0)
+    stacked = ge.ops.stack(b, a)
+    loss = ge.ops.sum(joined) + ge.ops.sum(stacked)
+    feeds = {"a": np.ones((2, 3), np.float32), "b": np.full((2, 3), 2, np.int32)}
+    for fetch in (None, [loss, a]):
+        run = g.forward(feeds, fetch=fetch).backward(loss)
+        assert joined.dtype == stacked.dtype == np.float32 and run.value(loss).dtype == np.float32
+        np.testing.assert_array_equal(run.grad(a), np.full((2, 3), 2.0, np.float32))
+        assert run.grad(a).dtype == np.float32
+    assert fetch is not None and run.value(loss) == 2 * (6 + 12)
