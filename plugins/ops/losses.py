@@ -498,7 +498,8 @@ class CrossEntropy(_ClassLoss):
     * ``weight``: one rescaling weight per class (a list or array of length C):
       L_i = -w_(y_i)·log p_(y_i) (soft targets: -Σ_j w_j t_j log p_j);
     * ``ignore_index`` (default -100): examples whose label is this value get loss 0
-      and no gradient (class-index targets only);
+      and no gradient (class-index targets only); ``None`` ignores nothing (on CuPy that
+      saves the few device operations of the mask at each step);
     * ``label_smoothing`` ε in [0, 1]: the target becomes (1 - ε)·onehot(y) + ε/C;
     * ``reduction="mean"`` with class indices divides by Σ_i w_(y_i) over the examples not
       ignored (the number of those without weights); with soft targets by the number of
