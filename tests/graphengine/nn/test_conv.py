@@ -132,3 +132,17 @@ def test_conv_layers_match_torch_nn():
         X = rng.standard_normal(shape).astype(np.float32)
         out = g.forward({"x": X}, fetch=[y]).value(y)
         np.testing.assert_allclose(out, torch_layer(torch.tensor(X)).detach().numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_conv_model_survives_save_and_load(tmp_path):
+    g, x = _image_graph((None, 2, 8, 8))
+    model = ge.nn.Sequential(ge.nn.Conv2d(2, 3, 3, padding="same", padding_mode="reflect"), "relu",
+                             ge.nn.ConvTranspose2d(3, 2, 2, stride=2, output_padding=1, dilation=2), seed=0)
+    y = model(x)
+    X = np.random.default_rng(0).random((2, 2, 8, 8)).astype(np.float32)
+    before = g.forward({"x": X}, fetch=[y]).value(y)
+    g.save(str(tmp_path / "conv.ge"))
+    g2 = ge.load(str(tmp_path / "conv.ge"))
+    after = g2.forward({"x": X}, fetch=[g2.node(y.name)]).value(g2.node(y.name))
+    assert before.shape == (2, 2, 18, 18)
+    np.testing.assert_array_equal(before, after)
