@@ -122,6 +122,13 @@ CASES = [
     ("avg_pool1d", [normal(2, 3, 7)], {"kernel_size": 3, "stride": 2}),
     ("adaptive_avg_pool2d", [normal(2, 3, 5, 7)], {"output_size": (2, 3)}),
     ("dropout2d", [normal(4, 3, 2, 2)], {"p": 0.5, "seed": 3}),
+    ("conv2d", [normal(2, 4, 6, 5), normal(6, 2, 3, 3), normal(6)], {"stride": (2, 1), "padding": 1, "groups": 2}),
+    ("conv2d", [normal(2, 3, 6, 6), normal(4, 3, 3, 3)], {"padding": "same", "dilation": 2}),
+    ("conv1d", [normal(2, 3, 9), normal(4, 3, 3), normal(4)], {"stride": 2, "padding": 1}),
+    ("conv_transpose2d", [normal(2, 4, 3, 4), normal(4, 3, 3, 2), normal(6)],
+     {"stride": 2, "padding": 1, "output_padding": 1, "groups": 2}),
+    ("pad", [normal(2, 3, 4)], {"pad": (1, 2, 2, 1), "mode": "reflect"}),
+    ("pad", [normal(2, 3, 4)], {"pad": (1, -1), "mode": "constant", "value": 0.5}),
 ]
 
 
