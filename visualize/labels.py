@@ -272,13 +272,14 @@ def thumbnail_grid(array, rows: int = THUMBNAIL_ROWS, columns: int = THUMBNAIL_C
     >>> grid.shape, caption, int(grid[0, 0]), int(grid[-1, -1])
     ((48, 48), '1 × 1', 0, 255)
     """
-    values = to_host(array)
-    a, b, h, w = values.shape
+    a, b, h, w = array.shape
     if b == 1 and a > 1:  # one column: lay the first axis out in a row
         shown = min(a, rows * columns)
-        grid, _ = thumbnail_grid(values[:shown].reshape(1, shown, h, w), rows=1, columns=shown, tile=tile)
+        values = to_host(array[:shown])  # only what is shown crosses to the host
+        grid, _ = thumbnail_grid(values.reshape(1, shown, h, w), rows=1, columns=shown, tile=tile)
         return grid, (f"{shown} of {a}" if shown < a else f"{a}") + " × 1"
     shown_rows, shown_cols = min(a, rows), min(b, columns)
+    values = to_host(array[:shown_rows, :shown_cols])
     scale = max(1, round(tile / max(h, w)))
     gap = THUMBNAIL_GAP
     height = shown_rows * h * scale + (shown_rows - 1) * gap
