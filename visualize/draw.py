@@ -19,7 +19,8 @@ What a diagram shows, by mode:
 
 Name scopes become clusters; ``collapse=`` folds scopes into one box each. A run with a
 ``fetch`` greys out the nodes it did not execute. ``heatmap=True`` colours nodes and edges
-by gradient magnitude on a log scale.
+by gradient magnitude on a log scale. ``thumbnails=True`` adds a grid of grey-scale images
+to nodes holding 4-D values or gradients (feature maps, kernels): :class:`ThumbnailDiagram`.
 
 The DOT text (``.source``) is deterministic: node ids come from the graph's stable node
 ids, everything is emitted in id order, and numbers have a fixed format.
