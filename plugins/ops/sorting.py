@@ -25,12 +25,17 @@ def _axis(op, ndim, dim) -> int:
     return ge.normalize_axis(dim, max(ndim, 1))[0]
 
 
+def _stable(xp):
+    """NumPy's name for its stable sort; CuPy's sort is always stable (kind=None)."""
+    return "stable" if xp is np else None
+
+
 def _order(xp, x, axis, descending):
     """Indices that sort x along ``axis`` stably (descending too: equal entries keep their order)."""
     if not descending:
-        return xp.argsort(x, axis=axis, kind="stable")
+        return xp.argsort(x, axis=axis, kind=_stable(xp))
     last = x.shape[axis] - 1
-    return last - xp.flip(xp.argsort(xp.flip(x, axis=axis), axis=axis, kind="stable"), axis=axis)
+    return last - xp.flip(xp.argsort(xp.flip(x, axis=axis), axis=axis, kind=_stable(xp)), axis=axis)
 
 
 def _as_vector(xp, x):
@@ -46,7 +51,7 @@ def _scatter_back(xp, grad, order, axis, size):
         pad_shape = list(grad.shape)
         pad_shape[axis] = size - k
         grad = xp.concatenate([grad, xp.zeros(tuple(pad_shape), dtype=grad.dtype)], axis=axis)
-    inverse = xp.argsort(order, axis=axis, kind="stable")  # where each entry went
+    inverse = xp.argsort(order, axis=axis, kind=_stable(xp))  # where each entry went
     return xp.take_along_axis(grad, inverse, axis=axis)
 
 
