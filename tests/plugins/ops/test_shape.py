@@ -500,3 +500,11 @@ def test_concat_and_stack_of_int32_and_float32_give_float32_as_the_dtype_rule_sa
         np.testing.assert_array_equal(run.grad(a), np.full((2, 3), 2.0, np.float32))
         assert run.grad(a).dtype == np.float32
     assert fetch is not None and run.value(loss) == 2 * (6 + 12)
+
+
+def test_narrow_past_a_run_time_size_is_refused_naming_the_node_and_the_input():
+    g = ge.Graph()
+    x = g.input("x", shape=(3, None))
+    ge.ops.narrow(x, dim=1, start=1, length=3, name="piece")
+    with pytest.raises(ge.OpExecutionError, match=r"'piece'.*start \+ length <= 2.*float64\[3, 2\]"):
+        g.forward({"x": np.ones((3, 2))})

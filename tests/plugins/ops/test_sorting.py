@@ -144,3 +144,11 @@ def test_sorting_matches_pytorch():
         np.testing.assert_array_equal(ge.default_manager().get_op("topk_indices").forward(np, x, **attrs),
                                       want.indices.numpy())
         np.testing.assert_allclose(g, t.grad.numpy())
+
+
+def test_k_past_a_run_time_size_is_refused_naming_the_node_and_the_input():
+    g = ge.Graph()
+    x = g.input("x", shape=(3, None))
+    ge.ops.topk(x, k=4, dim=1, name="best")  # the axis is unknown at build time
+    with pytest.raises(ge.OpExecutionError, match=r"'best'.*k=4 is out of range for a dim of size 2.*float64\[3, 2\]"):
+        g.forward({"x": np.ones((3, 2))})
