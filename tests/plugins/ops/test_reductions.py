@@ -189,10 +189,6 @@ def _norm_reference(x, p=2, dim=None, keepdim=False):
     return np.sum(a ** p, axis=axes, keepdims=keepdim) ** (1 / p)
 
 
-def _needs_two_entries(shape, attrs):
-    return _count_reduced(shape, attrs["dim"]) >= 2
-
-
 def _count_reduced(shape, dim):
     axes = range(len(shape)) if dim is None else ([dim] if isinstance(dim, int) else dim)
     return int(np.prod([shape[a] for a in axes], dtype=np.int64))
