@@ -197,6 +197,29 @@ def test_conv2d_float32_and_integer_images():
     run = g.forward({"x": np.full((3, 1, 6, 6), 2, dtype=np.uint8)})
     out = run.value(y)
     assert out.dtype == np.float32 and np.all(out == 18)
+    loss = ge.ops.sum(y)
+    for fetch in (None, [loss], [loss]):  # the weight gets a float32 gradient, the images none
+        run = g.forward({"x": np.full((3, 1, 6, 6), 2, dtype=np.uint8)}, fetch=fetch)
+        run.backward(loss)
+        grad = run.grad(w)
+        assert grad.dtype == np.float32 and np.all(grad == 2 * 3 * 16)
+
+
+def test_mixed_float_dtypes_promote_and_the_node_says_so():
+    g = ge.Graph("mixed")
+    x = g.input("x", shape=(2, 1, 5, 5), dtype="float64")
+    w = g.param("w", np.ones((2, 1, 3, 3), dtype=np.float32))
+    y = ge.ops.conv2d(x, w)
+    assert y.dtype == np.float64
+    assert g.forward({"x": np.ones((2, 1, 5, 5))}).value(y).dtype == np.float64
+
+
+def test_unbatched_conv1d_and_conv_transpose2d():
+    rng = np.random.default_rng(5)
+    check_op("conv1d", [rng.standard_normal((2, 7)), rng.standard_normal((3, 2, 3)), rng.standard_normal(3)],
+             reference=lambda x, w, b, **a: conv1d_reference(x[None], w, b, **a)[0], attrs={"padding": "same"})
+    check_op("conv_transpose2d", [rng.standard_normal((2, 3, 3)), rng.standard_normal((2, 2, 2, 2))],
+             reference=lambda x, w, **a: conv_transpose2d_reference(x[None], w, **a)[0], attrs={"stride": 2})
 
 
 def test_conv_through_a_graph_trains_in_float32():
