@@ -2,6 +2,9 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 import graphengine as ge
 from graphengine.op import sum_to_shape
@@ -98,3 +101,15 @@ def test_an_integer_operand_meeting_float32_gives_float32():
     assert y.dtype == run.value(y).dtype == run.grad(a).dtype == np.float32
     np.testing.assert_array_equal(run.value(y), [6.0, 6.0])
     np.testing.assert_array_equal(run.grad(a), [[1.0, 2.0, 3.0]] * 2)
+
+
+@settings(max_examples=10, deadline=None)
+@given(batch=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=2, min_side=1, max_side=3),
+       sizes=st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3)), seed=st.integers(0, 2**32 - 1))
+def test_batched_matmul_einsum_conforms_on_random_broadcast_batches(batch, sizes, seed):
+    i, j, k = sizes
+    rng = np.random.default_rng(seed)
+    a = rng.standard_normal(batch.input_shapes[0] + (i, j))
+    b = rng.standard_normal(batch.input_shapes[1] + (j, k))
+    check_op("einsum", [a, b], reference=lambda *xs, equation: np.einsum(equation, *xs),
+             attrs={"equation": "...ij,...jk->...ik"})
