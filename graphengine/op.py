@@ -58,7 +58,12 @@ dtypes (:func:`promote_dtypes`, the default ``dtype`` rule; as in PyTorch):
 * A node's static dtype (``node.dtype``, from its op's ``dtype`` rule) is the dtype every
   run produces: forward must give it (the interpreter refuses a forward that does not on
   an op's first run). An op whose forward cannot follow the default rule writes its own
-  ``dtype`` method.
+  ``dtype`` method. An op with inline templates, which generated code pastes as they are,
+  may set ``promote_inputs`` (input positions, e.g. ``(0, 1)``): where its result is
+  floating, the graph gives each integer or bool input of those positions a ``cast`` node
+  at build time, so the templates only ever see one dtype (``f * b`` is
+  ``f * cast(b, "float32")``). Without declared input dtypes, ``node.dtype`` is ``None``
+  and the run decides.
 """
 
 from __future__ import annotations
