@@ -352,7 +352,9 @@ def test_no_gradient_flows_through_argmax_any_all():
 @pytest.mark.parametrize("name, want", [("sum", np.int64), ("prod", np.int64), ("cumsum", np.int64),
                                         ("cumprod", np.int64), ("mean", np.float32), ("var", np.float32),
                                         ("std", np.float32), ("norm", np.float32), ("max", np.int32),
-                                        ("min", np.int32), ("argmax", np.int64), ("any", np.bool_)])
+                                        ("min", np.int32), ("argmax", np.int64), ("any", np.bool_),
+                                        ("logsumexp", np.float32), ("logcumsumexp", np.float32),
+                                        ("argmin", np.int64), ("all", np.bool_)])
 def test_integer_inputs_give_torchs_dtypes_statically_and_at_run_time(name, want):
     g = ge.Graph()
     x = g.input("x", shape=(2, 3), dtype="int32")
