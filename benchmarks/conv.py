@@ -235,6 +235,8 @@ def run(quick: bool = False) -> list[Row]:
     torch = None if quick else torch_ratios(quick, repeats)
     version = torch["torch_version"] if torch else ""
     rows = []
+    load = f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the start" \
+        if hasattr(os, "getloadavg") else ""
     for name, (n, cin, size, cout, k, pad, need_x) in cases.items():
         x, w, b, seed = case_arrays(n, cin, size, cout, k, pad)
         engine = engine_conv_step(x, w, b, seed, pad, need_x)
@@ -263,7 +265,7 @@ def run(quick: bool = False) -> list[Row]:
                             note=f"engine / torch = {engine_time / numpy_time / ratio:.2f}×; torch ≈ "
                                  f"{ratio * numpy_time * 1e3:.3g} ms = {gflop / (ratio * numpy_time):.3g} GFLOP/s "
                                  f"against the engine's {gflop / engine_time:.3g} (torch's conv kernels against "
-                                 "OpenBLAS sgemm on im2col columns)"))
+                                 f"OpenBLAS sgemm on im2col columns; {load})"))
     # the LeNet training step
     size = 8 if quick else 128
     params = lenet_params()
@@ -286,5 +288,5 @@ def run(quick: bool = False) -> list[Row]:
                               f"({threads} thread(s))", engine_time / numpy_time, ratio, f"PyTorch {version}",
                         target=TARGET_TORCH, unit="× NumPy",
                         note=f"engine / torch = {engine_time / numpy_time / ratio:.2f}×; torch ≈ "
-                             f"{ratio * numpy_time * 1e3:.3g} ms, engine {engine_time * 1e3:.3g} ms per step"))
+                             f"{ratio * numpy_time * 1e3:.3g} ms, engine {engine_time * 1e3:.3g} ms per step; {load}"))
     return rows
