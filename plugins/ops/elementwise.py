@@ -26,8 +26,11 @@ def _promote(a, b, floating=False):
     Python number, and with ``floating`` an integer-only result becomes float32. Arrays of
     that dtype already are returned as they are (no copy)."""
     da, db = getattr(a, "dtype", None), getattr(b, "dtype", None)
-    if da == db and (not floating or da is None or da.kind == "f"):
-        return a, b  # the common case: nothing to cast
+    if da == db:
+        if not floating or da is None or da.kind == "f":
+            return a, b  # the common case: nothing to cast
+    elif (db is None and da.kind == "f") or (da is None and db.kind == "f"):
+        return a, b  # float data and a Python number, which NumPy does not promote by
     target = promote_dtypes(da, db, weak=_weak_kinds(a, b))
     if target is None:
         return a, b

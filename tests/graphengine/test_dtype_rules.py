@@ -64,6 +64,7 @@ ISSUE_CASES = {
     "f * np.float64(2)": (lambda f, b: f * np.float64(2), lambda F, B: F * 2),
     "f * (1 / np.sqrt(n))": (lambda f, b: f * (1 / np.sqrt(4)), lambda F, B: F * 0.5),
     "np.float64(2) ** f": (lambda f, b: np.float64(2) ** f, lambda F, B: 2 ** F),
+    "np.float64(2) * f": (lambda f, b: np.float64(2) * f, lambda F, B: 2 * F),
     "b ** 0.5": (lambda f, b: b ** 0.5, lambda F, B: B ** 0.5),
     "where(f > 1, b, 0.5)": (lambda f, b: ge.ops.where(ge.ops.gt(f, 1.0), b, 0.5), lambda F, B: np.where(F > 1, B, 0.5)),
 }
