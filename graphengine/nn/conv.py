@@ -195,7 +195,7 @@ class Conv2d(_ConvLayer):
     ``"same"`` or ``"valid"``; ``padding_mode`` "zeros" (inside the op) or "reflect",
     "replicate", "circular" (a ``pad`` node before it).
 
-    >>> ge.nn.Sequential(ge.nn.Conv2d(1, 6, 5, padding=2), "relu", ...)
+    >>> lenet_start = ge.nn.Sequential(ge.nn.Conv2d(1, 6, 5, padding=2), "relu", ge.nn.Conv2d(6, 16, 5))
     """
 
     spatial = 2

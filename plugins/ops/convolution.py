@@ -14,6 +14,8 @@ items. conv1d is conv2d on a height-1 image; conv_transpose2d is conv2d's backwa
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 import graphengine as ge
@@ -87,10 +89,6 @@ def _float_dtype(op, *dtypes):
     return np.result_type(*floats)
 
 
-def _describe(shapes):
-    return ", ".join(ge.op.format_shape(s) for s in shapes)
-
-
 # --------------------------------------------------------------------------- kernels
 # Shared by every op here, on 4-D NCHW arrays: kernel, stride and dilation are pairs,
 # pads are ((top, bottom), (left, right)).
@@ -116,12 +114,43 @@ def _windows(xp, xpad, kernel, stride, dilation, out_hw):
 
 
 def _im2col(xp, xpad, kernel, stride, dilation, out_hw, groups):
-    """Columns (G, C/G·kh·kw, N·Ho·Wo): one copy of the windows, ready for one matmul."""
+    """Columns (G, C/G·kh·kw, N·Ho·Wo): one copy of the windows, ready for one matmul.
+
+    Large NumPy columns are copied into a buffer reused between calls (see
+    :func:`_column_buffer`); every caller is done with them before the next call, and they
+    never escape: only the matmuls' results do."""
     n, c = xpad.shape[:2]
     win = _windows(xp, xpad, kernel, stride, dilation, out_hw)
     win = win.reshape((n, groups, c // groups) + win.shape[2:])  # split C: still a view
     k = (c // groups) * kernel[0] * kernel[1]
-    return win.transpose(1, 2, 3, 4, 0, 5, 6).reshape(groups, k, n * out_hw[0] * out_hw[1])
+    win = win.transpose(1, 2, 3, 4, 0, 5, 6)
+    shape = (groups, k, n * out_hw[0] * out_hw[1])
+    if xp is np and win.size * win.itemsize >= _REUSE_BYTES:
+        buffer = _column_buffer(shape, win.dtype)
+        np.copyto(buffer.reshape(win.shape), win)
+        return buffer
+    return win.reshape(shape)
+
+
+_REUSE_BYTES = 1 << 22   # 4 MiB: below that, fresh arrays come from the allocator's cache
+_WORKSPACE = threading.local()
+
+
+def _column_buffer(shape, dtype):
+    """A NumPy buffer for im2col columns, kept per thread (the two most recent shapes) and
+    reused: a fresh 150 MB array costs page faults on every call (the ResNet-block conv's
+    three im2cols: about 40 ms each). CuPy has its memory pool and does not use this."""
+    cache = getattr(_WORKSPACE, "buffers", None)
+    if cache is None:
+        cache = _WORKSPACE.buffers = {}
+    key = (shape, np.dtype(dtype).str)
+    buffer = cache.pop(key, None)
+    if buffer is None:
+        buffer = np.empty(shape, dtype=dtype)
+    cache[key] = buffer  # the most recent last
+    while len(cache) > 2:
+        del cache[next(iter(cache))]
+    return buffer
 
 
 def _col2im(xp, cols, padded_shape, kernel, stride, dilation, out_hw):
@@ -154,7 +183,8 @@ def _to_columns_layout(x, groups):
 
 
 def _from_columns_layout(y, n, hw):
-    """(G, C/G, N·H·W) -> (N, C, H, W), a contiguous copy."""
+    """(G, C/G, N·H·W) -> (N, C, H, W): a view of the matmul's result for G = 1 (channel-major
+    memory, as the product came out; NumPy and CuPy take any strides), a copy for G > 1."""
     groups, cg = y.shape[:2]
     return y.reshape(groups, cg, n, hw[0], hw[1]).transpose(2, 0, 1, 3, 4).reshape(n, groups * cg, hw[0], hw[1])
 
@@ -254,7 +284,7 @@ class _Conv(ge.Op):
     spatial = 2
     transposed = False
 
-    def _check_inputs(self, shapes, dtypes=None):
+    def _check_inputs(self, shapes):
         if len(shapes) not in (2, 3):
             raise ShapeError(f"{self.name} takes (input, weight) or (input, weight, bias), got {len(shapes)} inputs")
         x, w = shapes[0], shapes[1]
@@ -324,7 +354,7 @@ class _Conv(ge.Op):
             y = y.reshape(y.shape[:2] + y.shape[3:])
         return y[0] if unbatched else y
 
-    def _grad_like(self, xp, g, like, x_shape=None):
+    def _grad_like(self, xp, g, like):
         if g is None:
             return None
         g = g.reshape(like.shape)
