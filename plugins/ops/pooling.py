@@ -200,14 +200,21 @@ class _MaxPool(ge.Op):
             grad, output = grad[None], output[None]
         padded, out, widths = self._padded(xp, x, geometry)
         dx = xp.zeros(padded.shape, dtype=grad.dtype)
+        # windows that do not overlap write their slices of dx directly; overlapping ones add
+        disjoint = all(s >= dil * (k - 1) + 1 for k, s, dil in zip(geometry.kernel, geometry.stride,
+                                                                      geometry.dilation))
         remaining = grad  # each window's gradient, until the window's first maximum takes it
         offsets = list(geometry.offsets())
         for k, offset in enumerate(offsets):  # in window (row-major) order
             where = geometry.slices(offset, out)
             hit = xp.greater_equal(padded[where], output)  # == for the maximum (a NaN window: no hit)
-            dx[where] += remaining * hit  # a product, not xp.where: several times faster
+            if disjoint:
+                xp.multiply(remaining, hit, out=dx[where])  # a product, not xp.where: several times faster
+            else:
+                dx[where] += remaining * hit
             if k + 1 < len(offsets):
-                remaining = remaining * ~hit
+                xp.logical_not(hit, out=hit)
+                remaining = remaining * hit if k == 0 else xp.multiply(remaining, hit, out=remaining)
         dx = _crop(dx, widths, x.shape[2:])
         return (dx[0] if added else dx,)
 
