@@ -107,3 +107,16 @@ def test_geometry_errors_name_the_layer_node():
     g, x = _graph((None, 48))
     with pytest.raises(ModuleError, match=r"\(N, C, H, W\)"):
         ge.nn.GlobalAvgPool2d()(x)
+
+
+def test_fit_trains_through_pooling_and_dropout2d():
+    """The compiled training step runs the pooling ops and dropout2d; the evaluation path has no dropout."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((64, 2, 6, 6)).astype(np.float32)
+    y = (X[:, 0].mean(axis=(1, 2)) > X[:, 1].mean(axis=(1, 2))).astype(np.int64)
+    model = ge.nn.Sequential(ge.nn.AvgPool2d(2), ge.nn.Dropout2d(0.2), ge.nn.MaxPool2d(3, stride=1, padding=1),
+                             ge.nn.GlobalAvgPool2d(), ge.nn.Dense(2, 2), seed=0)
+    history = ge.training.fit(model, X, y, loss="cross_entropy", optimizer="adam", lr=0.05, epochs=8,
+                              batch_size=16, seed=0, progress=False)
+    assert np.isfinite(history["loss"]).all() and history["loss"][-1] < history["loss"][0]
+    assert history.trainer.evaluate(X, y)["accuracy"] > 0.6  # above chance: the gradients flow
