@@ -408,3 +408,12 @@ def test_reused_column_buffers_give_the_same_results(monkeypatch):
         for a, b in zip(got, want):
             np.testing.assert_array_equal(a, b)
     assert not np.array_equal(buffered[0][0], buffered[1][0])
+
+
+def test_integer_weight_and_input_are_refused_when_run():
+    g = ge.Graph("ints")
+    x = g.input("x", shape=(1, 1, 4, 4), dtype="int64")
+    w = g.input("w", shape=(1, 1, 3, 3), dtype="int64")
+    ge.ops.conv2d(x, w, name="c")
+    with pytest.raises(ge.GraphEngineError, match=r"node 'c' \(op conv2d\).*floating-point.*astype\('float32'\)"):
+        g.forward({"x": np.ones((1, 1, 4, 4), dtype=np.int64), "w": np.ones((1, 1, 3, 3), dtype=np.int64)})
