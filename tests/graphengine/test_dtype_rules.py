@@ -141,12 +141,8 @@ COMBINATIONS = [("float32",), ("float64",), ("int32",), ("float32", "int32"), ("
 # Ops whose forward does not give their dtype rule's dtype for some generic inputs (seen
 # when this file was written; each owner's fix is named). Not strict: a fix shows as XPASS.
 KNOWN = {
-    "concat": "mixed int32/float32 inputs: NumPy concatenates to float64, the default rule says float32 "
-              "(plugins/ops/shape.py: concatenate with dtype=promote_dtypes(...))",
-    "stack": "as concat (plugins/ops/shape.py: stack with dtype=promote_dtypes(...))",
     "matmul": "mixed int32/float32 inputs: NumPy gives float64, the default rule says float32 "
               "(plugins/ops/linalg.py: promote_inputs = (0, 1), and the graph casts the integer input)",
-    "einsum": "as matmul (plugins/ops/einsum.py: cast the operands to promote_dtypes(...))",
 }
 for _loss in ("binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "hinge", "huber",
               "kl_div", "mae", "mse", "nll", "smooth_l1"):
