@@ -5,6 +5,7 @@ from graphengine import ShapeError, broadcast_shapes
 
 
 class MatMul(ge.Op):
+    promote_inputs = (0, 1)  # integer data meeting float gets a cast node (graph._infer)
     """a @ b with NumPy's matmul rules: C[..., i, j] = Σ_k A[..., i, k] B[..., k, j].
 
     1-D operands are promoted (a to a row, b to a column) and the added axis removed;

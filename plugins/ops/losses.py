@@ -67,8 +67,11 @@ def _reduced_shape(shape, reduction):
 
 class _Loss(ge.Op):
     saves = ("inputs",)
+    promote_inputs = (0, 1)  # integer predictions (and targets) get a cast node to float32 (graph._infer)
 
     def dtype(self, prediction, target, **attrs):
+        if prediction is not None and np.dtype(prediction).kind in "biu":
+            return np.dtype(np.float32)  # a loss is floating: integer predictions become float32
         return prediction
 
 
@@ -366,6 +369,7 @@ def _target_shape_message(op_name, target_shape, logits_shape, integer, axis=-1)
 
 
 class _ClassLoss(_Loss):
+    promote_inputs = (0,)  # integer logits become float32; class-index targets stay integers
     def shape(self, logits, target, *, axis=-1, reduction="none", **options):
         if len(logits) == 0:
             raise ShapeError(f"{self.name} needs logits with a class axis, got a scalar")

@@ -140,14 +140,7 @@ COMBINATIONS = [("float32",), ("float64",), ("int32",), ("float32", "int32"), ("
 
 # Ops whose forward does not give their dtype rule's dtype for some generic inputs (seen
 # when this file was written; each owner's fix is named). Not strict: a fix shows as XPASS.
-KNOWN = {
-    "matmul": "mixed int32/float32 inputs: NumPy gives float64, the default rule says float32 "
-              "(plugins/ops/linalg.py: promote_inputs = (0, 1), and the graph casts the integer input)",
-}
-for _loss in ("binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "hinge", "huber",
-              "kl_div", "mae", "mse", "nll", "smooth_l1"):
-    KNOWN[_loss] = ("integer predictions: the loss's dtype rule returns the prediction's dtype (int32), forward "
-                    "gives float64 (plugins/ops/losses.py: float32 for integer predictions, or refuse them)")
+KNOWN: dict = {}  # op name -> why its run dtype may still differ from its rule (none left)
 
 
 def _generic_cases():
@@ -158,10 +151,10 @@ def _generic_cases():
 
 # attributes that make a few more ops generic (every input of shape (3, 3))
 ATTRS = {"clip": {"low": 0.7, "high": 1.2}, "reshape": {"shape": (-1,)}, "cast": {"dtype": "float32"},
-         "cumsum": {"axis": 0}, "cumprod": {"axis": 0}, "logcumsumexp": {"axis": 0}, "flip": {"axis": 0},
-         "roll": {"shift": 1, "axis": 0}, "tile": {"reps": (2, 1)}, "unsqueeze": {"axis": 0},
-         "broadcast_to": {"shape": (2, 3, 3)}, "narrow": {"axis": 0, "start": 0, "length": 2},
-         "getitem": {"index": 1}, "topk": {"k": 2}, "repeat": {"repeats": 2, "axis": 0},
+         "cumsum": {"dim": 0}, "cumprod": {"dim": 0}, "logcumsumexp": {"dim": 0}, "flip": {"dims": 0},
+         "roll": {"shifts": 1, "dims": 0}, "tile": {"dims": (2, 1)}, "unsqueeze": {"dim": 0},
+         "broadcast_to": {"shape": (2, 3, 3)}, "narrow": {"dim": 0, "start": 0, "length": 2},
+         "getitem": {"index": 1}, "topk": {"k": 2}, "repeat": {"repeats": (2, 1)},
          "einsum": {"equation": "ij,jk->ik"}, "pad": {"pad": (1, 1)}}
 
 
