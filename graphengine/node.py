@@ -159,6 +159,56 @@ class Node:
                                      "'int64' or 'bool'") from None
         return self.graph.apply("cast", self, dtype=dtype)
 
+    def split(self, split_size_or_sections, dim=0) -> list:
+        """Cut this node along ``dim`` into pieces, as torch.split: an int gives pieces of
+        that size (the last one smaller when it does not divide), a list the sizes (adding
+        up to the axis). A list of ``narrow`` nodes, one per piece (an op node has one
+        output, so a multi-output op is several nodes).
+
+        >>> first, rest = h.split([1, 3], dim=1)      # h of shape (N, 4)
+        """
+        from .errors import ShapeError
+        from .op import normalize_axis
+
+        if self.shape is None or not self.shape:
+            raise ShapeError(f"split of node {self.name!r}: its shape {format_shape(self.shape)} has no axis "
+                             "known at build time to cut")
+        axis = normalize_axis(dim, len(self.shape))[0]
+        size = self.shape[axis]
+        if size is None:
+            raise ShapeError(f"split of node {self.name!r} along dim {dim}: that axis has unknown size "
+                             f"{format_shape(self.shape)}; give the input a known size there (split cuts at build time)")
+        if isinstance(split_size_or_sections, (int, np.integer)) and not isinstance(split_size_or_sections, bool):
+            step = int(split_size_or_sections)
+            if step <= 0:
+                raise ShapeError(f"split of node {self.name!r}: split_size={step} must be positive")
+            sizes = [min(step, size - s) for s in range(0, size, step)] or [0]
+        else:
+            sizes = [int(s) for s in split_size_or_sections]
+            if sum(sizes) != size or any(s < 0 for s in sizes):
+                raise ShapeError(f"split of node {self.name!r}: sections {sizes} add up to {sum(sizes)}, but dim {dim} "
+                                 f"has size {size} {format_shape(self.shape)}; give sizes that add up to {size}")
+        starts = np.cumsum([0] + sizes[:-1])
+        return [self.graph.apply("narrow", self, dim=axis, start=int(start), length=length)
+                for start, length in zip(starts, sizes)]
+
+    def chunk(self, chunks: int, dim=0) -> list:
+        """Cut this node into ``chunks`` pieces along ``dim``, as torch.chunk: each of size
+        ceil(n / chunks), the last one smaller (fewer pieces when n is too small).
+
+        >>> q, k, v = qkv.chunk(3, dim=-1)
+        """
+        from .errors import ShapeError
+
+        if not isinstance(chunks, (int, np.integer)) or isinstance(chunks, bool) or chunks <= 0:
+            raise ShapeError(f"chunk of node {self.name!r}: chunks={chunks!r} must be a positive int")
+        from .op import normalize_axis
+
+        size = self.shape[normalize_axis(dim, len(self.shape))[0]] if self.shape else None
+        if size is None:
+            return self.split(1, dim)  # its error names what is unknown
+        return self.split(max(-(-size // int(chunks)), 1), dim=dim)
+
     def __getitem__(self, index):
         nodes, index = _split_node_index(index)  # x[ids]: index nodes are inputs of the getitem node
         return self.graph.apply("getitem", self, *nodes, index=_freeze_index(index))

@@ -610,56 +610,11 @@ class Narrow(ge.Op):
 
 # --------------------------------------------------------------------------- several outputs
 
-def _split_axis(x, dim, what):
-    node_shape = x.shape
-    if node_shape is None:
-        raise ShapeError(f"{what} of node {x.name!r}: its shape is unknown at build time; split needs the size "
-                         "of the axis to cut")
-    a = ge.normalize_axis(dim, max(len(node_shape), 1))[0]
-    size = node_shape[a]
-    if size is None:
-        raise ShapeError(f"{what} of node {x.name!r} along dim {dim}: that axis has unknown size "
-                         f"{format_shape(node_shape)}; give the input a known size there (split cuts at build time)")
-    return a, size
-
-
 def split(x, split_size_or_sections, dim=0):
-    """Cut node ``x`` along ``dim`` into pieces, as torch.split: an int gives pieces of that
-    size (the last one smaller when it does not divide), a list gives the sizes (they
-    must add up to the axis). Returns a list of ``narrow`` nodes, one per piece (an op
-    node has one output, so a multi-output op is this function building several).
-
-    >>> from graphengine.plugins.ops.shape import split
-    >>> first, rest = split(h, [1, 3], dim=1)      # h of shape (N, 4)
-    """
-    a, size = _split_axis(x, dim, "split")
-    if isinstance(split_size_or_sections, (int, np.integer)) and not isinstance(split_size_or_sections, bool):
-        step = int(split_size_or_sections)
-        if step <= 0:
-            raise ShapeError(f"split of node {x.name!r}: split_size={step} must be positive")
-        sizes = [min(step, size - s) for s in range(0, size, step)] or [0]
-    else:
-        sizes = list(_ints(Narrow, split_size_or_sections, "split_size_or_sections"))
-        if sum(sizes) != size or any(s < 0 for s in sizes):
-            raise ShapeError(f"split of node {x.name!r}: sections {sizes} add up to {sum(sizes)}, but dim {dim} has "
-                             f"size {size} {format_shape(x.shape)}; give sizes that add up to {size}")
-    pieces, start = [], 0
-    for length in sizes:
-        pieces.append(x.graph.apply("narrow", x, dim=a, start=start, length=length))
-        start += length
-    return pieces
+    """torch.split for nodes: ``x.split(split_size_or_sections, dim)`` (a list of ``narrow`` nodes)."""
+    return x.split(split_size_or_sections, dim)
 
 
 def chunk(x, chunks, dim=0):
-    """Cut node ``x`` into ``chunks`` pieces along ``dim``, as torch.chunk: each of size
-    ceil(n / chunks), the last one smaller, and fewer pieces when n is too small to give
-    every chunk an entry (torch.chunk(arange(5), 4) gives 3 pieces). Returns a list of
-    ``narrow`` nodes.
-
-    >>> from graphengine.plugins.ops.shape import chunk
-    >>> q, k, v = chunk(qkv, 3, dim=-1)
-    """
-    if not isinstance(chunks, (int, np.integer)) or isinstance(chunks, bool) or chunks <= 0:
-        raise ShapeError(f"chunk of node {x.name!r}: chunks={chunks!r} must be a positive int")
-    _, size = _split_axis(x, dim, "chunk")
-    return split(x, max(-(-size // int(chunks)), 1), dim=dim)
+    """torch.chunk for nodes: ``x.chunk(chunks, dim)`` (a list of ``narrow`` nodes)."""
+    return x.chunk(chunks, dim)

@@ -484,6 +484,18 @@ def test_split_refuses_sections_that_do_not_add_up_and_unknown_axes():
         split(x, 1, dim=0)
     with pytest.raises(ge.ShapeError, match="must be a positive int"):
         chunk(x, 0, dim=1)
+    with pytest.raises(ge.ShapeError, match="unknown size"):
+        x.chunk(2, dim=0)
+
+
+def test_node_split_and_chunk_methods_are_torch_tensor_methods():
+    g = ge.Graph()
+    x = g.input("x", shape=(2, 5))
+    assert [p.shape for p in x.split(2, dim=-1)] == [(2, 2), (2, 2), (2, 1)]
+    assert [p.shape for p in x.chunk(2, dim=0)] == [(1, 5), (1, 5)]
+    q, k = x.split([3, 2], dim=1)
+    run = g.forward({"x": np.arange(10.0).reshape(2, 5)})
+    np.testing.assert_array_equal(run.value(k), [[3.0, 4.0], [8.0, 9.0]])
 
 
 def test_concat_and_stack_of_int32_and_float32_give_float32_as_the_dtype_rule_says():
