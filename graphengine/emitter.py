@@ -209,7 +209,8 @@ class Emitter:
         s, impl, code = step.slot, step.impl, self.code
         if s not in self.assigned:
             return  # no gradient reaches this node
-        if has_inline_backward(step):
+        if has_inline_backward(step) and not (self.values is not None and impl.takes_out()[1]):
+            # the inline form, except in a step where the method can write into buffers
             template = impl.inline_backward
             names = self._attrs(step)
             names.update(grad=f"g{s}", output=value_of(s))
