@@ -18,8 +18,8 @@ once, shared by liveness; fan-out gradients are summed into a buffer in place; t
 optimizer updates the parameters in place.
 
 The first call with a new feed signature is interpreted, which checks every op's result
-and records every array's shape and dtype for the buffers; its gradients make that call's
-update. Ops that draw random numbers (dropout) draw them for it as for
+and records every array's shape and dtype; its gradients make that call's update. The next
+call generates the step and allocates its buffers, once the first call's arrays are gone. Ops that draw random numbers (dropout) draw them for it as for
 any step.
 
 What the step keeps is valid until the next call: the arrays in ``grads`` and the fetched
@@ -138,12 +138,16 @@ class CompiledStep:
         try:
             self._ensure_program()
             arrays = self._fast_arrays(feeds)
-            variant = None
+            variant = signature = None
             if arrays is not None:
-                variant = self._variants.get(tuple([(a.shape, a.dtype) for a in arrays]))
+                signature = tuple([(a.shape, a.dtype) for a in arrays])
+                variant = self._variants.get(signature)
             if variant is None:
                 loss = self._first_call(feeds)
             else:
+                if type(variant) is tuple:  # the first call's shapes: generate the step now
+                    self._last = None  # the first call's arrays go before the buffers come
+                    variant = self._variants[signature] = _Variant(self, *variant, self.graph._backend.xp)
                 self._last = variant
                 loss = variant.fn(arrays, self.graph._backend.xp)
             self.steps += 1
@@ -216,19 +220,25 @@ class CompiledStep:
         signature = tuple([(a.shape, a.dtype) for a in arrays])
         if len(self._variants) >= MAX_VARIANTS:
             self._variants.pop(next(iter(self._variants)))
-        variant = self._variants[signature] = _Variant(self, value_shapes, grad_shapes, xp)
-        self._last = variant
-        param_grads = [grads[s] if grads[s] is not None else xp.zeros(node._value.shape, node._value.dtype)
+        self._variants[signature] = (value_shapes, grad_shapes)  # the step is generated on the next call
+        self._last = first = _FirstCall()
+        first.grads = [grads[s] if grads[s] is not None else xp.zeros(node._value.shape, node._value.dtype)
                        for s, node in self._params]
-        variant.grads[:] = param_grads
-        variant.fetched[:] = [values[program.slot[i]] for i in self._fetch_ids]
+        first.fetched = [values[program.slot[i]] for i in self._fetch_ids]
         loss = values[target].copy()
-        self._update(variant.grads)
+        self._update(first.grads)
         return loss
 
     def __repr__(self) -> str:
         opt = f", optimizer {self.optimizer.name!r}" if self.optimizer is not None else ""
         return f"<CompiledStep of {self.loss.name!r} in graph {self.graph.name!r}{opt}: {self.steps} steps>"
+
+
+class _FirstCall:
+    """What the interpreted first call of a feed signature leaves to read."""
+
+    source = ""
+    buffers: list = []
 
 
 class _Variant:
