@@ -95,12 +95,7 @@ class BatchNorm(Module):
         mean = xp.reshape(batch_mean, (-1,))
         var = xp.reshape(batch_var, (-1,))
         n = int(np.prod(batch_input.shape[:-1], dtype=np.int64))
-        if n > 1:
-            var = var * (n / (n - 1))
-        m = self.momentum
-        dtype = running_mean.value.dtype
-        running_mean.value = ((1 - m) * running_mean.value + m * mean).astype(dtype)
-        running_var.value = ((1 - m) * running_var.value + m * var).astype(dtype)
+        _momentum_update(running_mean, running_var, mean, var, n, self.momentum)
 
     def update_running_stats(self, run) -> None:
         """Update the running statistics from a training run that kept the batch statistics
@@ -202,12 +197,7 @@ class BatchNorm2d(BatchNorm):
         mean = xp.mean(batch_input, axis=axes)
         var = xp.var(batch_input, axis=axes)
         n = batch_input.size // max(batch_input.shape[1], 1)
-        if n > 1:
-            var = var * (n / (n - 1))
-        m = self.momentum
-        dtype = running_mean.value.dtype
-        running_mean.value = ((1 - m) * running_mean.value + m * mean).astype(dtype)
-        running_var.value = ((1 - m) * running_var.value + m * var).astype(dtype)
+        _momentum_update(running_mean, running_var, mean, var, n, self.momentum)
 
     def expected_param_shapes(self):
         if self._params or self.built:
@@ -323,6 +313,16 @@ class GroupNorm(Module):
 
     def extra_repr(self) -> str:
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}" + ("" if self.affine else ", affine=False")
+
+
+def _momentum_update(running_mean, running_var, mean, var, n, momentum):
+    """Running statistics, as torch updates them: the batch variance unbiased over the
+    ``n`` values each statistic saw, blended in with ``momentum``."""
+    if n > 1:
+        var = var * (n / (n - 1))
+    dtype = running_mean.value.dtype
+    running_mean.value = ((1 - momentum) * running_mean.value + momentum * mean).astype(dtype)
+    running_var.value = ((1 - momentum) * running_var.value + momentum * var).astype(dtype)
 
 
 __all__ = ["BatchNorm", "BatchNorm2d", "LayerNorm", "GroupNorm"]
