@@ -162,7 +162,7 @@ def test_one_step_is_refused_from_a_second_thread_while_it_runs(rng):
 
         def forward(self, xp, a):
             if gate.is_set():
-                release.wait(5)
+                release.wait(30)
             return a
 
         def backward(self, xp, grad, inputs, output):
@@ -179,10 +179,11 @@ def test_one_step_is_refused_from_a_second_thread_while_it_runs(rng):
     worker = threading.Thread(target=step, args=(feeds,))
     worker.start()
     try:
-        for _ in range(100):  # until the worker is inside the step
+        for _ in range(1000):  # until the worker is inside the step (a loaded machine may take a while)
             if step._lock.locked():
                 break
             threading.Event().wait(0.01)
+        assert step._lock.locked(), "the worker thread never entered the step"
         with pytest.raises(ge.GraphEngineError, match="running in another thread.*one step per thread"):
             step(feeds)
     finally:
