@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import io
 import json
+import math
+import re
 import zipfile
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -122,32 +125,124 @@ def save(graph, path) -> None:
         archive.writestr("arrays.npz", buffer.getvalue())
 
 
-def read(path) -> tuple:
+def read(path, *, limits: "Limits | None" = None) -> tuple:
     """``(document, arrays)`` of the save file at ``path``: the parsed ``graph.json`` and
     the arrays of ``arrays.npz``. Anything that is not exactly a graphengine save file of
-    this format version is refused with a :class:`~graphengine.SaveFormatError` that says
-    what was found."""
+    this format version is refused with a :class:`~graphengine.SaveFormatError` that names
+    the member and says what was found.
+
+    Everything is checked before it is used, and sizes before anything is allocated (see
+    :class:`Limits`): member names, count and uncompressed sizes, JSON nesting depth, the
+    document's schema (node fields and their types, attribute encodings, dtypes), and each
+    ``.npy`` header against the shape and dtype its node declares. Object (pickled) arrays
+    are refused; nothing in the file is ever executed.
+    """
+    limits = DEFAULT_LIMITS if limits is None else limits
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, IsADirectoryError) as exc:
-        raise SaveFormatError(f"{path} is not a graphengine save file (not a zip archive: {exc})") from None
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # any malformed zip: BadZipFile, OSError, ValueError, EOFError, ...
+        raise SaveFormatError(f"{path} is not a graphengine save file (not a readable zip archive: "
+                              f"{type(exc).__name__}: {exc})") from None
     with archive:
-        names = set(archive.namelist())
-        if names != MEMBERS:
+        infos = archive.infolist()
+        names = [info.filename for info in infos]
+        if sorted(names) != sorted(MEMBERS):
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            what = (f"duplicate member{'s' if len(duplicates) > 1 else ''} {', '.join(map(repr, duplicates))}"
+                    if duplicates else f"members {sorted(names)[:10]}{' ...' if len(names) > 10 else ''}")
             raise SaveFormatError(
-                f"{path} is not a graphengine save file: it holds {sorted(names)}, expected exactly "
-                f"{sorted(MEMBERS)}; refusing to load anything else"
+                f"{path} is not a graphengine save file: it holds {what}, expected exactly "
+                f"{sorted(MEMBERS)} once each; refusing to load anything else"
             )
-        try:
-            document = json.loads(archive.read("graph.json").decode("utf-8"))
-        except ValueError as exc:
-            raise SaveFormatError(f"{path}: graph.json is not valid JSON ({exc})") from None
-        try:
-            with np.load(io.BytesIO(archive.read("arrays.npz")), allow_pickle=False) as npz:
-                arrays = {k: npz[k] for k in npz.files}
-        except ValueError as exc:
-            raise SaveFormatError(f"{path}: arrays.npz holds something other than plain arrays ({exc}); "
-                                  "pickled objects are refused") from None
+        by_name = {info.filename: info for info in infos}
+        raw_json = _read_member(archive, by_name["graph.json"], limits.max_json_bytes, path, "max_json_bytes")
+        document = _parse_json(raw_json, path, limits)
+        expected = _check_document(document, path)
+        raw_npz = _read_member(archive, by_name["arrays.npz"], limits.max_array_bytes + _NPZ_SLACK, path,
+                               "max_array_bytes")
+    arrays = _read_npz(raw_npz, f"{path}: arrays.npz", limits, expected)
+    del raw_npz
+    missing = sorted(set(expected) - set(arrays))
+    if missing:
+        raise SaveFormatError(f"{path}: graph.json uses array{'s' if len(missing) > 1 else ''} "
+                              f"{', '.join(map(repr, missing[:5]))} that arrays.npz does not hold")
+    return document, arrays
+
+
+# ------------------------------------------------------------------------------ limits
+
+MAX_JSON_BYTES = 64 * 2**20
+"""Largest uncompressed ``graph.json`` :func:`read` accepts by default (64 MiB)."""
+MAX_JSON_DEPTH = 64
+"""Deepest nesting of JSON arrays and objects accepted by default (a saved graph uses < 10)."""
+MAX_ARRAY_BYTES = 8 * 2**30
+"""Largest total of array data (uncompressed ``arrays.npz``) accepted by default (8 GiB)."""
+MAX_ARRAYS = 1_000_000
+"""Most members ``arrays.npz`` may hold by default."""
+
+_NPZ_SLACK = 2**20  # room for the zip directory and .npy headers around the array data
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds :func:`read` (``ge.load(path, limits=...)``) checks before reading or allocating.
+
+    >>> small = Limits(max_array_bytes=2**20)     # refuse files with more than 1 MiB of arrays
+    """
+
+    max_json_bytes: int = MAX_JSON_BYTES
+    max_json_depth: int = MAX_JSON_DEPTH
+    max_array_bytes: int = MAX_ARRAY_BYTES
+    max_arrays: int = MAX_ARRAYS
+
+
+DEFAULT_LIMITS = Limits()
+
+# dtypes a saved graph may declare: booleans and numbers, never objects, strings or records
+ALLOWED_DTYPES = frozenset(np.dtype(c).name for c in "?bhilqBHILQefdgFDG")
+_ARRAY_KINDS = frozenset("biufc")
+
+
+def _read_member(archive, info, limit, path, limit_name):
+    """The bytes of one member, refusing more than ``limit`` (declared or actual) bytes."""
+    member = info.filename
+    if info.file_size > limit:
+        raise SaveFormatError(f"{path}: member {member} declares {info.file_size} uncompressed bytes, over the "
+                              f"limit of {limit} (Limits.{limit_name}); pass ge.load(..., limits=ge.archive.Limits"
+                              f"({limit_name}=...)) if you trust this file")
+    try:
+        with archive.open(info) as stream:
+            data = stream.read(limit + 1)
+    except Exception as exc:  # zlib.error, BadZipFile (CRC), NotImplementedError (method), RuntimeError (encrypted)
+        raise SaveFormatError(f"{path}: member {member} cannot be read, the file is damaged "
+                              f"({type(exc).__name__}: {exc})") from None
+    if len(data) > limit:
+        raise SaveFormatError(f"{path}: member {member} inflates to more than {limit} bytes "
+                              f"(Limits.{limit_name}); refusing it")
+    return data
+
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+
+
+def json_depth(raw: bytes) -> int:
+    """The deepest nesting of ``[`` and ``{`` in JSON text (strings skipped), without parsing it."""
+    codes = np.frombuffer(_JSON_STRING.sub(b'""', raw), dtype=np.uint8)
+    steps = (codes == ord("[")).astype(np.int64) + (codes == ord("{")) - (codes == ord("]")) - (codes == ord("}"))
+    return int(np.cumsum(steps).max(initial=0))
+
+
+def _parse_json(raw, path, limits):
+    depth = json_depth(raw)
+    if depth > limits.max_json_depth:
+        raise SaveFormatError(f"{path}: member graph.json nests {depth} levels deep, over the limit of "
+                              f"{limits.max_json_depth} (Limits.max_json_depth); a saved graph nests far less")
+    try:
+        document = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise SaveFormatError(f"{path}: member graph.json is not valid JSON ({exc})") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         found = f"format {document.get('format')!r}" if isinstance(document, dict) else f"a JSON {type(document).__name__}"
         raise SaveFormatError(f"{path}: graph.json is not a graphengine graph ({found}, expected an object with "
@@ -157,7 +252,218 @@ def read(path) -> tuple:
             f"{path}: save format version {document.get('version')!r} is not supported "
             f"(this graphengine reads version {FORMAT_VERSION})"
         )
-    return document, arrays
+    return document
 
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "MEMBERS", "decode_attr", "encode_attr", "read", "save"]
+# ------------------------------------------------------------------------------ schema
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_dtype_name(value, where):
+    """The numpy dtype a document names, refusing anything but booleans and numbers."""
+    if not isinstance(value, str) or value not in ALLOWED_DTYPES:
+        raise SaveFormatError(f"{where}: dtype {value!r} is not one of {', '.join(sorted(ALLOWED_DTYPES))}")
+    return np.dtype(value)
+
+
+def _check_shape(value, where, allow_none_dims):
+    if not isinstance(value, list) or len(value) > 64:
+        raise SaveFormatError(f"{where}: shape {value!r} is not a list of at most 64 dimensions")
+    for dim in value:
+        if not ((_is_int(dim) and dim >= 0) or (dim is None and allow_none_dims)):
+            raise SaveFormatError(f"{where}: shape {value!r} has dimension {dim!r}; dimensions are non-negative "
+                                  f"integers{' or null' if allow_none_dims else ''}")
+    return tuple(value)
+
+
+_NODE_FIELDS = {
+    "input": {"id", "name", "kind", "scope", "shape", "dtype"},
+    "param": {"id", "name", "kind", "scope", "shape", "dtype", "value"},
+    "const": {"id", "name", "kind", "scope", "shape", "dtype", "value"},
+    "op": {"id", "name", "kind", "scope", "shape", "dtype", "op", "inputs", "attrs"},
+}
+
+
+def _check_document(document, path) -> dict:
+    """Check graph.json's schema; ``{array key: (shape, dtype) or None}`` of the arrays it uses."""
+    top = {"format", "version", "name", "backend", "nodes"}
+    if set(document) != top:
+        raise SaveFormatError(f"{path}: graph.json has fields {sorted(document)}, expected exactly {sorted(top)}")
+    for field in ("name", "backend"):
+        if not isinstance(document[field], str):
+            raise SaveFormatError(f"{path}: graph.json field {field!r} is {document[field]!r}, expected a string")
+    nodes = document["nodes"]
+    if not isinstance(nodes, list):
+        raise SaveFormatError(f"{path}: graph.json field 'nodes' is a JSON {type(nodes).__name__}, expected a list")
+    expected: dict = {}
+    for position, entry in enumerate(nodes):
+        where = f"{path}: graph.json nodes[{position}]"
+        if not isinstance(entry, dict):
+            raise SaveFormatError(f"{where} is a JSON {type(entry).__name__}, expected an object")
+        kind = entry.get("kind")
+        if kind not in _NODE_FIELDS:
+            raise SaveFormatError(f"{where}: kind {kind!r} is not one of {sorted(_NODE_FIELDS)}")
+        if set(entry) != _NODE_FIELDS[kind]:
+            raise SaveFormatError(f"{where} ({kind}): has fields {sorted(entry)}, expected exactly "
+                                  f"{sorted(_NODE_FIELDS[kind])}")
+        if entry["id"] != position or not _is_int(entry["id"]):
+            raise SaveFormatError(f"{where}: id {entry['id']!r}, expected {position} (nodes are saved in id order)")
+        name, scope = entry["name"], entry["scope"]
+        if not isinstance(name, str) or not name:
+            raise SaveFormatError(f"{where}: name {name!r} is not a non-empty string")
+        where = f"{path}: graph.json node {name!r}"
+        if scope is not None and not isinstance(scope, str):
+            raise SaveFormatError(f"{where}: scope {scope!r} is not a string")
+        if scope and not name.startswith(scope + "/"):
+            raise SaveFormatError(f"{where}: name does not start with its scope {scope!r}")
+        shape = None if entry["shape"] is None else _check_shape(entry["shape"], where, kind in ("input", "op"))
+        dtype = None if entry["dtype"] is None else check_dtype_name(entry["dtype"], where)
+        if kind in ("param", "const"):
+            value = entry["value"]
+            if isinstance(value, dict):
+                if set(value) != {"array"} or not isinstance(value["array"], str):
+                    raise SaveFormatError(f"{where}: value {value!r} is neither a number nor {{'array': key}}")
+                if shape is None or dtype is None or None in shape:
+                    raise SaveFormatError(f"{where}: an array value needs a declared shape (no null dimensions) and dtype")
+                _expect(expected, value["array"], (shape, dtype), where)
+            elif not isinstance(value, (int, float)):
+                raise SaveFormatError(f"{where}: value {value!r} is neither a number nor {{'array': key}}")
+        elif kind == "op":
+            if not isinstance(entry["op"], str):
+                raise SaveFormatError(f"{where}: op {entry['op']!r} is not a string")
+            inputs = entry["inputs"]
+            if not isinstance(inputs, list) or not all(_is_int(i) and 0 <= i < position for i in inputs):
+                raise SaveFormatError(f"{where}: inputs {inputs!r} must be ids of earlier nodes (0..{position - 1})")
+            if not isinstance(entry["attrs"], dict):
+                raise SaveFormatError(f"{where}: attrs is a JSON {type(entry['attrs']).__name__}, expected an object")
+            for attr, value in entry["attrs"].items():
+                _check_attr(value, f"{where}: attribute {attr!r}", expected)
+    return expected
+
+
+def _expect(expected, key, spec, where):
+    if key in expected:
+        raise SaveFormatError(f"{where}: array {key!r} is used twice; every saved array belongs to one place")
+    expected[key] = spec
+
+
+def _check_attr(value, where, expected):
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return
+    if isinstance(value, list):
+        for item in value:
+            _check_attr(item, where, expected)
+        return
+    if not isinstance(value, dict) or len(value) != 1:
+        raise SaveFormatError(f"{where}: malformed value {value!r}")
+    (tag, inner), = value.items()
+    if tag in ("tuple", "slice"):
+        if not isinstance(inner, list) or (tag == "slice" and len(inner) != 3):
+            raise SaveFormatError(f"{where}: malformed {tag} {inner!r}")
+        for item in inner:
+            _check_attr(item, where, expected)
+    elif tag == "ellipsis":
+        if inner is not True:
+            raise SaveFormatError(f"{where}: malformed ellipsis {inner!r}")
+    elif tag == "dtype":
+        check_dtype_name(inner, where)
+    elif tag == "dict":
+        if not isinstance(inner, dict):
+            raise SaveFormatError(f"{where}: malformed dict {inner!r}")
+        for item in inner.values():
+            _check_attr(item, where, expected)
+    elif tag == "array":
+        if not isinstance(inner, str):
+            raise SaveFormatError(f"{where}: array key {inner!r} is not a string")
+        _expect(expected, inner, None, where)
+    else:
+        raise SaveFormatError(f"{where}: unknown attribute tag {tag!r}")
+
+
+# ------------------------------------------------------------------------------ arrays
+
+def read_npz(source, where: str, limits: "Limits | None" = None, expected: dict | None = None) -> dict:
+    """``{key: array}`` of a ``.npz`` (a path or bytes), checking before allocating anything:
+    member count, names and sizes against ``limits``, each ``.npy`` header (no objects, data
+    size within the member) and, where ``expected`` gives ``(shape, dtype)`` for a key, that
+    the header declares exactly that. Every failure is a :class:`SaveFormatError` naming the
+    member. ``expected`` (when given) also lists every key the file may hold."""
+    limits = DEFAULT_LIMITS if limits is None else limits
+    if isinstance(source, (bytes, bytearray)):
+        source = io.BytesIO(source)
+    return _read_npz(source, where, limits, expected)
+
+
+def _read_npz(raw, where, limits, expected):
+    if isinstance(raw, (bytes, bytearray)):
+        raw = io.BytesIO(raw)
+    try:
+        npz = zipfile.ZipFile(raw)
+    except FileNotFoundError:
+        raise
+    except Exception as exc:
+        raise SaveFormatError(f"{where} is not a readable .npz (zip) archive ({type(exc).__name__}: {exc})") from None
+    arrays = {}
+    with npz:
+        infos = npz.infolist()
+        if len(infos) > limits.max_arrays:
+            raise SaveFormatError(f"{where} holds {len(infos)} members, over the limit of {limits.max_arrays} "
+                                  "(Limits.max_arrays)")
+        total = sum(info.file_size for info in infos)
+        if total > limits.max_array_bytes + _NPZ_SLACK:
+            raise SaveFormatError(f"{where} declares {total} uncompressed bytes, over the limit of "
+                                  f"{limits.max_array_bytes} (Limits.max_array_bytes)")
+        for info in infos:
+            member = info.filename
+            if not member.endswith(".npy"):
+                raise SaveFormatError(f"{where}: member {member!r} is not a .npy array")
+            key = member[:-4]
+            if key in arrays:
+                raise SaveFormatError(f"{where}: member {member!r} appears twice; refusing an ambiguous file")
+            if expected is not None and key not in expected:
+                raise SaveFormatError(f"{where}: member {member!r} is not used by any node of graph.json")
+            spec = None if expected is None else expected[key]
+            arrays[key] = _read_npy(npz, info, f"{where}: member {member!r}", spec)
+    return arrays
+
+
+def _read_npy(npz, info, where, spec):
+    fmt = np.lib.format
+    try:
+        with npz.open(info) as stream:
+            version = fmt.read_magic(stream)
+            if version == (1, 0):
+                shape, fortran, dtype = fmt.read_array_header_1_0(stream)
+            elif version in ((2, 0), (3, 0)):
+                shape, fortran, dtype = fmt.read_array_header_2_0(stream)
+            else:
+                raise ValueError(f".npy format version {version} is not supported")
+            if dtype.hasobject or dtype.kind not in _ARRAY_KINDS:
+                raise SaveFormatError(f"{where}: holds dtype {dtype}; only booleans and numbers are loaded, "
+                                      "pickled objects are refused")
+            if spec is not None:
+                want_shape, want_dtype = spec
+                if tuple(shape) != tuple(want_shape) or dtype.newbyteorder("=") != want_dtype.newbyteorder("="):
+                    raise SaveFormatError(f"{where}: holds an array of shape {tuple(shape)} and dtype {dtype}, but "
+                                          f"graph.json declares shape {tuple(want_shape)} and dtype {want_dtype}")
+            nbytes = math.prod(shape) * dtype.itemsize
+            offset = stream.tell()
+            if nbytes > info.file_size - offset:
+                raise SaveFormatError(f"{where}: header declares shape {tuple(shape)} of {dtype} ({nbytes} bytes) "
+                                      f"but the member holds only {max(info.file_size - offset, 0)} data bytes")
+            data = stream.read(nbytes)
+    except SaveFormatError:
+        raise
+    except Exception as exc:  # bad magic or header (ValueError), damaged stream (zlib.error, BadZipFile), ...
+        raise SaveFormatError(f"{where} is not a readable .npy array ({type(exc).__name__}: {exc})") from None
+    if len(data) != nbytes:
+        raise SaveFormatError(f"{where}: truncated, {len(data)} of {nbytes} data bytes")
+    array = np.frombuffer(bytearray(data), dtype=dtype)
+    return array.reshape(shape[::-1]).transpose() if fortran else array.reshape(shape)
+
+
+__all__ = ["DEFAULT_LIMITS", "FORMAT", "FORMAT_VERSION", "Limits", "MAX_ARRAYS", "MAX_ARRAY_BYTES",
+           "MAX_JSON_BYTES", "MAX_JSON_DEPTH", "MEMBERS", "decode_attr", "encode_attr", "json_depth", "read",
+           "read_npz", "save"]

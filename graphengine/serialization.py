@@ -8,34 +8,69 @@ refused with an error that names the node and the op.
 
 from __future__ import annotations
 
-from .archive import FORMAT, FORMAT_VERSION, decode_attr, read, save
+import inspect
+import keyword
+
+from .archive import FORMAT, FORMAT_VERSION, Limits, decode_attr, read, save
 from .errors import GraphEngineError, SaveFormatError, UnknownOpError
 from .graph import Graph
 from .node import CONST, INPUT, OP, PARAM
 
 
-def load(path, *, plugins=None, backend: str | None = None):
+class UnknownSavedOpError(SaveFormatError, UnknownOpError):
+    """A saved graph uses an op that no loaded plugin provides (both a save-format and an unknown-op error)."""
+
+
+def load(path, *, plugins=None, backend: str | None = None, limits: Limits | None = None):
     """Load a graph saved with ``Graph.save``: names, ids, scopes and arrays come back as saved.
 
     ``plugins`` is the plugin manager to find ops in (default: the default one);
-    ``backend`` overrides the backend recorded in the file.
+    ``backend`` overrides the backend recorded in the file; ``limits`` (an
+    :class:`graphengine.archive.Limits`) bounds what is read before anything is allocated.
+
+    A file is only data: everything in it is checked against the format's schema and the
+    ops' declared attributes before use, and every problem is a
+    :class:`~graphengine.SaveFormatError` naming the member, node and what is wrong (see
+    "Loading files you did not write" in docs/training.md).
     """
-    document, arrays = read(path)
-    graph = Graph(document["name"], backend=backend or document.get("backend", "numpy"), plugins=plugins)
-    by_id = {}
+    document, arrays = read(path, limits=limits)
     try:
-        for entry in document["nodes"]:
-            by_id[entry["id"]] = _load_node(graph, entry, arrays, by_id, path)
-    except (KeyError, TypeError) as exc:
-        raise SaveFormatError(f"{path}: malformed node entry ({type(exc).__name__}: {exc})") from None
+        graph = Graph(document["name"], backend=backend or document["backend"], plugins=plugins)
+    except GraphEngineError as exc:
+        if backend is not None:
+            raise
+        raise SaveFormatError(f"{path}: graph.json backend {document['backend']!r} cannot be used: {exc}; "
+                              "pass ge.load(..., backend='numpy') to load it on another backend") from exc
+    by_id = []
+    for entry in document["nodes"]:
+        by_id.append(_load_node(graph, entry, arrays, by_id, path))
     return graph
+
+
+def _check_attr_names(op, attrs, where):
+    """Attribute names must be ones the op declares; an op taking ``**attrs`` may only get
+    identifiers that are not keywords and collide with no parameter of its methods."""
+    _, declared, takes_any, _ = type(op).signature_info()
+    reserved = set(inspect.signature(type(op).forward).parameters) | set(inspect.signature(type(op).backward).parameters)
+    for attr in attrs:
+        if attr in declared:
+            continue
+        if not takes_any:
+            raise SaveFormatError(f"{where}: attribute {attr!r} is not one op {op.name!r} takes "
+                                  f"({', '.join(sorted(declared)) or 'none'})")
+        if not attr.isidentifier() or keyword.iskeyword(attr) or attr in reserved or attr.startswith("_"):
+            raise SaveFormatError(f"{where}: attribute name {attr!r} is refused: an op's attributes are named by "
+                                  "Python identifiers that are not keywords, private names or the names of the "
+                                  "op's own method parameters")
 
 
 def _load_node(graph, entry, arrays, by_id, path):
     kind = entry["kind"]
-    scope = entry.get("scope") or ""
+    name = entry["name"]
+    where = f"{path}: graph.json node {name!r}"
+    scope = entry["scope"] or ""
     parts = scope.split("/") if scope else []
-    local = entry["name"][len(scope) + 1:] if scope else entry["name"]
+    local = name[len(scope) + 1:] if scope else name
     saved_scopes = graph._scopes
     graph._scopes = parts
     try:
@@ -44,25 +79,33 @@ def _load_node(graph, entry, arrays, by_id, path):
         elif kind in (PARAM, CONST):
             value = decode_attr(entry["value"], arrays)
             node = graph.param(local, value) if kind == PARAM else graph.const(value, name=local)
-        elif kind == OP:
+        else:
             op_name = entry["op"]
             if op_name not in graph.plugins.ops:
-                raise UnknownOpError(
-                    f"{path}: node {entry['name']!r} uses op {op_name!r}, which no loaded plugin provides. "
+                raise UnknownSavedOpError(
+                    f"{where} uses op {op_name!r}, which no loaded plugin provides. "
                     "Install (or enable in GRAPHENGINE_PLUGINS) the plugin that registers it, then load again."
                 )
+            _check_attr_names(graph.plugins.ops[op_name], entry["attrs"], f"{where} (op {op_name!r})")
             inputs = [by_id[i] for i in entry["inputs"]]
-            attrs = {k: decode_attr(v, arrays) for k, v in entry.get("attrs", {}).items()}
+            attrs = {k: decode_attr(v, arrays) for k, v in entry["attrs"].items()}
             node = graph.apply(op_name, *inputs, name=local, **attrs)
-        else:
-            raise SaveFormatError(f"{path}: unknown node kind {kind!r}")
-    except GraphEngineError:
+    except SaveFormatError:
         raise
+    except GraphEngineError as exc:
+        raise SaveFormatError(f"{where} ({kind}{' ' + repr(entry['op']) if kind == OP else ''}) does not build: "
+                              f"{exc}") from exc
     finally:
         graph._scopes = saved_scopes
-    if node.id != entry["id"] or node.name != entry["name"]:
-        raise SaveFormatError(f"{path}: node {entry['name']!r} did not load with its saved id and name")
+    if node.id != entry["id"] or node.name != name:
+        raise SaveFormatError(f"{where} did not load with its saved id {entry['id']} and name "
+                              f"(got id {node.id}, name {node.name!r}); the file is inconsistent")
+    declared = (entry["shape"], entry["dtype"])
+    built = (None if node.shape is None else list(node.shape), None if node.dtype is None else node.dtype.name)
+    if any(d is not None and b is not None and d != b for d, b in zip(declared, built)):
+        raise SaveFormatError(f"{where}: graph.json declares shape {declared[0]} and dtype {declared[1]}, but the "
+                              f"node builds with shape {built[0]} and dtype {built[1]}; the file is inconsistent")
     return node
 
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "load", "save"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "Limits", "UnknownSavedOpError", "load", "save"]

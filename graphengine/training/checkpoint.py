@@ -17,6 +17,7 @@ import zipfile
 
 import numpy as np
 
+from ..archive import read_npz
 from ..errors import GraphEngineError, SaveFormatError
 from ..node import CONST, PARAM
 
@@ -80,34 +81,45 @@ def save_weights(target, path) -> str:
     return path
 
 
-def read_weights(path) -> dict:
-    """``{node name: array}`` from a ``.npz`` of :func:`save_weights` or a ``.ge`` graph file."""
+def read_weights(path, *, limits=None) -> dict:
+    """``{node name: array}`` from a ``.npz`` of :func:`save_weights` or a ``.ge`` graph file.
+
+    The file is only data: a ``.ge`` goes through every check of ``ge.load``; in a ``.npz``
+    each member's ``.npy`` header is checked (booleans and numbers only, no pickles, sizes
+    within ``limits``, a :class:`graphengine.archive.Limits`) before anything is allocated.
+    Any problem is a :class:`~graphengine.SaveFormatError` naming the member.
+    """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise SaveFormatError(f"checkpoint {path!r} is a directory; pass the .npz or .ge file inside it")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint {path!r} does not exist")
-    if zipfile.is_zipfile(path):
+    if not zipfile.is_zipfile(path):
+        raise SaveFormatError(f"{path}: not a weights file (.npz from save_weights) or a graph file (.ge): "
+                              "it is not a zip archive")
+    try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
-        if "graph.json" in names:
-            from ..serialization import load
+    except Exception as exc:  # a damaged zip directory: BadZipFile, OSError, ValueError, ...
+        raise SaveFormatError(f"{path}: not a weights file (.npz from save_weights) or a graph file (.ge): "
+                              f"{type(exc).__name__}: {exc}") from None
+    if "graph.json" in names:
+        from ..serialization import load
 
-            loaded = load(path)
-            return {n.name: _to_numpy(n.value) for n in stateful_nodes(loaded)}
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
-    except (ValueError, OSError) as exc:
-        raise SaveFormatError(f"{path}: not a weights file (.npz from save_weights) or a graph file (.ge): {exc}") from exc
+        loaded = load(path, limits=limits)
+        return {n.name: _to_numpy(n.value) for n in stateful_nodes(loaded)}
+    return read_npz(path, f"{path} (weights file)", limits)
 
 
-def load_weights(target, path, strict: bool = True) -> None:
+def load_weights(target, path, strict: bool = True, *, limits=None) -> None:
     """Load arrays saved by :func:`save_weights` or ``graph.save`` into the graph, by node name.
 
+    ``limits`` bounds what is read (see :func:`read_weights`).
     ``strict``: every param of the graph must be in the file (else :class:`CheckpointError`
     lists the missing ones); with ``strict=False`` only the names both have are loaded.
     """
     graph = _graph_of(target)
-    arrays = read_weights(path)
+    arrays = read_weights(path, limits=limits)
     if strict:
         missing = [n.name for n in graph.params() if n.name not in arrays]
         if missing:
