@@ -20,14 +20,18 @@ Type codes: 0x08 unsigned byte, 0x09 signed byte, 0x0B int16, 0x0C int32, 0x0D f
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
+import zlib
 
 import numpy as np
 
 from ..errors import GraphEngineError
 
 GZIP_MAGIC = b"\x1f\x8b"
+# what reading a damaged file raises (gzip.BadGzipFile is an OSError; a damaged deflate stream is zlib.error)
+_READ_ERRORS = (EOFError, OSError, zlib.error)
 
 # type code -> big-endian numpy dtype
 TYPE_CODES = {
@@ -60,15 +64,22 @@ def _open(path):
 
 def read_idx_header(path) -> tuple[int, tuple[int, ...]]:
     """``(magic number, dims)`` of an IDX file, reading only the header."""
-    with _open(path) as f:
-        return _read_header(f, path)
+    path = os.fspath(path)
+    _check_path(path)
+    try:
+        with _open(path) as f:
+            return _read_header(f, path)
+    except _READ_ERRORS as exc:
+        raise IDXFormatError(f"{path}: cannot read the IDX header: {type(exc).__name__}: {exc}; "
+                             "the file is truncated or corrupt") from exc
 
 
 def _read_header(f, path):
     try:
         head = f.read(4)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise IDXFormatError(f"{path}: cannot read the IDX header: {exc}") from exc
+    except _READ_ERRORS as exc:
+        raise IDXFormatError(f"{path}: cannot read the IDX header: {type(exc).__name__}: {exc}; "
+                             "the file is truncated or corrupt") from exc
     if len(head) < 4:
         raise IDXFormatError(f"{path}: file is too short for an IDX header ({len(head)} bytes)")
     zero, code, ndim = struct.unpack(">HBB", head)
@@ -88,18 +99,32 @@ def _read_header(f, path):
     return magic, tuple(int(d) for d in dims)
 
 
+_CHUNK = 1 << 20
+
+
+def _check_path(path):
+    if os.path.isdir(path):
+        raise IDXFormatError(f"{path!r} is a directory, not an IDX file; pass the path of a file inside it "
+                             "(e.g. train-images-idx3-ubyte.gz), or data_dir= to load_mnist")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"IDX file {path!r} does not exist")
+
+
 def read_idx(path, expected_magic: int | None = None) -> np.ndarray:
     """The array stored in an IDX file (raw or gzip, detected from the first bytes).
 
     The result has native byte order (``uint8`` for MNIST). ``expected_magic`` (2051 for
-    images, 2049 for labels) is checked when given. A truncated file or trailing bytes
-    raise :class:`IDXFormatError` naming the file and the byte counts.
+    images, 2049 for labels) is checked when given. The header's dimensions are checked
+    against the file's length before anything is allocated (a raw file against its size; a
+    gzip file is read in chunks, so memory never exceeds the data actually there). A
+    truncated, corrupt (damaged gzip stream) or overlong file raises
+    :class:`IDXFormatError` naming the file and the byte counts.
     """
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"IDX file {path!r} does not exist")
+    _check_path(path)
     try:
         with _open(path) as f:
+            compressed = isinstance(f, gzip.GzipFile)
             magic, dims = _read_header(f, path)
             if expected_magic is not None and magic != expected_magic:
                 raise IDXFormatError(
@@ -107,9 +132,15 @@ def read_idx(path, expected_magic: int | None = None) -> np.ndarray:
                     "was expected; images have 2051, labels 2049. Are image and label files swapped?"
                 )
             dtype = TYPE_CODES[(magic >> 8) & 0xFF]
-            count = int(np.prod(dims, dtype=np.int64)) if dims else 1
-            need = count * dtype.itemsize
-            data = f.read(need)
+            need = math.prod(dims) * dtype.itemsize
+            if not compressed:
+                available = os.path.getsize(path) - f.tell()
+                if need > available:
+                    raise IDXFormatError(
+                        f"{path}: header says {dims} ({need} data bytes) but only {available} follow; "
+                        "the file is truncated"
+                    )
+            data = _read_bounded(f, need)
             if len(data) < need:
                 raise IDXFormatError(
                     f"{path}: header says {dims} ({need} data bytes) but only {len(data)} follow; the file is truncated"
@@ -117,11 +148,21 @@ def read_idx(path, expected_magic: int | None = None) -> np.ndarray:
             extra = f.read(1)
             if extra:
                 raise IDXFormatError(f"{path}: {dims} needs {need} data bytes but the file has more; it is corrupt")
-    except (EOFError, gzip.BadGzipFile, OSError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        raise IDXFormatError(f"{path}: cannot read: {type(exc).__name__}: {exc}; the file may be truncated") from exc
+    except _READ_ERRORS as exc:
+        raise IDXFormatError(f"{path}: cannot read: {type(exc).__name__}: {exc}; the file is truncated or "
+                             "corrupt (download it again, or check it with verify_file)") from exc
     return np.frombuffer(data, dtype=dtype).reshape(dims).astype(dtype.newbyteorder("="))
+
+
+def _read_bounded(f, need: int) -> bytearray:
+    """Up to ``need`` bytes, read in chunks: a header cannot make us allocate more than is there."""
+    data = bytearray()
+    while len(data) < need:
+        chunk = f.read(min(_CHUNK, need - len(data)))
+        if not chunk:
+            break
+        data += chunk
+    return data
 
 
 def write_idx(path, array, compress: bool | None = None) -> None:

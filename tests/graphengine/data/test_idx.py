@@ -78,3 +78,36 @@ def test_missing_file_and_unsupported_dtype(tmp_path):
 def test_zero_dimensional_and_empty_arrays(tmp_path):
     write_idx(tmp_path / "empty", np.zeros((0, 28, 28), dtype=np.uint8))
     assert read_idx(tmp_path / "empty").shape == (0, 28, 28)
+
+
+def test_a_directory_is_named_as_a_directory(tmp_path):
+    for read in (read_idx, read_idx_header):
+        with pytest.raises(IDXFormatError, match="is a directory, not an IDX file"):
+            read(tmp_path)
+
+
+def test_a_damaged_gzip_stream_is_an_idx_format_error(tmp_path):
+    path = tmp_path / "a-idx1-ubyte.gz"
+    write_idx(path, np.arange(5000, dtype=np.uint8) % 7)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(IDXFormatError, match="a-idx1-ubyte.gz: cannot read.*corrupt"):
+        read_idx(path)
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_huge_declared_dimensions_are_refused_before_allocating(tmp_path, suffix):
+    import tracemalloc
+
+    payload = struct.pack(">HBB", 0, 0x08, 3) + struct.pack(">3i", 2**20, 2**20, 2**10) + bytes(100)
+    path = tmp_path / f"huge-idx3-ubyte{suffix}"
+    path.write_bytes(gzip.compress(payload) if suffix else payload)
+    tracemalloc.start()
+    try:
+        with pytest.raises(IDXFormatError, match=r"\(1048576, 1048576, 1024\) .* but only 100 follow"):
+            read_idx(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20  # the header asks for 1 TiB

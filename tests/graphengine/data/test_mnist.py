@@ -157,3 +157,14 @@ def test_bad_arguments():
     with pytest.raises(DatasetError, match="unknown dataset 'mnsit'.*'mnist'"):
         ge.data.load_mnist("test", dataset="mnsit", download=False)
     assert mnist_module.ENV_DATA_DIR == "GRAPHENGINE_DATA"
+
+
+def test_a_corrupt_gzip_read_unverified_is_a_dataset_error_naming_the_file(tmp_path):
+    _fake_dataset(tmp_path / "mnist", n=50)
+    path = tmp_path / "mnist" / "t10k-images-idx3-ubyte.gz"
+    data = bytearray(path.read_bytes())
+    start = 10 + (data.index(0, 10) + 1 - 10 if data[3] & 0x08 else 0)  # deflate data, after the file name
+    data[start] = 0xFF  # a reserved block type: a raw zlib.error before
+    path.write_bytes(bytes(data))
+    with pytest.raises(DatasetError, match="t10k-images-idx3-ubyte.gz.*(corrupt|truncated)"):
+        ge.data.load_mnist("test", data_dir=tmp_path, download=False, verify=False)
