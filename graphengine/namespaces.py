@@ -5,6 +5,8 @@ They read the default plugin manager (or one handed to them); they hold no state
 
 from __future__ import annotations
 
+import inspect
+
 from .errors import GraphStructureError, UnknownOpError
 from .node import Node
 
@@ -116,3 +118,38 @@ class InitNamespace(_RegistryView):
 
     def names(self) -> list[str]:
         return sorted(self.manager.initializers)
+
+
+# registry kind -> (what users type, the namespace class that turns registered names into attributes)
+_ATTRIBUTE_NAMESPACES = {"ops": ("ge.ops", OpsNamespace), "initializers": ("ge.init", InitNamespace)}
+_MISSING = object()
+
+
+def shadowing_problem(kind: str, name: str) -> str:
+    """Why ``name`` cannot be registered in registry ``kind`` because the namespace users type
+    (``ge.ops``, ``ge.init``) would never reach it, or "" when it can.
+
+    A registered name becomes an attribute of its namespace through ``__getattr__``, which is
+    only asked for names the namespace does not have itself: an op called ``names`` would be
+    hidden by ``ge.ops.names()``. Registries read by name only (optimizers, regularizers,
+    node styles) have no such attribute names.
+
+    >>> shadowing_problem("ops", "names")[:40]
+    "op 'names' would be shadowed by ge.ops.n"
+    >>> shadowing_problem("ops", "swish"), shadowing_problem("optimizers", "create")
+    ('', '')
+    """
+    if kind not in _ATTRIBUTE_NAMESPACES:
+        return ""
+    shown, namespace = _ATTRIBUTE_NAMESPACES[kind]
+    what = "op" if kind == "ops" else "initializer"
+    if name.startswith("__"):
+        return (f"{what} {name!r} cannot be reached as {shown}.{name}: {shown} does not look up names "
+                f"starting with '__' (Python's own attributes). Rename the {what}.")
+    # the namespace's own attribute, found the way Python finds it before __getattr__ is asked
+    own = inspect.getattr_static(namespace(manager=None), name, _MISSING)
+    if own is _MISSING:
+        return ""
+    kind_of = "method" if callable(own) or isinstance(own, (staticmethod, classmethod)) else "attribute"
+    return (f"{what} {name!r} would be shadowed by {shown}.{name}, the namespace's own {kind_of}: "
+            f"{shown}.{name} would never reach the {what}. Rename the {what}.")

@@ -8,7 +8,13 @@ Plugins are found in three ways, all going through the same pluggy hooks:
 * objects handed to :meth:`PluginManager.add_plugin` at run time.
 
 A plugin that fails to import or to register is recorded with its error and skipped;
-the others keep working. A name registered twice is refused, naming both plugins.
+the others keep working. "Fails" means any exception but ``KeyboardInterrupt``: a plugin
+that calls ``sys.exit()`` while importing (argparse does) is reported, not obeyed. A hook
+implementation with no matching hook (a misspelt ``register_op``) is reported, and so is a
+plugin that implements no hook at all. A name registered twice is refused, naming both
+plugins; so is an entry-point name two distributions declare (or one a built-in plugin
+has: the built-in keeps its row), and a name that the namespace users type would hide
+(an op called ``names`` behind ``ge.ops.names()``).
 There is no module-level registry: each :class:`PluginManager` owns its own, and
 :func:`default_manager` builds the one ``ge.ops`` and friends use, once, on first use.
 """
@@ -27,6 +33,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import PluginError, UnknownNameError, UnknownOpError, did_you_mean
+from .namespaces import shadowing_problem
 from .op import Op
 from .version import __version__
 
@@ -80,6 +87,23 @@ class PluginInfo:
 
 def _graphengine_version() -> str:
     return __version__
+
+
+def _reraise_interrupt(exc: BaseException) -> None:
+    """Let Ctrl-C through; every other exception a plugin raises (``SystemExit`` included) is
+    the plugin's failure, reported and survived."""
+    if isinstance(exc, KeyboardInterrupt):
+        raise exc
+    if isinstance(exc, BaseExceptionGroup) and exc.subgroup(KeyboardInterrupt) is not None:
+        raise exc
+
+
+def _describe(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, SystemExit):
+        text += (" (the plugin called sys.exit(), exit() or raised SystemExit, for example by parsing the "
+                 "program's command line with argparse; a plugin must not end the program)")
+    return text
 
 
 class PluginManager:
@@ -163,15 +187,21 @@ class PluginManager:
             eps = metadata.entry_points(group=ENTRY_POINT_GROUP)
         except TypeError:  # Python < 3.10 style API
             eps = metadata.entry_points().get(ENTRY_POINT_GROUP, [])
-        seen = set()
-        for ep in sorted(eps, key=lambda e: e.name):
-            if ep.value in BUILTIN_PLUGINS or ep.name in seen:
+        found = []
+        for ep in eps:
+            dist = getattr(ep, "dist", None)
+            found.append((ep.name, (dist.metadata["Name"] if dist is not None else "") or "", ep.value, ep))
+        # entry points with one name: the one whose distribution name sorts first keeps it (the
+        # order importlib.metadata finds them in depends on the file system), the others are refused
+        for _, dist_name, _, ep in sorted(found, key=lambda row: row[:3]):
+            if ep.value in BUILTIN_PLUGINS:
                 continue
-            seen.add(ep.name)
             dist = getattr(ep, "dist", None)
             version = getattr(dist, "version", "") if dist is not None else ""
-            dist_name = (dist.metadata["Name"] if dist is not None else "") or ""
             origin = f"entry point {ep.value}" + (f" ({dist_name})" if dist_name else "")
+            if ep.name in self.plugins:
+                self._refuse_name_clash(ep.name, dist_name, version, origin)
+                continue
             if self._only is not None and ep.name not in self._only:
                 self.plugins[ep.name] = PluginInfo(ep.name, version, origin, status="disabled",
                                                    errors=[f"not listed in {ENV_ONLY}"])
@@ -180,23 +210,40 @@ class PluginManager:
             self.plugins[ep.name] = info
             try:
                 obj = ep.load()
-            except Exception as exc:
-                self._fail(info, f"import failed: {type(exc).__name__}: {exc}", exc)
+            except BaseException as exc:
+                _reraise_interrupt(exc)
+                self._fail(info, f"import failed: {_describe(exc)}", exc)
                 continue
             self._register_and_call(obj, info)
+
+    def _refuse_name_clash(self, name: str, dist_name: str, version: str, origin: str):
+        """An entry point whose name is taken: listed under its own row with the reason, not loaded."""
+        first = self.plugins[name]
+        if first.origin == "builtin":
+            reason = (f"{name!r} is the name of the built-in plugin graphengine.plugins.{name}, which "
+                      "keeps that name")
+        else:
+            reason = (f"the plugin from {first.origin} has that name already (of the distributions declaring "
+                      f"it, the one whose name sorts first keeps it)")
+        key = f"{name} ({dist_name or origin})"
+        number = 2
+        while key in self.plugins:
+            key, number = f"{name} ({dist_name or origin}) #{number}", number + 1
+        info = self.plugins[key] = PluginInfo(key, version, origin)
+        self._fail(info, f"entry-point name {name!r} is taken: {reason}; this plugin is not loaded. "
+                         "Two plugins cannot share one name: rename the entry point (its name, left of '=' "
+                         "under [project.entry-points.graphengine] in the distribution's pyproject.toml), or "
+                         "uninstall the distribution you do not want.")
 
     def _load_module(self, module_name, name, origin, version, optional=False):
         try:
             module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if optional and exc.name == module_name:
+        except BaseException as exc:
+            _reraise_interrupt(exc)
+            if optional and isinstance(exc, ModuleNotFoundError) and exc.name == module_name:
                 return None
             info = self.plugins[name] = PluginInfo(name, version, origin)
-            self._fail(info, f"import failed: {type(exc).__name__}: {exc}", exc)
-            return None
-        except Exception as exc:
-            info = self.plugins[name] = PluginInfo(name, version, origin)
-            self._fail(info, f"import failed: {type(exc).__name__}: {exc}", exc)
+            self._fail(info, f"import failed: {_describe(exc)}", exc)
             return None
         info = self.plugins[name] = PluginInfo(name, version, origin)
         self._register_and_call(module, info)
@@ -212,28 +259,63 @@ class PluginManager:
             raise PluginError(f"a plugin named {name!r} is already loaded ({self.plugins[name].origin}); "
                               "pass another name=")
         info = self.plugins[name] = PluginInfo(name, version or getattr(plugin, "__version__", ""), "added at run time")
-        self._register_and_call(plugin, info)
+        try:
+            self._register_and_call(plugin, info)
+        except BaseException:  # KeyboardInterrupt: leave the manager as it was before the call
+            self._forget(plugin, info)
+            raise
         return info
+
+    def _forget(self, plugin, info: PluginInfo):
+        for kind, names in info.registered.items():
+            for name in names:
+                self.registries[kind].pop(name, None)
+                self._owner.pop((kind, name), None)
+        if self._pm.get_name(plugin) == info.name:
+            self._pm.unregister(plugin)
+        del self.plugins[info.name]
 
     def _register_and_call(self, plugin, info: PluginInfo):
         try:
             self._pm.register(plugin, name=info.name)
-        except Exception as exc:
-            self._fail(info, f"registration failed: {type(exc).__name__}: {exc}", exc)
+        except BaseException as exc:
+            _reraise_interrupt(exc)
+            self._fail(info, f"registration failed: {_describe(exc)}", exc)
             return
         impls = {hook: impl for hook in HOOK_KINDS for impl in getattr(self._pm.hook, hook).get_hookimpls()
                  if impl.plugin_name == info.name}
         info.hooks = sorted(impls)
+        self._check_hook_names(plugin, info, impls)
         for hook, impl in sorted(impls.items()):
             kind = HOOK_KINDS[hook]
             staged: list = []
             try:
                 impl.function(**({"register": staged.append} if "register" in impl.argnames else {}))
-            except Exception as exc:
-                self._fail(info, f"{hook} raised {type(exc).__name__}: {exc}", exc)
+            except BaseException as exc:
+                _reraise_interrupt(exc)
+                self._fail(info, f"{hook} raised {_describe(exc)}", exc)
                 continue  # nothing of this hook is kept: no half registrations
             for obj in staged:
                 self._add(kind, obj, info)
+
+    def _check_hook_names(self, plugin, info: PluginInfo, impls: dict):
+        """Report what pluggy registered that no hook specification matches (as pluggy's
+        ``check_pending`` does, for this plugin and every such name), hook-named functions
+        missing the ``@ge.hookimpl`` marker, and a plugin with no hook at all."""
+        unknown = sorted(caller.name for caller in self._pm.get_hookcallers(plugin) or ()
+                         if not caller.has_spec()
+                         and any(impl.plugin is plugin and not impl.optionalhook for impl in caller.get_hookimpls()))
+        for name in unknown:
+            self._fail(info, f"unknown hook {name!r}: graphengine has no hook of that name, so it is never "
+                             f"called.{did_you_mean(name, HOOK_KINDS)} The hooks are: {', '.join(HOOK_KINDS)}. "
+                             "(Mark a hook of a newer graphengine with @ge.hookimpl(optionalhook=True).)")
+        unmarked = [hook for hook in HOOK_KINDS if hook not in impls and callable(getattr(plugin, hook, None))]
+        for hook in unmarked:
+            self._fail(info, f"{hook} is not decorated with @ge.hookimpl, so it is never called; add the decorator")
+        if not impls and not unknown and not unmarked:
+            self._fail(info, "implements no graphengine hook, so it registers nothing: a hook is a function "
+                             f"decorated with @ge.hookimpl and named like one of {', '.join(HOOK_KINDS)} (check "
+                             "that the entry point names the module that defines them)")
 
     def _add(self, kind: str, obj, info: PluginInfo):
         problem = _check_registration(kind, obj)
@@ -241,6 +323,10 @@ class PluginManager:
             self._fail(info, problem)
             return
         name = obj.name
+        shadowed = shadowing_problem(kind, name)
+        if shadowed:
+            self._fail(info, shadowed)
+            return
         owner = self._owner.get((kind, name))
         if owner is not None:
             self._fail(info, f"{kind[:-1]} {name!r} is already registered by plugin {owner!r}; "

@@ -1,6 +1,7 @@
-"""Plugin isolation: a broken plugin is reported and skipped, a duplicate name is refused
-naming both plugins, GRAPHENGINE_PLUGINS loads only the named ones, and
-``graphengine plugins --json`` shows all of it.
+"""Plugin isolation: a broken plugin is reported and skipped (even one that calls
+``sys.exit()``), a misspelt hook is reported, a duplicate name (an op, or an entry point
+of two distributions) is refused naming both, GRAPHENGINE_PLUGINS loads only the named
+ones, and ``graphengine plugins --json`` shows all of it with the built-in rows intact.
 
 The plugins here are real distributions as far as ``importlib.metadata`` is concerned: a
 ``*.dist-info`` folder with an ``entry_points.txt`` in a folder put on ``sys.path``
@@ -90,6 +91,35 @@ HOOK_RAISES = """
     @ge.hookimpl
     def register_optimizers(register):
         register(Sink)
+"""
+
+EXITS_AT_IMPORT = """
+    import argparse
+    import graphengine as ge
+
+    parser = argparse.ArgumentParser(prog="exiting-plugin")
+    parser.add_argument("--size", type=int, required=True)
+    OPTIONS = parser.parse_args(["--unknown-option"])  # the program's argv, often: argparse exits
+"""
+
+MISSPELT_HOOK = """
+    import graphengine as ge
+
+    class Half(ge.Op):
+        name = "half"
+        def forward(self, xp, x):
+            return x / 2
+        def backward(self, xp, grad, inputs, output):
+            return (grad / 2,)
+
+    @ge.hookimpl
+    def register_op(register):
+        register(Half())
+"""
+
+NO_HOOK_HERE = """
+    # an entry point naming the package while its hooks live in a submodule
+    PLUGIN_MODULE = "elsewhere"
 """
 
 WRONG_OBJECTS = """
@@ -186,6 +216,73 @@ def test_hook_that_raises_keeps_nothing_of_that_hook_but_the_other_hooks(site):
     assert "half" not in manager.ops  # no half registrations
     assert "sink" in manager.optimizers and info.registered == {"optimizers": ["sink"]}
     assert any("boom while registering ops" in w and "'raises'" in w for w in warned)
+
+
+def test_plugin_that_calls_sys_exit_at_import_is_reported_and_the_program_goes_on(site, capsys):
+    site.install("ge-good", "good", "ge_iso_good", GOOD)
+    site.install("ge-exits", "exits", "ge_iso_exits", EXITS_AT_IMPORT, version="0.4")
+    manager, warned = load()  # a SystemExit escaping here would end the test run
+    info = manager.plugins["exits"]
+    assert info.status == "error" and info.version == "0.4" and "ge-exits" in info.origin
+    assert info.errors[0].startswith("import failed: SystemExit: 2 (the plugin called sys.exit()")
+    assert any("'exits'" in w and "SystemExit" in w and "argparse" in w for w in warned), warned
+    assert "exiting-plugin: error: the following arguments are required: --size" in capsys.readouterr().err
+    assert manager.plugins["good"].status == "ok" and "twice" in manager.ops
+    assert manager.plugins["ops"].status == "ok" and "relu" in manager.ops
+
+
+def test_misspelt_hook_is_reported_with_the_right_name(site):
+    site.install("ge-misspelt", "misspelt", "ge_iso_misspelt", MISSPELT_HOOK)
+    manager, warned = load()
+    info = manager.plugins["misspelt"]
+    assert info.status == "error" and info.registered == {} and info.hooks == []
+    assert len(info.errors) == 1
+    assert info.errors[0].startswith("unknown hook 'register_op': graphengine has no hook of that name")
+    assert "Did you mean 'register_ops'" in info.errors[0]
+    assert any("'misspelt'" in w and "'register_op'" in w for w in warned), warned
+    assert "half" not in manager.ops
+
+
+def test_entry_point_module_without_hooks_is_reported(site):
+    site.install("ge-empty", "empty", "ge_iso_empty", NO_HOOK_HERE)
+    manager, _ = load()
+    info = manager.plugins["empty"]
+    assert info.status == "error"
+    assert info.errors == [
+        "implements no graphengine hook, so it registers nothing: a hook is a function decorated with "
+        "@ge.hookimpl and named like one of register_ops, register_optimizers, register_regularizers, "
+        "register_initializers, register_node_styles (check that the entry point names the module that "
+        "defines them)"]
+
+
+def test_two_distributions_with_one_entry_point_name_are_both_listed(site):
+    # both declare `twin`; the distribution whose name sorts first keeps it, whatever order the
+    # file system lists them in
+    site.install("ge-first", "twin", "ge_iso_first", GOOD, version="1.0")
+    site.install("ge-second", "twin", "ge_iso_second", BUILTIN_CLASH, version="2.0")
+    manager, warned = load()
+    first = manager.plugins["twin"]
+    assert first.status == "ok" and "ge-first" in first.origin and first.registered == {"ops": ["twice"]}
+    second = manager.plugins["twin (ge-second)"]
+    assert second.status == "error" and second.version == "2.0" and "ge_iso_second" in second.origin
+    message = second.errors[0]
+    assert message.startswith("entry-point name 'twin' is taken: the plugin from entry point ge_iso_first "
+                              "(ge-first) has that name already")
+    assert "this plugin is not loaded" in message and "rename the entry point" in message
+    assert "ge_iso_second" not in sys.modules  # not imported
+    assert any("ge-second" in w and "ge-first" in w for w in warned), warned
+
+
+def test_entry_point_named_like_a_builtin_keeps_the_builtin_row(site):
+    site.install("ge-shadow", "ops", "ge_iso_shadow", GOOD)
+    manager, warned = load()
+    builtin = manager.plugins["ops"]
+    assert builtin.origin == "builtin" and builtin.status == "ok" and "relu" in builtin.registered["ops"]
+    shadow = manager.plugins["ops (ge-shadow)"]
+    assert shadow.status == "error"
+    assert "'ops' is the name of the built-in plugin graphengine.plugins.ops" in shadow.errors[0]
+    assert "twice" not in manager.ops
+    assert any("ge-shadow" in w for w in warned), warned
 
 
 def test_wrong_objects_are_refused_with_what_to_register(site):
@@ -292,9 +389,13 @@ def test_cli_plugins_json_reports_broken_duplicate_and_disabled_plugins(site):
     site.install("ge-a", "alpha", "ge_iso_alpha", GOOD, version="1.2")
     site.install("ge-b", "beta", "ge_iso_beta", TWIN)
     site.install("ge-broken", "broken", "ge_iso_broken", IMPORT_ERROR)
+    site.install("ge-shadow", "ops", "ge_iso_shadow", GOOD)
+    site.install("ge-exits", "exits", "ge_iso_exits", EXITS_AT_IMPORT)
     proc = cli_plugins(site, "--json")
     assert proc.returncode == 0, proc.stderr
     infos = {info["name"]: info for info in json.loads(proc.stdout)}
+    assert infos["ops"]["origin"] == "builtin" and infos["ops (ge-shadow)"]["status"] == "error"
+    assert infos["exits"]["status"] == "error" and "SystemExit" in infos["exits"]["errors"][0]
     assert set(infos["alpha"]) == {"name", "version", "origin", "status", "errors", "hooks", "registered"}
     assert infos["alpha"]["version"] == "1.2" and infos["alpha"]["registered"] == {"ops": ["twice"]}
     assert infos["alpha"]["hooks"] == ["register_ops"]

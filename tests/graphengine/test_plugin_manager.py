@@ -106,3 +106,111 @@ def test_plugins_list_as_dicts():
 def test_unknown_names_suggest_close_ones(plugin_manager):
     with pytest.raises(ge.UnknownOpError, match="'tanh'"):
         plugin_manager.get_op("tahn")
+
+
+# ------------------------------------------------------------------------- anything but Ctrl-C
+
+class _Halting(BaseException):
+    """A BaseException that is not SystemExit or KeyboardInterrupt (as some frameworks define)."""
+
+
+@pytest.mark.parametrize("exc, shown", [
+    (SystemExit(3), "SystemExit: 3 (the plugin called sys.exit()"),
+    (_Halting("stop everything"), "_Halting: stop everything"),
+    (MemoryError("too big"), "MemoryError: too big"),
+])
+def test_hook_raising_any_base_exception_is_reported(plugin_manager, exc, shown):
+    class Exits:
+        @ge.hookimpl
+        def register_ops(self, register):
+            register(Swish())
+            raise exc
+
+        @ge.hookimpl
+        def register_optimizers(self, register):
+            register(ge.optimizers.get("sgd"))  # refused as a duplicate, but the hook runs
+
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        info = plugin_manager.add_plugin(Exits(), name="exits")
+    assert info.status == "error" and info.errors[0].startswith(f"register_ops raised {shown}")
+    assert any("'exits'" in str(w.message) and shown in str(w.message) for w in record)
+    assert "swish" not in plugin_manager.ops and "tanh" in plugin_manager.ops
+    assert any("'sgd'" in e for e in info.errors[1:])  # the other hook still ran
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt(), BaseExceptionGroup("many", [KeyboardInterrupt()])])
+def test_ctrl_c_in_a_hook_goes_through_and_leaves_the_manager_as_it_was(plugin_manager, interrupt):
+    class Interrupted:
+        @ge.hookimpl
+        def register_ops(self, register):  # runs first (hooks run in name order)
+            register(Swish())
+
+        @ge.hookimpl
+        def register_optimizers(self, register):
+            raise interrupt
+
+    before = {kind: dict(registry) for kind, registry in plugin_manager.registries.items()}
+    with pytest.raises(type(interrupt)):
+        plugin_manager.add_plugin(Interrupted(), name="interrupted")
+    assert plugin_manager.registries == before and "interrupted" not in plugin_manager.plugins
+    assert plugin_manager.owner_of("ops", "swish") is None
+    info = plugin_manager.add_plugin(SwishPlugin(), name="interrupted")  # the name is free again
+    assert info.status == "ok" and info.registered == {"ops": ["swish"]}
+
+
+# ------------------------------------------------------------------------- hook names
+
+def test_unknown_hook_is_reported_and_the_known_ones_still_run(plugin_manager):
+    class Misspelt:
+        @ge.hookimpl
+        def register_op(self, register):
+            register(Swish())
+
+        @ge.hookimpl
+        def register_optimizer(self, register):
+            pass
+
+        @ge.hookimpl
+        def register_initializers(self, register):
+            pass
+
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        info = plugin_manager.add_plugin(Misspelt(), name="misspelt")
+    assert [str(w.message).split(": ")[1] for w in record] == ["unknown hook 'register_op'",
+                                                               "unknown hook 'register_optimizer'"]
+    assert info.status == "error" and info.hooks == ["register_initializers"]
+    assert [e.split(":")[0] for e in info.errors] == ["unknown hook 'register_op'", "unknown hook 'register_optimizer'"]
+    assert "Did you mean 'register_optimizers'" in info.errors[1]
+    assert "swish" not in plugin_manager.ops
+
+
+def test_optional_hook_of_a_newer_graphengine_is_not_an_error(plugin_manager):
+    class Newer(SwishPlugin):
+        @ge.hookimpl(optionalhook=True)
+        def register_losses(self, register):
+            pass
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        info = plugin_manager.add_plugin(Newer(), name="newer")
+    assert info.status == "ok" and info.errors == [] and "swish" in plugin_manager.ops
+
+
+def test_hook_without_the_marker_is_reported(plugin_manager):
+    class Unmarked:
+        def register_ops(self, register):
+            register(Swish())
+
+    with pytest.warns(ge.PluginWarning, match="register_ops is not decorated with @ge.hookimpl"):
+        info = plugin_manager.add_plugin(Unmarked(), name="unmarked")
+    assert info.status == "error" and len(info.errors) == 1 and "swish" not in plugin_manager.ops
+
+
+def test_plugin_with_no_hook_at_all_is_reported(plugin_manager):
+    import types
+
+    with pytest.warns(ge.PluginWarning, match="'nothing'.*implements no graphengine hook"):
+        info = plugin_manager.add_plugin(types.ModuleType("nothing_here"), name="nothing")
+    assert info.status == "error" and info.registered == {}
