@@ -289,12 +289,18 @@ class PluginManager:
         for hook, impl in sorted(impls.items()):
             kind = HOOK_KINDS[hook]
             staged: list = []
+            register = _RegisterCallback(staged, info.name, hook)
             try:
-                impl.function(**({"register": staged.append} if "register" in impl.argnames else {}))
+                returned = impl.function(**({"register": register} if "register" in impl.argnames else {}))
             except BaseException as exc:
                 _reraise_interrupt(exc)
                 self._fail(info, f"{hook} raised {_describe(exc)}", exc)
                 continue  # nothing of this hook is kept: no half registrations
+            finally:
+                register.closed = True
+            if returned is not None:
+                self._fail(info, f"{hook} returned {_short_repr(returned)}, which is ignored: a hook registers "
+                                 "each object by calling register(obj) and returns nothing")
             for obj in staged:
                 self._add(kind, obj, info)
 
@@ -352,6 +358,28 @@ class PluginManager:
     def list(self) -> list[PluginInfo]:
         """Every plugin with its version, origin, status and what it registered."""
         return list(self.plugins.values())
+
+
+class _RegisterCallback:
+    """The ``register`` a hook is handed: collects objects while the hook runs, and refuses
+    (rather than silently drops) a call made after the hook returned."""
+
+    def __init__(self, staged: list, plugin: str, hook: str):
+        self._staged, self._plugin, self._hook = staged, plugin, hook
+        self.closed = False
+
+    def __call__(self, obj) -> None:
+        if self.closed:
+            raise PluginError(
+                f"plugin {self._plugin!r} called the register() of its {self._hook} hook after the hook returned, "
+                f"so {_short_repr(obj)} would not be registered; call register(obj) inside the hook, or add "
+                "the plugin again at run time with PluginManager.add_plugin")
+        self._staged.append(obj)
+
+
+def _short_repr(obj, limit: int = 80) -> str:
+    text = repr(obj)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _check_registration(kind: str, obj) -> str:

@@ -214,3 +214,31 @@ def test_plugin_with_no_hook_at_all_is_reported(plugin_manager):
     with pytest.warns(ge.PluginWarning, match="'nothing'.*implements no graphengine hook"):
         info = plugin_manager.add_plugin(types.ModuleType("nothing_here"), name="nothing")
     assert info.status == "error" and info.registered == {}
+
+
+# ------------------------------------------------------------------------- the register callback
+
+def test_hook_that_returns_its_objects_instead_of_registering_them_is_reported(plugin_manager):
+    class Returns:
+        @ge.hookimpl
+        def register_ops(self, register):
+            return [Swish()]
+
+    with pytest.warns(ge.PluginWarning, match=r"register_ops returned \[<Op swish>\], which is ignored: "
+                                              r"a hook registers each object by calling register\(obj\)"):
+        info = plugin_manager.add_plugin(Returns(), name="returns")
+    assert info.status == "error" and "swish" not in plugin_manager.ops
+
+
+def test_register_kept_and_called_after_the_hook_returned_is_refused(plugin_manager):
+    class Lazy:
+        @ge.hookimpl
+        def register_ops(self, register):
+            self.register = register
+
+    lazy = Lazy()
+    assert plugin_manager.add_plugin(lazy, name="lazy").status == "ok"
+    with pytest.raises(ge.PluginError, match="plugin 'lazy' called the register\\(\\) of its register_ops hook "
+                                             "after the hook returned"):
+        lazy.register(Swish())
+    assert "swish" not in plugin_manager.ops
