@@ -156,6 +156,7 @@ class Trainer:
         self.history = None
         self.stop_training = False
         self.built = False
+        self._position = (0, 0)  # (epoch, batch) of the step running, for error messages
         if self._output_arg is not None:
             self._build_from_output()
 
@@ -322,7 +323,7 @@ class Trainer:
         """The compiled training step: forward, backward, the ``before_update`` hooks
         (penalty gradients, then clip_value, then clip_norm), the optimizer update, and the
         ``after_update`` hooks (decays and constraints, then BatchNorm state updates)."""
-        before, after = [], []
+        before, after = [self._check_loss], []
         if any(r.kind == "penalty" for r in self.regularizers):
             before.append(functools.partial(add_penalty_gradients, self.regularizers, self.regularized_params))
         if self.clip_value is not None:
@@ -335,6 +336,20 @@ class Trainer:
             after.append(self._apply_state_updates)
         return compile_step(self.loss_node, self.optimizer, fetch=self._train_fetch, before_update=before,
                             after_update=after)
+
+    def _check_loss(self, grads):
+        """The first ``before_update`` hook: a NaN or Inf loss stops training before the
+        update, so the params keep the last finite values."""
+        loss = float(to_numpy(self._compiled_step.value(self.loss_node)))
+        if not math.isfinite(loss):
+            epoch, batch = self._position
+            raise TrainingError(
+                f"the training loss became {loss} at epoch {epoch}, batch {batch}; training stopped before this "
+                "step's update, so the params keep their last finite values (those after the previous step). "
+                f"Lower the learning rate (now {self.optimizer.hyper.get('lr')}), clip gradients (clip_norm=1.0), "
+                "or look for the first bad node with graph.forward(feeds, check_finite=True)"
+            )
+        return grads
 
     def _apply_after_step(self):
         apply_after_step(self.regularizers, self.regularized_params, self.optimizer.hyper.get("lr", 0.0))
@@ -433,7 +448,13 @@ class Trainer:
                 if augment is not None:
                     xb = _as_float(augment(xb, rng), self.dtype, "augmented batch")
                 yb = Yt[idx]
-                run = self._train_step({self.x: xb, self.y: yb})
+                self._position = (epoch, b + 1)
+                try:
+                    run = self._train_step({self.x: xb, self.y: yb})
+                except BaseException:
+                    if bar is not None:
+                        bar.close()
+                    raise
                 loss_value = float(to_numpy(run.value(self.loss_node)))
                 count = len(idx)
                 total_loss += loss_value * count
@@ -447,14 +468,6 @@ class Trainer:
                     bar.update(1)
                     if b % max(1, n_batches // 20) == 0 or b == n_batches - 1:
                         bar.set_postfix(loss=f"{loss_value:.4f}")
-                if not math.isfinite(loss_value):
-                    if bar is not None:
-                        bar.close()
-                    raise TrainingError(
-                        f"the training loss became {loss_value} at epoch {epoch}, batch {b + 1}; lower the learning rate "
-                        f"(now {self.optimizer.hyper.get('lr')}), clip gradients (clip_norm=1.0), or look for the first "
-                        "bad node with graph.forward(feeds, check_finite=True)"
-                    )
             logs = {"loss": total_loss / n}
             for name, s in zip(metric_names, metric_sums):
                 logs[name] = s / n

@@ -167,9 +167,35 @@ def test_diverging_training_names_the_epoch_and_a_fix():
     X = np.array([[1e3, 1e3], [-1e3, -1e3]], np.float32)
     y = np.array([0.0, 1.0], np.float32).reshape(2, 1)
     model = ge.nn.Sequential(ge.nn.Dense(2, 1), seed=0)
-    with pytest.raises(TrainingError, match=r"became (nan|inf) at epoch \d, batch 1; lower the learning rate"), \
+    with pytest.raises(TrainingError, match=r"became (nan|inf) at epoch \d, batch 1; training stopped before this "
+                       r"step's update, so the params keep their last finite values.*Lower the learning rate"), \
             np.errstate(over="ignore", invalid="ignore"):
         ge.training.fit(model, X, y, loss="mse", optimizer="sgd", lr=1e6, epochs=5, batch_size=2)
+
+
+@pytest.mark.parametrize("batch_size", [4, 1])  # the first, interpreted step of a signature, and generated ones
+def test_a_non_finite_loss_stops_fit_before_the_update_leaving_the_last_finite_weights(batch_size):
+    X = np.array([[1e3, 1e3], [-1e3, -1e3], [2e3, 1e3], [-1e3, 3e3]], np.float32)
+    y = np.array([0.0, 1.0, 1.0, 0.0], np.float32).reshape(4, 1)
+    model = ge.nn.Sequential(ge.nn.Dense(2, 1), seed=0)
+    trainer = Trainer(model, loss="mse", optimizer="sgd", lr=1e6)
+    trainer.build(X, y)
+    snapshots = []
+
+    def snapshot(batch, logs):  # the weights after each step whose loss was finite
+        if np.isfinite(logs["loss"]):
+            snapshots.append([p.value.copy() for p in trainer.graph.params()])
+
+    snapshots.append([p.value.copy() for p in trainer.graph.params()])
+    with pytest.raises(TrainingError, match=r"became (nan|inf) at epoch \d+, batch \d+") as info, \
+            np.errstate(over="ignore", invalid="ignore"):
+        trainer.fit(X, y, epochs=20, batch_size=batch_size, shuffle=False,
+                    callbacks=[ge.training.callbacks.LambdaCallback(on_batch_end=snapshot)])
+    params = [p.value for p in trainer.graph.params()]
+    for now, last in zip(params, snapshots[-1]):
+        np.testing.assert_array_equal(now, last)
+    assert all(np.isfinite(p).all() for p in params)
+    assert "last finite values" in str(info.value)
 
 
 def test_bad_arguments_are_refused():
