@@ -160,7 +160,7 @@ def read(path, *, limits: "Limits | None" = None) -> tuple:
         raw_json = _read_member(archive, by_name["graph.json"], limits.max_json_bytes, path, "max_json_bytes")
         document = _parse_json(raw_json, path, limits)
         expected = _check_document(document, path)
-        raw_npz = _read_member(archive, by_name["arrays.npz"], limits.max_array_bytes + _NPZ_SLACK, path,
+        raw_npz = _read_member(archive, by_name["arrays.npz"], limits.max_array_bytes + _npz_overhead(limits), path,
                                "max_array_bytes")
     arrays = _read_npz(raw_npz, f"{path}: arrays.npz", limits, expected)
     del raw_npz
@@ -179,10 +179,14 @@ MAX_JSON_DEPTH = 64
 """Deepest nesting of JSON arrays and objects accepted by default (a saved graph uses < 10)."""
 MAX_ARRAY_BYTES = 8 * 2**30
 """Largest total of array data (uncompressed ``arrays.npz``) accepted by default (8 GiB)."""
-MAX_ARRAYS = 1_000_000
+MAX_ARRAYS = 100_000
 """Most members ``arrays.npz`` may hold by default."""
 
-_NPZ_SLACK = 2**20  # room for the zip directory and .npy headers around the array data
+
+
+def _npz_overhead(limits) -> int:
+    """Room for the zip directory and the .npy headers around the array data."""
+    return 2**20 + 1024 * limits.max_arrays
 
 
 @dataclass(frozen=True)
@@ -247,7 +251,7 @@ def _parse_json(raw, path, limits):
         found = f"format {document.get('format')!r}" if isinstance(document, dict) else f"a JSON {type(document).__name__}"
         raise SaveFormatError(f"{path}: graph.json is not a graphengine graph ({found}, expected an object with "
                               f"format {FORMAT!r})")
-    if document.get("version") != FORMAT_VERSION:
+    if not _is_int(document.get("version")) or document["version"] != FORMAT_VERSION:
         raise SaveFormatError(
             f"{path}: save format version {document.get('version')!r} is not supported "
             f"(this graphengine reads version {FORMAT_VERSION})"
@@ -303,7 +307,7 @@ def _check_document(document, path) -> dict:
         if not isinstance(entry, dict):
             raise SaveFormatError(f"{where} is a JSON {type(entry).__name__}, expected an object")
         kind = entry.get("kind")
-        if kind not in _NODE_FIELDS:
+        if not isinstance(kind, str) or kind not in _NODE_FIELDS:
             raise SaveFormatError(f"{where}: kind {kind!r} is not one of {sorted(_NODE_FIELDS)}")
         if set(entry) != _NODE_FIELDS[kind]:
             raise SaveFormatError(f"{where} ({kind}): has fields {sorted(entry)}, expected exactly "
@@ -406,13 +410,14 @@ def _read_npz(raw, where, limits, expected):
     except Exception as exc:
         raise SaveFormatError(f"{where} is not a readable .npz (zip) archive ({type(exc).__name__}: {exc})") from None
     arrays = {}
+    used = 0
     with npz:
         infos = npz.infolist()
         if len(infos) > limits.max_arrays:
             raise SaveFormatError(f"{where} holds {len(infos)} members, over the limit of {limits.max_arrays} "
                                   "(Limits.max_arrays)")
         total = sum(info.file_size for info in infos)
-        if total > limits.max_array_bytes + _NPZ_SLACK:
+        if total > limits.max_array_bytes + _npz_overhead(limits):
             raise SaveFormatError(f"{where} declares {total} uncompressed bytes, over the limit of "
                                   f"{limits.max_array_bytes} (Limits.max_array_bytes)")
         for info in infos:
@@ -425,11 +430,12 @@ def _read_npz(raw, where, limits, expected):
             if expected is not None and key not in expected:
                 raise SaveFormatError(f"{where}: member {member!r} is not used by any node of graph.json")
             spec = None if expected is None else expected[key]
-            arrays[key] = _read_npy(npz, info, f"{where}: member {member!r}", spec)
+            arrays[key] = _read_npy(npz, info, f"{where}: member {member!r}", spec, limits.max_array_bytes - used)
+            used += arrays[key].nbytes
     return arrays
 
 
-def _read_npy(npz, info, where, spec):
+def _read_npy(npz, info, where, spec, remaining):
     fmt = np.lib.format
     try:
         with npz.open(info) as stream:
@@ -449,6 +455,9 @@ def _read_npy(npz, info, where, spec):
                     raise SaveFormatError(f"{where}: holds an array of shape {tuple(shape)} and dtype {dtype}, but "
                                           f"graph.json declares shape {tuple(want_shape)} and dtype {want_dtype}")
             nbytes = math.prod(shape) * dtype.itemsize
+            if nbytes > remaining:
+                raise SaveFormatError(f"{where}: header declares shape {tuple(shape)} of {dtype} ({nbytes} bytes), "
+                                      "more array data than the limit allows (Limits.max_array_bytes)")
             offset = stream.tell()
             if nbytes > info.file_size - offset:
                 raise SaveFormatError(f"{where}: header declares shape {tuple(shape)} of {dtype} ({nbytes} bytes) "

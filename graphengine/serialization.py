@@ -51,7 +51,9 @@ def _check_attr_names(op, attrs, where):
     """Attribute names must be ones the op declares; an op taking ``**attrs`` may only get
     identifiers that are not keywords and collide with no parameter of its methods."""
     _, declared, takes_any, _ = type(op).signature_info()
-    reserved = set(inspect.signature(type(op).forward).parameters) | set(inspect.signature(type(op).backward).parameters)
+    reserved = {"out", "needs_grad"}  # arguments the engine itself passes
+    for method in (type(op).forward, type(op).backward):
+        reserved |= set(inspect.signature(method).parameters)
     for attr in attrs:
         if attr in declared:
             continue
