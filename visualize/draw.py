@@ -259,7 +259,33 @@ def draw(graph, run=None, mode: str | None = None, *, precision: int = 4, max_el
                         "(diagram.images) and are written where it is rendered")
     options = _Options(mode, precision, max_elements, bool(heatmap), heatmap_range, bool(legend),
                        bool(show_attrs), _resolve_styles(graph, styles), thumbnails)
-    return _Drawer(graph, run, options, collapse, rankdir, title).build()
+    drawer = _Drawer(graph, run, options, collapse, rankdir, title)
+    _warn_if_large(graph, drawer)
+    return drawer.build()
+
+
+LARGE_DRAWING_BOXES = 10_000  # boxes above which Graphviz's layout takes minutes
+
+
+class LargeGraphWarning(UserWarning):
+    """A diagram with so many boxes that Graphviz's ``dot`` takes minutes to lay it out."""
+
+
+def _warn_if_large(graph, drawer):
+    boxes = len(set(drawer.rep.values()))
+    if boxes <= LARGE_DRAWING_BOXES:
+        return
+    top = [s for s in drawer.scopes if "/" not in s]
+    if top:
+        hint = (f"Pass collapse=True to fold each of its {len(top)} top-level scopes into one box, or collapse=1 "
+                "(or a deeper level) to keep that many levels of clusters")
+    else:
+        hint = ("It has no name scopes that collapse= could fold: build it under graph.scope(...) (layers do), "
+                "then draw with collapse=True")
+    warnings.warn(
+        f"graphengine.visualize: the diagram of graph {graph.name!r} has {boxes} boxes ({len(drawer.nodes)} nodes); "
+        f"laying it out with Graphviz's dot can take many minutes (about 9 for a 10^4-node graph). {hint}.",
+        LargeGraphWarning, stacklevel=3)
 
 
 def _resolve_mode(mode, run):
@@ -910,4 +936,4 @@ def _warn_style(message):
     warnings.warn(f"graphengine.visualize: {message}", PluginWarning, stacklevel=4)
 
 
-__all__ = ["draw", "NodeStyle", "DrawError", "MODES"]
+__all__ = ["draw", "NodeStyle", "DrawError", "LargeGraphWarning", "MODES"]

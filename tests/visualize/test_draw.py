@@ -4,6 +4,7 @@ These read the DOT text only (no Graphviz needed); rendering is in test_render.p
 """
 
 import re
+import sys
 import warnings
 
 import numpy as np
@@ -476,3 +477,41 @@ def test_draws_runs_of_every_backend_alike(backend):
     reference, reference_run = _small_net("numpy")
     for options in (dict(mode="both"), dict(mode="backward", heatmap=True), dict(mode="both", collapse=True)):
         assert draw(g, run, **options).source == draw(reference, reference_run, **options).source
+
+
+def scoped_chain(blocks, per_block):
+    g = ge.Graph("long")
+    h = g.input("x", shape=(1,))
+    for b in range(blocks):
+        with g.scope(f"block{b}"):
+            for _ in range(per_block):
+                h = ge.ops.tanh(h)
+    return g
+
+
+def test_drawing_a_huge_graph_uncollapsed_warns_and_suggests_collapse(monkeypatch):
+    draw_module = sys.modules["graphengine.visualize.draw"]
+
+    assert draw_module.LARGE_DRAWING_BOXES == 10_000  # the threshold the issue measured (dot: minutes)
+    monkeypatch.setattr(draw_module, "LARGE_DRAWING_BOXES", 20)  # a small graph stands in for 10^4 nodes
+    g = scoped_chain(blocks=3, per_block=10)  # 31 nodes
+    with pytest.warns(draw_module.LargeGraphWarning,
+                      match=r"graph 'long' has 31 boxes \(31 nodes\).*many minutes.*collapse=True.*3 top-level") as seen:
+        draw(g)
+    assert seen[0].filename == __file__  # points at the caller's line
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        draw(g, collapse=True)  # 4 boxes: no warning
+        draw(scoped_chain(blocks=2, per_block=9))  # 19 boxes, at the threshold or under it: no warning
+
+
+def test_a_huge_graph_without_scopes_warns_that_collapse_has_nothing_to_fold(monkeypatch):
+    draw_module = sys.modules["graphengine.visualize.draw"]
+
+    monkeypatch.setattr(draw_module, "LARGE_DRAWING_BOXES", 20)
+    g = ge.Graph("flat")
+    h = g.input("x", shape=(1,))
+    for _ in range(25):
+        h = ge.ops.tanh(h)
+    with pytest.warns(draw_module.LargeGraphWarning, match=r"no name scopes that collapse= could fold"):
+        draw(g, collapse=True)
