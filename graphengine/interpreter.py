@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import BackwardError, GraphStructureError, NonFiniteError, OpExecutionError, ShapeError
-from .node import INPUT, OP, PARAM
+from .errors import BackwardError, GraphEngineError, GraphStructureError, NonFiniteError, OpExecutionError, ShapeError
+from .node import CONST, INPUT, OP, PARAM
 from .op import describe_value, format_shape, shapes_compatible, sum_to_shape
 
 
@@ -52,8 +52,9 @@ def interpret_forward(program, values, xp, check_finite=False, keep_all=None, sh
                 shapes[s] = FreedValue(values[s])
     keep_all = program.keep_all if keep_all is None else keep_all
     if check_finite:
-        for s, node in program.inputs + program.params:
-            check_finite_value(xp, values[s], node, "value")
+        for s, node in program.inputs + program.params + program.consts:
+            value = values[s]
+            check_finite_value(xp, value if hasattr(value, "dtype") else xp.asarray(value), node, "value")
     shape_only, free_after = program.shape_only, program.free_after
     for k, step in enumerate(program.steps):
         args = [values[i] for i in step.inputs]
@@ -86,10 +87,34 @@ def check_output(xp, node, out, args):
         raise op_error(node, args, ShapeError(
             f"forward returned shape {format_shape(out.shape)}, but the op's shape rule said "
             f"{format_shape(node.shape)}"), "forward")
+    if node.shape is None or None in node.shape:
+        check_shape_rule(node, out, args)
     if node.dtype is not None and out.dtype != node.dtype:
         raise op_error(node, args, TypeError(
             f"forward returned dtype {out.dtype}, but the op's dtype rule said {node.dtype}; make forward keep "
             "the dtype its dtype() method gives (cast constants with .astype(x.dtype))"), "forward")
+
+
+def check_shape_rule(node, out, args):
+    """Where the static shape leaves sizes open (a batch axis None), the op's shape rule
+    evaluated on the actual inputs' shapes must give the shape forward returned."""
+    shapes = [tuple(getattr(a, "shape", ())) for a in args]
+    try:
+        expected = node._op_impl.shape(*shapes, **node.attrs)
+    except (GraphEngineError, ValueError, TypeError, IndexError) as exc:
+        raise op_error(node, args, ShapeError(
+            f"the op's shape rule refuses the actual inputs' shapes "
+            f"({', '.join(format_shape(s) for s in shapes) or 'none'}): {exc}"), "forward") from exc
+    if expected is None:
+        return
+    expected = tuple(None if d is None else int(d) for d in expected)
+    if not shapes_compatible(expected, out.shape):
+        error = ShapeError(
+            f"forward returned shape {format_shape(out.shape)}, but op {node.op!r}'s shape rule gives "
+            f"{format_shape(expected)} for the actual inputs' shapes "
+            f"({', '.join(format_shape(s) for s in shapes)}); fix the op's forward or its shape rule so "
+            "that they agree")
+        raise op_error(node, args, error, "forward") from error
 
 
 def contributions(step, needs, grad, values, xp):
@@ -184,7 +209,24 @@ def seed_gradient(xp, target, value, grad):
                 f"a scalar. Reduce it first (ge.ops.mean / ge.ops.sum), or pass grad= an array of shape "
                 f"{format_shape(shape)}.")
         return xp.ones(shape, dtype=value.dtype)
-    seed = xp.asarray(grad, dtype=value.dtype)
+    kind = getattr(getattr(grad, "dtype", None), "kind", None)
+    if kind is None:  # not an array: a list, a number, a string, a node, ...
+        try:
+            kind = np.asarray(grad).dtype.kind
+        except Exception:
+            kind = "O"
+    if kind not in "biuf":
+        text = repr(grad)
+        raise BackwardError(
+            f"seed gradient grad= for backward from {target.name!r} must be a numeric array of the target's shape "
+            f"{format_shape(shape)}, got {type(grad).__name__} {text if len(text) <= 60 else text[:57] + '...'}; "
+            f"pass e.g. grad=np.ones({shape!r}), or leave grad= out for a scalar target")
+    try:
+        seed = xp.asarray(grad, dtype=value.dtype)
+    except Exception as exc:
+        raise BackwardError(
+            f"seed gradient grad= for backward from {target.name!r} cannot be made a {value.dtype} array: "
+            f"{type(exc).__name__}: {exc}") from exc
     if tuple(seed.shape) != shape:
         raise BackwardError(
             f"seed gradient for {target.name!r} has shape {format_shape(seed.shape)}; it must match the "
@@ -206,6 +248,8 @@ def check_finite_value(xp, value, node, what, via=None):
         hint = "exp overflows for inputs above ~88 (float32); use a stable form (logsumexp, softplus, *_with_logits)."
     elif node.kind in (INPUT, PARAM):
         hint = "the array already held NaN or Inf before the run; check the data or the last optimizer step."
+    elif node.kind == CONST:
+        hint = "the const was made from a value holding NaN or Inf; build it from finite numbers."
     else:
         hint = "look at its inputs' values in the run (run.value) to see where it starts."
     raise NonFiniteError(

@@ -9,12 +9,23 @@ an edge, the gradient of an input) is computed on request from what it kept.
 
 from __future__ import annotations
 
+import numpy as np
+
 from .emitter import emit_backward, emit_forward
-from .errors import BackwardError, ValueNotAvailableError
+from .errors import BackwardError, GraphEngineError, ValueNotAvailableError
 from .feeds import missing_feeds_error, resolve_feeds
 from .interpreter import FreedValue, contributions, interpret_backward, interpret_forward, seed_gradient
 from .node import CONST, PARAM, Node
 from .program import get_program, resolve_fetch
+
+class RunArgumentError(GraphEngineError, TypeError):
+    """A run's method was given something that is not a node, a node name or a node id."""
+
+
+def _short_repr(value, limit=60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
 
 GENERATE_MAX_STEPS = 20_000  # larger programs stay interpreted (compiling huge functions costs more than it saves)
 
@@ -26,11 +37,18 @@ def run_forward(graph, feeds, fetch, check_finite) -> "Run":
     fed = resolve_feeds(graph, feeds)
     values = [None] * len(program.order)
     missing = []
-    for s, node in program.inputs:
-        value = fed.get(node.id)
-        if value is None:
-            missing.append(node.id)
-        values[s] = value
+    if program.inputs:
+        # the run keeps its own copy of each array the caller handed it unchanged, so that
+        # changing that array in place before backward changes neither the gradients nor
+        # what the run shows (arrays resolve_feeds converted are the run's already)
+        callers = {id(value) for value in feeds.values()}
+        for s, node in program.inputs:
+            value = fed.get(node.id)
+            if value is None:
+                missing.append(node.id)
+            elif id(value) in callers:
+                value = value.copy()
+            values[s] = value
     if missing:
         raise missing_feeds_error(graph, missing, None if fetch_ids is None else [graph._nodes[i].name for i in fetch_ids])
     xp = graph._backend.xp
@@ -84,6 +102,11 @@ class Run:
         return self._target
 
     def _slot(self, node):
+        if not isinstance(node, (Node, str, int, np.integer)) or isinstance(node, bool):
+            raise RunArgumentError(
+                f"expected a node, a node name or a node id of graph {self.graph.name!r}, got "
+                f"{type(node).__name__} {_short_repr(node)}; pass the node itself (run.value(h)) or its name "
+                "(run.value('h'))")
         node = self.graph.node(node)
         s = self._program.slot.get(node.id)
         if s is None and self._program.fetch_ids is None:
