@@ -116,6 +116,23 @@ def test_free_form_attribute_names_are_refused_on_load(tmp_path, keyword_manager
         ge.load(path, plugins=keyword_manager)
 
 
+def test_generated_code_never_holds_an_attribute_name(tmp_path, keyword_manager):
+    # second line of defence, for graphs built in code: the name reaches the op as a keyword, never the source
+    marker = tmp_path / "pwned"
+    g = ge.Graph("kw", plugins=keyword_manager)
+    x = g.input("x", shape=(2,), dtype="float64")
+    W = g.param("W", np.ones(2))
+    hostile = f"a=open({str(marker)!r},'w').write('x'))#"
+    loss = ge.ops.sum(g.apply("keyword_scale", x * W, **{hostile: 1, "factor": 3.0}))
+    for _ in range(3):  # the second run of a signature is generated code
+        run = g.forward({"x": np.ones(2)})
+        run.backward(loss)
+    step = ge.compile_step(loss, ge.optimizers.create("sgd", g.params(), lr=0.1))
+    for _ in range(2):
+        step({"x": np.ones(2)})
+    assert run.value(loss) == 6.0 and not marker.exists()
+
+
 def test_an_attribute_the_op_does_not_declare_is_a_save_format_error(saved):
     def add_attribute(document):
         softmax = next(n for n in document["nodes"] if n.get("op") == "softmax")
