@@ -294,7 +294,10 @@ class Run:
         return f"<Run of graph {self.graph.name!r}: {len(self._program.order)} nodes, {mode}{state}>"
 
     def _repr_mimebundle_(self, include=None, exclude=None):
+        from .graph import JUPYTER_COLLAPSE_ABOVE
         from .visualize import draw  # lazy: the core never imports visualize at import time
 
-        return draw(self.graph, self, mode="both" if self._grads is not None else "forward")._repr_mimebundle_(
-            include=include, exclude=exclude)
+        # inline display of a big graph folds its scopes, as the graph's own display does
+        collapse = 1 if len(self.graph._nodes) > JUPYTER_COLLAPSE_ABOVE else None
+        return draw(self.graph, self, mode="both" if self._grads is not None else "forward",
+                    collapse=collapse)._repr_mimebundle_(include=include, exclude=exclude)

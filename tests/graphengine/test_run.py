@@ -262,3 +262,31 @@ def test_recording_runs_replay_generated_code_with_the_same_results(rng):
         assert set(run.values()) == set(first.values())
     program = run._program
     assert program.forward_code is not None and program.backward(program.slot[n["loss"].id]).code is not None
+
+
+def test_inline_display_of_a_big_run_folds_its_scopes(monkeypatch):
+    import graphengine.graph as graph_module
+    import graphengine.visualize as visualize
+
+    calls = []
+
+    class FakeDiagram:
+        def _repr_mimebundle_(self, include=None, exclude=None):
+            return {"text/plain": "diagram"}
+
+    def fake_draw(graph, run=None, mode=None, **options):
+        calls.append(options.get("collapse"))
+        return FakeDiagram()
+
+    monkeypatch.setattr(visualize, "draw", fake_draw)
+    monkeypatch.setattr(graph_module, "JUPYTER_COLLAPSE_ABOVE", 4)
+    g = ge.Graph("display")
+    h = g.input("x", shape=(1,))
+    for k in range(2):
+        with g.scope(f"block{k}"):
+            h = ge.ops.tanh(ge.ops.tanh(h))
+    run = g.forward({"x": np.ones(1)})
+    assert run._repr_mimebundle_() == {"text/plain": "diagram"}
+    monkeypatch.setattr(graph_module, "JUPYTER_COLLAPSE_ABOVE", 500)
+    run._repr_mimebundle_()
+    assert calls == [1, None]  # 5 nodes: over a limit of 4 the scopes fold, under 500 they do not
