@@ -94,9 +94,10 @@ def _load_node(graph, entry, arrays, by_id, path):
             node = graph.apply(op_name, *inputs, name=local, **attrs)
     except SaveFormatError:
         raise
-    except GraphEngineError as exc:
+    except Exception as exc:  # an engine error, or an op's own rule failing on the file's attribute values
+        what = "" if isinstance(exc, GraphEngineError) else f"{type(exc).__name__}: "
         raise SaveFormatError(f"{where} ({kind}{' ' + repr(entry['op']) if kind == OP else ''}) does not build: "
-                              f"{exc}") from exc
+                              f"{what}{exc}") from exc
     finally:
         graph._scopes = saved_scopes
     if node.id != entry["id"] or node.name != name:

@@ -29,7 +29,7 @@ class KeywordScale(ge.Op):
         return (grad * attrs.get("factor", 1.0),)
 
     def shape(self, x, **attrs):
-        return x
+        return x if float(attrs.get("factor", 1.0)) else x
 
 
 class KeywordPlugin:
@@ -131,6 +131,16 @@ def test_generated_code_never_holds_an_attribute_name(tmp_path, keyword_manager)
     for _ in range(2):
         step({"x": np.ones(2)})
     assert run.value(loss) == 6.0 and not marker.exists()
+
+
+def test_an_op_rule_failing_on_a_saved_value_is_a_save_format_error(tmp_path, keyword_manager):
+    g = ge.Graph("kw", plugins=keyword_manager)
+    g.apply("keyword_scale", g.input("x", shape=(2,), dtype="float64"), factor=3.0, name="scaled")
+    path = tmp_path / "kw.ge"
+    g.save(path)
+    rewrite_json(path, lambda d: d["nodes"][1]["attrs"].__setitem__("factor", "many"))
+    with pytest.raises(ge.SaveFormatError, match="node 'scaled' \\(op 'keyword_scale'\\) does not build: .*many"):
+        ge.load(path, plugins=keyword_manager)
 
 
 def test_an_attribute_the_op_does_not_declare_is_a_save_format_error(saved):
