@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import re
 import zipfile
 from dataclasses import dataclass
@@ -139,8 +140,8 @@ def read(path, *, limits: "Limits | None" = None) -> tuple:
     """
     limits = DEFAULT_LIMITS if limits is None else limits
     try:
-        archive = zipfile.ZipFile(path)
-    except FileNotFoundError:
+        archive = _open_zip(path, _MAX_DIRECTORY_ENTRIES, f"{path}", "a graphengine save file may list at most")
+    except (FileNotFoundError, SaveFormatError):
         raise
     except Exception as exc:  # any malformed zip: BadZipFile, OSError, ValueError, EOFError, ...
         raise SaveFormatError(f"{path} is not a graphengine save file (not a readable zip archive: "
@@ -207,6 +208,32 @@ DEFAULT_LIMITS = Limits()
 # dtypes a saved graph may declare: booleans and numbers, never objects, strings or records
 ALLOWED_DTYPES = frozenset(np.dtype(c).name for c in "?bhilqBHILQefdgFDG")
 _ARRAY_KINDS = frozenset("biufc")
+
+
+_DIRECTORY_BYTES_PER_MEMBER = 1024
+_MAX_DIRECTORY_ENTRIES = 16  # a save file has 2 members; a few more are read only to name them in the error
+
+
+def _open_zip(source, max_members, where, allowed):
+    """``zipfile.ZipFile(source)``, after checking the end-of-directory record: zipfile reads
+    the whole central directory into memory, so its declared size and entry count are bounded
+    first (``max_members`` entries of at most 1 KiB each)."""
+    is_path = isinstance(source, (str, bytes, os.PathLike))
+    stream = open(source, "rb") if is_path else source
+    try:
+        end = zipfile._EndRecData(stream)  # the record zipfile itself reads first; None if there is none
+    finally:
+        if is_path:
+            stream.close()
+    if end is not None:
+        entries, size = end[zipfile._ECD_ENTRIES_TOTAL], end[zipfile._ECD_SIZE]
+        if entries > max_members or size > _DIRECTORY_BYTES_PER_MEMBER * max_members:
+            raise SaveFormatError(f"{where}: the zip directory declares {entries} members in {size} bytes; "
+                                  f"{allowed} {max_members} (of at most {_DIRECTORY_BYTES_PER_MEMBER} "
+                                  "directory bytes each); refusing to read it")
+    if not is_path:
+        stream.seek(0)
+    return zipfile.ZipFile(source)
 
 
 def _read_member(archive, info, limit, path, limit_name):
@@ -404,8 +431,8 @@ def _read_npz(raw, where, limits, expected):
     if isinstance(raw, (bytes, bytearray)):
         raw = io.BytesIO(raw)
     try:
-        npz = zipfile.ZipFile(raw)
-    except FileNotFoundError:
+        npz = _open_zip(raw, limits.max_arrays, where, "Limits.max_arrays allows")
+    except (FileNotFoundError, SaveFormatError):
         raise
     except Exception as exc:
         raise SaveFormatError(f"{where} is not a readable .npz (zip) archive ({type(exc).__name__}: {exc})") from None
