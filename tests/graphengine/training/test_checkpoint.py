@@ -61,3 +61,18 @@ def test_mismatched_checkpoints_are_refused(tmp_path):
     (tmp_path / "junk.npz").write_text("not a zip")
     with pytest.raises(ge.SaveFormatError, match="not a weights file"):
         read_weights(tmp_path / "junk.npz")
+
+
+def test_weights_over_the_limits_are_refused_and_leave_the_graph_unchanged(tmp_path):
+    from graphengine.archive import Limits
+
+    model, trainer, X, y = _trained(seed=0)
+    path = save_weights(trainer, tmp_path / "weights.npz")
+    other, other_trainer, _, _ = _trained(seed=1)
+    before = snapshot(other_trainer)
+    with pytest.raises(ge.SaveFormatError, match=r"weights file\).*Limits.max_array_bytes"):
+        load_weights(other_trainer, path, limits=Limits(max_array_bytes=64))
+    after = snapshot(other_trainer)
+    assert before.keys() == after.keys() and all(np.array_equal(before[k], after[k]) for k in before)
+    load_weights(other_trainer, path)  # within the default limits it loads
+    np.testing.assert_allclose(other_trainer.predict(X), trainer.predict(X), rtol=1e-6)
