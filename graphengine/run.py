@@ -41,7 +41,7 @@ def run_forward(graph, feeds, fetch, check_finite) -> "Run":
         # the run keeps its own copy of each array the caller handed it unchanged, so that
         # changing that array in place before backward changes neither the gradients nor
         # what the run shows (arrays resolve_feeds converted are the run's already)
-        callers = {id(value) for value in feeds.values()}
+        callers = {id(value) for _, value in feeds.items()}
         for s, node in program.inputs:
             value = fed.get(node.id)
             if value is None:

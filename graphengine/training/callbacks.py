@@ -213,7 +213,11 @@ class ModelCheckpoint(Callback):
 
 
 class TerminateOnNaN(Callback):
-    """Stop with an error as soon as a batch loss is NaN or Inf (names the epoch and batch)."""
+    """Stop with an error as soon as a batch loss is NaN or Inf (names the epoch and batch).
+
+    ``fit`` itself already stops on such a loss, before that step's update (so the params
+    keep their last finite values); this callback also stops a loop that calls its
+    ``on_batch_end`` with a loss, after the step."""
 
     def __init__(self):
         self.epoch = None
