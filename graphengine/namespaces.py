@@ -5,33 +5,22 @@ They read the default plugin manager (or one handed to them); they hold no state
 
 from __future__ import annotations
 
-import inspect
-
 from .errors import GraphStructureError, UnknownOpError
 from .node import Node
+from .plugin_manager import RegistryView, shadowing_problem  # noqa: F401  (shadowing_problem: re-exported)
 
 
-class _RegistryView:
-    """Reads the registries of a plugin manager (by default, the default one)."""
-
-    def __init__(self, manager=None):
-        self._manager = manager
-
-    @property
-    def manager(self):
-        if self._manager is not None:
-            return self._manager
-        from .plugin_manager import default_manager
-
-        return default_manager()
-
-
-class OpsNamespace(_RegistryView):
+class OpsNamespace(RegistryView):
     """``ge.ops.<name>(*inputs, **attrs)`` adds an op node to the inputs' graph.
 
     Every registered op is an attribute; a misspelt name raises ``UnknownOpError``
-    (an ``AttributeError``) that suggests the close names.
+    (an ``AttributeError``) that suggests the close names. The plugin manager refuses an op
+    whose name this class has itself (``names``, ``manager``, ...): ``ge.ops.names`` could
+    never reach it.
     """
+
+    attribute_registry = "ops"
+    shown_as = "ge.ops"
 
     def __getattr__(self, name: str):
         if name.startswith("__"):
@@ -72,7 +61,7 @@ def _op_function(impl):
     return build
 
 
-class OptimizersNamespace(_RegistryView):
+class OptimizersNamespace(RegistryView):
     """``ge.optimizers.create(name, params, **hyper)`` and ``ge.optimizers.names()``."""
 
     def create(self, name: str, params, **hyper):
@@ -85,7 +74,7 @@ class OptimizersNamespace(_RegistryView):
         return sorted(self.manager.optimizers)
 
 
-class RegularizersNamespace(_RegistryView):
+class RegularizersNamespace(RegistryView):
     """``ge.regularizers.create(name, strength=..., ...)`` and ``ge.regularizers.names()``."""
 
     def create(self, name: str, *args, **options):
@@ -98,8 +87,12 @@ class RegularizersNamespace(_RegistryView):
         return sorted(self.manager.regularizers)
 
 
-class InitNamespace(_RegistryView):
-    """``ge.init.<name>(shape, ...)`` returns an array made by that initializer plugin."""
+class InitNamespace(RegistryView):
+    """``ge.init.<name>(shape, ...)`` returns an array made by that initializer plugin (an
+    initializer named like an attribute of this class is refused, as for ``ge.ops``)."""
+
+    attribute_registry = "initializers"
+    shown_as = "ge.init"
 
     def __getattr__(self, name: str):
         if name.startswith("__"):
@@ -119,37 +112,3 @@ class InitNamespace(_RegistryView):
     def names(self) -> list[str]:
         return sorted(self.manager.initializers)
 
-
-# registry kind -> (what users type, the namespace class that turns registered names into attributes)
-_ATTRIBUTE_NAMESPACES = {"ops": ("ge.ops", OpsNamespace), "initializers": ("ge.init", InitNamespace)}
-_MISSING = object()
-
-
-def shadowing_problem(kind: str, name: str) -> str:
-    """Why ``name`` cannot be registered in registry ``kind`` because the namespace users type
-    (``ge.ops``, ``ge.init``) would never reach it, or "" when it can.
-
-    A registered name becomes an attribute of its namespace through ``__getattr__``, which is
-    only asked for names the namespace does not have itself: an op called ``names`` would be
-    hidden by ``ge.ops.names()``. Registries read by name only (optimizers, regularizers,
-    node styles) have no such attribute names.
-
-    >>> shadowing_problem("ops", "names")[:40]
-    "op 'names' would be shadowed by ge.ops.n"
-    >>> shadowing_problem("ops", "swish"), shadowing_problem("optimizers", "create")
-    ('', '')
-    """
-    if kind not in _ATTRIBUTE_NAMESPACES:
-        return ""
-    shown, namespace = _ATTRIBUTE_NAMESPACES[kind]
-    what = "op" if kind == "ops" else "initializer"
-    if name.startswith("__"):
-        return (f"{what} {name!r} cannot be reached as {shown}.{name}: {shown} does not look up names "
-                f"starting with '__' (Python's own attributes). Rename the {what}.")
-    # the namespace's own attribute, found the way Python finds it before __getattr__ is asked
-    own = inspect.getattr_static(namespace(manager=None), name, _MISSING)
-    if own is _MISSING:
-        return ""
-    kind_of = "method" if callable(own) or isinstance(own, (staticmethod, classmethod)) else "attribute"
-    return (f"{what} {name!r} would be shadowed by {shown}.{name}, the namespace's own {kind_of}: "
-            f"{shown}.{name} would never reach the {what}. Rename the {what}.")

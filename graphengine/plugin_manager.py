@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 import os
 import traceback
 import warnings
@@ -33,7 +34,6 @@ import pluggy
 
 from . import hookspecs
 from .errors import PluginError, UnknownNameError, UnknownOpError, did_you_mean
-from .namespaces import shadowing_problem
 from .op import Op
 from .version import __version__
 
@@ -418,6 +418,69 @@ def classes_defined_in(modules, base: type) -> list:
             if isinstance(obj, type) and issubclass(obj, base) and obj.__module__ == module.__name__ and obj.name:
                 found.append(obj)
     return found
+
+
+class RegistryView:
+    """Base class of the namespaces users type (``ge.ops``, ``ge.init``, ``ge.optimizers``, ...,
+    in ``graphengine.namespaces``): they read the registries of a plugin manager (by default,
+    the default one) and hold no state.
+
+    A view that makes a registry's names its attributes (``ge.ops.relu``) names that registry
+    in ``attribute_registry`` and how users write the view in ``shown_as``; every manager then
+    refuses to register a name the view has itself (see :func:`shadowing_problem`).
+    """
+
+    attribute_registry: str | None = None
+    shown_as: str = ""
+    _attribute_views: dict = {}  # registry kind -> view class, filled as each view class is defined
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        kind = cls.__dict__.get("attribute_registry")
+        if kind:
+            RegistryView._attribute_views[kind] = cls
+
+    def __init__(self, manager=None):
+        self._manager = manager
+
+    @property
+    def manager(self):
+        return self._manager if self._manager is not None else default_manager()
+
+
+_MISSING = object()
+
+
+def shadowing_problem(kind: str, name: str) -> str:
+    """Why ``name`` cannot be registered in registry ``kind`` because the namespace users type
+    (``ge.ops``, ``ge.init``) would never reach it, or "" when it can.
+
+    A registered name becomes an attribute of its view through ``__getattr__``, which Python
+    asks only for names the view does not have itself: an op called ``names`` would be hidden
+    by ``ge.ops.names()``. Registries read by name only (optimizers, regularizers, node
+    styles) have no such attribute names.
+
+    >>> import graphengine as ge
+    >>> shadowing_problem("ops", "names")[:40]
+    "op 'names' would be shadowed by ge.ops.n"
+    >>> shadowing_problem("ops", "swish"), shadowing_problem("optimizers", "create")
+    ('', '')
+    """
+    view = RegistryView._attribute_views.get(kind)
+    if view is None:
+        return ""
+    what = {"ops": "op", "initializers": "initializer"}.get(kind, kind.rstrip("s"))
+    shown = view.shown_as
+    if name.startswith("__"):
+        return (f"{what} {name!r} cannot be reached as {shown}.{name}: {shown} does not look up names "
+                f"starting with '__' (Python's own attributes). Rename the {what}.")
+    # the view's own attribute, found the way Python finds it before __getattr__ is asked
+    own = inspect.getattr_static(view(manager=None), name, _MISSING)
+    if own is _MISSING:
+        return ""
+    kind_of = "method" if callable(own) or isinstance(own, (staticmethod, classmethod)) else "attribute"
+    return (f"{what} {name!r} would be shadowed by {shown}.{name}, the namespace's own {kind_of}: "
+            f"{shown}.{name} would never reach the {what}. Rename the {what}.")
 
 
 @functools.lru_cache(maxsize=None)
