@@ -275,7 +275,8 @@ def _parse_json(raw, path, limits):
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise SaveFormatError(f"{path}: member graph.json is not valid JSON ({exc})") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
-        found = f"format {document.get('format')!r}" if isinstance(document, dict) else f"a JSON {type(document).__name__}"
+        found = (f"format {document.get('format')!r}" if isinstance(document, dict)
+                 else f"a JSON {type(document).__name__}")
         raise SaveFormatError(f"{path}: graph.json is not a graphengine graph ({found}, expected an object with "
                               f"format {FORMAT!r})")
     if not _is_int(document.get("version")) or document["version"] != FORMAT_VERSION:
@@ -357,7 +358,8 @@ def _check_document(document, path) -> dict:
                 if set(value) != {"array"} or not isinstance(value["array"], str):
                     raise SaveFormatError(f"{where}: value {value!r} is neither a number nor {{'array': key}}")
                 if shape is None or dtype is None or None in shape:
-                    raise SaveFormatError(f"{where}: an array value needs a declared shape (no null dimensions) and dtype")
+                    raise SaveFormatError(f"{where}: an array value needs a declared shape (no null dimensions) "
+                                          "and dtype")
                 _expect(expected, value["array"], (shape, dtype), where)
             elif not isinstance(value, (int, float)):
                 raise SaveFormatError(f"{where}: value {value!r} is neither a number nor {{'array': key}}")

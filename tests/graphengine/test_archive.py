@@ -281,8 +281,8 @@ def test_a_huge_zip_directory_is_refused_before_zipfile_reads_it(saved):
     write(saved, graph_json, arrays_npz, extra=[(f"junk{i}", b"") for i in range(5000)])
     tracemalloc.start()
     try:
-        with pytest.raises(ge.SaveFormatError, match="the zip directory declares 5002 members in \\d+ bytes; a graphengine "
-                                                     "save file may list at most 16"):
+        with pytest.raises(ge.SaveFormatError, match="the zip directory declares 5002 members in \\d+ bytes; "
+                                                     "a graphengine save file may list at most 16"):
             ge.load(saved)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
@@ -405,7 +405,8 @@ def test_fuzzed_npy_headers_give_a_save_format_error_or_a_correct_load(tmp_path_
     name = data.draw(st.sampled_from(sorted(stored)))
     member = stored[name]
     for _ in range(data.draw(st.integers(1, 3))):  # edits inside the header (the first 128 bytes)
-        member[data.draw(st.integers(0, min(127, len(member) - 1)))] = data.draw(st.sampled_from(b"0123456789(),'<>|fiuObV? "))
+        position = data.draw(st.integers(0, min(127, len(member) - 1)))
+        member[position] = data.draw(st.sampled_from(b"0123456789(),'<>|fiuObV? "))
     buffer = io.BytesIO()
     write(buffer, graph_json, npz_of(**{k: bytes(v) for k, v in stored.items()}))
     _load_checked(buffer.getvalue(), tmp_path_factory)
