@@ -469,7 +469,7 @@ def shadowing_problem(kind: str, name: str) -> str:
     view = RegistryView._attribute_views.get(kind)
     if view is None:
         return ""
-    what = {"ops": "op", "initializers": "initializer"}.get(kind, kind.rstrip("s"))
+    what = kind[:-1]  # op, initializer
     shown = view.shown_as
     if name.startswith("__"):
         return (f"{what} {name!r} cannot be reached as {shown}.{name}: {shown} does not look up names "
