@@ -27,6 +27,7 @@ def _short_repr(value, limit=60) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+JUPYTER_COLLAPSE_ABOVE = 500  # nodes: inline display folds scopes above it (the limit graph.py's display uses)
 GENERATE_MAX_STEPS = 20_000  # larger programs stay interpreted (compiling huge functions costs more than it saves)
 
 
@@ -294,7 +295,6 @@ class Run:
         return f"<Run of graph {self.graph.name!r}: {len(self._program.order)} nodes, {mode}{state}>"
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        from .graph import JUPYTER_COLLAPSE_ABOVE
         from .visualize import draw  # lazy: the core never imports visualize at import time
 
         # inline display of a big graph folds its scopes, as the graph's own display does

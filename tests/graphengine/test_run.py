@@ -266,7 +266,10 @@ def test_recording_runs_replay_generated_code_with_the_same_results(rng):
 
 def test_inline_display_of_a_big_run_folds_its_scopes(monkeypatch):
     import graphengine.graph as graph_module
+    import graphengine.run as run_module
     import graphengine.visualize as visualize
+
+    assert run_module.JUPYTER_COLLAPSE_ABOVE == graph_module.JUPYTER_COLLAPSE_ABOVE  # one limit for both displays
 
     calls = []
 
@@ -279,7 +282,7 @@ def test_inline_display_of_a_big_run_folds_its_scopes(monkeypatch):
         return FakeDiagram()
 
     monkeypatch.setattr(visualize, "draw", fake_draw)
-    monkeypatch.setattr(graph_module, "JUPYTER_COLLAPSE_ABOVE", 4)
+    monkeypatch.setattr(run_module, "JUPYTER_COLLAPSE_ABOVE", 4)
     g = ge.Graph("display")
     h = g.input("x", shape=(1,))
     for k in range(2):
@@ -287,6 +290,6 @@ def test_inline_display_of_a_big_run_folds_its_scopes(monkeypatch):
             h = ge.ops.tanh(ge.ops.tanh(h))
     run = g.forward({"x": np.ones(1)})
     assert run._repr_mimebundle_() == {"text/plain": "diagram"}
-    monkeypatch.setattr(graph_module, "JUPYTER_COLLAPSE_ABOVE", 500)
+    monkeypatch.setattr(run_module, "JUPYTER_COLLAPSE_ABOVE", 500)
     run._repr_mimebundle_()
     assert calls == [1, None]  # 5 nodes: over a limit of 4 the scopes fold, under 500 they do not
