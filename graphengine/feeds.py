@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import DtypeError, FeedError, GraphEngineError, ShapeError, UnknownFeedError, did_you_mean
-from .node import INPUT, Node
+from .node import INPUT, Node, other_graph_text
 from .op import format_shape, shapes_compatible
 
 
@@ -26,7 +26,10 @@ def resolve_feeds(graph, feeds) -> dict:
 def _feed_node(graph, key) -> Node:
     if isinstance(key, Node):
         if key.graph is not graph:
-            raise UnknownFeedError(f"feed key {key.name!r} is a node of graph {key.graph.name!r}, not of {graph.name!r}")
+            raise UnknownFeedError(
+                f"feed key {key.name!r} is a node that belongs to {other_graph_text(key.graph, graph)}; feed the "
+                f"inputs of the graph being run, by name ({key.name!r}) or by node (graph.node({key.name!r}))"
+            )
         node = key
     elif isinstance(key, str):
         node = graph._by_name.get(key)

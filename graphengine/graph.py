@@ -25,7 +25,7 @@ from .errors import (
     ShapeError,
     did_you_mean,
 )
-from .node import CONST, INPUT, OP, PARAM, Node, _is_operand
+from .node import CONST, INPUT, OP, PARAM, Node, _is_operand, other_graph_text
 from .op import Op, describe_value, format_shape, promote_dtypes
 from .program import gc_paused
 from .run import run_forward
@@ -53,6 +53,13 @@ class Graph:
         self._nodes: list[Node] = []
         self._by_name: dict[str, Node] = {}
         self._name_counters: dict[str, int] = {}
+        # While a change that must be all-or-nothing is being made (graph.apply, a ge.nn
+        # layer build, see _transaction), _journaling is True and _journal holds, flat, the
+        # counter key and old value of every name counter bumped, and None and an undo
+        # function for every rewire, so a failure restores them. (Flat, and one list for
+        # the graph's life: building allocates nothing more per node for the garbage collector.)
+        self._journal: list = []
+        self._journaling = False
         self._scopes: list[str] = []
         self._backend = get_backend(backend)
         self._plugins = plugins
@@ -113,7 +120,8 @@ class Graph:
         if isinstance(key, Node):
             if key.graph is not self:
                 raise GraphStructureError(
-                    f"node {key.name!r} belongs to graph {key.graph.name!r}, not to {self.name!r}"
+                    f"node {key.name!r} belongs to {other_graph_text(key.graph, self)}; a graph only takes its own "
+                    f"nodes: build this from nodes of one graph (g.node(name) finds a node of graph {self.name!r})"
                 )
             return key
         if isinstance(key, str):
@@ -188,12 +196,79 @@ class Graph:
                     f"({self._by_name[full].kind}); node names are unique per graph. Pick another name."
                 )
             return full
+        key = prefix + base
+        counters = self._name_counters
+        old = counters.get(key)
+        if self._journaling:
+            journal = self._journal  # a failed build gives the number back
+            journal.append(key)
+            journal.append(old)
+        count = old or 0
         while True:
-            count = self._name_counters.get(prefix + base, 0) + 1
-            self._name_counters[prefix + base] = count
+            count += 1
             full = f"{prefix}{base}_{count}"
             if full not in self._by_name:
+                counters[key] = count
                 return full
+
+    # -- all-or-nothing changes ------------------------------------------------------------
+    def _begin(self):
+        """Start a change that :meth:`_rollback` can undo entirely; nests. Returns its mark."""
+        outer = not self._journaling
+        self._journaling = True
+        return len(self._nodes), self.version, len(self._journal), outer
+
+    def _end(self, mark) -> None:
+        """The change of ``mark`` is done (kept, or rolled back): the outermost one stops logging."""
+        if mark[3]:
+            self._journaling = False
+            self._journal.clear()
+
+    def _rollback(self, mark) -> None:
+        """Undo everything since ``mark``: nodes added (and their networkx mirror), name
+        counters bumped, rewires; the version goes back, so plans compiled before stay valid."""
+        self._undo(*mark[:3])
+
+    def _undo(self, n_nodes, version, n_journal) -> None:
+        journal = self._journal
+        counters = self._name_counters
+        for i in range(len(journal) - 2, n_journal - 1, -2):
+            key, old = journal[i], journal[i + 1]
+            if key is None:
+                old()  # a rewire's undo
+            elif old is None:
+                counters.pop(key, None)
+            else:
+                counters[key] = old
+        del journal[n_journal:]
+        removed = self._nodes[n_nodes:]
+        if removed:
+            del self._nodes[n_nodes:]
+            for node in removed:
+                if self._by_name.get(node.name) is node:
+                    del self._by_name[node.name]
+            self._nx_pending = [n for n in self._nx_pending if n.id < n_nodes]
+            for node in removed:
+                if self._nx_graph.has_node(node.id):  # mirrored already: a read of _nx came in between
+                    self._nx_graph.remove_node(node.id)
+        if self.version != version:
+            if self._plans.get("version", version) != version:
+                self._plans.clear()  # compiled for a graph that no longer exists
+            self.version = version
+
+    @contextlib.contextmanager
+    def _transaction(self):
+        """``with graph._transaction():`` everything inside is kept, or on any exception
+        undone (nodes, name counters, rewires, version) before the exception goes on.
+        For libraries on the core (ge.nn layer builds, training loops) that add several nodes."""
+        mark = self._begin()
+        try:
+            yield self
+        except BaseException:
+            self._rollback(mark)
+            raise
+        finally:
+            self._end(mark)
 
     def _add_node(self, node: Node) -> Node:
         # networkx catches up lazily (see _nx): building a big graph stays cheap, and the
@@ -226,7 +301,7 @@ class Graph:
         if shape is not None:
             shape = _check_declared_shape(shape, f"input {name!r}")
         if dtype is not None:
-            dtype = _check_numeric_dtype(np.dtype(dtype), f"input {name!r}")
+            dtype = _check_numeric_dtype(_as_dtype(dtype, f"input {name!r}"), f"input {name!r}")
         node = Node(self, len(self._nodes), self._unique_name(name, "input"), INPUT,
                     shape=shape, dtype=dtype, scope=self.current_scope)
         return self._add_node(node)
@@ -267,6 +342,8 @@ class Graph:
     def _leaf_array(self, value, dtype, what):
         if isinstance(value, Node):
             raise GraphStructureError(f"{what}: expected an array, got node {value.name!r}")
+        if dtype is not None:
+            dtype = _check_numeric_dtype(_as_dtype(dtype, what), what)
         try:
             array = self._backend.asarray(value, dtype=dtype)
         except GraphEngineError:
@@ -301,45 +378,59 @@ class Graph:
         The op's shape rule runs now: a mismatch is refused at build time.
         """
         impl = op if not isinstance(op, str) else (self._plugins or self.plugins).get_op(op)
-        op_name = impl.name
-        arity, attr_defaults, any_kw, _ = type(impl).signature_info()
-        nodes = []
-        for i, item in enumerate(inputs):
-            if type(item) is Node and item.graph is self:
-                nodes.append(item)
-            elif isinstance(item, Node):
-                nodes.append(self.node(item))
-            elif _is_operand(item):
-                nodes.append(self.const(item))
-            elif isinstance(item, (list, tuple)) and arity is None:
+        # all or nothing: consts made of numbers, casts of integer inputs and the name
+        # counters are undone when a rule refuses the node (inlined _transaction: hot path)
+        outer = not self._journaling
+        if outer:
+            self._journaling = True
+        n_nodes, version, n_journal = len(self._nodes), self.version, len(self._journal)
+        try:
+            op_name = impl.name
+            arity, attr_defaults, any_kw, _ = type(impl).signature_info()
+            nodes = []
+            for i, item in enumerate(inputs):
+                if type(item) is Node and item.graph is self:
+                    nodes.append(item)
+                elif isinstance(item, Node):
+                    nodes.append(self.node(item))
+                elif _is_operand(item):
+                    nodes.append(self.const(item))
+                elif isinstance(item, (list, tuple)) and arity is None:
+                    raise GraphStructureError(
+                        f"op {op_name!r} takes its inputs as separate arguments: ge.ops.{op_name}(*nodes)"
+                    )
+                else:
+                    raise GraphStructureError(
+                        f"op {op_name!r}: input {i} is a {type(item).__name__}; inputs must be graph nodes, "
+                        "numbers or numpy arrays (pass options as keyword attributes)"
+                    )
+            if arity is not None and len(nodes) != arity:
                 raise GraphStructureError(
-                    f"op {op_name!r} takes its inputs as separate arguments: ge.ops.{op_name}(*nodes)"
+                    f"op {op_name!r} takes {arity} input{'s' if arity != 1 else ''}, got {len(nodes)}"
+                    + (f" ({', '.join(n.name for n in nodes)})" if nodes else "")
                 )
-            else:
-                raise GraphStructureError(
-                    f"op {op_name!r}: input {i} is a {type(item).__name__}; inputs must be graph nodes, "
-                    "numbers or numpy arrays (pass options as keyword attributes)"
-                )
-        if arity is not None and len(nodes) != arity:
-            raise GraphStructureError(
-                f"op {op_name!r} takes {arity} input{'s' if arity != 1 else ''}, got {len(nodes)}"
-                + (f" ({', '.join(n.name for n in nodes)})" if nodes else "")
-            )
-        if arity is None and not nodes:
-            raise GraphStructureError(f"op {op_name!r} needs at least one input")
-        if attrs and not any_kw:
-            unknown = sorted(set(attrs) - set(attr_defaults))
-            if unknown:
-                valid = ", ".join(sorted(attr_defaults)) or "none"
-                raise AttributeSpecError(
-                    f"op {op_name!r} got unknown attribute{'s' if len(unknown) > 1 else ''} "
-                    f"{', '.join(unknown)}; it takes: {valid}." + did_you_mean(unknown[0], attr_defaults)
-                )
-        node_name = self._unique_name(name, op_name)
-        shape, dtype = self._infer(impl, nodes, attrs, node_name)
-        node = Node(self, len(self._nodes), node_name, OP, op=op_name, inputs=nodes, attrs=attrs,
-                    shape=shape, dtype=dtype, scope=self.current_scope, op_impl=impl)
-        return self._add_node(node)
+            if arity is None and not nodes:
+                raise GraphStructureError(f"op {op_name!r} needs at least one input")
+            if attrs and not any_kw:
+                unknown = sorted(set(attrs) - set(attr_defaults))
+                if unknown:
+                    valid = ", ".join(sorted(attr_defaults)) or "none"
+                    raise AttributeSpecError(
+                        f"op {op_name!r} got unknown attribute{'s' if len(unknown) > 1 else ''} "
+                        f"{', '.join(unknown)}; it takes: {valid}." + did_you_mean(unknown[0], attr_defaults)
+                    )
+            node_name = self._unique_name(name, op_name)
+            shape, dtype = self._infer(impl, nodes, attrs, node_name)
+            node = Node(self, len(self._nodes), node_name, OP, op=op_name, inputs=nodes, attrs=attrs,
+                        shape=shape, dtype=dtype, scope=self.current_scope, op_impl=impl)
+            return self._add_node(node)
+        except BaseException:
+            self._undo(n_nodes, version, n_journal)
+            raise
+        finally:
+            if outer:
+                self._journaling = False
+                self._journal.clear()
 
     def _infer(self, impl, nodes, attrs, node_name):
         """(shape, dtype) of a new node from its op's rules; the answers of rules that ran
@@ -370,7 +461,7 @@ class Graph:
             except ShapeError as exc:
                 raise ShapeError(self._build_error(impl, nodes, node_name, str(exc))) from None
             except GraphEngineError as exc:  # a bad attribute value, say: no shape hint
-                raise type(exc)(f"cannot add node {node_name!r} (op {impl.name}): {exc}") from None
+                raise type(exc)(f"{self._refusal(impl, node_name)}: {exc}") from None
             except (ValueError, TypeError, IndexError) as exc:
                 raise ShapeError(self._build_error(impl, nodes, node_name, f"{type(exc).__name__}: {exc}")) from None
             if shape is not None:
@@ -408,26 +499,38 @@ class Graph:
             nodes[i] = self.apply("cast", nodes[i], dtype=dtype.name)
         return dtype
 
+    def _refusal(self, impl, node_name) -> str:
+        if node_name in self._by_name:  # an existing node checked again (rewire, validate)
+            return f"node {node_name!r} (op {impl.name}) does not fit its inputs"
+        return f"cannot add node {node_name!r} (op {impl.name})"
+
     def _build_error(self, impl, nodes, node_name, reason):
         described = ", ".join(
             f"{n.name!r} {format_shape(n.shape)}" + (f" {n.dtype}" if n.dtype is not None else "") for n in nodes
         )
-        return (f"cannot add node {node_name!r} (op {impl.name}): {reason}. Inputs: {described}. "
+        return (f"{self._refusal(impl, node_name)}: {reason}. Inputs: {described}. "
                 "Check the shapes of these inputs (a transpose, reshape or different layer size may be missing).")
 
     # -- editing ----------------------------------------------------------------------------
     def rewire(self, node, position: int, new_input) -> None:
         """Make ``new_input`` the input at ``position`` of op node ``node``.
 
-        Refused if it would close a cycle (the error names the cycle) or break the op's
-        shape rule; the graph is unchanged then.
+        The shape and dtype rules of ``node`` and of every node downstream of it run
+        again on the new shapes (their recorded shapes and dtypes follow). Refused if it
+        would close a cycle (the error names the cycle) or break the rule of ``node`` or
+        of any node downstream (the error names that node); the graph is unchanged then.
         """
         node = self.node(node)
         new_input = self.node(new_input)
         if node.kind != OP:
             raise GraphStructureError(f"node {node.name!r} is a {node.kind} node; only op nodes have inputs")
-        if not 0 <= position < len(node.inputs):
-            raise GraphStructureError(f"node {node.name!r} has inputs 0..{len(node.inputs) - 1}, not {position}")
+        if isinstance(position, bool) or not isinstance(position, (int, np.integer)) \
+                or not 0 <= position < len(node.inputs):
+            raise GraphStructureError(
+                f"node {node.name!r} (op {node.op}) has inputs 0..{len(node.inputs) - 1}, not {position!r}; "
+                "give the position of the input to replace"
+            )
+        position = int(position)
         if new_input is node or nx.has_path(self._nx, node.id, new_input.id):
             path = [node.id] if new_input is node else nx.shortest_path(self._nx, node.id, new_input.id)
             names = " -> ".join(self._nodes[i].name for i in path + [node.id])
@@ -435,21 +538,61 @@ class Graph:
                 f"connecting {new_input.name!r} to input {position} of {node.name!r} would close the cycle "
                 f"{names}; a graph must stay acyclic. Use a new node instead of feeding a value back."
             )
-        inputs = list(node.inputs)
+        old_inputs = node.inputs
+        inputs = list(old_inputs)
         inputs[position] = new_input
-        shape, dtype = self._infer(node._op_impl, inputs, dict(node.attrs), node.name)
-        old = node.inputs[position]
-        node.inputs = tuple(inputs)
-        node.shape, node.dtype = shape, dtype
-        # rebuild this node's incoming edges
-        for src in {old.id, new_input.id}:
-            if self._nx.has_edge(src, node.id):
-                self._nx.remove_edge(src, node.id)
-        for src_id in {old.id, new_input.id}:
-            pos = tuple(i for i, n in enumerate(inputs) if n.id == src_id)
-            if pos:
-                self._nx.add_edge(src_id, node.id, positions=pos)
+        change = (f"rewiring input {position} of {node.name!r} (op {node.op}) from {old_inputs[position].name!r} "
+                  f"to {new_input.name!r}")
+        saved = [(node, node.inputs, node.shape, node.dtype)]  # restored if any rule refuses
+        current = node
+        try:
+            shape, dtype = self._infer(node._op_impl, inputs, dict(node.attrs), node.name)
+            node.inputs = tuple(inputs)
+            node.shape, node.dtype = shape, dtype
+            changed = {node.id} if (shape, dtype) != (saved[0][2], saved[0][3]) else set()
+            if changed:
+                # downstream, in topological order (ids need not be after a rewire): a node's
+                # rules run again where an input's shape or dtype changed
+                nx_graph = self._nx
+                below = nx.descendants(nx_graph, node.id)
+                for node_id in nx.topological_sort(nx_graph.subgraph(below)) if below else ():
+                    current = self._nodes[node_id]
+                    if not any(src.id in changed for src in current.inputs):
+                        continue
+                    shape, dtype = self._infer(current._op_impl, list(current.inputs), dict(current.attrs),
+                                               current.name)
+                    if (shape, dtype) != (current.shape, current.dtype):
+                        saved.append((current, current.inputs, current.shape, current.dtype))
+                        current.shape, current.dtype = shape, dtype
+                        changed.add(node_id)
+        except BaseException as exc:
+            for n, n_inputs, n_shape, n_dtype in reversed(saved):
+                n.inputs, n.shape, n.dtype = n_inputs, n_shape, n_dtype
+            if isinstance(exc, GraphEngineError):
+                where = "" if current is node else f" would break node {current.name!r} (op {current.op}) downstream"
+                raise type(exc)(f"{change}{where}: {exc} The graph is unchanged.") from None
+            raise
+        self._set_edges(node, old_inputs, node.inputs)
         self.version += 1
+        if self._journaling:  # inside a change that may be undone as a whole
+            def undo():
+                self._set_edges(node, node.inputs, old_inputs)
+                for n, n_inputs, n_shape, n_dtype in reversed(saved):
+                    n.inputs, n.shape, n.dtype = n_inputs, n_shape, n_dtype
+            self._journal.append(None)
+            self._journal.append(undo)
+
+    def _set_edges(self, node, old_inputs, new_inputs) -> None:
+        """Rebuild ``node``'s incoming networkx edges from ``old_inputs`` to ``new_inputs``."""
+        graph = self._nx
+        for src in old_inputs:
+            if graph.has_edge(src.id, node.id):
+                graph.remove_edge(src.id, node.id)
+        positions: dict[int, list] = {}
+        for pos, src in enumerate(new_inputs):
+            positions.setdefault(src.id, []).append(pos)
+        for src_id, pos in positions.items():
+            graph.add_edge(src_id, node.id, positions=tuple(pos))
 
     def validate(self) -> None:
         """Check the whole graph: acyclic (naming any cycle), arities, edges and shape rules."""
@@ -538,6 +681,21 @@ def _check_declared_shape(shape, what):
         if d is not None and (not isinstance(d, (int, np.integer)) or isinstance(d, bool) or d < 0):
             raise ShapeError(f"{what}: shape entries must be non-negative ints or None, got {shape!r}")
     return tuple(None if d is None else int(d) for d in shape)
+
+
+_DTYPE_NAMES = ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+                "float16", "float32", "float64", "float", "int")
+
+
+def _as_dtype(dtype, what):
+    """``np.dtype(dtype)``, or a DtypeError naming ``what`` and the valid spellings."""
+    try:
+        return np.dtype(dtype)
+    except (TypeError, ValueError, SyntaxError):  # SyntaxError: NumPy parses some strings as specs
+        raise DtypeError(
+            f"{what}: dtype={dtype!r} is not a dtype NumPy knows; give one such as 'float32', 'float64', "
+            "'int64' or 'bool' (or np.float32)." + did_you_mean(str(dtype), _DTYPE_NAMES)
+        ) from None
 
 
 def _check_numeric_dtype(dtype, what):

@@ -13,10 +13,16 @@ from types import MappingProxyType
 
 import numpy as np
 
+from .errors import GraphEngineError
 from .op import format_shape
 
 INPUT, PARAM, CONST, OP = "input", "param", "const", "op"
 KINDS = (INPUT, PARAM, CONST, OP)
+
+
+class NodeUsageError(GraphEngineError, TypeError):
+    """A node was used like a Python value it is not: combined by an operator (``+``, ``@``,
+    ``<``, ...) with something that is not a node, number or NumPy array, or iterated."""
 
 
 class Node:
@@ -87,7 +93,9 @@ class Node:
         if isinstance(other, Node) or _is_operand(other):
             a, b = (other, self) if reflected else (self, other)
             return self.graph.apply(op, a, b)
-        return NotImplemented
+        if not reflected and _may_handle(other, op):
+            return NotImplemented  # another library's type: its reflected method may know nodes
+        raise _operand_error(self, op, other, reflected)
 
     def __add__(self, other):
         return self._binary("add", other)
@@ -173,7 +181,7 @@ class Node:
         if self.shape is None or not self.shape:
             raise ShapeError(f"split of node {self.name!r}: its shape {format_shape(self.shape)} has no axis "
                              "known at build time to cut")
-        axis = normalize_axis(dim, len(self.shape))[0]
+        axis = normalize_axis(dim, len(self.shape), "dim")[0]
         size = self.shape[axis]
         if size is None:
             raise ShapeError(f"split of node {self.name!r} along dim {dim}: that axis has unknown size "
@@ -204,7 +212,7 @@ class Node:
             raise ShapeError(f"chunk of node {self.name!r}: chunks={chunks!r} must be a positive int")
         from .op import normalize_axis
 
-        size = self.shape[normalize_axis(dim, len(self.shape))[0]] if self.shape else None
+        size = self.shape[normalize_axis(dim, len(self.shape), "dim")[0]] if self.shape else None
         if size is None:
             return self.split(1, dim)  # its error names what is unknown
         return self.split(max(-(-size // int(chunks)), 1), dim=dim)
@@ -227,13 +235,68 @@ class Node:
         )
 
     def __iter__(self):
-        raise TypeError(f"node {self.name!r} is not iterable; index it (node[i]) to take parts")
+        raise NodeUsageError(f"node {self.name!r} is not iterable: it stands for a value known only when the graph "
+                             "runs. Index it (node[i]) or cut it (node.split / node.chunk) to take parts; "
+                             "where a list of nodes is expected, pass [node]")
 
     __hash__ = object.__hash__
 
 
 def _is_operand(value) -> bool:
     return isinstance(value, (int, float, np.ndarray, np.generic)) and not isinstance(value, bool)
+
+
+# op -> (operator, the method Python calls on the other operand when ours gives up)
+_OPERATORS = {
+    "add": ("+", "__radd__"), "sub": ("-", "__rsub__"), "mul": ("*", "__rmul__"), "div": ("/", "__rtruediv__"),
+    "matmul": ("@", "__rmatmul__"), "pow": ("**", "__rpow__"),
+    "lt": ("<", "__gt__"), "le": ("<=", "__ge__"), "gt": (">", "__lt__"), "ge": (">=", "__le__"),
+}
+
+
+def _may_handle(other, op) -> bool:
+    """Whether ``other``'s type (not a builtin) defines the method Python tries next."""
+    cls = type(other)
+    if cls.__module__ == "builtins":
+        return False
+    method = getattr(cls, _OPERATORS[op][1], None)
+    return method is not None and method is not getattr(object, _OPERATORS[op][1], None)
+
+
+def _operand_error(node, op, other, reflected):
+    symbol = _OPERATORS[op][0]
+    kind = type(other).__name__
+    expr = f"{kind} {symbol} node {node.name!r}" if reflected else f"node {node.name!r} {symbol} {kind}"
+    if isinstance(other, bool):
+        fix = f"use a number ({float(other)}) or an array (np.array({other}))"
+    elif isinstance(other, (list, tuple)):
+        fix = "make it an array first (np.asarray(...)), or a node with g.const(np.asarray(...))"
+    elif isinstance(other, (str, bytes)):
+        fix = "a name is not a value: use g.node(name) for the node of that name"
+    elif other is None:
+        fix = "none is not a value: check where this operand was made (a function that returned nothing?)"
+    else:
+        fix = "convert it to a NumPy array first"
+    return NodeUsageError(
+        f"cannot build {expr} (op {op}): the other operand is {kind} {_short_repr(other)}; operands must be graph "
+        f"nodes, numbers (int, float) or NumPy arrays. {fix[0].upper()}{fix[1:]}."
+    )
+
+
+def _short_repr(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def other_graph_text(other, graph) -> str:
+    """How to name ``other``, a graph that is not ``graph``, in an error: by its name, or,
+    where the two share one, as another graph of that name."""
+    if other is None:
+        return "no graph"
+    if other.name == graph.name:
+        return (f"another graph that is also named {other.name!r} (two ge.Graph objects share that name; "
+                "give them different names to tell them apart)")
+    return f"graph {other.name!r}, not to {graph.name!r}"
 
 
 NODE_INDEX = "__node__"  # ("__node__", k): the k-th index node (input k + 1 of getitem)

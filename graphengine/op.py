@@ -359,11 +359,22 @@ def broadcast_shapes(*shapes: Sequence) -> Shape:
     return tuple(out)
 
 
-def normalize_axis(axis, ndim: int) -> tuple:
-    """Axis argument (None, int or tuple) to a sorted tuple of non-negative axes."""
+def normalize_axis(axis, ndim: int, name: str = "axis") -> tuple:
+    """Axis argument (None, int or tuple) to a sorted tuple of non-negative axes.
+    ``name``: what the argument is called, for the error of a value that is no axis."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else axis
+    if isinstance(axes, np.ndarray) and axes.ndim == 1:
+        axes = tuple(axes.tolist())
+    if not isinstance(axes, (tuple, list)) or not all(
+            isinstance(a, (int, np.integer)) and not isinstance(a, (bool, np.bool_)) for a in axes):
+        from .errors import AttributeSpecError
+
+        raise AttributeSpecError(
+            f"{name}={axis!r} is not an axis: give an int (0, 1, -1, ...), a tuple of ints, or None for every "
+            "axis"
+        )
     out = []
     for a in axes:
         a = int(a)

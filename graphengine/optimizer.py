@@ -78,6 +78,44 @@ def check_learning_rate(name: str, hyper: dict) -> None:
         )
 
 
+class OptimizerParamsError(GraphStructureError, TypeError):
+    """An optimizer was created with something other than a list of param nodes."""
+
+
+def _param_list(name: str, params) -> list:
+    """The constructor's ``params``, checked: a list (any iterable) of distinct param nodes."""
+    usage = f"ge.optimizers.create({name!r}, g.params(), ...)"
+    if isinstance(params, Node):
+        raise OptimizerParamsError(
+            f"optimizer {name!r} takes a list of param nodes, got the single node {params.name!r}; pass "
+            f"[{params.name if params.name.isidentifier() else 'node'}] (a list of one) or g.params() for every "
+            f"param: {usage}"
+        )
+    if isinstance(params, (str, bytes)) or not hasattr(params, "__iter__"):
+        raise OptimizerParamsError(
+            f"optimizer {name!r} takes a list of param nodes, got {type(params).__name__} {params!r:.60}; "
+            f"pass g.params() (or a list of the param nodes to train): {usage}"
+        )
+    params = list(params)
+    for i, p in enumerate(params):
+        if not isinstance(p, Node) or p.kind != PARAM:
+            what = (f"{'an' if p.kind[0] in 'aeiou' else 'a'} {p.kind} node {p.name!r}" if isinstance(p, Node)
+                    else f"{type(p).__name__} {p!r:.60}")
+            hint = f" (g.node({p!r}) gives the node of a name)" if isinstance(p, str) else ""
+            raise OptimizerParamsError(
+                f"optimizer {name!r} takes param nodes (g.params()); item {i} is {what}{hint}. Only params "
+                "are trained: make trainable arrays with g.param(name, array)"
+            )
+    seen = set()
+    for p in params:
+        if id(p) in seen:
+            raise OptimizerParamsError(
+                f"optimizer {name!r}: param {p.name!r} is listed twice; list each param once"
+            )
+        seen.add(id(p))
+    return params
+
+
 class Optimizer:
     """Base class of optimizers.
 
@@ -92,14 +130,7 @@ class Optimizer:
     defaults: dict = {"lr": 0.01}
 
     def __init__(self, params, **hyper):
-        params = list(params)
-        for p in params:
-            if not isinstance(p, Node) or p.kind != PARAM:
-                raise GraphStructureError(
-                    f"optimizer {self.name!r} takes param nodes (g.params()); got {p!r}"
-                )
-        if len({id(p) for p in params}) != len(params):
-            raise GraphStructureError(f"optimizer {self.name!r}: a param is listed twice")
+        params = _param_list(self.name, params)
         unknown = sorted(set(hyper) - set(self.defaults))
         if unknown:
             raise AttributeSpecError(

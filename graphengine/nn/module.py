@@ -77,6 +77,65 @@ class ModuleError(GraphEngineError, ValueError):
     """A module was used in a way that cannot build a graph (wrong graph, not built, ...)."""
 
 
+_BUILDS: list = []  # the _Build of every module call in progress, innermost last
+
+
+class _Build:
+    """What one module call changes, so that a call that raises can undo all of it: the
+    graph's nodes and name counters (a graph transaction), ge.nn's records of the graph,
+    and the state of every module the call touches (recorded by each module's call before
+    it changes anything). Calls nest; a call that succeeds hands its records to the
+    enclosing one, which may still fail and undo them."""
+
+    def __init__(self, graph):
+        self.graph = graph
+        self.modules: dict = {}  # id(module) -> (module, snapshot)
+        extensions = graph.extensions
+        registry = extensions.get(_REGISTRY_KEY)
+        self.registry = None if registry is None else (set(registry["roots"]), len(registry["updates"]))
+        self.mark = graph._begin()
+        _BUILDS.append(self)
+
+    def record(self, module) -> None:
+        if id(module) in self.modules:
+            return
+        rngs = [r for r in (module.__dict__.get("_rng"), module.__dict__.get("seed"))
+                if isinstance(r, np.random.Generator)]
+        self.modules[id(module)] = (module, (
+            dict(module.__dict__), dict(module._children), dict(module._params), dict(module._state),
+            list(module._updates), [(r, r.bit_generator.state) for r in rngs]))
+
+    def undo(self) -> None:
+        self.graph._rollback(self.mark)
+        for module, (attrs, children, params, state, updates, rngs) in self.modules.values():
+            module.__dict__.clear()
+            module.__dict__.update(attrs)
+            for live, saved in ((module._children, children), (module._params, params), (module._state, state)):
+                live.clear()
+                live.update(saved)
+            module._updates[:] = updates
+            for rng, rng_state in rngs:
+                rng.bit_generator.state = rng_state
+        extensions = self.graph.extensions
+        if self.registry is None:
+            extensions.pop(_REGISTRY_KEY, None)
+        elif _REGISTRY_KEY in extensions:
+            roots, n_updates = self.registry
+            registry = extensions[_REGISTRY_KEY]
+            registry["roots"].clear()
+            registry["roots"].update(roots)
+            del registry["updates"][n_updates:]
+        self.modules = {}
+
+    def close(self) -> None:
+        self.graph._end(self.mark)
+        _BUILDS.pop()
+        if _BUILDS:
+            outer = _BUILDS[-1]
+            for key, entry in self.modules.items():
+                outer.modules.setdefault(key, entry)
+
+
 class StateUpdate:
     """A non-trainable state change to apply after each training step.
 
@@ -198,26 +257,42 @@ class Module:
         training = bool(training)
         if parent is not None and parent.graph is not graph:
             raise ModuleError(f"sub-module {type(self).__name__} is called on a node of another graph than its parent")
-        if self._assigned_name is None:
-            self._assigned_name = self._pick_name(graph, parent)
-        first = self.graph is None
-        if first:
-            self.graph = graph
-            self.path = (graph.current_scope + "/" if graph.current_scope else "") + self._assigned_name
-        _CALL_STACK.append((self, training))
-        self._training_now = training
+        # all or nothing: a build that raises leaves the graph (nodes, name counters), the
+        # modules it touched (params, names, sizes read from the input) and ge.nn's records
+        # of the graph as they were, so fixing the cause and building again gives the same graph
+        build = _Build(graph)
+        build.record(self)
+        if parent is not None:
+            build.record(parent)  # its sub-modules may adopt this one
         try:
-            with graph.scope(self._assigned_name):
-                out = self.forward(*inputs, **kwargs)
+            if self._assigned_name is None:
+                self._assigned_name = self._pick_name(graph, parent)
+            first = self.graph is None
+            if first:
+                self.graph = graph
+                self.path = (graph.current_scope + "/" if graph.current_scope else "") + self._assigned_name
+            _CALL_STACK.append((self, training))
+            self._training_now = training
+            try:
+                with graph.scope(self._assigned_name):
+                    out = self.forward(*inputs, **kwargs)
+            finally:
+                _CALL_STACK.pop()
+                self._training_now = None
+            if not isinstance(out, Node):
+                raise ModuleError(f"{type(self).__name__}.forward must return a graph node, got {type(out).__name__}")
+            if out.graph is not graph:
+                raise ModuleError(f"{type(self).__name__}.forward returned node {out.name!r} of another graph than "
+                                  "its input's; build the output from the input node")
+            self.calls += 1
+            first_input = next(i for i in inputs if isinstance(i, Node))
+            self.last_input_shape = first_input.shape
+            self.last_output_shape = out.shape
+        except BaseException:
+            build.undo()
+            raise
         finally:
-            _CALL_STACK.pop()
-            self._training_now = None
-        if not isinstance(out, Node):
-            raise ModuleError(f"{type(self).__name__}.forward must return a graph node, got {type(out).__name__}")
-        self.calls += 1
-        first_input = next(i for i in inputs if isinstance(i, Node))
-        self.last_input_shape = first_input.shape
-        self.last_output_shape = out.shape
+            build.close()
         return out
 
     def _pick_name(self, graph, parent) -> str:
