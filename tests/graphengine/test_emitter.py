@@ -210,3 +210,42 @@ def test_attribute_names_are_never_pasted_into_generated_code(tmp_path):
     assert not marker.exists()
     np.testing.assert_array_equal(run.grad(x), np.ones(2))
     assert name not in step.source and name not in get_program(g, [y.id], keep_all=False).forward_code.source
+
+
+class WrongGradShape(ge.Op):
+    """y = x; its backward returns a gradient of the wrong shape once ``broken`` is set
+    (after the first runs, so that generated code is what meets it)."""
+
+    name = "wrong_grad_shape"
+    saves = ()
+    broken = False
+
+    def forward(self, xp, x):
+        return x * 1.0
+
+    def backward(self, xp, grad, inputs, output):
+        return (grad[:1] if self.broken else grad,)
+
+    def shape(self, x):
+        return x
+
+
+def test_a_wrong_shaped_gradient_is_blamed_on_the_op_that_made_it_in_every_path(rng):
+    g = ge.Graph()
+    op = WrongGradShape()
+    x = g.param("x", rng.normal(size=(3, 2)))
+    y = ge.ops.tanh(g.apply(op, ge.ops.exp(x)))
+    loss = ge.ops.sum(y)
+    step = ge.compile_step(loss)
+    for _ in range(3):  # the first runs are interpreted, the later ones generated code
+        g.forward({}).backward(loss)
+        g.forward({}, fetch=[loss]).backward(loss)
+        step({})
+    assert "def step" in step.source
+    op.broken = True
+    blamed = r"backward of node 'wrong_grad_shape_1' \(op wrong_grad_shape\).*shape \(1, 2\) for input 0 of shape \(3, 2\)"
+    for fetch in (None, [loss]):
+        with pytest.raises(ge.OpExecutionError, match=blamed):
+            g.forward({}, fetch=fetch).backward(loss)
+    with pytest.raises(ge.OpExecutionError, match=blamed):
+        step({})
