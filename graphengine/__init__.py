@@ -57,7 +57,7 @@ from .optimizer import Optimizer  # noqa: E402
 from .plugin_manager import PluginInfo, PluginManager, PluginWarning, classes_defined_in, default_manager  # noqa: E402
 from .regularization import add_penalty_gradients, apply_after_step, penalty_value, regularized_step  # noqa: E402
 from .regularizer import Regularizer  # noqa: E402
-from .run import Run  # noqa: E402
+from .run import Run, RunArgumentError  # noqa: E402
 from .serialization import load  # noqa: E402
 from .training_step import CompiledStep, compile_step  # noqa: E402
 
@@ -73,7 +73,7 @@ __all__ = [
     "GraphEngineError", "ShapeError", "DtypeError", "GraphCycleError", "GraphStructureError", "NodeNotFoundError",
     "FeedError", "UnknownFeedError", "ValueNotAvailableError", "BackwardError", "OpExecutionError",
     "NonFiniteError", "UnknownOpError", "UnknownNameError", "AttributeSpecError", "PluginError",
-    "BackendUnavailableError", "BackendMismatchError", "SaveFormatError", "plugins",
+    "BackendUnavailableError", "BackendMismatchError", "SaveFormatError", "RunArgumentError", "plugins",
     "clip_grad_norm", "clip_grad_value", "global_grad_norm", "ClipError",
     "add_penalty_gradients", "apply_after_step", "penalty_value", "regularized_step",
 ]

@@ -18,13 +18,13 @@ See ``docs/diagrams.md``.
 from __future__ import annotations
 
 from .diagram import FORMATS, INSTALL_HINT, Diagram, GraphvizNotFoundError, dot_available
-from .draw import MODES, DrawError, NodeStyle, draw
+from .draw import MODES, DrawError, LargeGraphWarning, NodeStyle, draw
 from .heatmap import LogScale, magnitude
 from .labels import format_number, format_value, html_text
 
 DotNotFoundError = GraphvizNotFoundError  # the same error, by the name graphengine.demo uses
 
 __all__ = [
-    "draw", "Diagram", "NodeStyle", "DrawError", "GraphvizNotFoundError", "DotNotFoundError", "dot_available",
+    "draw", "Diagram", "NodeStyle", "DrawError", "LargeGraphWarning", "GraphvizNotFoundError", "DotNotFoundError", "dot_available",
     "MODES", "FORMATS", "INSTALL_HINT", "format_value", "format_number", "html_text", "magnitude", "LogScale",
 ]
