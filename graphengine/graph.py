@@ -25,7 +25,7 @@ from .errors import (
     ShapeError,
     did_you_mean,
 )
-from .node import CONST, INPUT, OP, PARAM, Node, _is_operand, other_graph_text
+from .node import CONST, INPUT, OP, PARAM, Node, _is_operand, _short_repr, other_graph_text
 from .op import Op, describe_value, format_shape, promote_dtypes
 from .program import gc_paused
 from .run import run_forward
@@ -405,9 +405,10 @@ class Graph:
                         "numbers or numpy arrays (pass options as keyword attributes)"
                     )
             if arity is not None and len(nodes) != arity:
+                given = ", ".join(repr(i.name) if isinstance(i, Node) else _short_repr(i) for i in inputs)
                 raise GraphStructureError(
                     f"op {op_name!r} takes {arity} input{'s' if arity != 1 else ''}, got {len(nodes)}"
-                    + (f" ({', '.join(n.name for n in nodes)})" if nodes else "")
+                    + (f" ({given})" if nodes else "") + f"; pass exactly {arity} (options go in keyword attributes)"
                 )
             if arity is None and not nodes:
                 raise GraphStructureError(f"op {op_name!r} needs at least one input")

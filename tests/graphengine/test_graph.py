@@ -257,3 +257,135 @@ def test_setting_a_param_copies_the_array_so_in_place_steps_never_reach_the_call
     ge.optimizers.create("sgd", [W], lr=1.0).step({W: np.ones(3)})
     np.testing.assert_array_equal(mine, np.ones(3))
     np.testing.assert_array_equal(W.value, np.zeros(3))
+
+
+# -- a failed build leaves nothing behind ------------------------------------------------------
+
+def _state(g):
+    return ([(n.id, n.name, n.kind, n.op, n.shape, n.dtype, tuple(i.id for i in n.inputs)) for n in g.nodes()],
+            dict(g._name_counters), g.version, sorted(g.nx.edges(data="positions")), sorted(g.nx.nodes))
+
+
+def _chain(g):
+    x = g.node("x") if "x" in g else g.input("x", shape=(None, 3), dtype="float32")
+    return ge.ops.tanh(x @ np.ones((3, 2), np.float32) + 1.0)
+
+
+def test_a_refused_node_consumes_no_name_and_leaves_no_const():
+    g = ge.Graph("g")
+    x = g.input("x", shape=(None, 3), dtype="float32")
+    ge.ops.tanh(x)
+    before = _state(g)
+    with pytest.raises(ge.ShapeError, match="matmul_1"):
+        x @ np.ones((4, 2), np.float32)   # the array became a const node before the rule refused
+    with pytest.raises(ge.GraphStructureError, match="already has a node named 'x'"):
+        g.apply("add", x, 2.0, name="x")  # 2.0 became a const before the name was refused
+    with pytest.raises(ge.GraphStructureError, match=r"takes 2 inputs, got 3 \(1\.0, 'x', 3\.0\)"):
+        g.apply("add", 1.0, x, 3.0)       # two consts made, then the arity refused
+    assert _state(g) == before
+    # the same construction code gives the same graph as in a graph where nothing failed
+    fresh = ge.Graph("g")
+    ge.ops.tanh(fresh.input("x", shape=(None, 3), dtype="float32"))
+    _chain(fresh)
+    _chain(g)
+    assert _state(g) == _state(fresh)
+
+
+def test_an_interrupted_build_removes_the_casts_it_added(monkeypatch):
+    g = ge.Graph()
+    f = g.input("f", shape=(2,), dtype="float32")
+    i = g.input("i", shape=(2,), dtype="int32")
+    before = _state(g)
+    add_node = g._add_node
+
+    def interrupted(node):
+        if node.op == "mul":
+            raise KeyboardInterrupt  # the worst moment: the cast node is in, the mul node not yet
+        return add_node(node)
+
+    monkeypatch.setattr(g, "_add_node", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        f * i
+    assert _state(g) == before and not g._journaling
+    monkeypatch.undo()
+    y = f * i
+    assert [n.name for n in g.nodes()] == ["f", "i", "cast_1", "mul_1"] and y.dtype == np.float32
+
+
+def test_a_failed_build_keeps_compiled_plans_valid():
+    g = ge.Graph()
+    x = g.input("x", shape=(None, 2))
+    y = ge.ops.tanh(x)
+    feeds = {"x": np.ones((1, 2))}
+    g.forward(feeds, fetch=[y])
+    version = g.version
+    with pytest.raises(ge.ShapeError):
+        y @ np.ones((3, 3))
+    assert g.version == version
+    np.testing.assert_allclose(g.forward(feeds, fetch=[y]).value(y), np.tanh(np.ones((1, 2))))
+    z = y * 2.0
+    np.testing.assert_allclose(g.forward(feeds, fetch=[z]).value(z), 2 * np.tanh(np.ones((1, 2))))
+
+
+def test_a_transaction_undoes_nodes_already_mirrored_into_networkx():
+    g = ge.Graph()
+    x = g.input("x", shape=(2,))
+    before = _state(g)
+    with pytest.raises(RuntimeError, match="late failure"):
+        with g._transaction():
+            h = ge.ops.tanh(x + 1.0)
+            assert g.nx.has_node(h.id)  # mirrored
+            g.rewire(h, 0, x)           # undone too
+            raise RuntimeError("late failure")
+    assert _state(g) == before and not g._journaling
+    assert [n.name for n in g.nodes()] == ["x"]
+
+
+# -- rewire checks every node downstream ----------------------------------------------------
+
+def _rewire_graph():
+    g = ge.Graph("r")
+    x = g.input("x", shape=(None, 3))
+    z = g.input("z", shape=(None, 5))
+    W = g.param("W", np.ones((3, 2)))
+    a = ge.ops.tanh(x, name="a")
+    b = ge.ops.exp(a, name="b")
+    y = ge.ops.matmul(b, W, name="y")
+    out = ge.ops.sum(y, name="out")
+    return g, x, z, a, b, y, out
+
+
+def test_rewire_refuses_a_change_that_breaks_a_node_downstream_and_changes_nothing():
+    g, x, z, a, b, y, out = _rewire_graph()
+    before = _state(g)
+    with pytest.raises(ge.ShapeError) as info:
+        g.rewire(a, 0, z)   # a and b would fit (element-wise), y's matmul would not
+    message = str(info.value)
+    assert "rewiring input 0 of 'a' (op tanh) from 'x' to 'z'" in message
+    assert "would break node 'y' (op matmul) downstream" in message and "(None, 5)" in message
+    assert "unchanged" in message
+    assert _state(g) == before and a.shape == b.shape == (None, 3)
+    g.validate()
+    run = g.forward({"x": np.zeros((2, 3)), "z": np.zeros((2, 5))}).backward(out)
+    np.testing.assert_allclose(run.value(out), 12.0)
+
+
+def test_rewire_updates_the_shapes_and_dtypes_downstream():
+    g = ge.Graph()
+    x = g.input("x", shape=(None, 3), dtype="float64")
+    x4 = g.input("x4", shape=(4, 3), dtype="float32")
+    a = ge.ops.tanh(x, name="a")
+    b = a * 2.0
+    c = ge.ops.sum(b, axis=1)
+    g.rewire(a, 0, x4)
+    assert (a.shape, b.shape, c.shape) == ((4, 3), (4, 3), (4,))
+    assert a.dtype == b.dtype == c.dtype == np.float32
+    g.validate()
+    run = g.forward({"x": np.zeros((1, 3)), "x4": np.ones((4, 3), np.float32)}, fetch=[c])
+    assert run.value(c).dtype == np.float32 and run.value(c).shape == (4,)
+
+
+def test_rewire_refuses_a_position_that_is_no_int():
+    g, x, z, a, b, y, out = _rewire_graph()
+    with pytest.raises(ge.GraphStructureError, match=r"has inputs 0\.\.0, not '0'"):
+        g.rewire(a, "0", z)

@@ -321,3 +321,91 @@ def test_dense_with_a_cupy_array_init_on_a_cupy_graph():
     out = g.forward({"x": np.ones((4, 3), dtype=np.float32)}).value(y)
     assert isinstance(out, cupy.ndarray) and out.dtype == cupy.float32
     assert cupy.asnumpy(out).tolist() == [[1.5, 1.5]] * 4
+
+
+# -- a failed build is undone -------------------------------------------------------------------
+
+def _graph_state(g):
+    return ([(n.id, n.name, n.kind, n.op, n.shape) for n in g.nodes()], dict(g._name_counters), g.version,
+            {k: (sorted(v["roots"]), list(v["updates"])) for k, v in g.extensions.items()})
+
+
+def test_a_failed_layer_build_removes_what_it_added_and_the_fixed_model_builds_as_in_a_fresh_graph():
+    g, x = _graph(3)
+    before = _graph_state(g)
+    broken = ge.nn.Sequential(ge.nn.Dense(3, 4), ge.nn.BatchNorm(), "relu", ge.nn.Dense(5, 2), seed=0)
+    with pytest.raises(ModuleError, match="expects inputs with 5 features"):
+        broken(x)   # dense_1, batchnorm_1 (params, state, an update) and relu_1 were built first
+    assert _graph_state(g) == before and ge.nn.graph_state_updates(g) == []
+    assert not broken.built and broken[0].params() == [] and broken.path == ""
+    assert broken[1].state() == [] and broken.state_updates() == []
+
+    def fixed():
+        return ge.nn.Sequential(ge.nn.Dense(3, 4), ge.nn.BatchNorm(), "relu", ge.nn.Dense(4, 2), seed=0)
+
+    out = fixed()(x)
+    fresh, fresh_x = _graph(3)
+    fixed()(fresh_x)
+    assert _graph_state(g)[:3] == _graph_state(fresh)[:3]   # 'sequential', not 'sequential_2'
+    assert out.name == "sequential/dense_2/add_1"
+    for mine, theirs in zip(g.params(), fresh.params()):
+        np.testing.assert_array_equal(mine.value, theirs.value)
+
+
+def test_a_layer_whose_build_failed_builds_once_its_input_fits():
+    g, x = _graph(3)
+    layer = ge.nn.Dense(None, 2, seed=1)
+    bad = g.input("bad", shape=(None, 3, None))
+    with pytest.raises(ModuleError):
+        ge.nn.Sequential(layer, ge.nn.Dense(7, 1))(x)   # Dense(None, 2) read in_features=3, then failed
+    assert layer.in_features is None and not layer.built
+    with pytest.raises(ModuleError, match="last axis"):
+        layer(bad)
+    y = layer(g.input("x5", shape=(None, 5)))
+    assert y.shape == (None, 2) and layer.W.shape == (5, 2) and layer.path == "dense"
+
+
+def test_a_failed_second_call_keeps_the_params_of_the_first():
+    class Net(ge.nn.Module):
+        def __init__(self):
+            super().__init__(seed=0)
+            self.dense = ge.nn.Dense(3, 4)
+
+        def forward(self, x):
+            h = self.dense(x)
+            return h if self.training else ge.ops.sum(h, axis=5)  # the evaluation path is wrong
+
+    g, x = _graph(3)
+    model = Net()
+    out = model(x)
+    params, weights = model.params(), model.dense.W.value.copy()
+    before = _graph_state(g)
+    with g.scope("eval"), pytest.raises(ge.ShapeError, match="axis 5"):
+        model(x, training=False)   # x @ W and + b were built again before sum refused
+    assert _graph_state(g) == before
+    assert model.params() == params and model.calls == 1 and model.last_output_shape == out.shape
+    np.testing.assert_array_equal(model.dense.W.value, weights)
+
+
+def test_a_sub_module_failure_caught_inside_forward_undoes_only_that_sub_module():
+    class Fallback(ge.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.first = ge.nn.Dense(3, 4)
+            self.wrong = ge.nn.Sequential(ge.nn.Dense(4, 4), ge.nn.Dense(5, 1))  # builds, then fails
+            self.right = ge.nn.Dense(4, 1)
+
+        def forward(self, x):
+            h = self.first(x)
+            try:
+                return self.wrong(h)
+            except ModuleError:
+                return self.right(h)
+
+    g, x = _graph(3)
+    model = Fallback()
+    out = model(x)
+    assert [n.name for n in g.nodes() if n.kind != "input"] == [
+        "fallback/first/W", "fallback/first/matmul_1", "fallback/first/b", "fallback/first/add_1",
+        "fallback/right/W", "fallback/right/matmul_1", "fallback/right/b", "fallback/right/add_1"]
+    assert not model.wrong.built and out.shape == (None, 1)

@@ -222,3 +222,35 @@ def test_hyper_parameters_out_of_range_are_refused_at_construction_by_the_base_c
     with pytest.raises(ge.GraphEngineError, match=r"optimizer 'plain': lr=-1 is out of range") as info:
         Plain([W], lr=-1)
     assert isinstance(info.value, ValueError)
+
+
+# -- the params argument ----------------------------------------------------------------------
+
+def test_a_single_node_instead_of_a_list_says_to_pass_a_list():
+    g, W, b = two_params()
+    with pytest.raises(ge.GraphStructureError, match=r"got the single node 'W'; pass \[W\].*g\.params\(\)") as info:
+        ge.optimizers.create("sgd", W, lr=0.1)
+    assert isinstance(info.value, TypeError)
+
+
+@pytest.mark.parametrize("params, says", [
+    (3, "got int 3"),
+    ("W", "got str 'W'"),
+    (["W"], r"item 0 is str 'W' \(g\.node\('W'\) gives the node of a name\)"),
+    (None, "got NoneType None"),
+])
+def test_params_that_are_not_a_list_of_params_are_named(params, says):
+    two_params()
+    with pytest.raises(ge.GraphStructureError, match=says) as info:
+        ge.optimizers.create("adam", params)
+    assert isinstance(info.value, TypeError) and "g.params()" in str(info.value)
+
+
+def test_a_non_param_node_or_a_repeated_param_is_named():
+    g, W, b = two_params()
+    x = g.input("x", shape=(2,))
+    with pytest.raises(ge.GraphStructureError, match="item 1 is an input node 'x'.*g.param"):
+        ge.optimizers.create("sgd", [W, x])
+    with pytest.raises(ge.GraphStructureError, match="param 'b' is listed twice"):
+        ge.optimizers.create("sgd", [W, b, b])
+    assert len(ge.optimizers.create("sgd", (p for p in g.params())).params) == 2  # any iterable
