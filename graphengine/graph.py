@@ -464,7 +464,8 @@ class Graph:
             except GraphEngineError as exc:  # a bad attribute value, say: no shape hint
                 raise type(exc)(f"{self._refusal(impl, node_name)}: {exc}") from None
             except (ValueError, TypeError, IndexError) as exc:
-                raise ShapeError(self._build_error(impl, nodes, node_name, f"{type(exc).__name__}: {exc}")) from None
+                raise ShapeError(self._build_error(impl, nodes, node_name, f"{type(exc).__name__}: {exc}",
+                                                   attrs)) from None
             if shape is not None:
                 shape = tuple(None if d is None else int(d) for d in shape)
         weak = [n.kind == CONST and n.dtype is None for n in nodes]
@@ -505,10 +506,14 @@ class Graph:
             return f"node {node_name!r} (op {impl.name}) does not fit its inputs"
         return f"cannot add node {node_name!r} (op {impl.name})"
 
-    def _build_error(self, impl, nodes, node_name, reason):
+    def _build_error(self, impl, nodes, node_name, reason, attrs=None):
         described = ", ".join(
             f"{n.name!r} {format_shape(n.shape)}" + (f" {n.dtype}" if n.dtype is not None else "") for n in nodes
         )
+        if attrs:  # the shape rule failed on its own (not a ShapeError): an attribute value may be the cause
+            given = ", ".join(f"{k}={_short_repr(v)}" for k, v in attrs.items())
+            return (f"{self._refusal(impl, node_name)}: {reason}. Inputs: {described}; attributes: {given}. "
+                    "Check the attribute values, then the shapes of these inputs.")
         return (f"{self._refusal(impl, node_name)}: {reason}. Inputs: {described}. "
                 "Check the shapes of these inputs (a transpose, reshape or different layer size may be missing).")
 

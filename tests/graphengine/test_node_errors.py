@@ -109,3 +109,11 @@ def test_nodes_of_differently_named_graphs_name_both():
     a, b = g1.input("a", shape=(2,)), g2.input("b", shape=(2,))
     with pytest.raises(ge.GraphStructureError, match="node 'b' belongs to graph 'two', not to 'one'"):
         a * b
+
+
+def test_a_shape_rule_that_fails_on_an_attribute_shows_the_attributes(h):
+    with pytest.raises(ge.ShapeError) as info:
+        ge.ops.reshape(h, shape="ab")
+    message = str(info.value)
+    assert "attributes: shape='ab'" in message and "Check the attribute values" in message
+    assert len(h.graph) == 1
