@@ -51,9 +51,9 @@ from .errors import (  # noqa: E402
 from .graph import Graph  # noqa: E402
 from .hookspecs import hookimpl  # noqa: E402
 from .namespaces import InitNamespace, OpsNamespace, OptimizersNamespace, RegularizersNamespace  # noqa: E402
-from .node import Node  # noqa: E402
+from .node import Node, NodeUsageError  # noqa: E402
 from .op import Op, broadcast_shapes, normalize_axis, reduced_shape, unbroadcast  # noqa: E402
-from .optimizer import Optimizer  # noqa: E402
+from .optimizer import Optimizer, OptimizerParamsError  # noqa: E402
 from .plugin_manager import PluginInfo, PluginManager, PluginWarning, classes_defined_in, default_manager  # noqa: E402
 from .regularization import add_penalty_gradients, apply_after_step, penalty_value, regularized_step  # noqa: E402
 from .regularizer import Regularizer  # noqa: E402
@@ -73,7 +73,7 @@ __all__ = [
     "GraphEngineError", "ShapeError", "DtypeError", "GraphCycleError", "GraphStructureError", "NodeNotFoundError",
     "FeedError", "UnknownFeedError", "ValueNotAvailableError", "BackwardError", "OpExecutionError",
     "NonFiniteError", "UnknownOpError", "UnknownNameError", "AttributeSpecError", "PluginError",
-    "BackendUnavailableError", "BackendMismatchError", "SaveFormatError", "RunArgumentError", "plugins",
+    "BackendUnavailableError", "BackendMismatchError", "SaveFormatError", "RunArgumentError", "NodeUsageError", "OptimizerParamsError", "plugins",
     "clip_grad_norm", "clip_grad_value", "global_grad_norm", "ClipError",
     "add_penalty_gradients", "apply_after_step", "penalty_value", "regularized_step",
 ]

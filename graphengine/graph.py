@@ -445,12 +445,16 @@ class Graph:
             key = None
         cached = self._inferred.get(key) if key is not None else None
         if cached is None:
-            cached = self._infer_rules(impl, nodes, attrs, node_name)
+            shape, dtype = self._infer_rules(impl, nodes, attrs, node_name)
+            casts = dtype is not None and dtype.kind == "f" and any(
+                i < len(nodes) and nodes[i].dtype is not None and nodes[i].dtype.kind in "biu"
+                for i in getattr(impl, "promote_inputs", ()))
+            cached = (shape, dtype, casts)
             if key is not None and len(self._inferred) < 4096:
                 self._inferred[key] = cached
-        shape, dtype = cached
-        if dtype is not None and dtype.kind == "f" and getattr(impl, "promote_inputs", ()):
-            dtype = self._cast_integer_inputs(impl, nodes, dtype, node_name)  # changes nodes: never cached
+        shape, dtype, casts = cached
+        if casts:  # integer inputs of a promoting op: cast nodes (changes nodes, so never cached itself)
+            dtype = self._cast_integer_inputs(impl, nodes, dtype, node_name)
         return shape, dtype
 
     def _infer_rules(self, impl, nodes, attrs, node_name):
