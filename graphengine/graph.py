@@ -28,10 +28,9 @@ from .errors import (
 from .node import CONST, INPUT, OP, PARAM, Node, _is_operand, _short_repr, other_graph_text
 from .op import Op, describe_value, format_shape, promote_dtypes
 from .program import gc_paused
-from .run import run_forward
+from .run import JUPYTER_COLLAPSE_ABOVE, run_forward
 
 _NAME_OK = re.compile(r"^[^/\s][^/]*$")
-JUPYTER_COLLAPSE_ABOVE = 500  # nodes
 
 
 class Graph:

@@ -18,6 +18,7 @@ from .interpreter import FreedValue, contributions, interpret_backward, interpre
 from .node import CONST, PARAM, Node
 from .program import get_program, resolve_fetch
 
+
 class RunArgumentError(GraphEngineError, TypeError):
     """A run's method was given something that is not a node, a node name or a node id."""
 
@@ -27,7 +28,7 @@ def _short_repr(value, limit=60) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-JUPYTER_COLLAPSE_ABOVE = 500  # nodes: inline display folds scopes above it (the limit graph.py's display uses)
+JUPYTER_COLLAPSE_ABOVE = 500  # nodes: a graph's or run's inline display folds scopes above it
 GENERATE_MAX_STEPS = 20_000  # larger programs stay interpreted (compiling huge functions costs more than it saves)
 
 
