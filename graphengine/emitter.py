@@ -30,20 +30,16 @@ from __future__ import annotations
 
 import itertools
 import re
-import string
 
 import numpy as np
 
 from .errors import GraphStructureError
 from .interpreter import FreedValue, op_error, seed_gradient, sum_back
+from .op import template_fields
 from .program import has_inline_backward, known_shape, same_static_shape
 
 _counter = itertools.count()
 _UFUNC_CALL = re.compile(r"^xp\.(\w+)\((.*)\)$", re.S)
-
-
-def _placeholders(template: str) -> set:
-    return {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
 
 
 def derived_out(template: str):
@@ -217,7 +213,7 @@ class Emitter:
             args = [value_of(i) for i in step.inputs]
             for p, (i, need) in enumerate(zip(step.inputs, needs)):
                 if need and template[p] is not None:
-                    fields = _placeholders(template[p])
+                    fields = template_fields(template[p])
                     reads = [f"g{s}"] + [args[int(f)] if f.isdigit() else names[f] for f in fields if f != "grad"]
                     bare = template[p].strip() == "{grad}"
                     self._add(i, self._summed(template[p].format(*args, **names), step, i, value_of, True), s, reads,

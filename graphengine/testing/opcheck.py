@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 
 from ..errors import GraphEngineError
-from ..op import describe_value, shape_of, shapes_compatible, sum_to_shape, template_fields
+from ..op import describe_value, shape_of, shapes_compatible, sum_to_shape
 from .gradcheck import gradcheck
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import graphengine as ge
 from graphengine import AttributeSpecError, ShapeError, unbroadcast
 from graphengine.node import NODE_INDEX, thaw_index
-from graphengine.op import format_shape, promote_dtypes
+from graphengine.op import promote_dtypes
 
 
 def _index_magnitude(index) -> int:
