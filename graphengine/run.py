@@ -77,7 +77,7 @@ class Run:
         self.graph = graph
         self._program = program
         self._values = values
-        self._param_updates = [node._updates for _, node in program.params]
+        self._param_updates = {s: node._updates for s, node in program.params}
         self._released = False  # a fetched run's backward released the values only it kept
         self._grads = None
         self._edges = None  # recording runs: {consumer slot: contributions}, on request
@@ -122,8 +122,10 @@ class Run:
                 f"Add {node.name!r} to fetch=, or run with fetch=None to compute everything.")
         return node, s
 
-    def _check_params_unchanged(self, what):
-        for (s, node), seen in zip(self._program.params, self._param_updates):
+    def _check_params_unchanged(self, what, only=None):
+        """Refuse ``what`` when a param (``only``: that slot's) was changed in place since the run."""
+        for s, seen in self._param_updates.items() if only is None else ((only, self._param_updates[only]),):
+            node = self._program.order[s]
             if node._updates != seen and self._values[s] is node._value:
                 raise ValueNotAvailableError(
                     f"param {node.name!r} was updated in place (by an optimizer step) after this run, so the run "
@@ -135,7 +137,7 @@ class Run:
         node, s = self._slot(node)
         value = self._values[s]
         if node.kind == PARAM:
-            self._check_params_unchanged(f"the value of {node.name!r}")
+            self._check_params_unchanged(f"the value of {node.name!r}", only=s)
         if value is None or type(value) is FreedValue:
             why = ("backward released it after using it" if self._released
                    else "backward does not need it")

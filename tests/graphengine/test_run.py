@@ -290,3 +290,14 @@ def test_inline_display_of_a_big_run_folds_its_scopes(monkeypatch):
     monkeypatch.setattr(run_module, "JUPYTER_COLLAPSE_ABOVE", 500)
     run._repr_mimebundle_()
     assert calls == [1, None]  # 5 nodes: over a limit of 4 the scopes fold, under 500 they do not
+
+
+def test_a_param_left_alone_by_the_step_stays_readable(rng):
+    g, n = mlp(rng)
+    feeds = {"x": rng.normal(size=(6, 4)), "y": rng.integers(0, 3, 6)}
+    run = g.forward(feeds).backward(n["loss"])
+    W2 = run.value(n["W2"]).copy()
+    ge.optimizers.create("sgd", [n["W1"]], lr=0.1).step(run)  # only W1 changes in place
+    np.testing.assert_array_equal(run.value(n["W2"]), W2)
+    with pytest.raises(ge.ValueNotAvailableError, match="'W1' was updated in place"):
+        run.value(n["W1"])
