@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything graphengine needs on a Debian/Ubuntu machine with Python 3.10+:
-# a virtual environment (.venv), the package with its extras, and Graphviz `dot`.
+# a virtual environment (.venv), the package with its extras (MPI from pip included), Graphviz `dot`
+# and Chromium for the browser tests.
 # Sourced by scripts/demo.sh and scripts/test.sh; safe to run again (it skips what is done).
 set -euo pipefail
 
@@ -63,7 +64,12 @@ fi
 stamp="$VENV/.graphengine-installed"
 want="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1) $EXTRAS"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    say "installing graphengine[$EXTRAS] (editable) into $VENV"
+    # The distribution was called `graphengine` before it became `graphengine-nn` (that name on the
+    # public index belongs to another project): drop an old editable install of this checkout.
+    if "$VENV/bin/python" -m pip show graphengine 2>/dev/null | grep -q "^Editable project location: $ROOT\$"; then
+        "$VENV/bin/python" -m pip uninstall -q -y graphengine
+    fi
+    say "installing graphengine-nn[$EXTRAS] (editable; imported as graphengine) into $VENV"
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e "$ROOT[$EXTRAS]"
     echo "$want" > "$stamp"
 fi
@@ -71,6 +77,12 @@ fi
 if ! command -v dot >/dev/null 2>&1; then
     apt_install graphviz || say "Graphviz 'dot' is missing and could not be installed here; install it with your
   package manager (Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz). Diagrams need it."
+fi
+
+# Chromium for the browser tests (Debian's package; Playwright drives it, its own download is not used).
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+    apt_install chromium || say "Chromium is missing and could not be installed here; the browser tests of the
+  backprop explorer skip (Debian/Ubuntu: apt-get install chromium)."
 fi
 
 export GRAPHENGINE_VENV="$VENV"

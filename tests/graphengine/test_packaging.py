@@ -33,7 +33,7 @@ def test_wheel_installs_and_imports_in_a_fresh_venv(tmp_path):
     build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(REPO)],
                            capture_output=True, text=True, timeout=600)
     assert build.returncode == 0, build.stderr
-    wheel = next(dist.glob("graphengine-*.whl"))
+    wheel = next(dist.glob("graphengine_nn-*.whl"))  # the distribution graphengine-nn, imported as graphengine
     names = zipfile.ZipFile(wheel).namelist()
     assert "graphengine/plugins/ops/activations.py" in names
     assert "graphengine/visualize/__init__.py" in names
@@ -59,8 +59,8 @@ def test_wheel_installs_and_imports_in_a_fresh_venv(tmp_path):
 def test_editable_install_imports_outside_the_checkout(tmp_path):
     from importlib import metadata
 
-    # the source tree's own graphengine.egg-info may be found first: look at every copy
-    installs = [json.loads(d.read_text("direct_url.json") or "{}") for d in metadata.distributions(name="graphengine")]
+    # the source tree's own egg-info may be found first: look at every copy
+    installs = [json.loads(d.read_text("direct_url.json") or "{}") for d in metadata.distributions(name="graphengine-nn")]
     if not any(i.get("dir_info", {}).get("editable") for i in installs):
         pytest.skip("graphengine is not installed editable here (the test command installs it so)")
     run = subprocess.run([sys.executable, "-c", SMOKE], capture_output=True, text=True, cwd=tmp_path, timeout=120,
