@@ -1,6 +1,6 @@
 """How long drawing and rendering take for large graphs.
 
-    python examples/diagrams/benchmark_render.py [--sizes 1000 10000] [--out DIR]
+    python examples/diagrams/benchmark_render.py [--sizes 1000 10000] [--out DIR] [--quick]
 
 For each size it builds a residual MLP of that many nodes (blocks of 6 nodes in stages of
 10 blocks, each block and stage a name scope), runs it forward and backward, and times:
@@ -10,8 +10,9 @@ For each size it builds a residual MLP of that many nodes (blocks of 6 nodes in 
 * ``dot -Tsvg`` with the blocks collapsed (``collapse=1``: stages stay clusters) and with
   everything collapsed (``collapse=True``: one box per stage).
 
-Speed is measured here, not in timed tests. Timings vary with the machine and Graphviz
-version; the ratios between rows are what to compare.
+``--quick`` times 100 and 300 nodes instead (seconds). Speed is measured here, not in timed
+tests. Timings vary with the machine and Graphviz version; the ratios between rows are what
+to compare.
 """
 
 from __future__ import annotations
@@ -51,11 +52,15 @@ def timed(fn):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=None,
+                        help="graph sizes in nodes (default: 1000 10000; 100 300 with --quick)")
     parser.add_argument("--full-max", type=int, default=2000,
                         help="render the uncollapsed diagram only up to this many nodes")
-    parser.add_argument("--out", default=None, help="also write the SVGs into this folder")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="also write the SVGs into this folder (default: write nothing, only time)")
+    parser.add_argument("--quick", action="store_true", help="a small, fast run: 100 and 300 nodes")
     args = parser.parse_args(argv)
+    sizes = args.sizes or ([100, 300] if args.quick else [1000, 10000])
 
     from graphengine.visualize import draw
 
@@ -63,7 +68,7 @@ def main(argv=None) -> int:
     if out:
         out.mkdir(parents=True, exist_ok=True)
     print(f"{'nodes':>6}  {'variant':<22} {'draw (s)':>9} {'dot -Tsvg (s)':>14} {'svg (kB)':>9}")
-    for size in args.sizes:
+    for size in sizes:
         g, run = build(size)
         variants = [("full, mode=both", dict(mode="both"))] if len(g) <= args.full_max else []
         variants += [("blocks collapsed", dict(mode="both", collapse=1)),
