@@ -202,7 +202,13 @@ class Graph:
             journal = self._journal  # a failed build gives the number back
             journal.append(key)
             journal.append(old)
-        count = old or 0
+        # in a scope a name is local to it: the first is bare (``dense_1/matmul``), a number
+        # comes only when the name is taken there (``matmul_2``); unscoped names stay numbered
+        if prefix and not old:
+            counters[key] = 1
+            if key not in self._by_name:
+                return key
+        count = counters.get(key, 0)
         while True:
             count += 1
             full = f"{prefix}{base}_{count}"
@@ -435,14 +441,15 @@ class Graph:
     def _infer(self, impl, nodes, attrs, node_name):
         """(shape, dtype) of a new node from its op's rules; the answers of rules that ran
         before on the same inputs' shapes and dtypes are reused (a deep chain repeats a few)."""
+        # a weak const enters the key by its Python type: int32 + 1 is int32, int32 + 0.5 float32
+        key = [impl, tuple(attrs.items()) if attrs else None]
+        for n in nodes:
+            key += (n.shape, n.dtype, n.kind == CONST and (n.dtype is not None or type(n._value)))
+        key = tuple(key)
         try:
-            # a weak const enters the key by its Python type: int32 + 1 is int32, int32 + 0.5 float32
-            key = (impl, tuple([(n.shape, n.dtype, type(n._value) if n.kind == CONST and n.dtype is None
-                                 else n.kind == CONST) for n in nodes]), tuple(attrs.items()))
-            hash(key)
+            cached = self._inferred.get(key)
         except TypeError:  # an unhashable attribute value (a list): no reuse
-            key = None
-        cached = self._inferred.get(key) if key is not None else None
+            key = cached = None
         if cached is None:
             shape, dtype = self._infer_rules(impl, nodes, attrs, node_name)
             casts = dtype is not None and dtype.kind == "f" and any(

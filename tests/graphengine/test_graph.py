@@ -58,8 +58,8 @@ def test_scopes_prefix_names_and_are_recorded():
         with g.scope("inner"):
             k = ge.ops.tanh(h)
     assert W.name == "layer1/W" and W.scope == "layer1"
-    assert h.name == "layer1/relu_1"
-    assert k.name == "layer1/inner/tanh_1" and k.scope == "layer1/inner"
+    assert h.name == "layer1/relu"  # local to its scope: numbered only when taken there
+    assert k.name == "layer1/inner/tanh" and k.scope == "layer1/inner"
     assert g.node("layer1/W") is W
     assert g.parameter_count("layer1") == 6 and g.parameter_count() == 6
     with pytest.raises(ge.GraphStructureError):

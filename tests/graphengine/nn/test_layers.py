@@ -57,7 +57,7 @@ def test_sequential_names_scopes_and_summary():
     assert [p.name for p in model.params()] == [
         "sequential/dense_1/W", "sequential/dense_1/b", "sequential/dense_2/W", "sequential/dense_2/b"]
     assert model[0].W.scope == "sequential/dense_1"
-    assert g.node("sequential/sigmoid_1/sigmoid_1").scope == "sequential/sigmoid_1"
+    assert g.node("sequential/sigmoid_1/sigmoid").scope == "sequential/sigmoid_1"
     assert g.parameter_count("sequential/dense_1") == 23550
     assert [m.own_parameter_count() for m in model] == [23550, 0, 310]
     text = model.summary()
@@ -124,8 +124,8 @@ def test_composed_module_like_deck_001(rng):
     mod = LogisticRegression(D_in=2)
     y = mod(x)
     assert [n.name for n in g.nodes()] == [
-        "x", "logisticregression/lin/W", "logisticregression/lin/matmul_1", "logisticregression/lin/b",
-        "logisticregression/lin/add_1", "logisticregression/out/sigmoid_1"]
+        "x", "logisticregression/lin/W", "logisticregression/lin/matmul", "logisticregression/lin/b",
+        "logisticregression/lin/add", "logisticregression/out/sigmoid"]
     assert mod.parameter_count() == 3 and [m for m in mod.children()] == [mod.lin, mod.out]
     X = rng.standard_normal((5, 2)).astype(np.float32)
     expected = 1 / (1 + np.exp(-(X @ mod.lin.W.value + mod.lin.b.value)))
@@ -347,7 +347,7 @@ def test_a_failed_layer_build_removes_what_it_added_and_the_fixed_model_builds_a
     fresh, fresh_x = _graph(3)
     fixed()(fresh_x)
     assert _graph_state(g)[:3] == _graph_state(fresh)[:3]   # 'sequential', not 'sequential_2'
-    assert out.name == "sequential/dense_2/add_1"
+    assert out.name == "sequential/dense_2/add"
     for mine, theirs in zip(g.params(), fresh.params()):
         np.testing.assert_array_equal(mine.value, theirs.value)
 
@@ -406,6 +406,6 @@ def test_a_sub_module_failure_caught_inside_forward_undoes_only_that_sub_module(
     model = Fallback()
     out = model(x)
     assert [n.name for n in g.nodes() if n.kind != "input"] == [
-        "fallback/first/W", "fallback/first/matmul_1", "fallback/first/b", "fallback/first/add_1",
-        "fallback/right/W", "fallback/right/matmul_1", "fallback/right/b", "fallback/right/add_1"]
+        "fallback/first/W", "fallback/first/matmul", "fallback/first/b", "fallback/first/add",
+        "fallback/right/W", "fallback/right/matmul", "fallback/right/b", "fallback/right/add"]
     assert not model.wrong.built and out.shape == (None, 1)
