@@ -76,7 +76,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import ShapeError
+from . import op_attributes
+from .errors import AttributeSpecError, ShapeError
 
 Shape = tuple  # entries: int or None (unknown until run time)
 
@@ -125,11 +126,18 @@ class Op:
     inline_forward: str | None = None
     inline_backward: tuple | None = None
     _attr_names = None
+    _attr_specs = None
+    _attrs_checked = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         cls._attr_names = None
+        cls._attr_specs = None
+        cls._attrs_checked = None
         _derive_from_templates(cls)
+        own_shape = cls.__dict__.get("shape")
+        if own_shape is not None and not getattr(own_shape, "_checks_attributes", False):
+            cls.shape = _checking_attributes(own_shape)
 
     def forward(self, xp, *inputs, **attrs):  # pragma: no cover - abstract
         raise NotImplementedError(f"op {self.name!r} has no forward")
@@ -140,8 +148,47 @@ class Op:
         )
 
     def shape(self, *input_shapes, **attrs):
-        """Output shape from input shapes; return None when it cannot be known statically."""
+        """Output shape from input shapes; return None when it cannot be known statically.
+
+        The attributes are checked against the annotations of ``forward`` first
+        (:meth:`check_attributes`): a subclass's own ``shape`` is wrapped so that this
+        happens before its body runs."""
+        if attrs:
+            type(self).check_attributes(attrs)
         return None
+
+    shape._checks_attributes = True
+
+    def check_inputs(self, shapes, dtypes, **attrs) -> None:
+        """Static checks that need the inputs' shapes and dtypes together (entries may be
+        None: unknown until run time); raise a :class:`~graphengine.GraphEngineError` to
+        refuse the node at build time. The default checks the attributes only
+        (:meth:`check_attributes`); a class loss, say, also refuses float class indices."""
+        if attrs:
+            type(self).check_attributes(attrs)
+
+    @classmethod
+    def check_attributes(cls, attrs) -> None:
+        """Refuse attribute values that do not fit the annotations of ``forward`` (an
+        :class:`~graphengine.AttributeSpecError` naming the op, the attribute, the value
+        and what it takes; see :mod:`graphengine.op_attributes` for the forms understood).
+        Attributes without an annotation are not checked. Values that passed are
+        remembered per class, so repeating them costs a dictionary lookup."""
+        try:
+            key = tuple(attrs.items())
+            hash(key)
+        except TypeError:  # an unhashable value (a list): checked every time
+            key = None
+        checked = cls._attrs_checked
+        if key is not None and checked is not None and key in checked:
+            return
+        if cls._attr_specs is None:
+            cls._attr_specs = op_attributes.attribute_specs(cls)
+        op_attributes.check(cls, attrs, cls._attr_specs)
+        if key is not None:
+            if checked is None or len(checked) >= 1024:
+                checked = cls._attrs_checked = set()
+            checked.add(key)
 
     def dtype(self, *input_dtypes, **attrs):
         """Output dtype from input dtypes (None entries are weak Python or NumPy scalars,
@@ -177,6 +224,28 @@ class Op:
 
     def __repr__(self) -> str:
         return f"<Op {self.name}>"
+
+
+def _checking_attributes(shape):
+    """A class's own shape rule, preceded by :meth:`Op.check_attributes` (run at build time
+    by the graph, whose rule answers are cached: the check runs once per distinct call)."""
+    @functools.wraps(shape)
+    def checked_shape(self, *input_shapes, **attrs):
+        if attrs:
+            try:
+                type(self).check_attributes(attrs)
+            except AttributeSpecError as generic:
+                try:  # the op's own words about the attribute, where its rule has them, are more precise
+                    shape(self, *input_shapes, **attrs)
+                except AttributeSpecError as own:
+                    raise own from None
+                except Exception:
+                    pass
+                raise generic from None
+        return shape(self, *input_shapes, **attrs)
+
+    checked_shape._checks_attributes = True
+    return checked_shape
 
 
 # --------------------------------------------------------------------------- templates

@@ -10,6 +10,7 @@ default dtype), except for ``relu`` and ``identity``, which keep integer data in
 
 import contextlib
 import math
+from typing import Literal
 
 import numpy as np
 
@@ -117,7 +118,7 @@ class LeakyReLU(_Activation):
     name = "leaky_relu"
     saves = ("inputs",)
 
-    def forward(self, xp, x, *, alpha=0.01):
+    def forward(self, xp, x, *, alpha: float = 0.01):
         x = _floating(x)
         return xp.where(x > 0, x, x * float(alpha))  # float(): a NumPy scalar would upcast
 
@@ -132,7 +133,7 @@ class ELU(_Activation):
     name = "elu"
     saves = ("inputs", "output")
 
-    def forward(self, xp, x, *, alpha=1.0):
+    def forward(self, xp, x, *, alpha: float = 1.0):
         x = _floating(x)
         return xp.where(x > 0, x, float(alpha) * xp.expm1(xp.minimum(x, 0)))
 
@@ -184,7 +185,7 @@ class GELU(_Activation):
     name = "gelu"
     saves = ("inputs",)
 
-    def forward(self, xp, x, *, approximate="none"):
+    def forward(self, xp, x, *, approximate: Literal["none", "tanh"] = "none"):
         x = _floating(x)
         if _approximate(approximate) == "tanh":
             return 0.5 * x * (1 + xp.tanh(_GELU_C * (x + 0.044715 * x * x * x)))
@@ -231,7 +232,7 @@ class Softmax(_Activation):
     name = "softmax"
     saves = ("output",)
 
-    def forward(self, xp, z, *, axis=-1):
+    def forward(self, xp, z, *, axis: int = -1):
         z = _floating(z)
         e = xp.exp(z - xp.max(z, axis=axis, keepdims=True))
         return e / xp.sum(e, axis=axis, keepdims=True)
@@ -247,7 +248,7 @@ class LogSoftmax(_Activation):
     name = "log_softmax"
     saves = ("output",)
 
-    def forward(self, xp, z, *, axis=-1):
+    def forward(self, xp, z, *, axis: int = -1):
         z = _floating(z)
         shifted = z - xp.max(z, axis=axis, keepdims=True)
         return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
@@ -424,7 +425,7 @@ class CELU(_Activation):
     name = "celu"
     saves = ("inputs",)
 
-    def forward(self, xp, x, *, alpha=1.0):
+    def forward(self, xp, x, *, alpha: float = 1.0):
         alpha = _celu_alpha(alpha)
         x = _floating(x)
         return xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0) / alpha))

@@ -15,6 +15,7 @@ items. conv1d is conv2d on a height-1 image; conv_transpose2d is conv2d's backwa
 from __future__ import annotations
 
 import threading
+from typing import Literal
 
 import numpy as np
 
@@ -374,7 +375,8 @@ class _ConvNd(_Conv):
             return (1,) + stride, ((0, 0),) + pads, (1,) + dilation, groups
         return stride, pads, dilation, groups
 
-    def forward(self, xp, *inputs, stride=1, padding=0, dilation=1, groups=1, bias=None):
+    def forward(self, xp, *inputs, stride: int | tuple[int, ...] = 1, padding: int | tuple[int, ...] | str = 0, dilation: int | tuple[int, ...] = 1,
+                groups: int = 1, bias: None = None):
         self._bias(bias, self.name)
         x, w, b, unbatched = self._prepare(xp, inputs)
         self.shape(*[a.shape for a in inputs], stride=stride, padding=padding, dilation=dilation, groups=groups)
@@ -497,7 +499,8 @@ class ConvTranspose2d(_Conv):
                     f"dilation {dilation} (as in torch); it only picks among the output sizes a stride allows")
         return stride, padding, output_padding, dilation, _groups(groups, self.name)
 
-    def forward(self, xp, *inputs, stride=1, padding=0, output_padding=0, groups=1, dilation=1, bias=None):
+    def forward(self, xp, *inputs, stride: int | tuple[int, ...] = 1, padding: int | tuple[int, ...] = 0, output_padding: int | tuple[int, ...] = 0,
+                groups: int = 1, dilation: int | tuple[int, ...] = 1, bias: None = None):
         self._bias(bias, self.name)
         x, w, b, unbatched = self._prepare(xp, inputs)
         self.shape(*[a.shape for a in inputs], stride=stride, padding=padding, output_padding=output_padding,
@@ -598,7 +601,9 @@ class Pad(ge.Op):
             out.append(new)
         return pairs, tuple(out)
 
-    def forward(self, xp, x, *, pad, mode="constant", value=None):
+    def forward(self, xp, x, *, pad: int | tuple[int, ...],
+                mode: Literal["constant", "reflect", "replicate", "circular"] = "constant",
+                value: float | None = None):
         pairs, shape = self._check(x.shape, pad, mode, value)
         if mode == "constant":
             fill = 0 if value is None else value

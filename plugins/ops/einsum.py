@@ -67,7 +67,7 @@ class Einsum(ge.Op):
     arity = None
     saves = ("inputs",)
 
-    def forward(self, xp, *operands, equation=None):
+    def forward(self, xp, *operands, equation: str = None):
         terms, out = _parse(equation, [x.ndim for x in operands])
         dtype = promote_dtypes(*[x.dtype for x in operands])  # int32 with float32: float32, as torch
         operands = [x if x.dtype == dtype else x.astype(dtype) for x in operands]

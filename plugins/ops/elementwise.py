@@ -321,7 +321,7 @@ class Clip(_Unary):
     name = "clip"
     saves = ("inputs",)
 
-    def forward(self, xp, x, *, low=None, high=None):
+    def forward(self, xp, x, *, low: float | None = None, high: float | None = None):
         low, high = _bounds(low, high)
         target = _clip_dtype(x.dtype, low, high)
         return xp.clip(x if x.dtype == target else x.astype(target), low, high)

@@ -145,7 +145,7 @@ class Gather(ge.Op):
     name = "gather"
     saves = ("inputs",)
 
-    def forward(self, xp, input, index, *, dim=None):
+    def forward(self, xp, input, index, *, dim: int = None):
         dim = _dim(dim, input.ndim, self.name)
         _check_range(index, input.shape[dim], self.name, f"dim {dim} of input {format_shape(input.shape)}")
         return xp.take_along_axis(input[_leading_block(index.shape, dim)], index, axis=dim)
@@ -181,7 +181,7 @@ class TakeAlongAxis(ge.Op):
     name = "take_along_axis"
     saves = ("inputs",)
 
-    def forward(self, xp, input, indices, *, axis=None):
+    def forward(self, xp, input, indices, *, axis: int | None = None):
         if axis is None:
             _check_range(indices, input.size, self.name, "the flattened input", negative=True, what="indices")
             return xp.take(input.reshape(-1), indices)
@@ -231,7 +231,7 @@ class IndexSelect(ge.Op):
     name = "index_select"
     saves = ("inputs",)
 
-    def forward(self, xp, input, index, *, dim=None):
+    def forward(self, xp, input, index, *, dim: int = None):
         dim = _dim(dim, input.ndim, self.name)
         _check_range(index, input.shape[dim], self.name, f"dim {dim} of input {format_shape(input.shape)}")
         return xp.take(input, index.reshape(-1), axis=dim)
@@ -283,7 +283,7 @@ class Embedding(ge.Op):
     name = "embedding"
     saves = ("inputs",)
 
-    def forward(self, xp, input, weight, *, padding_idx=None):
+    def forward(self, xp, input, weight, *, padding_idx: int | None = None):
         _check_range(input, weight.shape[0], self.name, f"weight {format_shape(weight.shape)} (num_embeddings)")
         return xp.take(weight, input, axis=0)
 
@@ -323,7 +323,7 @@ class ScatterAdd(ge.Op):
     name = "scatter_add"
     saves = ("inputs",)
 
-    def forward(self, xp, input, index, src, *, dim=None):
+    def forward(self, xp, input, index, src, *, dim: int = None):
         dim = _dim(dim, input.ndim, self.name)
         _check_range(index, input.shape[dim], self.name, f"dim {dim} of input {format_shape(input.shape)}")
         positions = _positions(xp, index, input.shape, dim)
@@ -365,7 +365,7 @@ class OneHot(ge.Op):
     saves = ()
     differentiable = False
 
-    def forward(self, xp, tensor, *, num_classes=-1):
+    def forward(self, xp, tensor, *, num_classes: int = -1):
         classes = _classes(num_classes)
         _check_index_dtype(tensor, self.name, "tensor")
         if classes == -1:

@@ -78,7 +78,7 @@ class Transpose(ge.Op):
     name = "transpose"
     saves = ()
 
-    def forward(self, xp, x, *, axes=None):
+    def forward(self, xp, x, *, axes: tuple[int, ...] | None = None):
         return xp.transpose(x, axes)
 
     def backward(self, xp, grad, inputs, output, *, axes=None):

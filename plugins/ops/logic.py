@@ -183,7 +183,7 @@ class Cast(ge.Op):
     name = "cast"
     saves = ("inputs",)
 
-    def forward(self, xp, x, *, dtype=None):
+    def forward(self, xp, x, *, dtype: str | type | np.dtype = None):
         return x.astype(target_dtype(dtype))  # a new array, also for the same dtype
 
     def backward(self, xp, grad, inputs, output, *, dtype=None):

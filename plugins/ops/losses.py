@@ -6,6 +6,7 @@ or as one-hot (or soft) distributions of the logits' shape.
 """
 
 import contextlib
+from typing import Literal, Sequence
 
 import numpy as np
 
@@ -88,7 +89,7 @@ class MSE(_ElementwiseLoss):
 
     name = "mse"
 
-    def forward(self, xp, prediction, target, *, reduction="none"):
+    def forward(self, xp, prediction, target, *, reduction: Literal["none", "mean", "sum"] = "none"):
         d = prediction - _like(xp, target, prediction)
         return _reduce(xp, d * d, reduction)
 
@@ -106,7 +107,7 @@ class MAE(_ElementwiseLoss):
 
     name = "mae"
 
-    def forward(self, xp, prediction, target, *, reduction="none"):
+    def forward(self, xp, prediction, target, *, reduction: Literal["none", "mean", "sum"] = "none"):
         return _reduce(xp, xp.abs(prediction - _like(xp, target, prediction)), reduction)
 
     def backward(self, xp, grad, inputs, output, *, reduction="none", needs_grad=(True, True)):
@@ -135,7 +136,7 @@ class BinaryCrossEntropy(_ElementwiseLoss):
 
     name = "binary_cross_entropy"
 
-    def forward(self, xp, p, y, *, reduction="none"):
+    def forward(self, xp, p, y, *, reduction: Literal["none", "mean", "sum"] = "none"):
         y_ = _like(xp, y, p)
         log_p, log_1p = _clamped_logs(xp, p)
         return _reduce(xp, -(y_ * log_p + (1 - y_) * log_1p), reduction)
@@ -171,7 +172,7 @@ class BinaryCrossEntropyWithLogits(_ElementwiseLoss):
 
     name = "binary_cross_entropy_with_logits"
 
-    def forward(self, xp, x, y, *, reduction="none", pos_weight=None):
+    def forward(self, xp, x, y, *, reduction: Literal["none", "mean", "sum"] = "none", pos_weight: float | Sequence[float] | np.ndarray | None = None):
         y_ = _like(xp, y, x)
         if pos_weight is None:
             loss = xp.maximum(x, 0) - x * y_ + xp.log1p(xp.exp(-xp.abs(x)))
@@ -221,7 +222,7 @@ class SmoothL1(_ElementwiseLoss):
 
     name = "smooth_l1"
 
-    def forward(self, xp, prediction, target, *, reduction="none", beta=1.0):
+    def forward(self, xp, prediction, target, *, reduction: Literal["none", "mean", "sum"] = "none", beta: float = 1.0):
         d = prediction - _like(xp, target, prediction)
         a = xp.abs(d)
         beta = float(beta)
@@ -257,7 +258,7 @@ class Huber(_ElementwiseLoss):
 
     name = "huber"
 
-    def forward(self, xp, prediction, target, *, reduction="none", delta=1.0):
+    def forward(self, xp, prediction, target, *, reduction: Literal["none", "mean", "sum"] = "none", delta: float = 1.0):
         d = prediction - _like(xp, target, prediction)
         a = xp.abs(d)
         delta = float(delta)
@@ -298,7 +299,8 @@ class KLDiv(_Loss):
 
     name = "kl_div"
 
-    def forward(self, xp, input, target, *, reduction="none", log_target=False):
+    def forward(self, xp, input, target, *, reduction: Literal["none", "mean", "sum", "batchmean"] = "none",
+                log_target: bool = False):
         t = _like(xp, target, input)
         if log_target:
             loss = xp.exp(t) * (t - input)
@@ -524,8 +526,9 @@ class CrossEntropy(_ClassLoss):
 
     name = "cross_entropy"
 
-    def forward(self, xp, logits, target, *, axis=-1, reduction="none", weight=None, ignore_index=-100,
-                label_smoothing=0.0, out=None):
+    def forward(self, xp, logits, target, *, axis: int = -1, reduction: Literal["none", "mean", "sum"] = "none",
+                weight: Sequence[float] | np.ndarray | None = None, ignore_index: int | None = -100, label_smoothing: float = 0.0,
+                out=None):
         if weight is None and not label_smoothing and _rows_of_classes(logits, target, axis):
             indices, bad, ignored = _labels_in_range(xp, target, logits.shape[1], self.name, ignore_index)
             e, shifted = _class_major_exp(xp, logits)
@@ -604,7 +607,8 @@ class NLL(_ClassLoss):
 
     name = "nll"
 
-    def forward(self, xp, log_probs, target, *, axis=-1, reduction="none", weight=None, ignore_index=-100):
+    def forward(self, xp, log_probs, target, *, axis: int = -1, reduction: Literal["none", "mean", "sum"] = "none",
+                weight: Sequence[float] | np.ndarray | None = None, ignore_index: int | None = -100):
         if weight is None and not _may_ignore(xp, target, log_probs, ignore_index):
             return _reduce(xp, _negative_log_likelihood(xp, log_probs, target, axis, self.name), reduction)
         dist, denominator = _effective_targets(xp, target, log_probs, axis, weight, ignore_index, 0.0, self.name)
@@ -725,7 +729,7 @@ class Hinge(_ClassLoss):
 
     name = "hinge"
 
-    def forward(self, xp, scores, target, *, axis=-1, margin=1.0, reduction="none"):
+    def forward(self, xp, scores, target, *, axis: int = -1, margin: float = 1.0, reduction: Literal["none", "mean", "sum"] = "none"):
         indices, bad = self._indices(xp, target, scores, axis)
         correct = xp.expand_dims(_pick(xp, scores, indices, axis), axis)
         margins = xp.maximum(scores - correct + float(margin), 0)

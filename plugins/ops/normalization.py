@@ -144,7 +144,7 @@ class LayerNorm(_Normalization):
     """
 
     name = "layer_norm"
-    def forward(self, xp, x, *affine, normalized_shape=None, eps=1e-5):
+    def forward(self, xp, x, *affine, normalized_shape: int | tuple[int, ...] | None = None, eps: float = 1e-5):
         affine = _arrays(xp, affine, x)
         axes = self._axes(x.ndim, affine, normalized_shape)
         x_hat, _ = _statistics(xp, x, axes, eps)
@@ -206,7 +206,8 @@ class BatchNorm(_Normalization):
     """
 
     name = "batch_norm"
-    def forward(self, xp, x, running_mean, running_var, *affine, training=False, momentum=0.1, eps=1e-5):
+    def forward(self, xp, x, running_mean, running_var, *affine, training: bool = False, momentum: float = 0.1,
+                eps: float = 1e-5):
         affine = _arrays(xp, affine, x)
         shape = _channel_shape(x.ndim)
         if training:
@@ -259,7 +260,7 @@ class GroupNorm(_Normalization):
     """
 
     name = "group_norm"
-    def forward(self, xp, x, *affine, num_groups=1, eps=1e-5):
+    def forward(self, xp, x, *affine, num_groups: int = 1, eps: float = 1e-5):
         affine = _arrays(xp, affine, x)
         grouped = x.reshape(x.shape[0], int(num_groups), -1)
         x_hat, _ = _statistics(xp, grouped, (2,), eps)

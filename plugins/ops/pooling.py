@@ -184,7 +184,8 @@ class _MaxPool(ge.Op):
         widths = geometry.pad_widths(x.shape[2:], out)
         return _pad(xp, x, widths, -np.inf), out, widths
 
-    def forward(self, xp, x, *, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    def forward(self, xp, x, *, kernel_size: int | tuple[int, ...], stride: int | tuple[int, ...] | None = None, padding: int | tuple[int, ...] = 0,
+                dilation: int | tuple[int, ...] = 1, ceil_mode: bool = False):
         geometry = self._geometry(kernel_size, stride, padding, dilation, ceil_mode)
         _spatial_shape(self.name, self.spatial_axes, x.shape)
         x, added = _batched(x, self.spatial_axes)
@@ -356,8 +357,8 @@ class AvgPool2d(_AvgPool):
               divisor_override=None):
         return self._shape(x, kernel_size, stride, padding, ceil_mode, divisor_override)
 
-    def forward(self, xp, x, *, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-                divisor_override=None):
+    def forward(self, xp, x, *, kernel_size: int | tuple[int, ...], stride: int | tuple[int, ...] | None = None, padding: int | tuple[int, ...] = 0,
+                ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: int | None = None):
         return self._forward(xp, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
     def backward(self, xp, grad, inputs, output, *, kernel_size, stride=None, padding=0, ceil_mode=False,
@@ -380,7 +381,8 @@ class AvgPool1d(_AvgPool):
     def shape(self, x, *, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
         return self._shape(x, kernel_size, stride, padding, ceil_mode, None)
 
-    def forward(self, xp, x, *, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    def forward(self, xp, x, *, kernel_size: int | tuple[int, ...], stride: int | tuple[int, ...] | None = None, padding: int | tuple[int, ...] = 0,
+                ceil_mode: bool = False, count_include_pad: bool = True):
         return self._forward(xp, x, kernel_size, stride, padding, ceil_mode, count_include_pad, None)
 
     def backward(self, xp, grad, inputs, output, *, kernel_size, stride=None, padding=0, ceil_mode=False,
@@ -446,7 +448,7 @@ class AdaptiveAvgPool2d(ge.Op):
         oh, ow = (H if sizes[0] is None else sizes[0]), (W if sizes[1] is None else sizes[1])
         return oh, ow, H % oh == 0 and W % ow == 0
 
-    def forward(self, xp, x, *, output_size):
+    def forward(self, xp, x, *, output_size: int | tuple[int | None, ...]):
         _spatial_shape(self.name, 2, x.shape)
         _check_float(self.name, x)
         oh, ow, divides = self._plan(x, output_size)
@@ -529,7 +531,7 @@ class Dropout2d(ge.Op):
         mask *= dtype.type(1.0 / (1.0 - p))
         return mask
 
-    def forward(self, xp, x, *, p=0.5, training=True, seed=None):
+    def forward(self, xp, x, *, p: float = 0.5, training: bool = True, seed: int | None = None):
         _check_float(self.name, x)
         p = _check_p(self.name, p)
         if not training or p == 0.0:

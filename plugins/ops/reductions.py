@@ -86,7 +86,7 @@ class Sum(_Reduction):
     name = "sum"
     saves = ("inputs",)
 
-    def forward(self, xp, x, *, dim=None, keepdim=None, axis=None, keepdims=None):
+    def forward(self, xp, x, *, dim: int | tuple[int, ...] | None = None, keepdim: bool | None = None, axis: int | tuple[int, ...] | None = None, keepdims: bool | None = None):
         axis, keep = self.options(dim, keepdim, axis, keepdims)
         return xp.asarray(xp.sum(x, axis=axis, keepdims=keep, dtype=_accumulator(x.dtype)))
 
@@ -109,7 +109,7 @@ class Mean(_Reduction):
     name = "mean"
     saves = ("inputs",)
 
-    def forward(self, xp, x, *, dim=None, keepdim=None, axis=None, keepdims=None):
+    def forward(self, xp, x, *, dim: int | tuple[int, ...] | None = None, keepdim: bool | None = None, axis: int | tuple[int, ...] | None = None, keepdims: bool | None = None):
         axis, keep = self.options(dim, keepdim, axis, keepdims)
         return xp.asarray(xp.mean(_floating(xp, x), axis=axis, keepdims=keep))
 
@@ -134,7 +134,7 @@ class Max(_Reduction):
     saves = ("inputs", "output")
     _reduce = "max"
 
-    def forward(self, xp, x, *, dim=None, keepdim=None, axis=None, keepdims=None):
+    def forward(self, xp, x, *, dim: int | tuple[int, ...] | None = None, keepdim: bool | None = None, axis: int | tuple[int, ...] | None = None, keepdims: bool | None = None):
         axis, keep = self.options(dim, keepdim, axis, keepdims)
         return xp.asarray(getattr(xp, self._reduce)(x, axis=axis, keepdims=keep))
 
@@ -172,7 +172,7 @@ class LogSumExp(_Reduction):
     name = "logsumexp"
     saves = ("inputs",)
 
-    def forward(self, xp, x, *, dim=None, keepdim=None, axis=None, keepdims=None):
+    def forward(self, xp, x, *, dim: int | tuple[int, ...] | None = None, keepdim: bool | None = None, axis: int | tuple[int, ...] | None = None, keepdims: bool | None = None):
         axis, keep = self.options(dim, keepdim, axis, keepdims)
         x = _floating(xp, x)
         m = _finite_max(xp, x, axis)
@@ -215,7 +215,8 @@ class Var(_Reduction):
     name = "var"
     saves = ("inputs",)
 
-    def forward(self, xp, x, *, dim=None, correction=1, keepdim=None, axis=None, keepdims=None):
+    def forward(self, xp, x, *, dim: int | tuple[int, ...] | None = None, correction: float = 1, keepdim: bool | None = None,
+                axis: int | tuple[int, ...] | None = None, keepdims: bool | None = None):
         axis, keep = self.options(dim, keepdim, axis, keepdims)
         x = _floating(xp, x)
         centred = x - xp.mean(x, axis=axis, keepdims=True)
@@ -250,7 +251,8 @@ class Std(_Reduction):
     name = "std"
     saves = ("inputs", "output")
 
-    def forward(self, xp, x, *, dim=None, correction=1, keepdim=None, axis=None, keepdims=None):
+    def forward(self, xp, x, *, dim: int | tuple[int, ...] | None = None, correction: float = 1, keepdim: bool | None = None,
+                axis: int | tuple[int, ...] | None = None, keepdims: bool | None = None):
         axis, keep = self.options(dim, keepdim, axis, keepdims)
         x = _floating(xp, x)
         centred = x - xp.mean(x, axis=axis, keepdims=True)
@@ -284,7 +286,7 @@ class Prod(_Reduction):
     name = "prod"
     saves = ("inputs",)
 
-    def forward(self, xp, x, *, dim=None, keepdim=None, axis=None, keepdims=None):
+    def forward(self, xp, x, *, dim: int | tuple[int, ...] | None = None, keepdim: bool | None = None, axis: int | tuple[int, ...] | None = None, keepdims: bool | None = None):
         axis, keep = self.options(dim, keepdim, axis, keepdims)
         return xp.asarray(xp.prod(x, axis=axis, keepdims=keep, dtype=_accumulator(x.dtype)))
 
@@ -324,7 +326,7 @@ class Norm(_Reduction):
     name = "norm"
     saves = ("inputs", "output")
 
-    def forward(self, xp, x, *, p=2, dim=None, keepdim=None, axis=None, keepdims=None):
+    def forward(self, xp, x, *, p: float | str = 2, dim: int | tuple[int, ...] | None = None, keepdim: bool | None = None, axis: int | tuple[int, ...] | None = None, keepdims: bool | None = None):
         axis, keep = self.options(dim, keepdim, axis, keepdims)
         p = _order(p)
         x = _floating(xp, x)
@@ -401,7 +403,7 @@ class ArgMax(_NoGradient):
     name = "argmax"
     _arg = "argmax"
 
-    def forward(self, xp, x, *, dim=None, keepdim=None, axis=None, keepdims=None):
+    def forward(self, xp, x, *, dim: int | tuple[int, ...] | None = None, keepdim: bool | None = None, axis: int | tuple[int, ...] | None = None, keepdims: bool | None = None):
         axis, keep = self.options(dim, keepdim, axis, keepdims)
         find = getattr(xp, self._arg)
         if axis is None or x.ndim == 0:
@@ -446,7 +448,7 @@ class Any(_NoGradient):
     name = "any"
     _logic = "any"
 
-    def forward(self, xp, x, *, dim=None, keepdim=None, axis=None, keepdims=None):
+    def forward(self, xp, x, *, dim: int | tuple[int, ...] | None = None, keepdim: bool | None = None, axis: int | tuple[int, ...] | None = None, keepdims: bool | None = None):
         axis, keep = self.options(dim, keepdim, axis, keepdims)
         return xp.asarray(getattr(xp, self._logic)(x, axis=axis, keepdims=keep))
 
@@ -506,7 +508,7 @@ class CumSum(_Cumulative):
     name = "cumsum"
     saves = ()
 
-    def forward(self, xp, x, *, dim=None, axis=None):
+    def forward(self, xp, x, *, dim: int | None = None, axis: int | None = None):
         return self.scan(xp, x, dim, axis, lambda v, a: xp.cumsum(v, axis=a, dtype=_accumulator(v.dtype)))
 
     def backward(self, xp, grad, inputs, output, *, dim=None, axis=None):
@@ -529,7 +531,7 @@ class CumProd(_Cumulative):
 
     name = "cumprod"
 
-    def forward(self, xp, x, *, dim=None, axis=None):
+    def forward(self, xp, x, *, dim: int | None = None, axis: int | None = None):
         return self.scan(xp, x, dim, axis, lambda v, a: xp.cumprod(v, axis=a, dtype=_accumulator(v.dtype)))
 
     def backward(self, xp, grad, inputs, output, *, dim=None, axis=None):
@@ -565,7 +567,7 @@ class LogCumSumExp(_Cumulative):
 
     name = "logcumsumexp"
 
-    def forward(self, xp, x, *, dim=None, axis=None):
+    def forward(self, xp, x, *, dim: int | None = None, axis: int | None = None):
         return self.scan(xp, _floating(xp, x), dim, axis, lambda v, a: _log_scan(xp, v, a))
 
     def backward(self, xp, grad, inputs, output, *, dim=None, axis=None):

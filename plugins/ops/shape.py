@@ -166,7 +166,7 @@ class Reshape(ge.Op):
     name = "reshape"
     saves = ("inputs",)
 
-    def forward(self, xp, x, *, shape):
+    def forward(self, xp, x, *, shape: int | tuple[int, ...]):
         return xp.reshape(x, _as_shape(shape))
 
     def backward(self, xp, grad, inputs, output, *, shape):
@@ -201,7 +201,7 @@ class BroadcastTo(ge.Op):
     name = "broadcast_to"
     saves = ("inputs",)
 
-    def forward(self, xp, x, *, shape):
+    def forward(self, xp, x, *, shape: int | tuple[int, ...]):
         return xp.broadcast_to(x, _as_shape(shape))
 
     def backward(self, xp, grad, inputs, output, *, shape):
@@ -228,7 +228,7 @@ class Concat(ge.Op):
     arity = None
     saves = ("inputs",)
 
-    def forward(self, xp, *inputs, axis=0):
+    def forward(self, xp, *inputs, axis: int = 0):
         return xp.concatenate(_promoted(inputs), axis=axis)
 
     def backward(self, xp, grad, inputs, output, axis=0):
@@ -263,7 +263,7 @@ class Stack(ge.Op):
     arity = None
     saves = ()
 
-    def forward(self, xp, *inputs, axis=0):
+    def forward(self, xp, *inputs, axis: int = 0):
         return xp.stack(_promoted(inputs), axis=axis)
 
     def backward(self, xp, grad, inputs, output, axis=0):
@@ -331,7 +331,7 @@ class Squeeze(_ReshapeLike):
 
     name = "squeeze"
 
-    def forward(self, xp, x, *, dim=None):
+    def forward(self, xp, x, *, dim: int | tuple[int, ...] | None = None):
         return xp.reshape(x, self.shape(x.shape, dim=dim))
 
     def backward(self, xp, grad, inputs, output, *, dim=None):
@@ -353,7 +353,7 @@ class Unsqueeze(_ReshapeLike):
 
     name = "unsqueeze"
 
-    def forward(self, xp, x, *, dim=None):
+    def forward(self, xp, x, *, dim: int | tuple[int, ...] | None = None):
         return xp.reshape(x, self.shape(x.shape, dim=dim))
 
     def backward(self, xp, grad, inputs, output, *, dim=None):
@@ -373,7 +373,7 @@ class Flatten(_ReshapeLike):
 
     name = "flatten"
 
-    def forward(self, xp, x, *, start_dim=0, end_dim=-1):
+    def forward(self, xp, x, *, start_dim: int = 0, end_dim: int = -1):
         return xp.reshape(x, self.shape(x.shape, start_dim=start_dim, end_dim=end_dim))
 
     def backward(self, xp, grad, inputs, output, *, start_dim=0, end_dim=-1):
@@ -402,7 +402,7 @@ class Flip(ge.Op):
     name = "flip"
     saves = ()
 
-    def forward(self, xp, x, *, dims=None):
+    def forward(self, xp, x, *, dims: int | tuple[int, ...] | None = None):
         return xp.flip(x, axis=_dims(self, dims, max(x.ndim, 1))) if x.ndim else x.copy()
 
     def backward(self, xp, grad, inputs, output, *, dims=None):
@@ -424,7 +424,7 @@ class Roll(ge.Op):
     name = "roll"
     saves = ()
 
-    def forward(self, xp, x, *, shifts=None, dims=None):
+    def forward(self, xp, x, *, shifts: int | tuple[int, ...] = None, dims: int | tuple[int, ...] | None = None):
         shifts, dims = self._options(shifts, dims, x.ndim)
         return xp.roll(x, shifts, axis=dims)
 
@@ -478,7 +478,7 @@ class Tile(ge.Op):
     name = "tile"
     saves = ("inputs",)
 
-    def forward(self, xp, x, *, dims=None):
+    def forward(self, xp, x, *, dims: int | tuple[int, ...] | None = None):
         return xp.tile(x, self._reps(dims))
 
     def backward(self, xp, grad, inputs, output, *, dims=None):
@@ -505,7 +505,7 @@ class Repeat(Tile):
 
     name = "repeat"
 
-    def forward(self, xp, x, *, repeats=None):
+    def forward(self, xp, x, *, repeats: int | tuple[int, ...] = None):
         return xp.tile(x, self._check(x.ndim, repeats))
 
     def backward(self, xp, grad, inputs, output, *, repeats=None):
@@ -533,7 +533,7 @@ class Tril(ge.Op):
     saves = ()
     _triangle = "tril"
 
-    def forward(self, xp, x, *, diagonal=0):
+    def forward(self, xp, x, *, diagonal: int = 0):
         self._check(x.ndim, diagonal)
         return getattr(xp, self._triangle)(x, k=int(diagonal))
 
@@ -574,7 +574,7 @@ class Narrow(ge.Op):
     name = "narrow"
     saves = ("inputs",)
 
-    def forward(self, xp, x, *, dim=0, start=0, length=None):
+    def forward(self, xp, x, *, dim: int = 0, start: int = 0, length: int | None = None):
         return x[self._index(x.shape, dim, start, length)]
 
     def backward(self, xp, grad, inputs, output, *, dim=0, start=0, length=None):

@@ -68,7 +68,7 @@ class Sort(ge.Op):
     name = "sort"
     saves = ("inputs",)
 
-    def forward(self, xp, x, *, dim=-1, descending=False, stable=False):
+    def forward(self, xp, x, *, dim: int = -1, descending: bool = False, stable: bool = False):
         v = _as_vector(xp, x)
         axis = _axis(self, x.ndim, dim)
         values = xp.take_along_axis(v, _order(xp, v, axis, descending), axis=axis)
@@ -97,7 +97,7 @@ class ArgSort(ge.Op):
     saves = ()
     differentiable = False
 
-    def forward(self, xp, x, *, dim=-1, descending=False, stable=False):
+    def forward(self, xp, x, *, dim: int = -1, descending: bool = False, stable: bool = False):
         v = _as_vector(xp, x)
         order = _order(xp, v, _axis(self, x.ndim, dim), descending)
         return xp.reshape(order.astype(xp.int64), x.shape)
@@ -135,7 +135,7 @@ class TopK(ge.Op):
     name = "topk"
     saves = ("inputs",)
 
-    def forward(self, xp, x, *, k=None, dim=-1, largest=True, sorted=True):
+    def forward(self, xp, x, *, k: int = None, dim: int = -1, largest: bool = True, sorted: bool = True):
         v = _as_vector(xp, x)
         axis = _axis(self, x.ndim, dim)
         _check_k(self, k, v.shape[axis], scalar=x.ndim == 0)
@@ -171,7 +171,7 @@ class TopKIndices(ge.Op):
     saves = ()
     differentiable = False
 
-    def forward(self, xp, x, *, k=None, dim=-1, largest=True, sorted=True):
+    def forward(self, xp, x, *, k: int = None, dim: int = -1, largest: bool = True, sorted: bool = True):
         v = _as_vector(xp, x)
         axis = _axis(self, x.ndim, dim)
         _check_k(self, k, v.shape[axis], scalar=x.ndim == 0)

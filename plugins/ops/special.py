@@ -272,7 +272,7 @@ class Round(_Rounding):
 
     name = "round"
 
-    def forward(self, xp, x, *, decimals=0):
+    def forward(self, xp, x, *, decimals: int = 0):
         if x.dtype.kind != "f":
             return x.copy()
         return xp.round(x, _decimals(decimals))
