@@ -79,7 +79,7 @@ __all__ = [
 ]
 
 
-_LAZY_SUBMODULES = ("plugins", "nn", "data", "training", "search", "visualize", "testing")
+_LAZY_SUBMODULES = ("plugins", "nn", "data", "training", "search", "distributed", "visualize", "testing")
 
 
 def __getattr__(name):
