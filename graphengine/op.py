@@ -235,10 +235,11 @@ def _checking_attributes(shape):
             try:
                 type(self).check_attributes(attrs)
             except AttributeSpecError as generic:
-                try:  # the op's own words about the attribute, where its rule has them, are more precise
+                try:  # the op's own words about this attribute, where its rule has them, may say more
                     shape(self, *input_shapes, **attrs)
                 except AttributeSpecError as own:
-                    raise own from None
+                    if generic.attribute in str(own) and repr(generic.value) in str(own):
+                        raise own from None
                 except Exception:
                     pass
                 raise generic from None

@@ -141,16 +141,18 @@ def _annotation(fn, parameter):
 
 
 def attribute_specs(cls) -> dict:
-    """``{attribute: (Spec or None, default)}`` read from ``cls.forward``'s annotations."""
+    """``{attribute: (Spec or None, default)}`` read from ``cls.forward``'s annotations
+    (the default of a required keyword-only attribute such as ``kernel_size`` is a marker)."""
     forward = cls.forward
     specs = {}
     for parameter in list(inspect.signature(forward).parameters.values())[2:]:
-        if parameter.name == "out" or parameter.default is parameter.empty or parameter.kind in (
-                parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
-            continue
+        if parameter.name == "out" or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD) or (
+                parameter.kind != parameter.KEYWORD_ONLY and parameter.default is parameter.empty):
+            continue  # the inputs, and what is no attribute (signature_info reads them the same way)
         annotation = _annotation(forward, parameter)
         spec = None if annotation is _MISSING or annotation is parameter.empty else spec_of(annotation)
-        specs[parameter.name] = (spec, parameter.default)
+        default = _MISSING if parameter.default is parameter.empty else parameter.default  # _MISSING: required
+        specs[parameter.name] = (spec, default)
     return specs
 
 
@@ -160,11 +162,13 @@ def check(cls, attrs: dict, specs: dict) -> None:
         spec, default = specs.get(key, (None, None))
         if spec is None or (value is None and default is None) or spec.accepts(value):
             continue
-        example = f" (e.g. {key}={default!r}, the default)" if default is not None else ""
-        raise AttributeSpecError(
+        example = f" (e.g. {key}={default!r}, the default)" if default is not None and default is not _MISSING else ""
+        error = AttributeSpecError(
             f"attribute {key}={_short(value)} (a {type(value).__name__}) does not fit op {cls.name!r}: "
             f"{key} takes {spec.expected}{example}"
         )
+        error.attribute, error.value = key, value
+        raise error
 
 
 def _short(value, limit: int = 60) -> str:
