@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from .diagram import FORMATS, INSTALL_HINT, Diagram, GraphvizNotFoundError, dot_available
 from .draw import MODES, DrawError, LargeGraphWarning, NodeStyle, draw
+from .explore import ExploreError, ExplorerPage, explore
 from .heatmap import LogScale, magnitude
 from .labels import format_number, format_value, html_text
 
@@ -26,5 +27,6 @@ DotNotFoundError = GraphvizNotFoundError  # the same error, by the name grapheng
 
 __all__ = [
     "draw", "Diagram", "NodeStyle", "DrawError", "LargeGraphWarning", "GraphvizNotFoundError", "DotNotFoundError", "dot_available",
+    "explore", "ExplorerPage", "ExploreError",
     "MODES", "FORMATS", "INSTALL_HINT", "format_value", "format_number", "html_text", "magnitude", "LogScale",
 ]
