@@ -158,12 +158,20 @@ class Communicator:
                 f"the smallest over ranks {low.tolist()}, the largest {high.tolist()}")
 
     def agree_on_text(self, text: str, what: str) -> None:
-        """Like :meth:`agree` for a description (compared by its CRC-32 and length)."""
+        """Like :meth:`agree` for a description (compared by its CRC-32 and length); the
+        error shows this rank's description."""
+        if self.size == 1:
+            return
         data = text.encode("utf-8")
-        try:
-            self.agree([zlib.crc32(data), len(data)], what)
-        except DistributedError as exc:
-            raise DistributedError(f"{exc}. This rank's {what}: {text[:400]}") from None
+        local = np.array([zlib.crc32(data), len(data)], dtype=np.int64)
+        low, high = local.copy(), local.copy()
+        self.allreduce_(low, "min")
+        self.allreduce_(high, "max")
+        if not np.array_equal(low, high):
+            shown = text if len(text) <= 600 else text[:600] + " ..."
+            raise DistributedError(
+                f"ranks disagree on {what}; every rank must build the same model. This rank ({self.rank} of "
+                f"{self.size}) has: {shown}")
 
     def barrier(self) -> None:
         """Wait until every rank gets here."""

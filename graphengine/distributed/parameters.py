@@ -64,7 +64,7 @@ class FlatBuffers:
 def state_nodes(model) -> list:
     """The nodes :func:`broadcast_parameters` sends for ``model``: for a ``ge.nn.Module``
     its params then its state (BatchNorm running statistics); for a graph (or a node of
-    it) every param then every const; a list of nodes as given."""
+    it) every param then every const held as an array; a list of nodes as given."""
     if isinstance(model, Graph):
         graph = model
     elif isinstance(model, Node):
@@ -88,7 +88,7 @@ def state_nodes(model) -> list:
             f"broadcast_parameters takes a ge.nn.Module, a Graph, a node or a list of param nodes, got "
             f"{type(model).__name__}")
     nodes = graph.nodes()
-    return [n for n in nodes if n.kind == PARAM] + [n for n in nodes if n.kind == CONST]
+    return [n for n in nodes if n.kind == PARAM] + [n for n in nodes if n.kind == CONST and hasattr(n.value, "shape")]
 
 
 def _flat_for(nodes) -> FlatBuffers:

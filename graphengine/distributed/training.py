@@ -64,6 +64,12 @@ class DataParallel:
     def size(self) -> int:
         return self.comm.size if self.active else 1
 
+    def params(self) -> dict:
+        """What the History records about the distribution (nothing without comm=)."""
+        if not self.active:
+            return {}
+        return {"ranks": self.size, "global_batch_size": self.global_batch_size}
+
     def start(self, trainer, compiled_step, after, n_train: int, n_val: int) -> None:
         """Check that the ranks agree (shard sizes, params), broadcast the root's params
         and state, and put the gradient allreduce into ``compiled_step`` right after the
