@@ -1,4 +1,4 @@
-"""AND, OR, NAND and XOR from hand-set weights with the step activation (deck 002).
+"""AND, OR, NAND and XOR from hand-set weights with the step activation.
 
 A perceptron computes y = h(b + w1·x1 + w2·x2) with the step h(a) = 1 if a > 0 else 0:
 

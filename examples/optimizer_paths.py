@@ -1,11 +1,12 @@
-"""Optimizer paths on f(x, y) = x²/20 + y² from (-7, 2) (deck 002).
+"""Optimizer paths on f(x, y) = x²/20 + y² from (-7, 2).
 
 The function is a long, narrow valley: steep along y, almost flat along x. Plain SGD
 zig-zags across the valley, momentum overshoots and swings, AdaGrad scales each axis
 by its own gradient history and heads almost straight in, Adam combines both. Each
 optimizer is ``ge.optimizers.create(name, ...)`` stepping a param node (x, y) of a small
-graph; the learning rates are those of the deck's figure (SGD 0.95, momentum 0.1,
-AdaGrad 1.5, Adam 0.3), 30 steps each.
+graph; the function, the start and the learning rates (SGD 0.95, momentum 0.1, AdaGrad 1.5,
+Adam 0.3, 30 steps each) are those of the comparison in Koki Saito, "Deep Learning from
+Scratch" (O'Reilly Japan, 2016), chapter 6, so the four panels can be set side by side.
 
     python examples/optimizer_paths.py --out out
 """

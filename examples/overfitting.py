@@ -1,13 +1,16 @@
 """Overfitting and its cures: training against validation loss with no regularization,
-L2, dropout and early stopping (decks 000, 001, 002).
+L2, dropout and early stopping (Goodfellow, Bengio and Courville, "Deep Learning", 2016,
+chapter 7).
 
 A network with far more parameters than examples (784-200-200-10 ReLU, ~200k params, on
 1,000 MNIST images) drives its training loss towards zero while the validation loss,
 after a minimum, climbs: it memorizes the training set. The cures:
 
-* L2 (weight decay as a penalty, deck 001): λ/2·‖W‖² added to the loss;
-* dropout (p = 0.5 after each hidden layer): a different thinned network at every step;
-* early stopping (patience 10, deck 000): stop when the validation loss has not improved
+* L2 (weight decay as a penalty): λ/2·‖W‖² added to the loss, so one SGD step is
+  W ← (1 − ηλ)·W − η·∂L/∂W;
+* dropout (p = 0.5 after each hidden layer; Srivastava et al., JMLR 2014): a different
+  thinned network at every step;
+* early stopping (patience 10): stop when the validation loss has not improved
   for 10 epochs, and restore the weights of the best epoch.
 
     python examples/overfitting.py --out out

@@ -1,8 +1,10 @@
-"""Random search of the learning rate (and more) on an MNIST subset (deck 002).
+"""Random search of the learning rate (and more) on an MNIST subset.
 
-The deck's advice: search hyper-parameters on a log scale (``learning_rate = 10 **
-uniform(-6, 1)``), prefer random search to grid search (every trial tries a new value of
-each parameter), and go from coarse to fine ranges. Here: 784-30-10 sigmoid networks
+The usual advice: search hyper-parameters on a log scale (``learning_rate = 10 **
+uniform(-6, 1)``, as in Stanford's CS231n notes, "Neural Networks Part 3"), prefer random
+search to grid search (every trial tries a new value of each parameter, so the few that
+matter are explored more finely: Bergstra and Bengio, "Random Search for Hyper-Parameter
+Optimization", JMLR 2012), and go from coarse to fine ranges. Here: 784-30-10 sigmoid networks
 trained for a few epochs on 5,000 images with SGD; the learning rate is drawn from
 10 ** uniform(-6, 1), the batch size from {16, 32, 64} and the hidden size from {30, 100}.
 The results table is sorted by validation accuracy; the figure shows accuracy against

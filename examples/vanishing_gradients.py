@@ -1,5 +1,6 @@
 """Vanishing gradients: per-layer gradient norms of a deep sigmoid network, against ReLU
-and residual versions (deck 001).
+and residual versions (Nielsen, "Neural Networks and Deep Learning", chapter 5; He et al.,
+"Deep Residual Learning for Image Recognition", CVPR 2016).
 
 For a chain of sigmoid layers, ∂C/∂b1 is a product of terms σ'(a)·w, each usually below
 1/4 in size, so the gradient shrinks layer after layer towards the input: early layers

@@ -1,5 +1,5 @@
 """Weight initialization: zeros (symmetry never breaks) against small normal, Xavier and He
-(decks 000 and 002).
+(Glorot and Bengio, AISTATS 2010; He et al., ICCV 2015).
 
 1. Activation histograms per layer. 1,000 random inputs go through 5 layers of 100
    units. With zeros every unit outputs the same value (sigmoid(0) = 0.5): one spike.
