@@ -18,6 +18,7 @@ from .op import format_shape
 
 INPUT, PARAM, CONST, OP = "input", "param", "const", "op"
 KINDS = (INPUT, PARAM, CONST, OP)
+NO_ATTRS = MappingProxyType({})  # shared by every node without attributes
 
 
 class NodeUsageError(GraphEngineError, TypeError):
@@ -46,10 +47,10 @@ class Node:
         self.name = name
         self.kind = kind
         self.op = op
-        self.inputs = tuple(inputs)
-        self.attrs = MappingProxyType(dict(attrs or {}))
+        self.inputs = inputs if type(inputs) is tuple else tuple(inputs)
+        self.attrs = MappingProxyType(dict(attrs)) if attrs else NO_ATTRS
         self.shape = shape
-        self.dtype = None if dtype is None else np.dtype(dtype)
+        self.dtype = dtype if dtype is None or isinstance(dtype, np.dtype) else np.dtype(dtype)
         self.scope = scope
         self._op_impl = op_impl
         self._value = value

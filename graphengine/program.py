@@ -30,6 +30,7 @@ from .errors import GraphStructureError
 from .node import CONST, INPUT, OP, PARAM, Node
 
 NO_ATTRS: dict = {}  # shared by steps without attributes (never mutated)
+KIND_INDEX = {INPUT: 0, PARAM: 1, CONST: 2}  # leaves: program.inputs, .params, .consts
 
 
 class OpStep:
@@ -37,13 +38,13 @@ class OpStep:
 
     __slots__ = ("slot", "node", "impl", "inputs", "attrs", "pass_needs")
 
-    def __init__(self, slot, node, inputs):
+    def __init__(self, slot, node, inputs, pass_needs):
         self.slot = slot
         self.node = node
         self.impl = node._op_impl
         self.inputs = inputs
         self.attrs = dict(node.attrs) if node.attrs else NO_ATTRS
-        self.pass_needs = type(self.impl).signature_info()[3]  # backward takes needs_grad=
+        self.pass_needs = pass_needs  # backward takes needs_grad=
 
 
 class Program:
@@ -58,23 +59,30 @@ class Program:
         self.slot = slot = dict(zip(order_ids, range(len(order_ids))))
         self.fetch_ids = None if fetch_ids is None else tuple(fetch_ids)
         self.fetch_slots = () if fetch_ids is None else tuple(slot[i] for i in fetch_ids)
-        self.inputs = [(s, n) for s, n in enumerate(order) if n.kind == INPUT]
-        self.params = [(s, n) for s, n in enumerate(order) if n.kind == PARAM]
-        self.consts = [(s, n) for s, n in enumerate(order) if n.kind == CONST]
+        leaves = self.inputs, self.params, self.consts = [], [], []
         fetched = set(self.fetch_slots)
         requires = self.requires = [False] * len(order)
         steps = self.steps = []
+        pass_needs = {}  # per op class: its backward takes needs_grad=
+        by_id = None if type(order_ids) is range else slot  # None: every slot is the node's id
         for s, n in enumerate(order):
-            if n.kind == OP:
-                step = OpStep(s, n, tuple([slot[i.id] for i in n.inputs]))
-                steps.append(step)
-                if step.impl.differentiable:
-                    for i in step.inputs:
+            kind = n.kind
+            if kind == OP:
+                impl = n._op_impl
+                cls = type(impl)
+                if cls not in pass_needs:
+                    pass_needs[cls] = cls.signature_info()[3]
+                inputs = tuple([i.id for i in n.inputs] if by_id is None else [by_id[i.id] for i in n.inputs])
+                steps.append(OpStep(s, n, inputs, pass_needs[cls]))
+                if impl.differentiable:
+                    for i in inputs:
                         if requires[i]:
                             requires[s] = True
                             break
-            elif n.kind == PARAM or (n.kind == INPUT and (input_grads or s in fetched)):
-                requires[s] = True  # else inputs' gradients are computed on request in recording runs
+            else:
+                leaves[KIND_INDEX[kind]].append((s, n))
+                if kind == PARAM or (kind == INPUT and (input_grads or s in fetched)):
+                    requires[s] = True  # else inputs' gradients are computed on request in recording runs
         self._liveness()
         self.backwards: dict = {}
         self.runs = 0  # forward runs so far (the first is interpreted)
@@ -116,11 +124,13 @@ class Program:
                     shapes.update(shape_reads)
             self.keep = keep
             self.shape_only = shapes - keep
+        self.free_after = [()] * len(self.steps)  # slots nobody keeps, freed after step k
+        if self.keep_all:
+            return
         last_use = {}
         for k, step in enumerate(self.steps):
             for i in step.inputs:
                 last_use[i] = k
-        self.free_after = [()] * len(self.steps)  # slots nobody keeps, freed after step k
         for i, k in last_use.items():
             if i not in self.keep:
                 self.free_after[k] += (i,)
@@ -214,7 +224,8 @@ def has_inline_backward(step) -> bool:
 
 
 def topological_ids(graph, fetch_ids) -> list:
-    """Ids of the nodes the fetches need (all nodes for None), in a topological order.
+    """Ids of the nodes the fetches need (all nodes for None), in a topological order
+    (a ``range`` where that is every node in id order).
 
     Nodes get ids in creation order and an op's inputs exist before it, so id order is
     topological unless ``rewire`` connected a later node into an earlier one. A linear
@@ -228,7 +239,7 @@ def topological_ids(graph, fetch_ids) -> list:
             for src in n.inputs:
                 if src.id >= n.id:
                     return list(nx.topological_sort(graph._nx))
-        return list(range(len(nodes)))
+        return range(len(nodes))
     top = max(fetch_ids)
     needed = bytearray(top + 1)
     for fid in fetch_ids:
