@@ -18,7 +18,7 @@ See ``docs/diagrams.md``.
 from __future__ import annotations
 
 from .diagram import FORMATS, INSTALL_HINT, Diagram, GraphvizNotFoundError, dot_available
-from .draw import MODES, DrawError, LargeGraphWarning, NodeStyle, draw
+from .draw import EDGE_LABELS, MODES, DrawError, LargeGraphWarning, NodeStyle, draw
 from .explore import ExploreError, ExplorerPage, explore
 from .heatmap import LogScale, magnitude
 from .labels import format_number, format_value, html_text
@@ -28,5 +28,5 @@ DotNotFoundError = GraphvizNotFoundError  # the same error, by the name grapheng
 __all__ = [
     "draw", "Diagram", "NodeStyle", "DrawError", "LargeGraphWarning", "GraphvizNotFoundError", "DotNotFoundError", "dot_available",
     "explore", "ExplorerPage", "ExploreError",
-    "MODES", "FORMATS", "INSTALL_HINT", "format_value", "format_number", "html_text", "magnitude", "LogScale",
+    "MODES", "EDGE_LABELS", "FORMATS", "INSTALL_HINT", "format_value", "format_number", "html_text", "magnitude", "LogScale",
 ]

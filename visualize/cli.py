@@ -1,7 +1,7 @@
 """The diagram commands of the ``graphengine`` CLI.
 
 ``graphengine render MODEL.ge --mode both -o out.svg [--feeds feeds.npz]`` draws a saved
-graph; ``graphengine demo`` calls :func:`demo_diagrams` to write the lectures' worked
+graph; ``graphengine demo`` calls :func:`demo_diagrams` to write the worked
 examples. ``graphengine/cli.py`` wires these in: :func:`add_render_arguments` fills the
 ``render`` sub-parser and :func:`render_main` runs it.
 """
@@ -16,7 +16,7 @@ import zipfile
 import numpy as np
 
 from .diagram import FORMATS, GraphvizNotFoundError
-from .draw import MODES
+from .draw import EDGE_LABELS, MODES
 
 RENDER_FORMATS = FORMATS + ("dot",)
 
@@ -42,7 +42,10 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
     parser.add_argument("--max-elements", type=int, default=16,
                         help="largest array shown in full; larger ones are summarized (default 16)")
     parser.add_argument("--rankdir", choices=("LR", "TB", "RL", "BT"), default=None,
-                        help="layout direction (default: LR for shallow graphs, TB for deep ones)")
+                        help="layout direction (default: LR for graphs that fit a slide that way, else TB)")
+    parser.add_argument("--edge-labels", choices=EDGE_LABELS, default="auto",
+                        help="gradients written on edges: 'auto' (default) only on the edges of a value used more "
+                             "than once and out of collapsed scopes, 'all' on every edge, 'none' on none")
     return parser
 
 
@@ -53,6 +56,7 @@ def render_main(args) -> int:
             args.model, output=args.output, mode=args.mode, feeds=args.feeds, format=args.format,
             target=args.target, collapse=parse_collapse(args.collapse), heatmap=args.heatmap,
             precision=args.precision, max_elements=args.max_elements, rankdir=args.rankdir,
+            edge_labels=getattr(args, "edge_labels", "auto"),
         )
     except GraphvizNotFoundError as exc:
         print(f"graphengine render: {exc} From this command, -o FILE.dot writes the DOT text without Graphviz.",
@@ -94,7 +98,7 @@ def load_feeds(path) -> dict:
 
 
 def render_model(model, output=None, mode=None, feeds=None, format=None, target=None, collapse=None,
-                 heatmap=False, precision=4, max_elements=16, rankdir=None) -> pathlib.Path:
+                 heatmap=False, precision=4, max_elements=16, rankdir=None, edge_labels="auto") -> pathlib.Path:
     """Load a saved graph, run it if it can (feeds given or no inputs), draw, and write.
 
     Returns the path written. Raises graphengine errors (ValueError/KeyError subclasses)
@@ -133,7 +137,7 @@ def render_model(model, output=None, mode=None, feeds=None, format=None, target=
             node = _backward_target(graph, run, target)
             run.backward(node)
     diagram = draw(graph, run, mode=mode, heatmap=heatmap, collapse=collapse, precision=precision,
-                   max_elements=max_elements, rankdir=rankdir)
+                   max_elements=max_elements, rankdir=rankdir, edge_labels=edge_labels)
     return diagram.write(out, format=fmt)
 
 
@@ -161,9 +165,9 @@ def _backward_target(graph, run, target):
 def demo_diagrams(out_dir, formats=("svg",)) -> list:
     """Write the demo diagrams into ``out_dir`` and return their paths.
 
-    The worked examples of the lecture decks (chain rule, the θ1·θ2 loss, logistic
+    The worked examples of :mod:`graphengine.worked_examples` (chain rule, the θ1·θ2 loss, logistic
     regression, the perceptron, the XOR network) in forward, backward and both modes;
-    the 6-4-3-1 network of deck 000 with its layers collapsed (47 parameters); and the
+    the 6-4-3-1 network with its layers collapsed (47 parameters); and the
     gradient heat maps of a deep sigmoid MLP (vanishing gradient), the same net with ReLU
     and with residual connections, each in full and with its layers collapsed.
     Raises :class:`GraphvizNotFoundError` when Graphviz ``dot`` is missing.
@@ -176,8 +180,8 @@ def demo_diagrams(out_dir, formats=("svg",)) -> list:
     diagrams = []
     for name, build in gallery.WORKED_EXAMPLES.items():
         graph, run = build()
-        for mode in ("forward", "backward", "both"):
-            diagrams.append((f"{name}_{mode}", draw(graph, run, mode=mode)))
+        for mode in ("forward", "backward", "both"):  # every edge's gradient, as the worked examples write them
+            diagrams.append((f"{name}_{mode}", draw(graph, run, mode=mode, edge_labels="all")))
     graph, run = gallery.network_6_4_3_1()
     diagrams.append(("network_6_4_3_1_collapsed", draw(graph, run, mode="structure", collapse=True)))
     deep = {label: gallery.deep_mlp(activation, residual=residual)

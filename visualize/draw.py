@@ -15,7 +15,7 @@ What a diagram shows, by mode:
     every edge the gradient contribution flowing back along it (upstream gradient times
     the local derivative). A node that fans out shows the sum of its contributions.
 ``both``
-    value above, gradient below, as the lecture slides draw them.
+    value above, gradient below, as textbook figures of backpropagation draw them.
 
 Name scopes become clusters; ``collapse=`` folds scopes into one box each. A run with a
 ``fetch`` greys out the nodes it did not execute. ``heatmap=True`` colours nodes and edges
@@ -37,6 +37,7 @@ import warnings
 from dataclasses import dataclass, field
 
 import networkx as nx
+import numpy as np
 
 from graphengine.errors import GraphEngineError, ValueNotAvailableError
 from graphengine.node import CONST, INPUT, OP, PARAM
@@ -45,8 +46,10 @@ from . import heatmap as heat
 from .diagram import Diagram
 from .labels import (count_text, format_attr_value, format_shape, format_value, html_text, is_image_shaped,
                      png_bytes, thumbnail_grid)
+from .model_view import is_model, model_view, scope_ports, shapes_text
 
 MODES = ("structure", "forward", "backward", "both")
+EDGE_LABELS = ("auto", "all", "none")
 
 FONT = "Helvetica,Arial,sans-serif"
 
@@ -73,6 +76,12 @@ NAN_COLOUR = "#dc2626"
 MUTED = "#6b7280"
 GREY = ("#f3f4f6", "#c4c4c4", "#9ca3af")  # fill, border, text of nodes a fetched run skipped
 AUTO_LR_MAX_RANKS = 10  # graphs at most this deep are drawn left to right, deeper ones top down
+SLIDE_WIDTH_PX = 1600  # ... and only when that fits this width; wider ones top down
+CHAR_PX = 6.5  # width of a character of an 11-point label at 96 dpi, about
+RANK_GAP_PX = 50.0  # between two ranks left to right: the rank separation and the edges' room
+EDGE_LABEL_PX = 60.0  # more room between ranks for gradients written on the edges
+PAGE_MARGIN_PX = 30.0
+THUMBNAIL_WIDTH_PX = 400.0
 
 
 class ThumbnailDiagram(Diagram):
@@ -198,28 +207,44 @@ class _Options:
     show_attrs: bool
     styles: list = field(default_factory=list)
     thumbnails: bool = False
+    show_shapes: bool = True
+    edge_labels: str = "auto"
 
 
 def draw(graph, run=None, mode: str | None = None, *, precision: int = 4, max_elements: int = 16,
          heatmap: bool = False, heatmap_range=None, collapse=None, rankdir: str | None = None,
          legend: bool = True, styles=None, show_attrs: bool = True, title: str | None = None,
-         thumbnails: bool = False) -> Diagram:
+         thumbnails: bool = False, show_shapes: bool = True, edge_labels: str = "auto",
+         input_shape=None) -> Diagram:
     """Draw ``graph`` (annotated with ``run``) as a :class:`graphviz.Digraph`.
 
-    ``graph`` may also be a run (its graph is used). ``mode`` is ``"structure"``,
-    ``"forward"``, ``"backward"`` or ``"both"``; by default ``"both"`` for a run after
-    ``backward``, ``"forward"`` for a run before it, ``"structure"`` without a run.
+    ``graph`` may also be a run (its graph is used) or a ``ge.nn`` model: then the model's
+    own nodes are drawn (not a trainer's loss), top to bottom, one cluster per layer (see
+    :mod:`graphengine.visualize.model_view`; ``input_shape=`` builds a model that was never
+    called, on a copy). ``mode`` is ``"structure"``, ``"forward"``, ``"backward"`` or
+    ``"both"``; by default ``"both"`` for a run after ``backward``, ``"forward"`` for a run
+    before it, ``"structure"`` without a run.
 
     Options: ``precision`` (significant digits), ``max_elements`` (largest array shown in
     full), ``heatmap`` (colour by gradient magnitude; ``heatmap_range=(low, high)`` fixes
-    the scale), ``collapse`` (``True``/``"all"``: fold every top-level scope; a scope name
-    or a list of names: fold those; an int ``d``: keep ``d`` levels of clusters and fold
-    deeper scopes), ``rankdir`` (``"LR"``, ``"TB"``, ...; by default LR for shallow graphs
-    and TB for deep ones), ``legend``, ``styles`` (node styles to apply; default: the
-    ones plugins registered), ``show_attrs`` (op attributes in labels), ``title``,
-    ``thumbnails`` (4-D values and gradients, (N, C, H, W) feature maps and (O, I, kh, kw)
-    kernels, also drawn as a grid of grey-scale images on their node: see
-    :class:`ThumbnailDiagram`).
+    the scale; the targets of losses stay neutral), ``collapse`` (``True``/``"all"``: fold
+    every layer into one box, i.e. every top-level scope, except that a scope holding only
+    sub-scopes, a model, has its sub-scopes folded instead; a scope name or a list of
+    names: fold those; an int ``d``: keep ``d`` levels of clusters and fold deeper
+    scopes), ``rankdir`` (``"LR"``, ``"TB"``, ...; by default TB for models and for graphs
+    too deep or too wide to fit a slide left to right, LR for the others), ``legend``,
+    ``styles`` (node styles to apply; default: the ones plugins registered),
+    ``show_attrs`` (op attributes in labels), ``title``, ``thumbnails`` (4-D values and
+    gradients, (N, C, H, W) feature maps and (O, I, kh, kw) kernels, also drawn as a grid
+    of grey-scale images on their node: see :class:`ThumbnailDiagram`), ``show_shapes``
+    (each layer, a cluster or a collapsed box, shows its input and output shapes beside
+    its parameter count), ``edge_labels`` (gradients written on edges: ``"auto"`` only
+    where the edge's gradient is not already on a box, that is on the edges out of a
+    value used more than once, whose gradients add up, and out of collapsed scopes;
+    ``"all"`` on every edge; ``"none"`` on no edge).
+
+    Integer (and bool) nodes and nodes whose consumers pass no gradient back (class
+    labels, the outputs of argmax) show no gradient, only why.
 
     >>> import numpy as np, graphengine as ge
     >>> g = ge.Graph("square")
@@ -234,6 +259,13 @@ def draw(graph, run=None, mode: str | None = None, *, precision: int = 4, max_el
     """
     from graphengine.run import Run
 
+    view = None
+    if is_model(graph):
+        view = model_view(graph, input_shape, DrawError)
+        graph = view.graph
+    elif input_shape is not None:
+        raise DrawError("input_shape= builds a ge.nn model that was never called, for drawing it; "
+                        f"it does not apply to a {type(graph).__name__}: leave it out")
     if isinstance(graph, Run):
         if run is not None and run is not graph:
             raise DrawError("draw(run, run=other_run): pass the graph and one run, or just the run")
@@ -254,12 +286,15 @@ def draw(graph, run=None, mode: str | None = None, *, precision: int = 4, max_el
         )
     if rankdir is not None and rankdir not in ("LR", "RL", "TB", "BT"):
         raise DrawError(f"rankdir must be 'LR', 'RL', 'TB' or 'BT', got {rankdir!r}")
+    if edge_labels not in EDGE_LABELS:
+        raise DrawError(f"edge_labels must be one of {', '.join(map(repr, EDGE_LABELS))}, got {edge_labels!r}"
+                        + _did_you_mean(str(edge_labels), EDGE_LABELS))
     if not isinstance(thumbnails, bool):
         raise DrawError(f"thumbnails must be True or False, got {thumbnails!r}; the images travel with the diagram "
                         "(diagram.images) and are written where it is rendered")
     options = _Options(mode, precision, max_elements, bool(heatmap), heatmap_range, bool(legend),
-                       bool(show_attrs), _resolve_styles(graph, styles), thumbnails)
-    drawer = _Drawer(graph, run, options, collapse, rankdir, title)
+                       bool(show_attrs), _resolve_styles(graph, styles), thumbnails, bool(show_shapes), edge_labels)
+    drawer = _Drawer(graph, run, options, collapse, rankdir, title, view)
     _warn_if_large(graph, drawer)
     return drawer.build()
 
@@ -340,12 +375,28 @@ def _scope_paths(scope: str) -> list:
     return ["/".join(parts[:i + 1]) for i in range(len(parts))]
 
 
-def _folded_scopes(collapse, scopes: list) -> set:
-    """The set of scope paths drawn as one box each (outermost ones only)."""
+def _layer_scopes(scopes: list, own: set) -> set:
+    """The layers: the top-level scopes, except that a scope with no nodes of its own and
+    sub-scopes (a model, a Sequential) is replaced by its sub-scopes, recursively."""
+    chosen = set()
+    frontier = [s for s in scopes if "/" not in s]
+    while frontier:
+        scope = frontier.pop()
+        children = [c for c in scopes if "/" in c and c.rsplit("/", 1)[0] == scope]
+        if children and scope not in own:
+            frontier.extend(children)
+        else:
+            chosen.add(scope)
+    return chosen
+
+
+def _folded_scopes(collapse, scopes: list, own: set = frozenset()) -> set:
+    """The set of scope paths drawn as one box each (outermost ones only). ``own``: the
+    scopes that hold nodes directly."""
     if collapse is None or collapse is False:
         return set()
     if collapse is True or collapse == "all":
-        chosen = {s for s in scopes if "/" not in s}
+        chosen = _layer_scopes(scopes, own)
     elif isinstance(collapse, int) and not isinstance(collapse, bool):
         if collapse < 0:
             raise DrawError(f"collapse={collapse}: a depth must be 0 or more (0 folds every top-level scope)")
@@ -368,38 +419,56 @@ def _folded_scopes(collapse, scopes: list) -> set:
 # ------------------------------------------------------------------------------ drawing
 
 class _Drawer:
-    def __init__(self, graph, run, options: _Options, collapse, rankdir, title):
+    def __init__(self, graph, run, options: _Options, collapse, rankdir, title, view=None):
         self.graph = graph
         self.run = run
         self.o = options
-        self.nodes = graph.nodes()
-        self.outputs = {n.id for n in graph.outputs()}
-        self.title = title
+        self.view = view
+        self.nodes = graph.nodes() if view is None else [n for n in graph.nodes() if n.id in view.node_ids]
+        self.drawn_ids = {n.id for n in self.nodes}
+        self.consumers = {n.id: [c for c in graph.consumers(n) if c.id in self.drawn_ids] for n in self.nodes}
+        self.outputs = {n.id for n in self.nodes if n.kind == OP and not self.consumers[n.id]}
+        self.title = title if title is not None or view is None else view.title
         self.rankdir = rankdir
+        root = view.root if view is not None else ""
+        self.layer_types = view.layer_types if view is not None else {}
+        # each node's scope as drawn: a model's own scope is not drawn (its layers are the clusters)
+        self.scope = {}
+        for n in self.nodes:
+            scope = n.scope
+            if view is not None:
+                scope = scope[len(root) + 1:] if scope.startswith(root + "/") else ""
+            self.scope[n.id] = scope
         # scopes in order of first appearance (parents first)
         scopes: list = []
         seen = set()
         for n in self.nodes:
-            for p in _scope_paths(n.scope):
+            for p in _scope_paths(self.scope[n.id]):
                 if p not in seen:
                     seen.add(p)
                     scopes.append(p)
         self.scopes = scopes
         self.scope_index = {s: i for i, s in enumerate(scopes)}
-        self.folded = _folded_scopes(collapse, scopes)
+        self.folded = _folded_scopes(collapse, scopes, set(self.scope.values()))
         self.rep = {}  # node id -> DOT id of what stands for it
         self.box_members: dict = {}  # folded scope -> its nodes
+        self.scope_members: dict = {}  # scope -> {node id: node} in it and its sub-scopes
         for n in self.nodes:
-            box = next((p for p in _scope_paths(n.scope) if p in self.folded), None)
+            paths = _scope_paths(self.scope[n.id])
+            box = next((p for p in paths if p in self.folded), None)
             self.rep[n.id] = f"scope{self.scope_index[box]}" if box is not None else f"n{n.id}"
             if box is not None:
                 self.box_members.setdefault(box, []).append(n)
+            for p in paths:
+                self.scope_members.setdefault(p, {})[n.id] = n
         self.param_counts: dict = {}  # scope -> trainable scalars in it and its sub-scopes
         for n in self.nodes:
             if n.kind == PARAM:
-                for p in _scope_paths(n.scope):
+                for p in _scope_paths(self.scope[n.id]):
                     self.param_counts[p] = self.param_counts.get(p, 0) + int(n.value.size)
+        self.targets = _loss_targets(self.nodes)
         self.images: dict = {}  # thumbnail file name -> PNG bytes
+        self.receives = self._gradient_receivers()
         self.shown = {n.id: self._annotate(n) for n in self.nodes}
         self.edge_grads = self._edge_gradients()
         for (consumer_id, position), fv in self.edge_grads.items():
@@ -408,12 +477,15 @@ class _Drawer:
                 self.shown[src.id].contributions += 1
         self.scale = None
         if self.o.heatmap:
-            mags = [s.grad_magnitude for s in self.shown.values()]
-            mags += [m for _, m in self.edge_grads.values() if m is not None] if self.edge_grads else []
+            # the targets of losses stay neutral: their gradients do not train anything
+            mags = [s.grad_magnitude for i, s in self.shown.items() if i not in self.targets]
+            mags += [m for (c, p), (_, m) in self.edge_grads.items()
+                     if m is not None and self.graph.node(c).inputs[p].id not in self.targets]
             self.scale = heat.LogScale.fit(mags, self.o.heatmap_range)
         self.kinds_seen = set()
         self.any_grey = False
         self.any_nonfinite = False
+        self.any_edge_label = False
 
     # -- reading the run -------------------------------------------------------------
     def _annotate(self, node) -> _Shown:
@@ -438,8 +510,14 @@ class _Drawer:
             except ValueNotAvailableError:
                 shown.value_note = "value freed (not fetched)"
         if o.mode in ("backward", "both") and node.kind != CONST:
+            kind = _dtype_kind(node, run)
             if node.id not in self._upstream:
                 shown.grad_note = "no gradient (the target does not depend on it)"
+            elif node.id != run.target.id and kind not in ("f", "c", None):
+                what = {"b": "bool"}.get(kind, "integer")
+                shown.grad_note = f"no gradient ({what} values are not differentiable)"
+            elif node.id != run.target.id and self.receives is not None and node.id not in self.receives:
+                shown.grad_note = "no gradient (what reads it passes none back)"
             else:
                 try:
                     g = run.grad(node)
@@ -461,6 +539,28 @@ class _Drawer:
         filename = f"{_dot_name(self.graph.name)}_n{node.id}_{what}.png"
         self.images[filename] = png_bytes(grid)
         return filename, caption
+
+    def _gradient_receivers(self):
+        """Ids of the nodes some consumer passes a gradient back to (None when the run cannot
+        tell: no backward, or a fetched run, which keeps no edge gradients)."""
+        run = self.run
+        if run is None or self.o.mode not in ("backward", "both") or not run.recording:
+            return None
+        out = set()
+        upstream = self._upstream
+        for n in self.nodes:
+            if n.kind == CONST or n.id not in upstream:
+                continue
+            for consumer in self.graph.consumers(n):
+                if consumer.id not in upstream or not run.ran(consumer):
+                    continue
+                for position, src in enumerate(consumer.inputs):
+                    if src.id == n.id and run.edge_grad(consumer, position) is not None:
+                        out.add(n.id)
+                        break
+                if n.id in out:
+                    break
+        return out
 
     @property
     def _upstream(self) -> set:
@@ -485,6 +585,8 @@ class _Drawer:
             for position, src in enumerate(n.inputs):
                 if self.rep[src.id] == self.rep[n.id]:
                     continue  # inside one collapsed scope: not drawn
+                if self.shown[src.id].grad_note and src.kind != CONST:
+                    continue  # no gradient reaches it (the note on the node says why)
                 g = run.edge_grad(n, position)
                 if g is None:
                     continue
@@ -526,7 +628,7 @@ class _Drawer:
                 parent = box.rsplit("/", 1)[0] if "/" in box else ""
                 members[parent].append(("box", box))
                 continue
-            members[n.scope].append(("node", n))
+            members[self.scope[n.id]].append(("node", n))
         # child scopes (not folded) go into their parent, in order of first appearance
         for s in self.scopes:
             if s in self.folded or any(p in self.folded for p in _scope_paths(s)):
@@ -544,11 +646,14 @@ class _Drawer:
                 self._emit_box(dot, item)
             else:
                 with dot.subgraph(name=f"cluster_{self.scope_index[item]}") as sub:
-                    count = self.param_counts.get(item, 0)
+                    kind, arrow, params = self._layer_facts(item)
                     short = item.rsplit("/", 1)[-1]
-                    extra = f'<BR/><FONT POINT-SIZE="9" COLOR="{MUTED}">{count_text(count, "parameter")}</FONT>' \
-                        if count else ""
-                    sub.attr(label=f"<<B>{html_text(short)}</B>{extra}>", style="rounded,filled",
+                    head = f"<B>{html_text(short)}</B>"
+                    if kind:
+                        head += f' <FONT POINT-SIZE="10" COLOR="{MUTED}">{html_text(kind)}</FONT>'
+                    facts = " · ".join(f for f in (arrow, params) if f)
+                    extra = f'<BR/><FONT POINT-SIZE="9" COLOR="{MUTED}">{html_text(facts)}</FONT>' if facts else ""
+                    sub.attr(label=f"<{head}{extra}>", style="rounded,filled",
                              fillcolor=SCOPE_COLOURS[0], color=SCOPE_COLOURS[1], fontsize="11", labeljust="l")
                     self._emit_scope(sub, item, members)
 
@@ -561,8 +666,8 @@ class _Drawer:
         for kind, node in members:
             if kind != "node" or node.kind not in (PARAM, CONST):
                 continue
-            consumers = self.graph.consumers(node)
-            if len(consumers) == 1 and consumers[0].scope == node.scope \
+            consumers = self.consumers[node.id]
+            if len(consumers) == 1 and self.scope[consumers[0].id] == self.scope[node.id] \
                     and self.rep[consumers[0].id] == f"n{consumers[0].id}":
                 with dot.subgraph() as same:
                     same.attr(rank="same")
@@ -586,10 +691,12 @@ class _Drawer:
             self.any_grey = True
             attrs.update(fillcolor=GREY[0], color=GREY[1], fontcolor=GREY[2], style="rounded,filled,dashed")
             text_colour = GREY[2]
-        elif self.scale is not None and shown.grad_magnitude is not None:
+        elif self.scale is not None and shown.grad_magnitude is not None and node.id not in self.targets:
             attrs["fillcolor"] = self.scale.colour(shown.grad_magnitude)
             text_colour = heat.text_colour(attrs["fillcolor"])
             attrs["fontcolor"] = text_colour
+        elif self.scale is not None:
+            attrs["fillcolor"] = "#ffffff"  # no heat: a target, or no gradient
         flagged = (shown.value is not None and shown.value.non_finite) or \
             (shown.grad is not None and shown.grad.non_finite)
         if flagged:
@@ -613,8 +720,7 @@ class _Drawer:
         dot.node(f"n{node.id}", label=f"<{html_text(text, brackets=False)}>", _attributes=attrs)
 
     def _node_label(self, node, shown, text_colour):
-        in_cluster = bool(node.scope) and self.rep[node.id] == f"n{node.id}"
-        name = node.name.rsplit("/", 1)[-1] if in_cluster else node.name
+        name = self._local_name(node)
         muted = text_colour or MUTED
         rows = [f'<TR><TD COLSPAN="2"><B>{html_text(name)}</B></TD></TR>',
                 f'<TR><TD COLSPAN="2"><FONT POINT-SIZE="9" COLOR="{muted}">{self._header(node, shown)}</FONT>'
@@ -643,6 +749,38 @@ class _Drawer:
                         "</I></FONT></TD></TR>")
         return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
                 + "".join(rows) + "</TABLE>>")
+
+    def _local_name(self, node) -> str:
+        """A node's name as its box shows it: local to its cluster (``matmul`` inside
+        ``dense_1``), below the model's scope in a model diagram, else in full."""
+        if self.scope[node.id]:
+            return node.name.rsplit("/", 1)[-1]
+        root = self.view.root if self.view is not None else ""
+        if root and node.name.startswith(root + "/"):
+            return node.name[len(root) + 1:]
+        return node.name
+
+    def _shape_of(self, node):
+        """Declared shape, or the run's where the declaration is unknown."""
+        shape = node.shape
+        if shape is None and self.run is not None and self.o.mode != "structure":
+            try:
+                shape = tuple(self.run.value(node).shape)
+            except (ValueNotAvailableError, GraphEngineError):
+                pass
+        return shape
+
+    def _layer_facts(self, scope) -> tuple:
+        """(type name or '', 'in → out' shapes or '', parameter text or '') of a scope."""
+        kind = self.layer_types.get(scope, "")
+        arrow = ""
+        if self.o.show_shapes:
+            ins, outs = scope_ports(self.scope_members.get(scope, {}), self.drawn_ids,
+                                    lambda n: self.consumers.get(n.id, ()))
+            if ins or outs:
+                arrow = f"{shapes_text(ins, self._shape_of) or '()'} → {shapes_text(outs, self._shape_of) or '()'}"
+        count = self.param_counts.get(scope, 0)
+        return kind, arrow, count_text(count, "parameter") if count else ""
 
     def _header(self, node, shown):
         if node.kind == OP:
@@ -705,16 +843,22 @@ class _Drawer:
             attrs.update(fillcolor=GREY[0], color=GREY[1], fontcolor=GREY[2], style="filled,dashed")
             text_colour = GREY[2]
         elif self.scale is not None:
-            mags = [self.shown[m.id].grad_magnitude for m in members if self.shown[m.id].grad_magnitude is not None]
+            mags = [self.shown[m.id].grad_magnitude for m in members
+                    if self.shown[m.id].grad_magnitude is not None and m.id not in self.targets]
             if mags:
                 attrs["fillcolor"] = self.scale.colour(max(mags))
                 text_colour = heat.text_colour(attrs["fillcolor"])
                 attrs["fontcolor"] = text_colour
+        kind, arrow, _ = self._layer_facts(scope)
         detail = f"{count_text(len(members), 'node')} · {count_text(params, 'parameter')}"
-        label = (f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
-                 f"<TR><TD><B>{html_text(scope.rsplit('/', 1)[-1])}</B></TD></TR>"  # its cluster names the rest
-                 f'<TR><TD><FONT POINT-SIZE="9" COLOR="{text_colour}">collapsed scope · {detail}</FONT></TD></TR>'
-                 "</TABLE>>")
+        head = f"<B>{html_text(scope.rsplit('/', 1)[-1])}</B>"  # its cluster names the rest
+        if kind:
+            head += f" {html_text(kind)}"
+        rows = [f"<TR><TD>{head}</TD></TR>"]
+        if arrow:
+            rows.append(f'<TR><TD><FONT POINT-SIZE="10">{html_text(arrow)}</FONT></TD></TR>')
+        rows.append(f'<TR><TD><FONT POINT-SIZE="9" COLOR="{text_colour}">collapsed scope · {detail}</FONT></TD></TR>')
+        label = '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">' + "".join(rows) + "</TABLE>>"
         dot.node(f"scope{index}", label=label, _attributes=attrs)
 
     def _emit_edges(self, dot):
@@ -737,12 +881,15 @@ class _Drawer:
                     attrs.update(color=GREY[1], style="dashed")
                 elif grads_on_edges:
                     label, colour = self._edge_label(key)
+                    if not self._labelled(src):
+                        label = None
                     if colour:
                         attrs.update(color=colour, penwidth="2")
                     elif backward and key not in self.edge_grads:
                         attrs.update(color="#c4c4c4", style="dashed")
                 if backward:
                     attrs["dir"] = "back"
+                self.any_edge_label = self.any_edge_label or label is not None
                 dot.edge(tail, head, label=label, _attributes=attrs)
         for (tail, head), keys in folded_edges.items():
             attrs = {}
@@ -753,9 +900,11 @@ class _Drawer:
                 attrs.update(color=GREY[1], style="dashed")
             elif grads_on_edges and len(keys) == 1:
                 label, colour = self._edge_label(keys[0])
+                if not self._labelled(self.graph.node(keys[0][0]).inputs[keys[0][1]]):
+                    label = None
                 if colour:
                     attrs.update(color=colour, penwidth="2")
-            elif grads_on_edges and len(sources) == 1:
+            elif grads_on_edges and len(sources) == 1 and self.o.edge_labels != "none":
                 # several edges from one node into a folded scope: what flows back is their sum
                 parts = [self.edge_raw[k] for k in keys if k in self.edge_raw]
                 if parts:
@@ -770,12 +919,25 @@ class _Drawer:
                 attrs["penwidth"] = attrs.get("penwidth", "1.6")
             if backward:
                 attrs["dir"] = "back"
+            self.any_edge_label = self.any_edge_label or label is not None
             dot.edge(tail, head, label=label, _attributes=attrs)
+
+    def _labelled(self, src) -> bool:
+        """Whether an edge out of ``src`` carries its gradient as a label (see ``edge_labels``):
+        with "auto", only where that gradient is not already written on a box: ``src`` is
+        used more than once (its box shows the sum of the edges' gradients) or is folded into
+        a collapsed scope (whose box shows no gradients)."""
+        if self.o.edge_labels != "auto":
+            return self.o.edge_labels == "all"
+        return self.shown[src.id].contributions > 1 or self.rep[src.id] != f"n{src.id}"
 
     def _edge_label(self, key):
         entry = self.edge_grads.get(key)
         if entry is None:
             return None, None
+        src = self.graph.node(key[0]).inputs[key[1]]
+        if src.id in self.targets and self.scale is not None:
+            return self._label_for(entry[0], None)[0], "#9ca3af"  # a target's edge stays neutral
         return self._label_for(*entry)
 
     def _label_for(self, fv, mag, note=None):
@@ -817,7 +979,7 @@ class _Drawer:
     def _graph_label(self):
         g = self.graph
         title = self.title if self.title is not None else g.name
-        params = g.parameter_count()
+        params = sum(int(n.value.size) for n in self.nodes if n.kind == PARAM)
         facts = [count_text(len(self.nodes), "node"), count_text(params, "parameter")]
         run, mode = self.run, self.o.mode
         if mode == "forward":
@@ -827,7 +989,7 @@ class _Drawer:
         elif mode == "both":
             facts.append(f"values and gradients of {run.target.name}")
         if run is not None and not run.recording:
-            executed = len(run.executed)
+            executed = sum(1 for n in self.nodes if run.ran(n))
             if executed < len(self.nodes):
                 facts.append(f"ran {executed} of {len(self.nodes)} nodes")
         rows = [f'<TR><TD><FONT POINT-SIZE="14"><B>{html_text(title)}</B></FONT></TD></TR>',
@@ -838,9 +1000,13 @@ class _Drawer:
                 + "".join(rows) + "</TABLE></FONT>>")
 
     def _auto_rankdir(self) -> str:
+        if self.view is not None:
+            return "TB"  # a model reads from input to output down the page, like Keras' plot_model
         # longest chain of drawn nodes, over the graph in topological order
         depth: dict = {}
         for node_id in nx.topological_sort(self.graph.nx):
+            if node_id not in self.drawn_ids:
+                continue
             node = self.graph.node(node_id)
             rep = self.rep[node_id]
             best = 0
@@ -851,7 +1017,32 @@ class _Drawer:
                 best = max(best, d)
             depth[node_id] = best
         ranks = (max(depth.values()) + 1) if depth else 1
-        return "LR" if ranks <= AUTO_LR_MAX_RANKS else "TB"
+        if ranks > AUTO_LR_MAX_RANKS:
+            return "TB"
+        return "LR" if self._left_to_right_width(depth) <= SLIDE_WIDTH_PX else "TB"
+
+    def _left_to_right_width(self, depth) -> float:
+        """About how many pixels wide (at Graphviz's 96 dpi) the diagram is left to right:
+        the widest box of each rank, summed, plus the gaps between ranks."""
+        widest: dict = {}
+        for node in self.nodes:
+            rep = self.rep[node.id]
+            if rep.startswith("scope"):
+                width = _text_width(self._box_label_text(self.scopes[int(rep[5:])]))
+            elif node.kind == CONST and node.dtype is None:
+                width = 40.0
+            else:
+                width = _text_width(self._node_label(node, self.shown[node.id], None))
+                if self.shown[node.id].value_image or self.shown[node.id].grad_image:
+                    width = max(width, THUMBNAIL_WIDTH_PX)
+            d = depth[node.id]
+            widest[d] = max(widest.get(d, 0.0), width)
+        gap = RANK_GAP_PX + (EDGE_LABEL_PX if self.o.edge_labels == "all" and self.edge_grads else 0.0)
+        return sum(widest.values()) + gap * (len(widest) - 1) + 2 * PAGE_MARGIN_PX
+
+    def _box_label_text(self, scope) -> str:
+        kind, arrow, params = self._layer_facts(scope)
+        return "<BR/>".join((scope.rsplit("/", 1)[-1] + " " + kind, arrow, "collapsed scope · 99 nodes · " + params))
 
     def _legend_rows(self) -> list:
         """Legend rows for the graph label: items laid out side by side, four per row."""
@@ -872,7 +1063,7 @@ class _Drawer:
             target = html_text(self.run.target.name)
             if not heat_fill:
                 items.append((f'<FONT COLOR="{GRAD_COLOUR}">grad</FONT>', f"gradient of {target}"))
-            if self.edge_grads:
+            if self.any_edge_label:
                 key_colour = "#111827" if heat_fill else GRAD_COLOUR
                 items.append((f'<FONT COLOR="{key_colour}">edge label</FONT>', "gradient flowing back along it"))
         if self.any_nonfinite:
@@ -892,9 +1083,54 @@ class _Drawer:
         return rows
 
 
+def _text_width(label: str) -> float:
+    """About how many pixels wide an HTML-like label is: its longest line of text."""
+    import html
+    import re
+
+    lines = re.split(r"<BR/>|</TR>|<HR/>", label)
+    longest = max((len(html.unescape(re.sub(r"<[^>]*>", "", line))) for line in lines), default=0)
+    return longest * CHAR_PX + 24.0
+
+
 def _swatch(fill, border):
     return (f'<TABLE BORDER="1" COLOR="{border}" CELLBORDER="0" CELLPADDING="0" CELLSPACING="0">'
             f'<TR><TD BGCOLOR="{fill}" WIDTH="16" HEIGHT="10"></TD></TR></TABLE>')
+
+
+# losses and the position of their target (labels, regression targets): neutral in heat maps
+LOSS_TARGET_POSITIONS = {"mse": 1, "mae": 1, "binary_cross_entropy": 1, "binary_cross_entropy_with_logits": 1,
+                         "smooth_l1": 1, "huber": 1, "kl_div": 1, "cross_entropy": 1, "nll": 1, "hinge": 1}
+_PASS_THROUGH = ("cast", "stop_gradient")  # a target stays a target through these
+
+
+def _loss_targets(nodes) -> set:
+    """Ids of the nodes that are the targets of losses (and what they were cast from)."""
+    out = set()
+    for n in nodes:
+        position = LOSS_TARGET_POSITIONS.get(n.op) if n.kind == OP else None
+        if position is None or len(n.inputs) <= position:
+            continue
+        src = n.inputs[position]
+        out.add(src.id)
+        while src.kind == OP and src.op in _PASS_THROUGH and src.inputs:
+            src = src.inputs[0]
+            out.add(src.id)
+    return out
+
+
+def _dtype_kind(node, run):
+    """The numpy dtype kind of a node ('f', 'i', 'b', ...), from the graph or the run; None if unknown."""
+    dtype = node.dtype
+    if dtype is None and run is not None:
+        try:
+            dtype = getattr(run.value(node), "dtype", None)
+        except (ValueNotAvailableError, GraphEngineError):
+            return None
+    try:
+        return np.dtype(dtype).kind if dtype is not None else None
+    except TypeError:
+        return None
 
 
 # ops whose input order matters: their edges say which input is which
@@ -936,4 +1172,4 @@ def _warn_style(message):
     warnings.warn(f"graphengine.visualize: {message}", PluginWarning, stacklevel=4)
 
 
-__all__ = ["draw", "NodeStyle", "DrawError", "LargeGraphWarning", "MODES"]
+__all__ = ["draw", "NodeStyle", "DrawError", "LargeGraphWarning", "MODES", "EDGE_LABELS"]

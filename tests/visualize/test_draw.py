@@ -132,7 +132,7 @@ def test_forward_shows_values_exactly():
 
 def test_backward_labels_every_edge_with_its_chain_rule_contribution():
     g, run = gallery.chain_rule()  # y = w2·v, v = e^u, u = w1·x at x = 1, w1 = 0.5, w2 = 2
-    source = draw(g, run, mode="backward").source
+    source = draw(g, run, mode="backward", edge_labels="all").source
     w1, w2, x, u, v, y = (g.node(n) for n in ("w1", "w2", "x", "u", "v", "y"))
     e = np.exp(0.5)
     expected = {(w2, y): e, (v, y): 2.0, (u, v): 2 * e, (w1, u): 2 * e * 1.0, (x, u): 2 * e * 0.5}
@@ -193,7 +193,7 @@ def test_nodes_the_target_does_not_depend_on_say_so():
 
 def test_large_tensors_are_summarized_in_nodes_and_on_edges():
     g, run = gallery.deep_mlp("relu", depth=2, width=8)
-    source = draw(g, run, mode="both").source
+    source = draw(g, run, mode="both", edge_labels="all").source
     W = g.node("layer1/W")
     assert "mean " in node_line(source, W) and " std " in node_line(source, W)
     hW = g.node("layer1/hW")
