@@ -1,8 +1,9 @@
-"""The ``graphengine`` command: ``plugins``, ``demo`` and ``render``.
+"""The ``graphengine`` command: ``plugins``, ``demo``, ``render`` and ``explore``.
 
     graphengine plugins [--json]
     graphengine demo [--out DIR] [--quick]
     graphengine render MODEL.ge --mode both -o out.svg [--feeds feeds.npz]
+    graphengine explore MODEL.ge --feeds feeds.npz -o page.html [--gradcheck]
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_plugins)
 
-    p = sub.add_parser("demo", help="build, run and differentiate the lectures' worked examples; draw and train")
+    p = sub.add_parser("demo", help="build, run and differentiate the worked examples; draw and train")
     p.add_argument("--out", default="demo-output", help="folder for the diagrams and figures (default: demo-output)")
     p.add_argument("--quick", action="store_true", help="small, fast version (for CI)")
     p.set_defaults(func=_cmd_demo)
@@ -74,7 +75,22 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:  # pragma: no cover
         p.add_argument("model")
     p.set_defaults(func=_cmd_render)
+
+    p = sub.add_parser("explore", help="write the backprop explorer page (HTML) of a saved graph run on feeds")
+    try:  # the page is built by graphengine.visualize, imported here as for render's options
+        from .visualize.explore_cli import add_explore_arguments, explore_main
+
+        add_explore_arguments(p)
+        p.set_defaults(func=explore_main)
+    except ImportError as exc:  # pragma: no cover - visualize ships with the package
+        p.add_argument("model")
+        p.set_defaults(func=lambda args, exc=exc: _unavailable("explore", exc))
     return parser
+
+
+def _unavailable(command, exc) -> int:  # pragma: no cover - visualize ships with the package
+    print(f"graphengine {command}: unavailable: {exc}", file=sys.stderr)
+    return 2
 
 
 def main(argv=None) -> int:

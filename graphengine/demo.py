@@ -1,15 +1,18 @@
-"""``graphengine demo``: the lectures' worked examples, built, run and differentiated.
+"""``graphengine demo``: the worked examples, built, run and differentiated.
 
 Prints values and gradients of the chain-rule example y = w2·exp(w1·x) and of the
-logistic-regression snippet of deck 001, trains a 2-2-1 network on XOR (plain gradient
+logistic regression on one example, trains a 2-2-1 network on XOR (plain gradient
 descent on the graph) and a small classifier on two moons (ge.nn, fit, Adam), and writes
-the diagrams (forward, backward, both, and a deep-net gradient heat map) and the training
-curves into a folder. The example graphs are those of :mod:`graphengine.worked_examples`,
+the diagrams (forward, backward, both, and a deep-net gradient heat map), the training
+curves and the backprop explorer pages of the chain rule, logistic regression and XOR
+examples into a folder. With the base install (no ``train`` extra) the training curves are
+skipped with a note; everything else runs. The example graphs are those of :mod:`graphengine.worked_examples`,
 which the diagram gallery draws too.
 """
 
 from __future__ import annotations
 
+import importlib
 import pathlib
 
 import numpy as np
@@ -36,6 +39,20 @@ def xor_training(steps: int = 2000, seed: int = 0):
     return g, float(run.value(loss)), run.value(p).ravel()
 
 
+TRAIN_EXTRAS = ("matplotlib", "tqdm")  # the `train` extra: plots and progress bars
+
+
+def missing_train_extras() -> list:
+    """The packages of the `train` extra that cannot be imported here."""
+    missing = []
+    for name in TRAIN_EXTRAS:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    return missing
+
+
 def run_demo(out_dir="demo-output", quick: bool = False) -> int:
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -48,13 +65,13 @@ def run_demo(out_dir="demo-output", quick: bool = False) -> int:
     print(f"  dy/dx    = {float(run.grad('x')):.6f}   (w2·w1·e^(w1·x) = {np.exp(0.5):.6f})")
 
     _, run = worked_examples.logistic_regression()
-    print("\nLogistic regression (deck 001), W = [[-0.3999, 0.1500, 0.3771]], x = ones(3, 1), c = 1")
+    print("\nLogistic regression on one example, W = [[-0.3999, 0.1500, 0.3771]], x = ones(3, 1), c = 1")
     h = float(run.value("h")[0, 0])
     print(f"  h = sigmoid(W @ x) = {h:.4f}   (W @ x = {float(np.sum([-0.3999, 0.1500, 0.3771])):.4f})")
     print(f"  l = BCE(h, c)      = {float(run.value('l')[0, 0]):.4f}   (= -log h)")
     print(f"  dl/dW              = {np.round(run.grad('W'), 4).tolist()}   (= (h - c)·xᵀ)")
-    print("  The slide prints h = 0.4682 and l = 0.7588: consistent with each other (l = -log h), but")
-    print(f"  0.4682 = 1 - {h:.4f} = sigmoid(-W @ x): the printed W has the opposite sign of the one used.")
+    print("  A common slip is a flipped sign in the exponent, h = 1/(1 + exp(W @ x)): it gives")
+    print(f"  h = {1 - h:.4f} = sigmoid(-W @ x) and l = {-np.log(1 - h):.4f}, self-consistent (l = -log h) but wrong.")
 
     g, final_loss, predictions = xor_training(steps=600 if quick else 2000)
     print("\nXOR with a 2-2-1 network, plain gradient descent")
@@ -70,13 +87,16 @@ def run_demo(out_dir="demo-output", quick: bool = False) -> int:
     print("\nTwo moons with ge.nn (2-16-2 tanh), ge.training.fit and Adam")
     print(f"  final loss {history.last('loss'):.4f}, validation accuracy {history.last('val_accuracy'):.3f}")
     written = []
-    try:
+    missing = missing_train_extras()
+    if missing:  # the base install has no plotting library: the demo runs on without the figure
+        print(f"  (training plot skipped: {' and '.join(missing)} not installed; "
+              "pip install 'graphengine-nn[train]' adds them)")
+    else:
         history.plot(out / "two_moons_history.png")
         written.append(out / "two_moons_history.png")
-    except ImportError as exc:  # matplotlib is in the train/test extras
-        print(f"  (history plot skipped: {exc})")
     try:
         from .visualize.cli import demo_diagrams
+        from .visualize.explore_cli import demo_pages
     except ImportError as exc:
         print(f"\n(diagrams skipped: {exc})")
     else:
@@ -84,6 +104,7 @@ def run_demo(out_dir="demo-output", quick: bool = False) -> int:
 
         try:
             written += demo_diagrams(out)
+            written += demo_pages(out)
         except DotNotFoundError as exc:
             print(f"\n(diagrams skipped: {exc})")
     if written:

@@ -6,15 +6,16 @@ node, so a page is the same every time):
 * every edge of the backward sweep: the contribution the op's backward sent back along it,
   ``<contribution, d>``, against the central difference of ``<upstream gradient, op(...)>``
   when that input moves along ``d`` (the op's forward evaluated on the run's own values,
-  in float64, by :func:`graphengine.testing.gradcheck.numerical_gradient`). A mismatch
+  in float64, as :func:`graphengine.testing.gradcheck.numerical_gradient` does). A mismatch
   points at the op whose backward is wrong, wherever it sits in the graph;
 * every floating-point input of a float64 graph, end to end: ``<run.grad(x), d>`` against
   the central difference of the target when the fed value moves along ``d``
   (``g.forward(feeds, fetch=[target])``; params are not perturbed, so the run stays valid).
 
-Each result keeps both numbers, the tolerance and whether they agree. Ops that are not
-differentiable at the run's point (relu at 0, ties in max) may disagree there, as finite
-differences straddle the kink; the panel says so.
+Each result keeps both numbers, the tolerance and whether they agree. Where the one-sided
+differences disagree the op is not differentiable at the run's point along ``d`` (relu at
+0, ties in a max): finite differences cannot judge it, and the result says so instead of
+marking a mismatch. Random ops (dropout without a seed) are not checked either.
 """
 
 from __future__ import annotations
@@ -34,8 +35,6 @@ TOLERANCES = {"float64": (1e-6, 1e-4), "other": (1e-4, 2e-2)}  # (atol, rtol)
 
 def check_run(graph, run, page: dict) -> dict:
     """{"edges": {key: result}, "nodes": {id: result}} for ``page``'s backward steps."""
-    from graphengine.testing.gradcheck import numerical_gradient
-
     edges, nodes = {}, {}
     by_id = {n.id: n for n in graph.nodes()}
     for step in page["steps"]:
@@ -50,6 +49,12 @@ def check_run(graph, run, page: dict) -> dict:
         attrs = dict(node.attrs)
         wide = all(to_host(run.value(i)).dtype == np.float64 for i in node.inputs if _floating(run.value(i)))
         atol, rtol = TOLERANCES["float64" if wide else "other"]
+        random = _random_forward(impl, inputs, attrs)
+        if random:
+            for key in step["edges"]:
+                edges[key] = {"ok": None, "where": f"op {node.op!r}", "error": random}
+            nodes[str(node.id)] = dict(edges[step["edges"][0]], check="local")
+            continue
         checked = []
         for key in step["edges"]:
             position = int(key.split("_")[1])
@@ -59,18 +64,24 @@ def check_run(graph, run, page: dict) -> dict:
             for _ in range(DIRECTIONS):
                 d = rng.standard_normal(inputs[position].shape)
                 d = d / (float(np.sqrt(np.sum(d * d))) or 1.0)
+                where = f"op {node.op!r}, input {position}"
                 try:
-                    numeric = numerical_gradient(impl, inputs, attrs, seed, position, d, EPS, np)
+                    numeric, kink = _differences(impl, inputs, attrs, seed, position, d)
                 except Exception as exc:  # an op that cannot run in float64 on these values: say so
-                    results = [{"ok": None, "where": f"op {node.op!r}, input {position}",
-                                "error": f"{type(exc).__name__}: {exc}"}]
+                    results = [{"ok": None, "where": where, "error": f"{type(exc).__name__}: {exc}"}]
                     break
                 analytic = float(np.sum(contribution * d))
-                results.append(_result(analytic, numeric, atol, rtol, f"op {node.op!r}, input {position}"))
-            failing = [r for r in results if r["ok"] is False]
+                result = _result(analytic, numeric, atol, rtol, where)
+                if not result["ok"] and kink:
+                    result = dict(result, ok=None, error=(
+                        "not differentiable at the run's point along the direction checked (a kink: the one-sided "
+                        "differences disagree, as relu at 0 or ties in a max do), so finite differences cannot judge "
+                        f"it; analytic {format_number(analytic, 8)}, central difference {format_number(numeric, 8)}"))
+                results.append(result)
+            failing = [r for r in results if r["ok"] is False] or [r for r in results if r["ok"] is None]
             edges[key] = failing[0] if failing else max(results, key=lambda r: r.get("difference", 0.0))
             checked.append(edges[key])
-        failing = [r for r in checked if r["ok"] is False]
+        failing = [r for r in checked if r["ok"] is False] or [r for r in checked if r["ok"] is None]
         nodes[str(node.id)] = dict(failing[0] if failing else checked[0],
                                    check="local: the op's backward against its forward")
     _check_inputs(graph, run, page, nodes)
@@ -98,14 +109,47 @@ def _check_inputs(graph, run, page, nodes):
         d = rng.standard_normal(x.shape)
         d = d / (float(np.sqrt(np.sum(d * d))) or 1.0)
         values = []
-        for sign in (1.0, -1.0):
-            moved = dict(feeds)
-            moved[n.name] = x + sign * EPS * d
-            values.append(float(np.sum(to_host(graph.forward(moved, fetch=[target]).value(target)))))
+        try:
+            for sign in (1.0, -1.0):
+                moved = dict(feeds)
+                moved[n.name] = x + sign * EPS * d
+                values.append(float(np.sum(to_host(graph.forward(moved, fetch=[target]).value(target)))))
+        except Exception as exc:  # e.g. an op that refuses a target moved off {0, 1}: say why, check no further
+            nodes[str(n.id)] = {"ok": None, "where": f"input {n.name!r}", "check": "end to end",
+                                "error": f"the graph refuses the fed value moved by {EPS:g}: {type(exc).__name__}: {exc}"}
+            continue
         numeric = (values[0] - values[1]) / (2 * EPS)
         analytic = float(np.sum(to_host(run.grad(n)).astype(np.float64) * d))
         nodes[str(n.id)] = dict(_result(analytic, numeric, atol, rtol, f"input {n.name!r}"),
                                 check="end to end: the target when the fed value moves")
+
+
+def _differences(impl, inputs, attrs, seed, position, d):
+    """(central difference of <seed, op(...)> along ``d`` for input ``position``, whether the
+    two one-sided differences disagree: a kink)."""
+    def f(t):
+        moved = list(inputs)
+        moved[position] = inputs[position] + t * d
+        return float(np.sum(seed * np.asarray(impl.forward(np, *moved, **attrs), dtype=np.float64)))
+
+    f0, fp, fm = f(0.0), f(EPS), f(-EPS)
+    central = (fp - fm) / (2 * EPS)
+    ahead, behind = (fp - f0) / EPS, (f0 - fm) / EPS
+    scale = max(abs(ahead), abs(behind), 1e-12)
+    return central, abs(ahead - behind) > 1e-3 * scale + 1e-7
+
+
+def _random_forward(impl, inputs, attrs) -> str:
+    """Why the op cannot be checked by finite differences ('' when it can): a forward that
+    draws fresh random numbers (dropout with seed=None) gives two different results."""
+    try:
+        first, second = (np.asarray(impl.forward(np, *inputs, **attrs)) for _ in range(2))
+    except Exception as exc:  # reported as the reason, the page still shows everything else
+        return f"its forward fails on the run's values in float64: {type(exc).__name__}: {exc}"
+    if first.shape != second.shape or not np.array_equal(first, second, equal_nan=True):
+        return ("its forward is random (two calls on the same values differ, as dropout with seed=None does), so "
+                "finite differences cannot check it; give the op a seed (seed=<int>) to check it")
+    return ""
 
 
 def _index(page, node_id) -> int:

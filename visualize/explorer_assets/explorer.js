@@ -79,6 +79,7 @@
     applyHeat();
     applyMemory();
     markCollapsedCurrent(current);
+    if (current) reveal(current.node);
     if (state.selected) showPanel(state.selected);
   }
 
@@ -126,6 +127,15 @@
     g.appendChild(b);
   }
 
+  function reveal(id) {  // scroll each pane (not the page) so that the node is in view
+    forEachPane(function (p) {
+      var g = $(p + "-n" + id), box = g && g.closest(".scroll");
+      if (!g || !box || g.classList.contains("hidden-by-scope")) return;
+      var r = g.getBoundingClientRect(), b = box.getBoundingClientRect();
+      if (r.left < b.left || r.right > b.right) box.scrollLeft += (r.left + r.right) / 2 - (b.left + b.right) / 2;
+      if (r.top < b.top || r.bottom > b.bottom) box.scrollTop += (r.top + r.bottom) / 2 - (b.top + b.bottom) / 2;
+    });
+  }
   function go(k) {
     state.step = Math.max(0, Math.min(total, k));
     render();
