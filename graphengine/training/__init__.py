@@ -21,17 +21,30 @@ from .callbacks import (
     ModelCheckpoint,
     TerminateOnNaN,
 )
-from .checkpoint import CheckpointError, load_weights, read_weights, restore, save_weights, snapshot
+from .checkpoint import (
+    CheckpointError,
+    TrainingCheckpoint,
+    load_checkpoint,
+    load_weights,
+    read_checkpoint,
+    read_weights,
+    restore,
+    save_checkpoint,
+    save_weights,
+    snapshot,
+)
 from .history import History, HistoryError
 from .metrics import METRICS, MetricError, accuracy, error_rate, predicted_classes
 from .plots import PlotError, plot_history
-from .trainer import FIT_ARGUMENTS, Trainer, TrainingError, fit
+from .progress import ProgressError, in_notebook
+from .trainer import FIT_ARGUMENTS, Trainer, TrainingError, UnknownArgumentError, fit
 
 __all__ = [
-    "fit", "Trainer", "TrainingError", "FIT_ARGUMENTS",
+    "fit", "Trainer", "TrainingError", "UnknownArgumentError", "FIT_ARGUMENTS", "ProgressError", "in_notebook",
     "History", "HistoryError",
     "Callback", "CallbackList", "CallbackError", "EarlyStopping", "ModelCheckpoint", "LambdaCallback", "TerminateOnNaN",
     "snapshot", "restore", "save_weights", "load_weights", "read_weights", "CheckpointError",
+    "save_checkpoint", "read_checkpoint", "load_checkpoint", "TrainingCheckpoint",
     "ImageAugmenter", "random_shift", "random_flip", "AugmentationError",
     "plot_history", "PlotError",
     "accuracy", "error_rate", "predicted_classes", "METRICS", "MetricError",

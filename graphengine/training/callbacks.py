@@ -74,7 +74,7 @@ def _monitored(logs, monitor, who):
 
 
 class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved for ``patience`` epochs (deck 000).
+    """Stop when ``monitor`` has not improved for ``patience`` epochs.
 
     An epoch improves when the value beats the best so far by more than ``min_delta``
     (lower for losses, higher for accuracies; ``mode`` 'auto', 'min' or 'max').
@@ -167,20 +167,28 @@ class EarlyStopping(Callback):
 
 
 class ModelCheckpoint(Callback):
-    """Save the graph (``graph.save``: structure and arrays) at the end of epochs.
+    """Save a checkpoint at the end of epochs.
 
-    ``path`` may contain ``{epoch}`` and any log key (``"ckpt-{epoch:02d}-{val_loss:.3f}.ge"``).
-    ``save_best_only`` saves only when ``monitor`` improves. Load the arrays back into a
-    graph with :func:`graphengine.training.load_weights`, or the whole graph with ``ge.load``.
+    By default it is a training checkpoint (``trainer.save_checkpoint``: weights, optimizer
+    and lr schedule state, the data generator's state, the epoch and the history; ``.npz``
+    arrays and JSON, no pickle) that ``fit(..., resume_from=path)`` continues from, ending
+    exactly as the uninterrupted run. ``include_optimizer=False`` saves the graph instead
+    (``graph.save``: structure and arrays, read back with ``ge.load``); ``weights_only=True``
+    only the arrays (``save_weights``). :func:`graphengine.training.load_weights` reads the
+    weights of all three.
+
+    ``path`` may contain ``{epoch}`` and any log key (``"ckpt-{epoch:02d}-{val_loss:.3f}.ckpt"``).
+    ``save_best_only`` saves only when ``monitor`` improves.
     """
 
     def __init__(self, path, monitor: str = "val_loss", save_best_only: bool = False, mode: str = "auto",
-                 weights_only: bool = False):
+                 weights_only: bool = False, include_optimizer: bool = True):
         self.path = os.fspath(path)
         self.monitor = monitor
         self.save_best_only = bool(save_best_only)
         self.mode = resolve_mode(monitor, mode)
         self.weights_only = bool(weights_only)
+        self.include_optimizer = bool(include_optimizer)
         self.best = None
         self.saved: list[str] = []
 
@@ -207,6 +215,10 @@ class ModelCheckpoint(Callback):
             from .checkpoint import save_weights
 
             save_weights(self.trainer.graph, path)
+        elif self.include_optimizer:
+            from .checkpoint import save_checkpoint
+
+            save_checkpoint(self.trainer, path)
         else:
             self.trainer.graph.save(path)
         self.saved.append(path)

@@ -3,8 +3,11 @@
 * :func:`snapshot` / :func:`restore`: copies in memory (early stopping's best weights);
 * :func:`save_weights` / :func:`load_weights`: a ``.npz`` file of ``{node name: array}``
   (read with ``allow_pickle=False``); :func:`load_weights` also reads the arrays of a
-  whole-graph ``.ge`` file written by ``graph.save`` (what :class:`ModelCheckpoint` writes),
-  so a checkpoint can be loaded back into the graph that is being trained.
+  whole-graph ``.ge`` file written by ``graph.save`` and of a training checkpoint;
+* :func:`save_checkpoint` / :func:`read_checkpoint` / :func:`apply_checkpoint`: a training
+  checkpoint (what :class:`ModelCheckpoint` writes by default, ``trainer.save_checkpoint``):
+  weights, optimizer state, lr schedule state, the data generator's state, the epoch and
+  the history, so that ``fit(..., resume_from=path)`` ends exactly as the uninterrupted run.
 
 The whole graph (structure too) is saved with ``graph.save(path)`` and read back with
 ``ge.load(path)``.
@@ -82,7 +85,8 @@ def save_weights(target, path) -> str:
 
 
 def read_weights(path, *, limits=None) -> dict:
-    """``{node name: array}`` from a ``.npz`` of :func:`save_weights` or a ``.ge`` graph file.
+    """``{node name: array}`` from a ``.npz`` of :func:`save_weights`, a ``.ge`` graph file
+    or a training checkpoint (:func:`save_checkpoint`).
 
     The file is only data: a ``.ge`` goes through every check of ``ge.load``; in a ``.npz``
     each member's ``.npy`` header is checked (booleans and numbers only, no pickles, sizes
@@ -103,6 +107,8 @@ def read_weights(path, *, limits=None) -> dict:
     except Exception as exc:  # a damaged zip directory: BadZipFile, OSError, ValueError, ...
         raise SaveFormatError(f"{path}: not a weights file (.npz from save_weights) or a graph file (.ge): "
                               f"{type(exc).__name__}: {exc}") from None
+    if "checkpoint.json" in names:
+        return dict(read_checkpoint(path, limits=limits).weights)
     if "graph.json" in names:
         from ..serialization import load
 
@@ -132,4 +138,368 @@ def load_weights(target, path, strict: bool = True, *, limits=None) -> None:
     restore(graph, arrays)
 
 
-__all__ = ["snapshot", "restore", "save_weights", "load_weights", "read_weights", "stateful_nodes", "CheckpointError"]
+
+
+# ------------------------------------------------------------------ training checkpoints
+#
+# A training checkpoint is a zip archive with two members, only data:
+#
+# * ``checkpoint.json``: format and version, the graph's name, the epochs done, the fit's
+#   data layout (sample counts, batch size, shuffling), the state of the data generator
+#   (NumPy PCG64, at the start of the fit and now), the names of the weight arrays, the
+#   optimizer's name, hyper-parameters, step count and per-param numbers, the learning
+#   rate schedule's state, and the history so far;
+# * ``arrays.npz``: the weights (params and array consts: running statistics) and the
+#   optimizer's per-param arrays (moments), under keys ``w0, w1, ...`` and ``o0, o1, ...``
+#   that checkpoint.json maps to node and param names.
+
+CHECKPOINT_FORMAT = "graphengine-training-checkpoint"
+CHECKPOINT_VERSION = 1
+CHECKPOINT_MEMBERS = ("checkpoint.json", "arrays.npz")
+
+
+def _json_number(value, where):
+    """A hyper-parameter or state number as JSON takes it (bools, ints, floats, lists of them)."""
+    if isinstance(value, (bool, int, float)) or value is None:
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_json_number(v, where) for v in value]
+    raise CheckpointError(f"cannot save {where}: {type(value).__name__} {value!r:.60} is not a number; training "
+                          "checkpoints hold numbers and arrays only")
+
+
+def checkpoint_document(trainer) -> tuple[dict, dict]:
+    """``(document, arrays)``: what :func:`save_checkpoint` writes for ``trainer``."""
+    if getattr(trainer, "_in_epoch", False):
+        raise CheckpointError("a training checkpoint is written between epochs (in on_epoch_end or after fit), "
+                              "not during one: the data generator is in the middle of the epoch")
+    graph = trainer.graph
+    arrays: dict = {}
+    weights = {}
+    for i, node in enumerate(stateful_nodes(graph)):
+        arrays[f"w{i}"] = _to_numpy(node.value)
+        weights[node.name] = f"w{i}"
+    opt = trainer.optimizer.state_dict()
+    state = {}
+    k = 0
+    for pname, items in opt["state"].items():
+        entry = {}
+        for key, value in items.items():
+            if isinstance(value, np.ndarray):
+                arrays[f"o{k}"] = np.asarray(value)
+                entry[key] = {"array": f"o{k}"}
+                k += 1
+            else:
+                entry[key] = _json_number(value, f"optimizer state {pname}/{key}")
+        state[pname] = entry
+    optimizer = {"name": opt["name"], "hyper": {key: _json_number(v, f"hyper-parameter {key}")
+                                                for key, v in opt["hyper"].items()},
+                 "steps": int(opt["steps"]), "state": state}
+    schedule = None
+    if trainer.schedule is not None:
+        if not hasattr(trainer.schedule, "state_dict"):
+            raise CheckpointError(f"the lr schedule {type(trainer.schedule).__name__} has no state_dict(), so a "
+                                  "training checkpoint cannot record where it is")
+        schedule = {"pending": bool(trainer._schedule_pending),
+                    "state": _json_tree(trainer.schedule.state_dict(), "the lr schedule's state")}
+    history = trainer.history
+    document = {
+        "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "graph": graph.name,
+        "epoch": int(trainer.epoch), "fit": trainer._fit_info,
+        "rng_start": _json_tree(trainer._rng_start, "the data generator"),
+        "rng": None if trainer._rng is None else _json_tree(trainer._rng.bit_generator.state, "the data generator"),
+        "weights": weights, "optimizer": optimizer, "schedule": schedule,
+        "history": None if history is None else {**history.as_dict(), "params": dict(history.params)},
+    }
+    return document, arrays
+
+
+def _json_tree(value, where):
+    if isinstance(value, dict):
+        return {str(k): _json_tree(v, where) for k, v in value.items()}
+    if isinstance(value, str):
+        return value
+    return _json_number(value, where)
+
+
+def save_checkpoint(trainer, path) -> str:
+    """Write ``trainer``'s training checkpoint to ``path`` (any suffix; ``.ckpt`` is a
+    good one), replacing the file atomically (a crash while writing leaves the old one)."""
+    import io
+    import json
+
+    document, arrays = checkpoint_document(trainer)
+    path = os.fspath(path)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    folder = os.path.dirname(path)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    partial = path + ".partial"
+    with zipfile.ZipFile(partial, "w") as archive:
+        archive.writestr("checkpoint.json", json.dumps(document, indent=1), compress_type=zipfile.ZIP_DEFLATED)
+        archive.writestr("arrays.npz", buffer.getvalue(), compress_type=zipfile.ZIP_STORED)
+    os.replace(partial, path)
+    return path
+
+
+class TrainingCheckpoint:
+    """A training checkpoint read and checked by :func:`read_checkpoint` (nothing applied yet)."""
+
+    def __init__(self, path, document, weights, optimizer, history):
+        self.path = path
+        self.document = document
+        self.epoch = document["epoch"]
+        self.fit = document["fit"]
+        self.rng_start = document["rng_start"]
+        self.rng = document["rng"]
+        self.weights = weights  # {node name: array}
+        self.optimizer = optimizer  # an Optimizer.state_dict()
+        self.schedule = document["schedule"]
+        self.history = history
+
+    def check_fit(self, fit_info: dict) -> None:
+        """Refuse to resume a fit whose data layout differs from the checkpoint's."""
+        if self.rng is None or self.rng_start is None or self.fit is None or self.history is None:
+            raise CheckpointError(f"{self.path}: this checkpoint was not written by fit (it has no data generator "
+                                  "state), so a run cannot resume from it; load its weights and optimizer state "
+                                  "with trainer.load_checkpoint(path)")
+        diffs = [f"{k}={self.fit.get(k)!r} there, {v!r} now" for k, v in fit_info.items() if self.fit.get(k) != v]
+        if diffs:
+            raise CheckpointError(f"{self.path}: resuming needs the data of the run that wrote it: {'; '.join(diffs)}. "
+                                  "Pass the same X, y, batch_size, shuffle and validation arguments (or load only the "
+                                  "state with trainer.load_checkpoint(path) and call fit without resume_from)")
+
+    def __repr__(self):
+        return f"<TrainingCheckpoint {self.path!r}: graph {self.document['graph']!r}, epoch {self.epoch}>"
+
+
+def _fail(path, message):
+    raise SaveFormatError(f"{path}: training checkpoint: {message}")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number_tree(value, depth=0) -> bool:
+    if isinstance(value, (bool, int, float)) or value is None:
+        return True
+    if isinstance(value, list) and depth < 4:
+        return all(_is_number_tree(v, depth + 1) for v in value)
+    return False
+
+
+def read_checkpoint(path, *, limits=None) -> TrainingCheckpoint:
+    """Read and check a training checkpoint (only data: JSON and ``.npz``; every member,
+    size, JSON field and ``.npy`` header checked before use, within ``limits``, a
+    :class:`graphengine.archive.Limits`). Any problem is a
+    :class:`~graphengine.SaveFormatError` naming the member or field."""
+    import json
+
+    from .. import archive
+    from .history import History
+
+    limits = archive.DEFAULT_LIMITS if limits is None else limits
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise SaveFormatError(f"checkpoint {path!r} is a directory; pass the checkpoint file inside it")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint {path!r} does not exist")
+    if not zipfile.is_zipfile(path):
+        _fail(path, "not a zip archive (write one with trainer.save_checkpoint or ModelCheckpoint)")
+    try:
+        with archive._open_zip(path, 16, path, "a training checkpoint has 2 members;") as z:
+            infos = z.infolist()
+            names = [info.filename for info in infos]
+            if sorted(names) != sorted(CHECKPOINT_MEMBERS):
+                _fail(path, f"members {sorted(names)[:10]}, expected {list(CHECKPOINT_MEMBERS)} once each "
+                            "(a .ge graph file or a weights .npz is not a training checkpoint)")
+            by_name = {info.filename: info for info in infos}
+            raw = archive._read_member(z, by_name["checkpoint.json"], limits.max_json_bytes, path, "max_json_bytes")
+            raw_npz = archive._read_member(z, by_name["arrays.npz"],
+                                           limits.max_array_bytes + archive._npz_overhead(limits), path,
+                                           "max_array_bytes")
+    except (SaveFormatError, FileNotFoundError):
+        raise
+    except Exception as exc:  # a damaged zip directory
+        _fail(path, f"the zip archive cannot be read ({type(exc).__name__}: {exc})")
+    depth = archive.json_depth(raw)
+    if depth > limits.max_json_depth:
+        _fail(path, f"checkpoint.json nests {depth} levels deep, over the limit of {limits.max_json_depth}")
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:
+        _fail(path, f"checkpoint.json is not valid JSON ({exc})")
+    if not isinstance(doc, dict) or doc.get("format") != CHECKPOINT_FORMAT:
+        _fail(path, f"checkpoint.json is not a training checkpoint (expected format {CHECKPOINT_FORMAT!r})")
+    if doc.get("version") != CHECKPOINT_VERSION or not _is_int(doc.get("version")):
+        _fail(path, f"version {doc.get('version')!r} is not supported (this graphengine reads {CHECKPOINT_VERSION})")
+    expected = {"format", "version", "graph", "epoch", "fit", "rng_start", "rng", "weights", "optimizer", "schedule",
+                "history"}
+    if set(doc) != expected:
+        _fail(path, f"checkpoint.json has fields {sorted(doc)}, expected {sorted(expected)}")
+    if not isinstance(doc["graph"], str):
+        _fail(path, "field 'graph' must be a string")
+    if not _is_int(doc["epoch"]) or doc["epoch"] < 0:
+        _fail(path, f"field 'epoch' must be an int >= 0, got {doc['epoch']!r}")
+    fit = doc["fit"]
+    if fit is not None:
+        kinds = {"samples": int, "validation_samples": int, "batch_size": int, "shuffle": bool}
+        if not isinstance(fit, dict) or set(fit) != set(kinds) or not all(
+                (_is_int(fit[k]) and fit[k] >= 0) if t is int else isinstance(fit[k], bool) for k, t in kinds.items()):
+            _fail(path, f"field 'fit' must be {{samples, validation_samples, batch_size: ints, shuffle: bool}}, "
+                        f"got {fit!r:.120}")
+    for key in ("rng_start", "rng"):
+        if doc[key] is not None:
+            _check_rng_state(path, key, doc[key])
+    arrays = archive.read_npz(raw_npz, f"{path}: member arrays.npz", limits)
+    del raw_npz
+    used = set()
+
+    def array(ref, where):
+        if not isinstance(ref, str) or ref not in arrays:
+            _fail(path, f"{where} refers to array {ref!r}, which arrays.npz does not hold")
+        used.add(ref)
+        return arrays[ref]
+
+    weights_doc = doc["weights"]
+    if not isinstance(weights_doc, dict):
+        _fail(path, "field 'weights' must map node names to array keys")
+    weights = {name: array(ref, f"weights[{name!r}]") for name, ref in weights_doc.items()}
+    optimizer = _read_optimizer(path, doc["optimizer"], array)
+    schedule = doc["schedule"]
+    if schedule is not None:
+        if not isinstance(schedule, dict) or set(schedule) != {"pending", "state"} \
+                or not isinstance(schedule["pending"], bool) or not isinstance(schedule["state"], dict):
+            _fail(path, "field 'schedule' must be null or {pending: bool, state: object}")
+    unused = sorted(set(arrays) - used)
+    if unused:
+        _fail(path, f"arrays.npz holds arrays {unused[:5]} that checkpoint.json does not use")
+    history = None
+    if doc["history"] is not None:
+        history = _read_history(path, doc["history"], History)
+    return TrainingCheckpoint(path, doc, weights, optimizer, history)
+
+
+def _check_rng_state(path, key, state):
+    if not isinstance(state, dict) or state.get("bit_generator") != "PCG64":
+        _fail(path, f"field {key!r} must be the state of NumPy's PCG64 generator (what default_rng makes)")
+    try:
+        np.random.PCG64().state = state
+    except (TypeError, ValueError, KeyError, OverflowError) as exc:
+        _fail(path, f"field {key!r} is not a valid PCG64 state ({type(exc).__name__}: {exc})")
+
+
+def _read_optimizer(path, opt, array):
+    if not isinstance(opt, dict) or set(opt) != {"name", "hyper", "steps", "state"}:
+        _fail(path, "field 'optimizer' must be {name, hyper, steps, state}")
+    if not isinstance(opt["name"], str) or not isinstance(opt["hyper"], dict) or not isinstance(opt["state"], dict):
+        _fail(path, "optimizer name must be a string, hyper and state objects")
+    for key, value in opt["hyper"].items():
+        if not _is_number_tree(value):
+            _fail(path, f"optimizer hyper-parameter {key!r} must be a number, got {value!r:.60}")
+    if not _is_int(opt["steps"]) or opt["steps"] < 0:
+        _fail(path, f"optimizer steps must be an int >= 0, got {opt['steps']!r}")
+    state = {}
+    for pname, items in opt["state"].items():
+        if not isinstance(items, dict):
+            _fail(path, f"optimizer state of {pname!r} must be an object")
+        entry = {}
+        for key, value in items.items():
+            if isinstance(value, dict):
+                if set(value) != {"array"}:
+                    _fail(path, f"optimizer state {pname!r}/{key!r} must be a number or {{array: key}}")
+                entry[key] = array(value["array"], f"optimizer state {pname!r}/{key!r}")
+            elif isinstance(value, (bool, int, float)):
+                entry[key] = value
+            else:
+                _fail(path, f"optimizer state {pname!r}/{key!r} must be a number or {{array: key}}, got {value!r:.60}")
+        state[pname] = entry
+    return {"name": opt["name"], "hyper": dict(opt["hyper"]), "steps": opt["steps"], "state": state}
+
+
+def _read_history(path, doc, History):
+    if not isinstance(doc, dict) or set(doc) != {"epochs", "history", "stopped_epoch", "best_epoch", "params"}:
+        _fail(path, "field 'history' must be {epochs, history, stopped_epoch, best_epoch, params}")
+    epochs, columns = doc["epochs"], doc["history"]
+    if not isinstance(epochs, list) or not all(_is_int(e) for e in epochs):
+        _fail(path, "history epochs must be a list of ints")
+    if not isinstance(columns, dict) or not all(
+            isinstance(v, list) and len(v) == len(epochs) and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                                  for x in v) for v in columns.values()):
+        _fail(path, "history columns must be lists of numbers, one per epoch")
+    for key in ("stopped_epoch", "best_epoch"):
+        if doc[key] is not None and not _is_int(doc[key]):
+            _fail(path, f"history {key} must be an int or null")
+    if not isinstance(doc["params"], dict) or not all(_is_number_tree(v) for v in doc["params"].values()):
+        _fail(path, "history params must be an object of numbers")
+    history = History(doc["params"])
+    history.epochs = list(epochs)
+    history.history = {k: [float(x) for x in v] for k, v in columns.items()}
+    history.stopped_epoch, history.best_epoch = doc["stopped_epoch"], doc["best_epoch"]
+    return history
+
+
+def _check_weights(graph, weights, path):
+    """The checkpoint's weights are exactly the graph's params and array consts, same shapes and dtypes."""
+    have = {n.name: n for n in stateful_nodes(graph)}
+    missing, extra = sorted(set(have) - set(weights)), sorted(set(weights) - set(have))
+    problems = []
+    if missing:
+        problems.append(f"no values for {', '.join(map(repr, missing[:8]))}")
+    if extra:
+        problems.append(f"values for {', '.join(map(repr, extra[:8]))}, which graph {graph.name!r} does not have")
+    for name in sorted(set(have) & set(weights)):
+        node, value = have[name], weights[name]
+        if tuple(value.shape) != tuple(node.shape) or np.dtype(value.dtype) != np.dtype(node.value.dtype):
+            problems.append(f"{name!r} is {value.dtype}{tuple(value.shape)} there, {node.value.dtype}"
+                            f"{tuple(node.shape)} in the graph")
+    if problems:
+        raise CheckpointError(f"checkpoint {path!r} does not fit graph {graph.name!r}: " + "; ".join(problems)
+                              + ". It was saved from another model (or with another dtype).")
+
+
+def apply_checkpoint(trainer, checkpoint: TrainingCheckpoint) -> None:
+    """Put the checkpoint's weights, optimizer state and schedule state into ``trainer``
+    (built); the history and the data generator are taken by ``fit(resume_from=)``.
+    All or nothing: if any part is refused, nothing is changed."""
+    graph = trainer.graph
+    _check_weights(graph, checkpoint.weights, checkpoint.path)
+    if checkpoint.optimizer["name"] != trainer.optimizer.name:
+        raise CheckpointError(f"checkpoint {checkpoint.path!r} holds the state of optimizer "
+                              f"{checkpoint.optimizer['name']!r}; this trainer uses {trainer.optimizer.name!r}")
+    if (checkpoint.schedule is None) != (trainer.schedule is None):
+        raise CheckpointError(f"checkpoint {checkpoint.path!r} was written "
+                              f"{'without' if checkpoint.schedule is None else 'with'} an lr schedule; this trainer has "
+                              f"{'one' if trainer.schedule is not None else 'none'}: pass the same lr_schedule")
+    old_weights = snapshot(graph)
+    old_optimizer = trainer.optimizer.state_dict()
+    old_schedule = trainer.schedule.state_dict() if trainer.schedule is not None else None
+    try:
+        trainer.optimizer.load_state_dict(checkpoint.optimizer)  # checks everything before changing anything
+        restore(graph, checkpoint.weights)
+        if trainer.schedule is not None:
+            trainer.schedule.load_state_dict(checkpoint.schedule["state"])
+            if checkpoint.schedule["pending"]:  # saved in on_epoch_end, before the schedule's end-of-epoch step
+                trainer.schedule.step()
+    except BaseException:
+        trainer.optimizer.load_state_dict(old_optimizer)
+        restore(graph, old_weights)
+        if old_schedule is not None:
+            trainer.schedule.load_state_dict(old_schedule)
+        raise
+
+
+def load_checkpoint(trainer, path, *, limits=None) -> TrainingCheckpoint:
+    """Read ``path`` and apply it to ``trainer`` (see :func:`apply_checkpoint`); returns it."""
+    checkpoint = read_checkpoint(path, limits=limits)
+    apply_checkpoint(trainer, checkpoint)
+    return checkpoint
+
+
+__all__ = ["snapshot", "restore", "save_weights", "load_weights", "read_weights", "stateful_nodes", "CheckpointError",
+           "save_checkpoint", "read_checkpoint", "load_checkpoint", "apply_checkpoint", "checkpoint_document",
+           "TrainingCheckpoint", "CHECKPOINT_FORMAT", "CHECKPOINT_VERSION"]

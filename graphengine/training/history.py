@@ -22,8 +22,9 @@ class History:
     validation data, ``lr`` and ``time`` (seconds per epoch). ``history.epochs`` are the
     epoch numbers (1-based). Extra attributes: ``stopped_epoch`` and ``best_epoch`` (set by
     early stopping), ``params`` (sample counts, epochs, batch size) and, for histories made
-    by ``fit``, ``trainer`` (the :class:`~graphengine.training.Trainer`: ``evaluate``,
-    ``predict``, ``save``).
+    by ``fit``, ``model`` (the model trained: the ``ge.nn`` Module, or the output node of a
+    graph built by hand) and ``trainer`` (the :class:`~graphengine.training.Trainer`:
+    ``evaluate``, ``predict``, ``save_checkpoint``).
     """
 
     def __init__(self, params: dict | None = None):
@@ -33,6 +34,7 @@ class History:
         self.stopped_epoch = None
         self.best_epoch = None
         self.trainer = None
+        self.model = None
 
     def append(self, epoch: int, logs: dict) -> None:
         """Record the logs of one epoch (missing keys of earlier epochs are padded with NaN)."""

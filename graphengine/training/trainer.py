@@ -40,16 +40,17 @@ augmentation. Dropout masks are fresh random draws at every step (see ``ge.nn.Dr
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import inspect
 import math
-import sys
 import time
 
 import networkx as nx
 import numpy as np
 
 from ..clipping import clip_grad_norm, clip_grad_value
-from ..errors import GraphEngineError
+from ..errors import GraphEngineError, did_you_mean
 from ..graph import Graph
 from ..node import INPUT, Node
 from ..optimizer import Optimizer
@@ -59,6 +60,7 @@ from ..training_step import compile_step
 from .callbacks import CallbackList
 from .history import History
 from .metrics import resolve_metric, to_numpy
+from .progress import make_progress
 
 CLASS_LOSSES = ("cross_entropy", "nll", "hinge")
 ELEMENT_LOSSES = ("binary_cross_entropy", "binary_cross_entropy_with_logits", "mse", "mae")
@@ -66,6 +68,51 @@ ELEMENT_LOSSES = ("binary_cross_entropy", "binary_cross_entropy_with_logits", "m
 
 class TrainingError(GraphEngineError, ValueError):
     """Training cannot start or continue: data that does not fit the model, bad options."""
+
+
+class UnknownArgumentError(TrainingError, TypeError):
+    """``fit`` or ``Trainer`` got a keyword that is neither one of theirs nor a
+    hyper-parameter of the optimizer (``fit(epoch=3)``)."""
+
+
+def _optimizer_hyper_names(spec):
+    """The hyper-parameter names the optimizer ``spec`` takes as keywords, or None when
+    ``spec`` takes none (an Optimizer instance or a function ``params -> optimizer``)."""
+    if isinstance(spec, str):
+        import graphengine as ge
+
+        return sorted(getattr(ge.optimizers.get(spec), "defaults", {}))  # unknown names raise, with suggestions
+    if isinstance(spec, type) and issubclass(spec, Optimizer):
+        return sorted(spec.defaults)
+    return None
+
+
+def check_keywords(where: str, own: list, optimizer, options: dict) -> None:
+    """Refuse each key of ``options`` (the extra keywords of ``where``) that is not a
+    hyper-parameter of ``optimizer``, with a "did you mean" on ``where``'s own keywords
+    and the optimizer's hyper-parameters; before the optimizer is made."""
+    if not options:
+        return
+    hyper = _optimizer_hyper_names(optimizer)
+    for key in options:
+        if hyper is not None and key in hyper:
+            continue
+        hint = did_you_mean(key, list(own) + list(hyper or ()))
+        if hyper is None:
+            what = (f"extra keywords are optimizer hyper-parameters, but the optimizer given "
+                    f"({type(optimizer).__name__}) is already made: set its hyper-parameters where you make it")
+        else:
+            name = optimizer if isinstance(optimizer, str) else optimizer.__name__
+            what = (f"extra keywords are hyper-parameters of the optimizer {name!r}, which takes "
+                    f"{', '.join(hyper) or 'none'}")
+        raise UnknownArgumentError(
+            f"{where} got an unknown keyword argument {key!r}.{hint} Its own keywords: {', '.join(own)}; {what}."
+        )
+
+
+def _own_keywords(function) -> list:
+    return [p.name for p in inspect.signature(function).parameters.values()
+            if p.kind == p.KEYWORD_ONLY]
 
 
 def _free_name(graph, base: str) -> str:
@@ -109,6 +156,7 @@ class Trainer:
                  eval_output=None, dtype="float32", seed=None, **optimizer_options):
         from ..nn.module import Module
 
+        check_keywords("Trainer()", _own_keywords(Trainer.__init__), optimizer, optimizer_options)
         if not isinstance(model, (Module, Node)):
             raise TrainingError(
                 f"Trainer takes a ge.nn.Module or the output node of a graph, got {type(model).__name__}"
@@ -157,32 +205,68 @@ class Trainer:
         self.stop_training = False
         self.built = False
         self._position = (0, 0)  # (epoch, batch) of the step running, for error messages
+        # what a training checkpoint records (see checkpoint.save_checkpoint): epochs done,
+        # the data generator now and at the start of the fit, whether the schedule's
+        # end-of-epoch step is still to come, and the fit's data layout
+        self.epoch = 0
+        self._rng = None
+        self._rng_start = None
+        self._schedule_pending = False
+        self._in_epoch = False
+        self._fit_info = None
         if self._output_arg is not None:
             self._build_from_output()
 
     # -- building ---------------------------------------------------------------------
     def build(self, X, Y) -> "Trainer":
-        """Build the graph (for a module) and the loss for data shaped like ``X`` and ``Y``."""
-        if self.built:
-            return self
+        """Build the graph (for a module) and the loss for data shaped like ``X`` and ``Y``.
+
+        All or nothing: if anything fails (data of the wrong width, bad targets), the graph,
+        the model and this trainer are left as they were (nodes added are removed, a model
+        that was not built is not built)."""
+        self._ensure_built(X, Y)
+        return self
+
+    def _build_module(self, X, Y, then=None):
         X = np.asarray(X)
         Y = np.asarray(Y)
         model = self.model
-        if not model.built:
-            graph = Graph(model.name or model.default_name)
-            if model.seed is None and self.seed is not None:
+        graph = model.graph if model.built else Graph(model.name or model.default_name)
+        with self._all_or_nothing(graph):
+            if not model.built and model.seed is None and self.seed is not None:
                 model.seed = self.seed
-        else:
-            graph = model.graph
-        x = graph.input(_free_name(graph, "x"), shape=(None,) + tuple(X.shape[1:]), dtype=self.dtype)
-        output = model(x, training=True)
-        if model.is_mode_dependent:
-            with graph.scope(_free_scope(graph, "eval")):
-                eval_output = model(x, training=False)
-        else:
-            eval_output = output
-        self._finish_build(graph, x, output, eval_output, Y)
-        return self
+            x = graph.input(_free_name(graph, "x"), shape=(None,) + tuple(X.shape[1:]), dtype=self.dtype)
+            output = model(x, training=True)
+            if model.is_mode_dependent:
+                with graph.scope(_free_scope(graph, "eval")):
+                    eval_output = model(x, training=False)
+            else:
+                eval_output = output
+            self._finish_build(graph, x, output, eval_output, Y)
+            if then is not None:
+                then()
+
+    @contextlib.contextmanager
+    def _all_or_nothing(self, graph):
+        """Everything inside is kept, or on an exception undone: the graph's nodes and name
+        counters (a graph transaction), the state of every module of the model (ge.nn's
+        build records) and this trainer's attributes."""
+        from ..nn.module import _Build
+
+        build = _Build(graph)
+        if self.model is not None:
+            for module in self.model.modules():
+                build.record(module)
+        attrs = dict(self.__dict__)
+        try:
+            yield
+        except BaseException:
+            build.undo()
+            self.__dict__.clear()
+            self.__dict__.update(attrs)
+            raise
+        finally:
+            build.close()
 
     def _build_from_output(self):
         output = self._output_arg
@@ -290,7 +374,11 @@ class Trainer:
         node = self.y
         if node.dtype is not None and node.dtype.kind == "i":
             if Y.dtype.kind not in "iub":
-                raise TrainingError(f"targets must be integer class labels, got {Y.dtype}")
+                raise TrainingError(
+                    f"targets of shape {Y.shape} and dtype {Y.dtype} for loss {self.loss_node.name!r} "
+                    f"({self.loss_name}) must be integer class labels, as those the model was built with; "
+                    "pass class indices as an int array of shape (N,), e.g. y.astype(int)"
+                )
             return Y.astype(np.int64, copy=False)
         shape = node.shape
         if shape is not None and len(shape) >= 2 and shape[-1] is not None and shape[-1] > 1 \
@@ -366,32 +454,51 @@ class Trainer:
         return self._compiled_step
 
     # -- fit ---------------------------------------------------------------------------
-    def _ensure_built(self, X, Y):
+    def _ensure_built(self, X, Y, then=None):
+        """Build if not built yet, then run ``then()``; when this call builds, a failure in
+        either undoes the build (see :meth:`build`). ``model.trainer`` is set to this
+        trainer once the build succeeded (for a ge.nn model)."""
         if self.built:
+            if then is not None:
+                then()
             return
         if self._output_arg is not None:
             graph, x, output, eval_output = self._pending
-            self._finish_build(graph, x, output, eval_output, np.asarray(Y))
+            with self._all_or_nothing(graph):
+                self._finish_build(graph, x, output, eval_output, np.asarray(Y))
+                if then is not None:
+                    then()
         else:
-            self.build(X, Y)
+            self._build_module(X, Y, then)
+        if self.model is not None:
+            self.model.trainer = self
 
     def fit(self, X, y, *, epochs: int = 10, batch_size: int = 32, validation_split: float = 0.0,
             validation_data=None, shuffle: bool = True, seed=None, callbacks=(), augment=None, progress=None,
-            verbose: bool = False, eval_batch_size: int = 1024) -> History:
-        """Train for ``epochs`` passes over ``(X, y)`` in shuffled mini-batches.
+            verbose: bool = False, eval_batch_size: int = 1024, initial_epoch: int = 0,
+            resume_from=None) -> History:
+        """Train for epochs ``initial_epoch + 1`` to ``epochs`` over ``(X, y)`` in shuffled mini-batches.
 
         ``validation_split`` holds out that fraction of the examples (a seeded random
         choice) to compute ``val_`` metrics after each epoch; or pass
         ``validation_data=(X_val, y_val)``. ``callbacks``: see
         :mod:`graphengine.training.callbacks`. ``augment(batch, rng) -> batch`` transforms
-        each training batch. ``progress``: a tqdm bar per epoch (default: only when
-        stderr is a terminal; False to silence). ``verbose``: print one line per epoch.
-        Returns the :class:`History` (also ``trainer.history``).
+        each training batch. ``progress``: see :mod:`graphengine.training.progress` (None:
+        one updating output in a notebook, a bar and a full line per epoch in a terminal,
+        nothing otherwise; True; ``"lines"``; False). ``verbose``: print one line per epoch.
+        ``resume_from``: a training checkpoint (:meth:`save_checkpoint`, ``ModelCheckpoint``)
+        to continue from: weights, optimizer and schedule state, the data generator, the
+        history so far, and ``initial_epoch`` (its epoch); the run then ends exactly as the
+        uninterrupted one. Returns the :class:`History` (also ``trainer.history``).
         """
+        from . import checkpoint as ckpt_io
+
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise TrainingError(f"epochs must be an int >= 0, got {epochs!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise TrainingError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or initial_epoch < 0:
+            raise TrainingError(f"initial_epoch must be an int >= 0 (epochs already done), got {initial_epoch!r}")
         X = _as_float(X, self.dtype, "X")
         Y = np.asarray(y)
         if Y.shape[:1] != X.shape[:1]:
@@ -400,6 +507,18 @@ class Trainer:
             raise TrainingError("no training examples")
         seed = self.seed if seed is None else seed
         rng = np.random.default_rng(seed)
+        resume = None
+        if resume_from is not None:
+            resume = ckpt_io.read_checkpoint(resume_from)  # checked, not applied yet
+            if initial_epoch not in (0, resume.epoch):
+                raise TrainingError(f"initial_epoch={initial_epoch} but the checkpoint {resume.path!r} was written "
+                                    f"after epoch {resume.epoch}; leave initial_epoch out when resuming")
+            initial_epoch = resume.epoch
+            rng.bit_generator.state = resume.rng_start  # the same validation split as the run it continues
+        rng_start = rng.bit_generator.state
+        if initial_epoch > epochs:
+            raise TrainingError(f"initial_epoch={initial_epoch} is past epochs={epochs}: epochs is the number of the "
+                                "last epoch to run (as in Keras), not a count of epochs to add")
         if validation_data is not None and validation_split:
             raise TrainingError("give either validation_split or validation_data, not both")
         if validation_split:
@@ -420,76 +539,112 @@ class Trainer:
             Y_val = np.asarray(Y_val)
         else:
             X_val = Y_val = None
-        self._ensure_built(X, Y)
-        Yt = self.prepare_targets(Y)
-        if X_val is not None:
-            Y_val = self.prepare_targets(Y_val)
-        history = History({"epochs": int(epochs), "batch_size": int(batch_size), "samples": int(X.shape[0]),
-                           "validation_samples": 0 if X_val is None else int(X_val.shape[0])})
+        fit_info = {"samples": int(X.shape[0]), "validation_samples": 0 if X_val is None else int(X_val.shape[0]),
+                    "batch_size": int(batch_size), "shuffle": bool(shuffle)}
+        if resume is not None:
+            resume.check_fit(fit_info)
+        prepared = {}
+
+        def prepare():  # inside the build's all-or-nothing: bad targets or a bad checkpoint undo the build
+            prepared["Y"] = self.prepare_targets(Y)
+            prepared["Y_val"] = None if X_val is None else self.prepare_targets(Y_val)
+            if resume is not None:
+                ckpt_io.apply_checkpoint(self, resume)
+
+        self._ensure_built(X, Y, prepare)
+        Yt, Y_val = prepared["Y"], prepared["Y_val"]
+        if resume is not None:
+            rng.bit_generator.state = resume.rng
+            history = resume.history
+        else:
+            history = History({"epochs": int(epochs), "batch_size": int(batch_size), "samples": int(X.shape[0]),
+                               "validation_samples": 0 if X_val is None else int(X_val.shape[0])})
+        history.params["epochs"] = int(epochs)
         history.trainer = self
+        history.model = self.model if self.model is not None else self._output_arg
         self.history = history
         self.stop_training = False
+        self.epoch = int(initial_epoch)
+        self._rng, self._rng_start, self._fit_info = rng, rng_start, fit_info
+        self._schedule_pending = False
         cbs = CallbackList(callbacks, self)
-        show = _show_progress(progress)
         n = X.shape[0]
         n_batches = (n + batch_size - 1) // batch_size
+        show = make_progress(progress, verbose, epochs=int(epochs), initial_epoch=int(initial_epoch),
+                             n_batches=n_batches)
         metric_names = [name for name, _ in self.metrics]
-        cbs.on_train_begin({})
-        for epoch in range(1, int(epochs) + 1):
-            cbs.on_epoch_begin(epoch, {})
-            start = time.perf_counter()
-            order = rng.permutation(n) if shuffle else np.arange(n)
-            total_loss = 0.0
-            metric_sums = [0.0] * len(self.metrics)
-            bar = _progress_bar(show, n_batches, f"epoch {epoch}/{epochs}")
-            for b in range(n_batches):
-                idx = order[b * batch_size:(b + 1) * batch_size]
-                xb = X[idx]
-                if augment is not None:
-                    xb = _as_float(augment(xb, rng), self.dtype, "augmented batch")
-                yb = Yt[idx]
-                self._position = (epoch, b + 1)
-                try:
+        failed = True
+        try:
+            cbs.on_train_begin({})
+            for epoch in range(int(initial_epoch) + 1, int(epochs) + 1):
+                cbs.on_epoch_begin(epoch, {})
+                show.epoch_begin(epoch)
+                self._in_epoch = True
+                start = time.perf_counter()
+                order = rng.permutation(n) if shuffle else np.arange(n)
+                total_loss = 0.0
+                metric_sums = [0.0] * len(self.metrics)
+                for b in range(n_batches):
+                    idx = order[b * batch_size:(b + 1) * batch_size]
+                    xb = X[idx]
+                    if augment is not None:
+                        xb = _as_float(augment(xb, rng), self.dtype, "augmented batch")
+                    yb = Yt[idx]
+                    self._position = (epoch, b + 1)
                     run = self._train_step({self.x: xb, self.y: yb})
-                except BaseException:
-                    if bar is not None:
-                        bar.close()
-                    raise
-                loss_value = float(to_numpy(run.value(self.loss_node)))
-                count = len(idx)
-                total_loss += loss_value * count
-                if self.metrics:
-                    pred = to_numpy(run.value(self.output))
-                    for k, (_, fn) in enumerate(self.metrics):
-                        metric_sums[k] += fn(pred, yb) * count
-                if cbs.wants_batches:
-                    cbs.on_batch_end(b, {"loss": loss_value, "size": count})
-                if bar is not None:
-                    bar.update(1)
-                    if b % max(1, n_batches // 20) == 0 or b == n_batches - 1:
-                        bar.set_postfix(loss=f"{loss_value:.4f}")
-            logs = {"loss": total_loss / n}
-            for name, s in zip(metric_names, metric_sums):
-                logs[name] = s / n
-            if X_val is not None:
-                for key, value in self._evaluate_prepared(X_val, Y_val, eval_batch_size).items():
-                    logs[f"val_{key}"] = value
-            logs["lr"] = float(self.optimizer.hyper.get("lr", math.nan))
-            logs["time"] = time.perf_counter() - start
-            if bar is not None:  # the epoch's line stays, with its summary
-                bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if k not in ("lr", "time")}, refresh=False)
-                bar.close()
-            history.append(epoch, logs)
-            if verbose:
-                print(f"epoch {epoch}/{epochs}: " + ", ".join(
-                    f"{k} {v:.4f}" if k != "time" else f"{v:.1f}s" for k, v in logs.items() if k != "lr"), flush=True)
-            cbs.on_epoch_end(epoch, logs)
-            if self.schedule is not None:
-                self.schedule.step()
-            if self.stop_training:
-                break
-        cbs.on_train_end({})
+                    loss_value = float(to_numpy(run.value(self.loss_node)))
+                    count = len(idx)
+                    total_loss += loss_value * count
+                    if self.metrics:
+                        pred = to_numpy(run.value(self.output))
+                        for k, (_, fn) in enumerate(self.metrics):
+                            metric_sums[k] += fn(pred, yb) * count
+                    if cbs.wants_batches:
+                        cbs.on_batch_end(b, {"loss": loss_value, "size": count})
+                    show.batch_end(b, loss_value)
+                logs = {"loss": total_loss / n}
+                for name, s in zip(metric_names, metric_sums):
+                    logs[name] = s / n
+                if X_val is not None:
+                    for key, value in self._evaluate_prepared(X_val, Y_val, eval_batch_size).items():
+                        logs[f"val_{key}"] = value
+                logs["lr"] = float(self.optimizer.hyper.get("lr", math.nan))
+                logs["time"] = time.perf_counter() - start
+                history.append(epoch, logs)
+                self.epoch = epoch
+                self._in_epoch = False
+                self._schedule_pending = self.schedule is not None
+                show.epoch_end(epoch, logs)
+                cbs.on_epoch_end(epoch, logs)
+                if self.schedule is not None:
+                    self.schedule.step()
+                    self._schedule_pending = False
+                if self.stop_training:
+                    break
+            cbs.on_train_end({})
+            failed = False
+        finally:
+            self._in_epoch = False
+            show.close(failed=failed)
         return history
+
+    def save_checkpoint(self, path) -> str:
+        """Write a training checkpoint (weights, optimizer and schedule state, the data
+        generator's state, the epoch and the history; ``.npz`` arrays and JSON, no pickle);
+        ``fit(..., resume_from=path)`` continues from it. See
+        :func:`graphengine.training.checkpoint.save_checkpoint`."""
+        from .checkpoint import save_checkpoint
+
+        self._check_built("save_checkpoint")
+        return save_checkpoint(self, path)
+
+    def load_checkpoint(self, path) -> None:
+        """Load a training checkpoint's weights, optimizer and schedule state (all or
+        nothing). To continue training where it stopped, pass it to ``fit(resume_from=)``."""
+        from . import checkpoint as ckpt_io
+
+        self._check_built("load_checkpoint")
+        ckpt_io.apply_checkpoint(self, ckpt_io.read_checkpoint(path))
 
     # -- evaluation -------------------------------------------------------------------
     def evaluate(self, X, y, batch_size: int = 1024) -> dict:
@@ -613,48 +768,37 @@ def _make_regularizers(regularizers, l2, l1) -> list:
     return out
 
 
-def _show_progress(progress) -> bool:
-    if progress is None:
-        stream = sys.stderr
-        return bool(getattr(stream, "isatty", lambda: False)())
-    return bool(progress)
-
-
-def _progress_bar(show, total, desc):
-    if not show:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover - tqdm is in the train extra
-        return None
-    return tqdm(total=total, desc=desc, unit="batch", leave=True, file=sys.stderr, dynamic_ncols=True)
-
-
 FIT_ARGUMENTS = ("loss", "optimizer", "lr", "metrics", "regularizers", "l2", "l1", "regularize", "clip_norm",
                  "clip_value", "lr_schedule", "dtype", "epochs", "batch_size", "validation_split", "validation_data",
-                 "shuffle", "seed", "callbacks", "augment", "progress", "verbose", "eval_batch_size")
+                 "shuffle", "seed", "callbacks", "augment", "progress", "verbose", "eval_batch_size", "initial_epoch",
+                 "resume_from")
 
 
 def fit(model, X, y, *, loss="cross_entropy", optimizer="sgd", lr=None, metrics=None, regularizers=None, l2=None,
         l1=None, regularize="weights", clip_norm=None, clip_value=None, lr_schedule=None, dtype="float32",
         epochs: int = 10, batch_size: int = 32, validation_split: float = 0.0, validation_data=None,
         shuffle: bool = True, seed=None, callbacks=(), augment=None, progress=None, verbose: bool = False,
-        eval_batch_size: int = 1024, x=None, eval_output=None, **optimizer_options) -> History:
+        eval_batch_size: int = 1024, initial_epoch: int = 0, resume_from=None, x=None, eval_output=None,
+        **optimizer_options) -> History:
     """Train ``model`` (a ``ge.nn.Module`` or an output node) on ``(X, y)``; returns the History.
 
     Every argument is described on :class:`Trainer` (model, loss, optimizer, metrics,
     regularization, clipping, schedule) and :meth:`Trainer.fit` (epochs, batches,
-    validation, callbacks, augmentation, progress). Extra keywords are optimizer
-    hyper-parameters (``momentum=0.9``, ``beta1=...``). ``history.trainer`` gives
-    ``evaluate``, ``predict`` and checkpoints.
+    validation, callbacks, augmentation, progress, resuming). Extra keywords are
+    hyper-parameters of the optimizer named (``optimizer="momentum", momentum=0.9``,
+    ``beta1=...``); any other keyword is refused with a "did you mean" before anything is
+    built. ``history.model`` is the model; ``history.trainer`` gives ``evaluate``,
+    ``predict`` and checkpoints.
     """
+    check_keywords("fit()", _own_keywords(fit), optimizer, optimizer_options)
     trainer = Trainer(model, loss=loss, optimizer=optimizer, lr=lr, metrics=metrics, regularizers=regularizers, l2=l2,
                       l1=l1, regularize=regularize, clip_norm=clip_norm, clip_value=clip_value,
                       lr_schedule=lr_schedule, x=x, eval_output=eval_output, dtype=dtype, seed=seed,
                       **optimizer_options)
     return trainer.fit(X, y, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
                        validation_data=validation_data, shuffle=shuffle, seed=seed, callbacks=callbacks,
-                       augment=augment, progress=progress, verbose=verbose, eval_batch_size=eval_batch_size)
+                       augment=augment, progress=progress, verbose=verbose, eval_batch_size=eval_batch_size,
+                       initial_epoch=initial_epoch, resume_from=resume_from)
 
 
-__all__ = ["Trainer", "fit", "TrainingError", "FIT_ARGUMENTS", "CLASS_LOSSES", "ELEMENT_LOSSES"]
+__all__ = ["Trainer", "fit", "TrainingError", "UnknownArgumentError", "FIT_ARGUMENTS", "CLASS_LOSSES", "ELEMENT_LOSSES"]

@@ -80,7 +80,8 @@ def test_early_stopping_without_validation_says_how_to_fix_it():
 
 def test_model_checkpoint_saves_loadable_graphs(tmp_path):
     model, X, y, Xv, yv = _overfitting_setup()
-    checkpoint = ModelCheckpoint(tmp_path / "ckpt-{epoch:02d}.ge", monitor="val_loss", save_best_only=True)
+    checkpoint = ModelCheckpoint(tmp_path / "ckpt-{epoch:02d}.ge", monitor="val_loss", save_best_only=True,
+                                 include_optimizer=False)
     history = ge.training.fit(model, X, y, optimizer="adam", lr=0.02, epochs=6, batch_size=60,
                               validation_data=(Xv, yv), callbacks=[checkpoint], seed=0)
     assert checkpoint.saved and all(p.endswith(".ge") for p in checkpoint.saved)
@@ -133,3 +134,21 @@ def test_stop_training_flag_from_a_callback():
     X, y = ge.data.two_moons(20, seed=0)
     history = ge.training.fit(ge.nn.Sequential(ge.nn.Dense(2, 2)), X, y, epochs=10, callbacks=[StopAtTwo()])
     assert history.epochs == [1, 2]
+
+
+def test_model_checkpoint_writes_training_checkpoints_by_default(tmp_path):
+    model, X, y, Xv, yv = _overfitting_setup()
+    checkpoint = ModelCheckpoint(tmp_path / "ckpt-{epoch}.ckpt", monitor="val_loss")
+    history = ge.training.fit(model, X, y, optimizer="adam", lr=0.02, epochs=2, batch_size=60,
+                              validation_data=(Xv, yv), callbacks=[checkpoint], seed=0)
+    assert [p[-7:] for p in checkpoint.saved] == ["-1.ckpt", "-2.ckpt"]
+    last = ge.training.read_checkpoint(checkpoint.saved[-1])
+    assert last.epoch == 2 and last.optimizer["name"] == "adam" and last.optimizer["steps"] == history.trainer.optimizer.steps
+    assert last.history.epochs == [1, 2] and last.history["val_loss"] == history["val_loss"]
+    # the weights of a training checkpoint load like any other
+    history.trainer.load_weights(checkpoint.saved[-1])
+    np.testing.assert_array_equal(model[0].W.value, last.weights[model[0].W.name])
+    weights_only = ModelCheckpoint(tmp_path / "w-{epoch}.npz", monitor="loss", weights_only=True)
+    weights_only.set_trainer(history.trainer)
+    weights_only.on_epoch_end(1, {"loss": 1.0})
+    assert set(ge.training.read_weights(weights_only.saved[0])) == set(last.weights)

@@ -1,0 +1,147 @@
+"""Training checkpoints: optimizer, schedule and data-generator state saved with the
+weights, so that a run stopped and resumed from a file ends bit-identical to the
+uninterrupted run; the file is only data (JSON and .npz) and is checked on load."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+import graphengine as ge
+from graphengine.plugins.optimizers import CosineLR
+from graphengine.training import CheckpointError, ModelCheckpoint, Trainer
+
+
+def model(dtype="float64"):
+    return ge.nn.Sequential(ge.nn.Dense(2, 8, dtype=dtype), "tanh", ge.nn.Dense(8, 2, dtype=dtype), seed=0)
+
+
+def weights(history):
+    return ge.training.snapshot(history.trainer.graph)
+
+
+def assert_same_run(a, b):
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        assert wa[key].dtype == np.float64
+        np.testing.assert_array_equal(wa[key], wb[key])  # bit-identical, not approximately equal
+    for key in a.keys():
+        if key != "time":
+            assert a[key] == b[key], key
+    assert a.epochs == b.epochs
+
+
+@pytest.mark.parametrize("options", [
+    {"optimizer": "adam", "lr": 0.05},
+    {"optimizer": "momentum", "lr": 0.1, "momentum": 0.9,
+     "lr_schedule": lambda opt: CosineLR(opt, total_steps=6)},
+], ids=["adam", "momentum+cosine"])
+def test_resumed_run_is_bit_identical_to_the_uninterrupted_one(tmp_path, options):
+    X, y = ge.data.two_moons(120, noise=0.2, seed=0)
+    common = dict(epochs=6, batch_size=16, validation_split=0.25, seed=3, dtype="float64", progress=False,
+                  augment=lambda batch, rng: batch + rng.normal(0, 0.01, batch.shape), **options)
+    checkpoints = ModelCheckpoint(tmp_path / "run-{epoch}.ckpt", monitor="val_loss")
+    whole = ge.training.fit(model(), X, y, callbacks=[checkpoints], **common)
+    assert len(checkpoints.saved) == 6
+    # a new process would do exactly this: a fresh model, the same call, resume_from=
+    resumed = ge.training.fit(model(), X, y, resume_from=tmp_path / "run-3.ckpt", **common)
+    assert_same_run(whole, resumed)
+    assert resumed.trainer.optimizer.steps == whole.trainer.optimizer.steps
+    assert resumed.trainer.optimizer.hyper["lr"] == whole.trainer.optimizer.hyper["lr"]
+
+
+def test_stop_early_then_resume_with_the_trainer_api(tmp_path):
+    X, y = ge.data.two_moons(80, noise=0.2, seed=1)
+    common = dict(batch_size=10, seed=0, progress=False)
+    whole = Trainer(model(), optimizer="adam", lr=0.02, dtype="float64").fit(X, y, epochs=4, **common)
+    first = Trainer(model(), optimizer="adam", lr=0.02, dtype="float64")
+    first.fit(X, y, epochs=2, **common)  # stopped after 2 of 4 epochs
+    path = first.save_checkpoint(tmp_path / "half.ckpt")
+    second = Trainer(model(), optimizer="adam", lr=0.02, dtype="float64")
+    resumed = second.fit(X, y, epochs=4, resume_from=path, **common)
+    assert_same_run(whole, resumed)
+    assert resumed.epochs == [1, 2, 3, 4] and resumed.params["epochs"] == 4
+
+
+def test_the_file_is_json_and_npz_only(tmp_path):
+    X, y = ge.data.two_moons(40, seed=0)
+    history = ge.training.fit(model(), X, y, optimizer="adam", lr=0.01, epochs=1, progress=False, seed=0)
+    path = history.trainer.save_checkpoint(tmp_path / "c.ckpt")
+    with zipfile.ZipFile(path) as archive:
+        assert sorted(archive.namelist()) == ["arrays.npz", "checkpoint.json"]
+        document = json.loads(archive.read("checkpoint.json"))
+    assert document["format"] == "graphengine-training-checkpoint" and document["epoch"] == 1
+    assert document["optimizer"]["name"] == "adam" and document["rng"]["bit_generator"] == "PCG64"
+    checkpoint = ge.training.read_checkpoint(path)
+    assert set(checkpoint.weights) == {n.name for n in ge.training.checkpoint.stateful_nodes(history.trainer.graph)}
+    state = checkpoint.optimizer["state"]
+    assert all(set(entry) == {"step", "m", "v"} for entry in state.values())
+
+
+def _rewrite(path, out, change_json=None, arrays=None):
+    with zipfile.ZipFile(path) as archive:
+        document = json.loads(archive.read("checkpoint.json"))
+        raw = archive.read("arrays.npz")
+    if change_json:
+        change_json(document)
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("checkpoint.json", json.dumps(document))
+        archive.writestr("arrays.npz", raw if arrays is None else arrays)
+    return out
+
+
+def test_damaged_or_foreign_checkpoints_are_refused_and_change_nothing(tmp_path):
+    X, y = ge.data.two_moons(40, seed=0)
+    history = ge.training.fit(model(), X, y, optimizer="adam", lr=0.01, epochs=1, progress=False, seed=0)
+    trainer = history.trainer
+    good = trainer.save_checkpoint(tmp_path / "good.ckpt")
+    before = weights(history)
+    steps = trainer.optimizer.steps
+
+    def refused(path, error, match):
+        with pytest.raises(error, match=match):
+            trainer.load_checkpoint(path)
+        after = weights(history)
+        assert all(np.array_equal(before[k], after[k]) for k in before) and trainer.optimizer.steps == steps
+
+    bad_rng = _rewrite(good, tmp_path / "rng.ckpt", lambda d: d["rng"]["state"].update(state="x"))
+    refused(bad_rng, ge.SaveFormatError, "field 'rng' is not a valid PCG64 state")
+    wrong_field = _rewrite(good, tmp_path / "f.ckpt", lambda d: d.update(epoch=-1))
+    refused(wrong_field, ge.SaveFormatError, "field 'epoch' must be an int >= 0")
+    extra = _rewrite(good, tmp_path / "e.ckpt", lambda d: d["weights"].update(ghost="w0"))
+    refused(extra, CheckpointError, "'ghost', which graph .* does not have")
+    bad_lr = _rewrite(good, tmp_path / "lr.ckpt", lambda d: d["optimizer"]["hyper"].update(lr=-5))
+    refused(bad_lr, ge.GraphEngineError, "lr=-5 is out of range")
+    pickled = _rewrite(good, tmp_path / "p.ckpt", arrays=b"not an npz")
+    refused(pickled, ge.SaveFormatError, "arrays.npz")
+    refused(tmp_path, ge.SaveFormatError, "is a directory")
+    trainer.graph.save(tmp_path / "graph.ge")
+    refused(tmp_path / "graph.ge", ge.SaveFormatError, "a .ge graph file .* is not a training checkpoint")
+    sgd = ge.training.fit(model(), X, y, optimizer="sgd", epochs=1, progress=False, seed=0)
+    with pytest.raises(CheckpointError, match="optimizer 'adam'; this trainer uses 'sgd'"):
+        sgd.trainer.load_checkpoint(good)
+
+
+def test_resume_refuses_other_data_and_leaves_an_unbuilt_model_unbuilt(tmp_path):
+    X, y = ge.data.two_moons(40, seed=0)
+    history = ge.training.fit(model(), X, y, epochs=1, batch_size=8, progress=False, seed=0)
+    path = history.trainer.save_checkpoint(tmp_path / "c.ckpt")
+    fresh = model()
+    with pytest.raises(CheckpointError, match="batch_size=8 there, 16 now"):
+        ge.training.fit(fresh, X, y, epochs=2, batch_size=16, resume_from=path, progress=False)
+    other = ge.nn.Sequential(ge.nn.Dense(2, 5), "tanh", ge.nn.Dense(5, 2), seed=0)
+    with pytest.raises(CheckpointError, match="does not fit graph"):
+        ge.training.fit(other, X, y, epochs=2, batch_size=8, resume_from=path, progress=False)
+    assert not other.built and not fresh.built
+    with pytest.raises(ge.training.TrainingError, match="initial_epoch=3 is past epochs=2"):
+        ge.training.fit(model(), X, y, epochs=2, initial_epoch=3, progress=False)
+
+
+def test_checkpoint_inside_an_epoch_is_refused(tmp_path):
+    X, y = ge.data.two_moons(40, seed=0)
+    saver = ge.training.LambdaCallback(on_batch_end=lambda b, logs: trainer.save_checkpoint(tmp_path / "x.ckpt"))
+    trainer = Trainer(model())
+    with pytest.raises(CheckpointError, match="between epochs"):
+        trainer.fit(X, y, epochs=1, callbacks=[saver], progress=False)
