@@ -47,6 +47,8 @@ def model_view(model, input_shape=None, error=ValueError) -> ModelView:
     name = type(model).__name__
     if input_shape is not None:
         try:
+            if isinstance(input_shape, (str, bytes)):
+                raise TypeError("a string")
             input_shape = tuple(int(d) for d in input_shape)
         except (TypeError, ValueError):
             raise error(f"input_shape must be one example's shape as a tuple of ints without the batch axis, "

@@ -1,0 +1,271 @@
+"""Diagrams of ge.nn models (draw(model)) and of the graphs trainers build: layers with
+shapes, collapse per layer, no fake gradients, neutral targets, edge labels where they add
+something, and widths that fit a slide."""
+
+import importlib
+import pathlib
+import re
+import struct
+import sys
+
+import numpy as np
+import pytest
+
+import graphengine as ge
+from graphengine.visualize import DrawError, draw, gallery
+from graphengine.visualize.heatmap import PALETTE
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+def node_line(source, node):
+    (line,) = [ln for ln in source.splitlines() if re.match(rf"\s*n{node.id} \[", ln)]
+    return line
+
+
+def edge_lines(source, src, dst):
+    return [ln for ln in source.splitlines() if re.match(rf"\s*n{src.id} -> n{dst.id}\b", ln)]
+
+
+def cluster_labels(source):
+    return [ln for ln in source.splitlines() if "label=<<B>" in ln and "fontsize=11" in ln]
+
+
+def mlp():
+    return ge.nn.Sequential(ge.nn.Dense(784, 30), "sigmoid", ge.nn.Dense(30, 10), seed=0)
+
+
+def trained_graph(model, in_shape, labels=None, loss="cross_entropy", batch=4):
+    """The graph a trainer builds (x, the model, y, a mean loss) and a recording run after backward."""
+    g = ge.Graph("net")
+    x = g.input("x", shape=(None,) + in_shape)
+    out = model(x)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(batch,) + in_shape).astype("float32")
+    if loss == "cross_entropy":
+        y = g.input("y", shape=(None,), dtype="int64")
+        Y = rng.integers(0, out.shape[-1], size=batch) if labels is None else labels
+        with g.scope("loss"):
+            loss_node = ge.ops.cross_entropy(out, y, reduction="mean")
+    else:
+        y = g.input("y", shape=out.shape, dtype="float32")
+        Y = (100.0 * rng.normal(size=(batch,) + tuple(out.shape[1:]))).astype("float32")
+        with g.scope("loss"):
+            loss_node = ge.ops.mean(ge.ops.mse(out, y))
+    run = g.forward({"x": X, "y": Y}).backward(loss_node)
+    return g, run, x, y, out
+
+
+# ---------------------------------------------------------------------- draw(model)
+
+def test_model_diagram_shows_each_layer_with_its_shapes_and_parameters():
+    model = mlp()
+    trained_graph(model, (784,))
+    source = draw(model).source
+    assert "rankdir=TB" in source
+    labels = cluster_labels(source)
+    assert [re.search(r"<B>([^<]+)</B>", ln).group(1) for ln in labels] == ["dense_1", "sigmoid_1", "dense_2"]
+    assert "(None, 784) → (None, 30) · 23,550 parameters" in labels[0] and ">Dense<" in labels[0]
+    assert "(None, 30) → (None, 30)" in labels[1] and "parameter" not in labels[1]
+    assert "(None, 30) → (None, 10) · 310 parameters" in labels[2]
+    # the model only: not the trainer's loss or labels, and no cluster for the model itself
+    assert "cross_entropy" not in source and ">y<" not in source and "<B>sequential</B>" not in source
+    assert "sequential (Sequential)" in source and "23,860 parameters" in source
+    # names inside a layer are local to it
+    assert "<B>matmul</B>" in source and "<B>sequential/dense_1/matmul</B>" not in source
+
+
+def test_show_shapes_false_leaves_the_shapes_out_of_layer_labels():
+    model = mlp()
+    trained_graph(model, (784,))
+    labels = cluster_labels(draw(model, show_shapes=False).source)
+    assert all("→" not in ln for ln in labels)
+    assert "23,550 parameters" in labels[0]
+
+
+def test_collapse_true_on_a_model_folds_each_layer_not_the_whole_model():
+    model = mlp()
+    trained_graph(model, (784,))
+    source = draw(model, collapse=True).source
+    boxes = [ln for ln in source.splitlines() if "shape=box3d" in ln]
+    assert len(boxes) == 3
+    assert "<B>dense_1</B> Dense" in boxes[0] and "(None, 784) → (None, 30)" in boxes[0]
+    assert "23,550 parameters" in boxes[0]
+    assert "(None, 30) → (None, 10)" in boxes[2]
+
+
+def test_collapse_true_on_a_graph_folds_the_layers_of_a_model_it_holds():
+    g, run, *_ = trained_graph(mlp(), (784,))
+    source = draw(g, run, collapse=True).source
+    boxes = [re.search(r"<B>([^<]+)</B>", ln).group(1) for ln in source.splitlines() if "shape=box3d" in ln]
+    assert sorted(boxes) == ["dense_1", "dense_2", "loss", "sigmoid_1"]
+
+
+def test_an_unbuilt_model_is_drawn_from_a_copy():
+    model = mlp()
+    source = draw(model).source
+    assert "(None, 784) → (None, 30)" in source
+    assert not model.built  # the model itself is untouched
+
+
+def test_an_unbuilt_model_without_an_input_size_needs_input_shape():
+    cnn = ge.nn.Sequential(ge.nn.Conv2d(1, 4, kernel_size=3), "relu", ge.nn.Flatten(), ge.nn.Dense(4 * 26 * 26, 10))
+    with pytest.raises(DrawError, match=r"input_shape=.*\(1, 28, 28\)"):
+        draw(cnn)
+    source = draw(cnn, input_shape=(1, 28, 28)).source
+    assert "(None, 1, 28, 28) → (None, 4, 26, 26)" in source
+    assert not cnn.built
+    with pytest.raises(DrawError, match="building it failed"):
+        draw(cnn, input_shape=(1, 10, 10))  # the Dense layer expects 2,704 features
+
+
+def test_input_shape_is_refused_where_it_does_not_apply():
+    model = mlp()
+    g, run, *_ = trained_graph(model, (784,))
+    with pytest.raises(DrawError, match="already built"):
+        draw(model, input_shape=(784,))
+    with pytest.raises(DrawError, match="does not apply to a Graph"):
+        draw(g, input_shape=(784,))
+    with pytest.raises(DrawError, match="tuple of ints"):
+        draw(mlp(), input_shape="784")
+
+
+def test_a_model_drawn_with_a_run_shows_values_and_gradients_of_its_nodes():
+    model = mlp()
+    g, run, x, y, out = trained_graph(model, (784,))
+    source = draw(model, run).source
+    assert "values and gradients of loss/cross_entropy" in source
+    assert "grad" in node_line(source, out)
+    with pytest.raises(DrawError, match="the run is of graph"):
+        draw(model, gallery.chain_rule()[1])
+
+
+# ---------------------------------------------------------------------- gradients
+
+def test_integer_labels_show_no_gradient_and_their_edge_none():
+    g, run, x, y, out = trained_graph(mlp(), (784,))
+    source = draw(g, run).source
+    line = node_line(source, y)
+    assert "no gradient (integer values are not differentiable)" in line
+    assert ">grad<" not in line and "[0, 0, 0, 0]" not in line
+    (loss,) = [n for n in g.nodes() if n.op == "cross_entropy"]
+    (edge,) = edge_lines(source, y, loss)
+    assert "label=" not in edge and "#b91c1c" not in edge
+
+
+def test_a_node_whose_readers_pass_no_gradient_back_shows_none():
+    g = ge.Graph("stop")
+    x = g.input("x", shape=(2,))
+    w = g.param("w", np.array([1.0, 2.0]))
+    fixed = ge.ops.stop_gradient(x * 3.0, name="fixed")
+    loss = ge.ops.sum(w * fixed, name="loss")
+    run = g.forward({"x": np.array([1.0, 2.0])}).backward(loss)
+    source = draw(g, run).source
+    assert "no gradient (what reads it passes none back)" in node_line(source, fixed.inputs[0])
+    assert "no gradient (what reads it passes none back)" in node_line(source, x)
+    assert ">grad<" in node_line(source, w)
+
+
+# ---------------------------------------------------------------------- heat maps
+
+def test_heat_maps_leave_targets_neutral():
+    model = ge.nn.Sequential(ge.nn.Dense(3, 4), "tanh", ge.nn.Dense(4, 2), seed=0)
+    g, run, x, y, out = trained_graph(model, (3,), loss="mse")
+    assert float(np.abs(run.grad(y)).mean()) > float(np.abs(run.grad(out)).mean()) * 0.5  # as hot as the output
+    source = draw(g, run, mode="backward", heatmap=True).source
+    fill = re.search(r'fillcolor="(#[0-9a-f]{6})"', node_line(source, y)).group(1)
+    assert fill == "#ffffff"
+    assert re.search(r'fillcolor="(#[0-9a-f]{6})"', node_line(source, out)).group(1) != "#ffffff"
+    (mse,) = [n for n in g.nodes() if n.op == "mse"]
+    (edge,) = edge_lines(source, y, mse)
+    assert 'color="#9ca3af"' in edge and not any(c in edge for c in PALETTE)
+
+
+# ---------------------------------------------------------------------- edge labels
+
+def test_edge_labels_auto_labels_only_what_no_box_shows():
+    g, run = gallery.chain_rule()  # a chain: every gradient is on a box already
+    source = draw(g, run, mode="both").source
+    assert not [ln for ln in source.splitlines() if "->" in ln and "label=" in ln]
+    assert "gradient flowing back along it" not in source  # no legend entry for labels not drawn
+    every = draw(g, run, mode="both", edge_labels="all").source
+    assert len([ln for ln in every.splitlines() if "->" in ln and "label=" in ln]) == 5
+    assert "gradient flowing back along it" in every
+
+
+def test_edge_labels_auto_keeps_fan_out_edges_and_edges_out_of_collapsed_scopes():
+    g, run = gallery.logistic_regression()  # h and c are used twice
+    source = draw(g, run, mode="both").source
+    labelled = {(m.group(1), m.group(2)) for m in re.finditer(r"\bn(\d+) -> n(\d+) \[label=", source)}
+    h, c = g.node("h"), g.node("c")
+    assert labelled == {(str(src.id), str(dst.id)) for src in (h, c) for dst in g.consumers(src)}
+    net, net_run = gallery.xor_network()
+    folded = draw(net, net_run, mode="backward", collapse=["hidden"]).source
+    (edge,) = [ln for ln in folded.splitlines() if re.match(r"\s*scope\d+ -> n", ln)]
+    assert "label=" in edge
+    none = draw(g, run, mode="both", edge_labels="none").source
+    assert not [ln for ln in none.splitlines() if "->" in ln and "label=" in ln]
+
+
+def test_edge_labels_refuses_unknown_values():
+    g, run = gallery.chain_rule()
+    with pytest.raises(DrawError, match=r"edge_labels must be one of 'auto', 'all', 'none'.*Did you mean 'all'"):
+        draw(g, run, edge_labels="al")
+
+
+# ---------------------------------------------------------------------- layout
+
+def test_wide_graphs_are_drawn_top_to_bottom_and_small_ones_left_to_right():
+    g, run = gallery.chain_rule()
+    assert "rankdir=LR" in draw(g, run).source
+    g, run = gallery.logistic_regression()  # 8 ranks of wide boxes: about 1,800 px left to right
+    assert "rankdir=TB" in draw(g, run).source
+    assert "rankdir=LR" in draw(g, run, rankdir="LR").source
+
+
+def _example(name):
+    sys.path.insert(0, str(REPO / "examples"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(REPO / "examples"))
+
+
+def _example_models():
+    """(label, model, one example's shape) for the models of examples/."""
+    cnn = _example("cnn_mnist")
+    depth = _example("mnist_depth")
+    overfitting = _example("overfitting")
+    search = _example("random_search_mnist")
+    vanishing = _example("vanishing_gradients")
+    xor = _example("xor_perceptron")
+    return [
+        ("cnn_mnist", cnn.lenet(0), (1, 28, 28)),
+        ("mnist_mlp", ge.nn.Sequential(ge.nn.Dense(784, 100), "sigmoid", ge.nn.Dense(100, 10), seed=0), (784,)),
+        ("mnist_depth_4", depth.build(4, 0), (784,)),
+        ("overfitting", overfitting.build(0.5, 0), (784,)),
+        ("random_search", search.build(), (784,)),
+        ("vanishing_sigmoid", vanishing.sigmoid_net(0), (784,)),
+        ("vanishing_residual", vanishing.residual_net(0), (784,)),
+        ("xor_2_2_1", xor.two_two_one(0), (2,)),
+    ]
+
+
+def _png_width(diagram) -> int:
+    png = diagram.pipe(format="png")
+    return struct.unpack(">II", png[16:24])[0]
+
+
+def test_the_example_models_fit_a_slide(dot_executable):
+    for label, model, shape in _example_models():
+        width = _png_width(draw(model, input_shape=shape))
+        assert width <= 1600, f"{label}: draw(model) is {width} px wide"
+        collapsed = _png_width(draw(model, input_shape=shape, collapse=True))
+        assert collapsed <= 1600, f"{label}: draw(model, collapse=True) is {collapsed} px wide"
+
+
+def test_a_trained_model_with_its_run_fits_a_slide(dot_executable):
+    model = _example("cnn_mnist").lenet(0)
+    g, run, *_ = trained_graph(model, (1, 28, 28), batch=2)
+    assert _png_width(draw(model, run)) <= 1600
+    assert _png_width(draw(g, run, collapse=True)) <= 1600
