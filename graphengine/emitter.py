@@ -216,7 +216,7 @@ class Emitter:
                     fields = template_fields(template[p])
                     reads = [f"g{s}"] + [args[int(f)] if f.isdigit() else names[f] for f in fields if f != "grad"]
                     bare = template[p].strip() == "{grad}"
-                    self._add(i, self._summed(template[p].format(*args, **names), step, i, value_of, True), s, reads,
+                    self._add(i, self._summed(template[p].format(*args, **names), step, p, value_of, True), s, reads,
                               code.held([f"g{s}"]) if bare else set(), fresh=not bare)
             return
         saves = impl.saves
@@ -247,45 +247,56 @@ class Emitter:
                 code.emit(f"    if {c} is not None: raise CHANGED_NONE({p}, True)", (s, "backward"), reads=[c])
                 continue
             code.emit(f"    if {c} is None: raise CHANGED_NONE({p}, False)", (s, "backward"), reads=[c])
-            self._add(i, self._summed(c, step, i, value_of, False), s, [c], code.held([c]), fresh=False)
+            self._add(i, self._summed(c, step, p, value_of, False), s, [c], code.held([c]), fresh=False)
 
-    def _summed(self, expr, step, i, value_of, inline) -> str:
-        """``expr`` summed back to input ``i``'s shape where the shapes may differ: an inline
-        template gives the output's shape; a method may give any broadcast shape."""
+    def _summed(self, expr, step, p, value_of, inline) -> tuple:
+        """(``expr`` summed back to the shape of input ``p`` where the shapes may differ, the
+        buffer it is summed into or None). An inline template gives the output's shape: in a
+        step, a sum over its leading axes goes into a buffer; a method may give any shape."""
+        i = step.inputs[p]
         static = self.program.order[i].shape
         if self.values is not None:
-            shape = tuple(self.values[i].shape)
-            if inline and shape == tuple(self.values[step.slot].shape):
-                return expr
+            shape, out_shape = tuple(self.values[i].shape), tuple(self.values[step.slot].shape)
+            lead = len(out_shape) - len(shape)
+            if inline and shape == out_shape:
+                return expr, None
+            if inline and lead > 0 and out_shape[lead:] == shape:
+                buffer = self._buffer(f"U{step.slot}_{p}", self.grads[i])
+                if buffer:
+                    return f"xp.sum({expr}, axis={tuple(range(lead))}, out={buffer})", buffer
         elif inline and same_static_shape(step.node.shape, static):
-            return expr
+            return expr, None
         elif not known_shape(static):
-            return f"UB(xp, {expr}, {value_of(i)}.shape)"
+            return f"UB(xp, {expr}, {value_of(i)}.shape)", None
         else:
             shape = tuple(static)
         self.ns[f"S{i}"] = shape
-        return f"UB(xp, {expr}, S{i})"
+        return f"UB(xp, {expr}, S{i})", None
 
-    def _add(self, i, expr, s, reads, holds, fresh):
-        """Add a contribution of node ``s``'s backward to the gradient of slot ``i``."""
-        code, g, where = self.code, f"g{i}", (s, "backward")
+    def _add(self, i, summed, s, reads, holds, fresh):
+        """Add a contribution of node ``s``'s backward (``summed``: expression, buffer) to the
+        gradient of slot ``i``."""
+        (expr, buffer), code, g, where = summed, self.code, f"g{i}", (s, "backward")
+        fills = [buffer] if buffer else []
+        if buffer:
+            holds, fresh = {buffer}, True
         if i not in self.assigned:
             self.assigned.add(i)
             if fresh:
                 self.owned.add(i)
-            code.emit(f"    {g} = {expr}", where, reads=reads, assign=g, holds=holds)
+            code.emit(f"    {g} = {expr}", where, reads=reads, fills=fills, assign=g, holds=holds)
             return
         reads = list(reads) + [g]
         like = self.grads[i] if self.grads is not None else None
         acc = self._buffer(f"ACC{i}", like)
         if acc:
-            code.emit(f"    {g} = xp.add({g}, {expr}, out={acc})", where, reads=reads, fills=[acc], assign=g,
+            code.emit(f"    {g} = xp.add({g}, {expr}, out={acc})", where, reads=reads, fills=fills + [acc], assign=g,
                       holds={acc})
         elif i in self.owned:
-            code.emit(f"    {g} += {expr}", where, reads=reads, assign=g, holds=code.held([g]))
+            code.emit(f"    {g} += {expr}", where, reads=reads, fills=fills, assign=g, holds=code.held([g]))
         else:
             self.owned.add(i)
-            code.emit(f"    {g} = {g} + {expr}", where, reads=reads, assign=g)
+            code.emit(f"    {g} = {g} + {expr}", where, reads=reads, fills=fills, assign=g)
 
     def build(self, head, kind, xp=None):
         """Compile the lines into a function named ``kind``, errors mapped to nodes."""

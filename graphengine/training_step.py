@@ -121,7 +121,7 @@ class CompiledStep:
         self._inputs = [node for _, node in program.inputs]
         self._params = [(s, node) for s, node in program.params if program.requires[s]]
         updated = set(self.optimizer.params) if self.optimizer is not None else set()
-        self._updated = [node in updated for _, node in self._params]
+        self._updated = [(k, node) for k, (_, node) in enumerate(self._params) if node in updated]
         self._fetch_index = {node_id: k for k, node_id in enumerate(fetch_ids)}
         self._fetch_ids = fetch_ids
         self._feed_index: dict = {}
@@ -157,14 +157,14 @@ class CompiledStep:
 
     def _update(self, grads):
         """Between backward and the next step: hooks, then the optimizer, in place."""
-        if self.optimizer is None and not self.before_update and not self.after_update:
-            return
-        mapping = dict(zip([node for _, node in self._params], grads))
-        for transform in self.before_update:
-            mapping = transform(mapping)
-        if self.optimizer is not None:
-            self.optimizer.step({node: mapping[node] for (_, node), mine in zip(self._params, self._updated)
-                                 if mine and node in mapping})
+        if self.before_update:
+            mapping = dict(zip([node for _, node in self._params], grads))
+            for transform in self.before_update:
+                mapping = transform(mapping)
+            if self.optimizer is not None:
+                self.optimizer.step({node: mapping[node] for _, node in self._updated if node in mapping})
+        elif self.optimizer is not None:
+            self.optimizer.step({node: grads[k] for k, node in self._updated})
         for hook in self.after_update:
             hook()
 

@@ -209,7 +209,25 @@ def test_fused_step_writes_into_buffers_through_out(rng):
     assert "UPDATE(GRADS)" in source  # the update runs in the generated step
     arrays = {id(a) for a in step._last.buffers}
     assert id(step.grads[W]) in arrays  # matmul's backward wrote dW into its buffer
+    assert id(step.grads[b]) in arrays  # the bias gradient summed over the batch into a buffer
+    assert "xp.sum(" in source
     assert W.value.dtype == np.float32
+
+
+def test_gradients_summed_into_buffers_match_a_run_step_after_step(rng):
+    g = ge.Graph()
+    x = g.input("x", shape=(None, 3, 4))
+    b = g.param("b", rng.normal(size=(4,)))      # summed over two leading axes, into a buffer
+    c = g.param("c", rng.normal(size=(3, 1)))    # summed over a middle axis: the general rule
+    loss = ge.ops.sum(ge.ops.tanh(x + b) * c + b)  # b gets two contributions
+    step = compile_step(loss)
+    for k in range(4):
+        feeds = {"x": rng.normal(size=(5, 3, 4))}
+        step(feeds)
+        run = g.forward(feeds, fetch=[loss]).backward(loss)
+        for p in (b, c):
+            np.testing.assert_allclose(step.grads[p], run.grad(p), rtol=1e-12)
+    assert "axis=(0, 1)" in step.source
 
 
 class SometimesNone(ge.Op):
