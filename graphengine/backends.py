@@ -16,7 +16,7 @@ import numpy as np
 from .errors import BackendMismatchError, BackendUnavailableError, UnknownNameError, did_you_mean
 
 CUPY_INSTALL_HINT = (
-    "Install CuPy for your CUDA version, for example `pip install 'graphengine[cupy]'` "
+    "Install CuPy for your CUDA version, for example `pip install 'graphengine-nn[cupy]'` "
     "(CUDA 12) or `pip install cupy-cuda11x`, on a machine with an NVIDIA GPU and driver."
 )
 

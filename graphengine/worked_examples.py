@@ -1,21 +1,26 @@
-"""The lecture decks' worked examples as graphs with a run: one set, shared by
+"""Worked examples of backpropagation as graphs with a run: one set, shared by
 ``graphengine demo`` (which prints their values and gradients and trains the XOR network)
 and the diagram gallery (:mod:`graphengine.visualize.gallery`, which draws them).
 
 Each builder returns ``(graph, run)`` where the run has gone forward and backward (from
 the example's loss or output), so ``draw(graph, run, mode=...)`` shows values and
-gradients the way the slides do, and ``run.value`` / ``run.grad`` read them.
+gradients the way textbook figures of backpropagation do, and ``run.value`` /
+``run.grad`` read them. The numbers below are worked by hand; the tests check them.
 
 =====================  ====================================================================
-builder                the slide
+builder                the example
 =====================  ====================================================================
-chain_rule             deck 002: y = w2·exp(w1·x); u = w1·x, v = e^u, y = w2·v
-theta_loss             deck 004: L = (θ1·θ2·x − y)²; a = θ1θ2, b = a·x, c = b − y, L = c²
-logistic_regression    deck 001: h = σ(W·x), l = −c·log h − (1 − c)·log(1 − h)
-perceptron             deck 003: ŷ = g(1 + 3·x1 − 2·x2) at x = (−1, 2): g(−6) ≈ 0.002473
-xor_network            deck 002: XOR from OR and NAND neurons, a 2-2-1 sigmoid network
-network_6_4_3_1        deck 000: the 6-4-3-1 network with 47 learnable parameters
-deep_mlp               deck 001: a deep sigmoid net's vanishing gradient (vs ReLU, residual)
+chain_rule             y = w2·exp(w1·x); u = w1·x, v = e^u, y = w2·v. At x = 1, w1 = 0.5,
+                       w2 = 2: y = 2e^0.5 = 3.297, dy/dw1 = w2·e^u·x = 3.297, dy/dw2 = e^u = 1.649
+theta_loss             L = (θ1·θ2·x − y)²; a = θ1θ2, b = a·x, c = b − y, L = c². At θ = (2, 0.5),
+                       x = 3, y = 1: L = 4, dL/dθ1 = 2c·x·θ2 = 6, dL/dθ2 = 2c·x·θ1 = 24
+logistic_regression    h = σ(W·x), l = −c·log h − (1 − c)·log(1 − h). At W = (−0.3999, 0.1500,
+                       0.3771), x = (1, 1, 1), c = 1: W·x = 0.1272, h = 0.5318, l = 0.6316,
+                       dl/dW = (h − c)·xᵀ = −0.4682 each
+perceptron             ŷ = σ(1 + 3·x1 − 2·x2) at x = (−1, 2): σ(−6) ≈ 0.002473
+xor_network            XOR = AND(OR, NAND) as a 2-2-1 sigmoid network with hand-set weights
+network_6_4_3_1        a 6-4-3-1 sigmoid network: 6·4 + 4 + 4·3 + 3 + 3·1 + 1 = 47 parameters
+deep_mlp               a deep sigmoid net's vanishing gradient (against ReLU and residual)
 =====================  ====================================================================
 """
 
@@ -28,7 +33,7 @@ from graphengine.errors import GraphStructureError
 
 
 def chain_rule(x: float = 1.0, w1: float = 0.5, w2: float = 2.0):
-    """y = w2·exp(w1·x) (deck 002, "chain rule example").
+    """y = w2·exp(w1·x), the chain rule in three steps: u = w1·x, v = e^u, y = w2·v.
 
     dy/dw2 = v = e^(w1·x); dy/dw1 = w2·e^(w1·x)·x. At x = 1, w1 = 0.5, w2 = 2:
     y = 3.297, dy/dw1 = 3.297, dy/dw2 = 1.649.
@@ -45,7 +50,7 @@ def chain_rule(x: float = 1.0, w1: float = 0.5, w2: float = 2.0):
 
 
 def theta_loss(theta1: float = 2.0, theta2: float = 0.5, x: float = 3.0, y: float = 1.0):
-    """L = (θ1·θ2·x − y)² (deck 004, "Backpropagation example").
+    """L = (θ1·θ2·x − y)², backpropagation by hand.
 
     a = θ1θ2, b = a·x, c = b − y, L = c². dL/dθ1 = 2c·x·θ2, dL/dθ2 = 2c·x·θ1.
     At θ1 = 2, θ2 = 0.5, x = 3, y = 1: L = 4, dL/dθ1 = 6, dL/dθ2 = 24.
@@ -64,12 +69,13 @@ def theta_loss(theta1: float = 2.0, theta2: float = 0.5, x: float = 3.0, y: floa
 
 
 def logistic_regression():
-    """Deck 001's logistic regression: x = ones(3, 1), c = 1, W = [[-0.3999, 0.1500, 0.3771]].
+    """Logistic regression on one example: x = ones(3, 1), c = 1, W = [[-0.3999, 0.1500, 0.3771]].
 
-    a = W·x, h = σ(a), l = −c·log h − (1 − c)·log(1 − h), written out op by op as on the
-    slide ("The computation graph in both directions").
+    a = W·x, h = σ(a), l = −c·log h − (1 − c)·log(1 − h), written out op by op, so the
+    graph shows every factor of dl/dW = dl/dh · dh/da · da/dW = (h − c)·xᵀ: a = 0.1272,
+    h = 0.5318, l = −log h = 0.6316, dl/dW = −0.4682 in each entry.
     """
-    g = ge.Graph("logistic regression (deck 001)")
+    g = ge.Graph("logistic regression")
     x = g.input("x", shape=(3, 1), dtype=np.float64)
     c = g.input("c", shape=(1, 1), dtype=np.float64)
     W = g.param("W", np.array([[-0.3999, 0.1500, 0.3771]]))
@@ -86,11 +92,11 @@ def logistic_regression():
 
 
 def perceptron(x1: float = -1.0, x2: float = 2.0):
-    """Deck 003's perceptron: w0 = 1, W = (3, −2); ŷ = g(1 + 3·x1 − 2·x2).
+    """A perceptron with a sigmoid g: w0 = 1, W = (3, −2); ŷ = g(1 + 3·x1 − 2·x2).
 
     At x = (−1, 2): z = −6, ŷ = σ(−6) ≈ 0.002473; the gradient is taken from ŷ.
     """
-    g = ge.Graph("perceptron (deck 003)")
+    g = ge.Graph("perceptron")
     X = g.input("X", shape=(2,), dtype=np.float64)
     w0 = g.param("w0", np.array(1.0))
     W = g.param("W", np.array([3.0, -2.0]))
@@ -112,7 +118,7 @@ XOR_WEIGHTS = {  # hidden: OR (h1) and NAND (h2) of the inputs; output: their AN
 
 
 def xor_network(weights=None, hidden: str = "sigmoid"):
-    """Deck 002: "Building XOR from AND and OR", as a 2-2-1 network.
+    """XOR built from logic gates, XOR(x) = AND(OR(x), NAND(x)), as a 2-2-1 network.
 
     With the default ``weights`` (:data:`XOR_WEIGHTS`) the hidden layer computes OR (h1)
     and NAND (h2) of the inputs, the output neuron their AND, with weights of 5: the
@@ -126,7 +132,7 @@ def xor_network(weights=None, hidden: str = "sigmoid"):
     missing = sorted(set(XOR_WEIGHTS) - set(weights))
     if missing:
         raise GraphStructureError(f"xor_network: weights needs W1, b1, W2 and b2; missing {', '.join(missing)}")
-    g = ge.Graph("XOR network (deck 002)")
+    g = ge.Graph("XOR network")
     x = g.input("x", shape=(None, 2), dtype=np.float64)
     y = g.input("y", shape=(None, 1), dtype=np.float64)
     with g.scope("hidden"):
@@ -143,10 +149,10 @@ def xor_network(weights=None, hidden: str = "sigmoid"):
 
 
 def network_6_4_3_1(seed: int = 0, batch: int = 2):
-    """Deck 000's 6-4-3-1 network (sigmoid layers): 47 learnable parameters
+    """A 6-4-3-1 network (sigmoid layers): 47 learnable parameters
     (6·4 + 4 + 4·3 + 3 + 3·1 + 1), one name scope per layer."""
     rng = np.random.default_rng(seed)
-    g = ge.Graph("6-4-3-1 network (deck 000)")
+    g = ge.Graph("6-4-3-1 network")
     h = g.input("x", shape=(None, 6), dtype=np.float64)
     sizes = (6, 4, 3, 1)
     for i, (n_in, n_out) in enumerate(zip(sizes, sizes[1:]), start=1):
@@ -161,7 +167,7 @@ def network_6_4_3_1(seed: int = 0, batch: int = 2):
 
 def deep_mlp(activation: str = "sigmoid", depth: int = 8, width: int = 8, residual: bool = False,
              batch: int = 16, seed: int = 0):
-    """A deep MLP (deck 001, "Vanishing gradient"): ``depth`` hidden layers of ``width``.
+    """A deep MLP, to show the vanishing gradient: ``depth`` hidden layers of ``width``.
 
     With sigmoid, each layer multiplies the gradient by σ' ≤ 1/4 (times the weights), so
     the first layers' gradients are orders of magnitude below the last ones'. ReLU (He

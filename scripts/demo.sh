@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: set up (venv, package, Graphviz), then build, run, differentiate, draw and
-# train the lectures' worked examples. Extra arguments go to `graphengine demo`
+# train the worked examples. Extra arguments go to `graphengine demo`
 # (e.g. --out DIR, --quick).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -1,7 +1,8 @@
 """Constant fills and small random values: zeros, ones, constant, normal, uniform.
 
 Biases usually start at zero; weights at small random numbers centred on zero, which
-breaks the symmetry between units (deck 000, "Weights Initialization").
+breaks the symmetry between units: with equal weights every unit of a layer computes
+the same value and receives the same gradient, so they never differ.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Per-parameter adaptive learning rates: AdaGrad, AdaDelta, RMSprop (deck 002, 003).
+"""Per-parameter adaptive learning rates: AdaGrad (Duchi et al. 2011),
+AdaDelta (Zeiler 2012), RMSprop (Hinton, Coursera lecture 6e, 2012).
 
 Each keeps running statistics of the squared gradient per parameter entry and divides
 the step by their root, so steep directions take small steps and flat ones large steps.

@@ -1,4 +1,4 @@
-"""Gradient descent and its momentum variants (deck 002, "Parameter update").
+"""Gradient descent and its momentum variants.
 
 All three read ``lr`` from ``self.hyper`` at every step, so a schedule can change it.
 Each rule updates the param (and its velocity) in place, with temporaries from
@@ -30,7 +30,7 @@ class SGD(ge.Optimizer):
 
 
 class Momentum(ge.Optimizer):
-    """Momentum, in the form of deck 002: v ← α·v − η·∂L/∂W, then W ← W + v.
+    """Momentum (Polyak 1964), in velocity form: v ← α·v − η·∂L/∂W, then W ← W + v.
 
     ``momentum`` is α (0.9), ``lr`` is η. The velocity ``v`` starts at zero and lives in
     the per-parameter state (key ``"velocity"``). The learning rate is folded into the

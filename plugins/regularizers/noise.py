@@ -124,8 +124,9 @@ class Dropout(ge.Op):
     evaluation (``training=False``) or p = 0: y = x
 
     Kept entries are scaled up by 1/(1 − p) while training, so the expected activation
-    is the same as at evaluation and nothing needs rescaling at test time (deck 001 scales
-    by p at test time instead; the two are equivalent in expectation).
+    is the same as at evaluation and nothing needs rescaling at test time (the original
+    formulation, Srivastava et al. 2014, scales the weights by the keep probability at test
+    time instead; the two are equivalent in expectation).
 
     The mask is drawn on the data's backend (``xp.random``); see the module docstring for
     seeds and backends. Backward reuses the forward's mask: it is kept beside the output

@@ -15,10 +15,10 @@ from ._checks import check_number, refuse_options
 
 
 class L2(ge.Regularizer):
-    """L2 ("Gaussian prior", deck 001): λ/2 · ‖θ‖², gradient λ·θ.
+    """L2 (weight decay; a Gaussian prior on θ): λ/2 · ‖θ‖², gradient λ·θ.
 
-    One plain SGD step on loss + λ/2‖θ‖² gives θ ← (1 − ηλ)·θ − η·∇loss (the deck prints
-    (1 + ηλ), a sign slip).
+    One plain SGD step on loss + λ/2‖θ‖² gives θ ← (1 − ηλ)·θ − η·∇loss: the
+    weights shrink by the factor (1 − ηλ) at every step.
 
     >>> reg = ge.regularizers.create("l2", strength=1e-4)
     """
