@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 import zlib
 
 import numpy as np
@@ -42,6 +43,7 @@ MPI_EXTRA_HINT = ('install the "mpi" extra: pip install "graphengine-nn[mpi]" (m
 # Open MPI, PMIx launchers such as srun --mpi=pmix, Intel MPI).
 LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
 LAUNCHER_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
+ABORT_GRACE_SECONDS = 1.0  # after printing the error, before MPI_Abort: time for the launcher to forward it
 
 
 class DistributedError(GraphEngineError, RuntimeError):
@@ -226,15 +228,20 @@ def _mpi_op(MPI, op):
 
 def _abort_on_uncaught_exception(comm) -> None:
     """What ``python -m mpi4py`` does: an exception no one catches, on any rank, prints
-    its traceback and aborts the job, so no rank is left waiting in a collective."""
+    its traceback and aborts the job, so no rank is left waiting in a collective. The
+    launcher forwards the ranks' output: the hook waits a moment after printing, so the
+    traceback is not cut off by the abort."""
     previous = sys.excepthook
     if getattr(previous, "_graphengine_abort", False):
         return
 
     def hook(kind, value, traceback):
-        previous(kind, value, traceback)
         try:
+            sys.stderr.write(f"graphengine.distributed: rank {comm.Get_rank()} of {comm.Get_size()} raised "
+                             f"{kind.__name__}: {value}; aborting the MPI job (traceback below)\n")
+            previous(kind, value, traceback)
             sys.stderr.flush()
+            time.sleep(ABORT_GRACE_SECONDS)
         finally:
             comm.Abort(1)
 
