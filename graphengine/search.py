@@ -1,6 +1,7 @@
-"""Hyper-parameter search: random search and grid search over ``fit`` arguments (deck 002).
+"""Hyper-parameter search: random search and grid search over ``fit`` arguments, trials run
+one after another or fanned out on any ``concurrent.futures.Executor``.
 
-Search on a log scale, as the deck does with ``learning_rate = 10 ** uniform(-6, 1)``::
+Search on a log scale, ``learning_rate = 10 ** uniform(-6, 1)``::
 
     def build(hidden=30):
         return ge.nn.Sequential(ge.nn.Dense(784, hidden), "sigmoid", ge.nn.Dense(hidden, 10))
@@ -20,6 +21,16 @@ initialization and shuffling), so trials differ only by their hyper-parameters.
 
 The score is the best value of ``score`` (default ``val_accuracy``, or ``val_loss``
 when the model has no accuracy) over the trial's epochs.
+
+Fanning out: ``executor=`` takes any ``concurrent.futures.Executor`` and runs the trials
+on it: ``concurrent.futures.ProcessPoolExecutor`` on one machine, a Dask cluster through
+``distributed.Client(...).get_executor()``, or MPI ranks through
+``mpi4py.futures.MPIPoolExecutor`` (launch with ``mpiexec -n N python -m mpi4py.futures
+search.py``). The configurations are drawn here, before any trial starts, and every trial
+is trained with the same ``seed``, so the rows (hyper-parameters, scores, best epochs)
+are the same as those of the sequential search; only ``seconds`` differ. ``build`` and
+the data must be picklable (``build`` a module-level function). Histories come back
+without ``history.trainer`` (the trained model stays in the worker).
 """
 
 from __future__ import annotations
@@ -64,7 +75,7 @@ class Uniform(Distribution):
 class LogUniform(Distribution):
     """Log-uniform on [low, high]: ``10 ** uniform(log10 low, log10 high)``.
 
-    ``LogUniform(1e-6, 10)`` is the deck's ``learning_rate = 10 ** uniform(-6, 1)``.
+    ``LogUniform(1e-6, 10)`` is ``learning_rate = 10 ** uniform(-6, 1)``.
     """
 
     def __init__(self, low: float, high: float):
@@ -111,7 +122,8 @@ class Choice(Distribution):
 
 
 def log_uniform(low_exponent: float, high_exponent: float) -> LogUniform:
-    """``10 ** uniform(low_exponent, high_exponent)``: ``log_uniform(-6, 1)`` as in deck 002."""
+    """``10 ** uniform(low_exponent, high_exponent)``: ``log_uniform(-6, 1)`` draws learning rates
+    from 1e-6 to 10, each decade equally likely."""
     return LogUniform(10.0 ** low_exponent, 10.0 ** high_exponent)
 
 
@@ -217,9 +229,51 @@ def _split_keys(build, keys):
     return to_build, to_fit
 
 
-def _run_trials(build, X, y, configurations, keys, seed, score, fit_kwargs, verbose):
-    from .training.history import resolve_mode
+def _train_trial(build, X, y, build_args, fit_args, seed, fit_kwargs):
+    """One trial: a fresh model from ``build``, trained by ``fit``; (History, seconds)."""
     from .training.trainer import fit
+
+    model = build(**build_args)
+    start = time.perf_counter()
+    history = fit(model, X, y, seed=seed, **fit_kwargs, **fit_args)
+    return history, time.perf_counter() - start
+
+
+def _train_trial_remote(build, X, y, build_args, fit_args, seed, fit_kwargs):
+    """A trial on an executor's worker: what comes back is plain data (the History's
+    records, not its trainer and graph)."""
+    history, seconds = _train_trial(build, X, y, build_args, fit_args, seed, fit_kwargs)
+    return history.as_dict(), dict(history.params), seconds
+
+
+def _history_from_remote(result):
+    from .training.history import History
+
+    records, params, seconds = result
+    history = History(params)
+    for k, epoch in enumerate(records["epochs"]):
+        history.append(epoch, {key: column[k] for key, column in records["history"].items()})
+    history.stopped_epoch, history.best_epoch = records["stopped_epoch"], records["best_epoch"]
+    return history, seconds
+
+
+def _noting_trial(outcomes, configurations, keys):
+    """The outcomes, with an exception of trial k noted with its number and configuration."""
+    iterator = iter(outcomes)
+    for trial, config in enumerate(configurations, 1):
+        try:
+            yield next(iterator)
+        except StopIteration:
+            return
+        except Exception as exc:
+            if hasattr(exc, "add_note"):
+                shown = ", ".join(f"{k}={config[k]!r}" for k in keys)
+                exc.add_note(f"(in search trial {trial}: {shown})")
+            raise
+
+
+def _run_trials(build, X, y, configurations, keys, seed, score, fit_kwargs, verbose, executor=None):
+    from .training.history import resolve_mode
 
     if not callable(build):
         raise SearchError(f"build must be a function returning a fresh ge.nn.Module, got {type(build).__name__}")
@@ -235,13 +289,17 @@ def _run_trials(build, X, y, configurations, keys, seed, score, fit_kwargs, verb
     rows, histories = [], {}
     score_key = score
     mode = None
-    for trial, config in enumerate(configurations, 1):
-        build_args = {k: config[k] for k in to_build}
-        fit_args = {k: config[k] for k in to_fit}
-        model = build(**build_args)
-        start = time.perf_counter()
-        history = fit(model, X, y, seed=seed, **fit_kwargs, **fit_args)
-        seconds = time.perf_counter() - start
+    jobs = [({k: config[k] for k in to_build}, {k: config[k] for k in to_fit}) for config in configurations]
+    if executor is None:
+        outcomes = (_train_trial(build, X, y, b, f, seed, fit_kwargs) for b, f in jobs)
+    else:
+        if not hasattr(executor, "submit"):
+            raise SearchError(f"executor must be a concurrent.futures.Executor (ProcessPoolExecutor, a Dask "
+                              f"client's get_executor(), MPIPoolExecutor), got {type(executor).__name__}")
+        futures = [executor.submit(_train_trial_remote, build, X, y, b, f, seed, fit_kwargs) for b, f in jobs]
+        outcomes = (_history_from_remote(future.result()) for future in futures)
+    for trial, (config, outcome) in enumerate(zip(configurations, _noting_trial(outcomes, configurations, keys)), 1):
+        history, seconds = outcome
         if score_key is None:
             score_key = "val_accuracy" if "val_accuracy" in history else "val_loss"
         if mode is None:
@@ -266,9 +324,10 @@ def _run_trials(build, X, y, configurations, keys, seed, score, fit_kwargs, verb
 
 
 def random_search(build, X, y, space: dict, n_trials: int = 10, seed=0, score: str | None = None,
-                  verbose: bool = False, **fit_kwargs) -> SearchResults:
+                  verbose: bool = False, executor=None, **fit_kwargs) -> SearchResults:
     """``n_trials`` configurations drawn from ``space`` (seeded by ``seed``), each trained with
-    ``fit(build(...), X, y, seed=seed, **fit_kwargs, **drawn)``; results sorted by score."""
+    ``fit(build(...), X, y, seed=seed, **fit_kwargs, **drawn)``; results sorted by score.
+    ``executor``: a ``concurrent.futures.Executor`` to run the trials on (see the module docs)."""
     if not isinstance(space, dict) or not space:
         raise SearchError("space must be a non-empty dict {argument: distribution or list}")
     if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
@@ -276,12 +335,13 @@ def random_search(build, X, y, space: dict, n_trials: int = 10, seed=0, score: s
     distributions = {k: _as_distribution(k, v) for k, v in space.items()}
     rng = np.random.default_rng(seed)
     configurations = [{k: d.sample(rng) for k, d in distributions.items()} for _ in range(n_trials)]
-    return _run_trials(build, X, y, configurations, list(space), seed, score, fit_kwargs, verbose)
+    return _run_trials(build, X, y, configurations, list(space), seed, score, fit_kwargs, verbose, executor)
 
 
 def grid_search(build, X, y, grid: dict, seed=0, score: str | None = None, verbose: bool = False,
-                **fit_kwargs) -> SearchResults:
-    """Every combination of the lists in ``grid`` (in order), trained like :func:`random_search`."""
+                executor=None, **fit_kwargs) -> SearchResults:
+    """Every combination of the lists in ``grid`` (in order), trained like :func:`random_search`
+    (on ``executor`` when given)."""
     if not isinstance(grid, dict) or not grid:
         raise SearchError("grid must be a non-empty dict {argument: list of values}")
     for key, values in grid.items():
@@ -293,7 +353,7 @@ def grid_search(build, X, y, grid: dict, seed=0, score: str | None = None, verbo
     keys = list(grid)
     lists = [list(getattr(grid[k], "options", grid[k])) for k in keys]
     configurations = [dict(zip(keys, combo)) for combo in itertools.product(*lists)]
-    return _run_trials(build, X, y, configurations, keys, seed, score, fit_kwargs, verbose)
+    return _run_trials(build, X, y, configurations, keys, seed, score, fit_kwargs, verbose, executor)
 
 
 __all__ = ["random_search", "grid_search", "SearchResults", "Uniform", "LogUniform", "IntUniform", "Choice",

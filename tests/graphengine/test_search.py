@@ -86,5 +86,72 @@ def test_search_errors(moons):
         ge.search.random_search(build, X, y, {"lr": [0.1]}, n_trials=1, validation_split=0.2, lr=0.5)
     with pytest.raises(SearchError, match="must be a distribution"):
         ge.search.random_search(build, X, y, {"lr": 0.1}, validation_split=0.2)
-    with pytest.raises(TypeError, match="unknown hyper-parameter"):
+    with pytest.raises(TypeError, match="unknown (hyper-parameter|keyword argument)"):
         ge.search.random_search(build, X, y, {"learning_rate": [0.1]}, n_trials=1, validation_split=0.2, epochs=1)
+
+
+# -- trials on executors ------------------------------------------------------------------------
+
+EXECUTOR_SEARCH = dict(space={"lr": LogUniform(1e-3, 1.0), "hidden": [2, 6]}, n_trials=3, seed=7,
+                       validation_split=0.25, epochs=3, optimizer="adam", batch_size=16)
+
+
+def _rows(results):
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in results]
+
+
+def _histories(results):
+    return {t: (h.epochs, dict(h.history), h.params) for t, h in results.histories.items()}
+
+
+def _without_time(histories):
+    return {t: (e, {k: v for k, v in h.items() if k != "time"}, p) for t, (e, h, p) in histories.items()}
+
+
+def test_a_process_pool_gives_the_sequential_results(moons):
+    import concurrent.futures
+    import multiprocessing
+
+    X, y = moons
+    sequential = ge.search.random_search(build, X, y, **EXECUTOR_SEARCH)
+    with concurrent.futures.ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("fork")) as pool:
+        pooled = ge.search.random_search(build, X, y, executor=pool, **EXECUTOR_SEARCH)
+        grid = ge.search.grid_search(build, X, y, {"hidden": [2, 6]}, executor=pool, validation_split=0.25, epochs=2)
+    assert _rows(pooled) == _rows(sequential)
+    assert _without_time(_histories(pooled)) == _without_time(_histories(sequential))
+    assert all(h.trainer is None for h in pooled.histories.values())  # the model stayed in the worker
+    assert _rows(grid) == _rows(ge.search.grid_search(build, X, y, {"hidden": [2, 6]}, validation_split=0.25,
+                                                      epochs=2))
+
+
+def test_a_dask_cluster_on_loopback_gives_the_sequential_results(moons):
+    distributed = pytest.importorskip("distributed", reason='Dask is not installed: pip install "graphengine-nn[dask]"')
+    import sys
+
+    import cloudpickle
+
+    X, y = moons
+    sequential = ge.search.random_search(build, X, y, **EXECUTOR_SEARCH)
+    module = sys.modules[build.__module__]
+    cloudpickle.register_pickle_by_value(module)  # the workers cannot import this test file by name
+    try:
+        with distributed.LocalCluster(host="127.0.0.1", n_workers=2, threads_per_worker=1, processes=True,
+                                      dashboard_address=None, memory_limit="1GiB") as cluster, \
+                distributed.Client(cluster, timeout=60) as client:
+            assert all(address.startswith("tcp://127.0.0.1:") for address in client.scheduler_info()["workers"])
+            on_dask = ge.search.random_search(build, X, y, executor=client.get_executor(), **EXECUTOR_SEARCH)
+    finally:
+        cloudpickle.unregister_pickle_by_value(module)
+    assert _rows(on_dask) == _rows(sequential)
+
+
+def test_executor_errors_name_the_trial(moons):
+    import concurrent.futures
+
+    X, y = moons
+    with pytest.raises(SearchError, match="executor must be a concurrent.futures.Executor"):
+        ge.search.random_search(build, X, y, {"lr": [0.1]}, n_trials=1, validation_split=0.2, executor="pool")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        with pytest.raises(ge.GraphEngineError) as info:
+            ge.search.grid_search(build, X, y, {"hidden": [2, -1]}, validation_split=0.2, epochs=1, executor=pool)
+    assert "(in search trial 2: hidden=-1)" in "\n".join(getattr(info.value, "__notes__", []))
