@@ -390,13 +390,14 @@ def _layer_scopes(scopes: list, own: set) -> set:
     return chosen
 
 
-def _folded_scopes(collapse, scopes: list, own: set = frozenset()) -> set:
+def _folded_scopes(collapse, scopes: list, own=None) -> set:
     """The set of scope paths drawn as one box each (outermost ones only). ``own``: the
-    scopes that hold nodes directly."""
+    scopes that hold nodes directly (None: treat every scope as holding some, so that
+    ``collapse=True`` folds exactly the top-level scopes)."""
     if collapse is None or collapse is False:
         return set()
     if collapse is True or collapse == "all":
-        chosen = _layer_scopes(scopes, own)
+        chosen = _layer_scopes(scopes, set(scopes) if own is None else own)
     elif isinstance(collapse, int) and not isinstance(collapse, bool):
         if collapse < 0:
             raise DrawError(f"collapse={collapse}: a depth must be 0 or more (0 folds every top-level scope)")

@@ -110,3 +110,24 @@ def test_graphengine_render_command(dot_executable, xor_model, tmp_path):
     out = tmp_path / "cmd.svg"
     assert main(["render", str(model), "--mode", "both", "-o", str(out), "--feeds", str(feeds)]) == 0
     assert out.read_bytes().count(b"<svg") == 1
+
+
+def test_render_edge_labels_option(xor_model, tmp_path):
+    model, feeds = xor_model
+    counts = {}
+    for choice in ("auto", "all", "none"):
+        out = tmp_path / f"{choice}.dot"
+        assert render_main(parse(str(model), "--feeds", str(feeds), "--mode", "both", "--edge-labels", choice,
+                                 "-o", str(out))) == 0
+        counts[choice] = sum(1 for line in out.read_text(encoding="utf-8").splitlines()
+                             if "->" in line and "label=" in line)
+    # the XOR network is a chain of single-use values: each gradient is on a box already
+    assert counts["none"] == 0 and counts["auto"] == 0 and counts["all"] == 12
+    with pytest.raises(SystemExit):
+        parse(str(model), "--edge-labels", "some")
+
+
+def test_demo_worked_examples_label_every_edge(dot_executable, tmp_path):
+    paths = demo_diagrams(tmp_path, formats=("svg",))
+    chain = next(p for p in paths if p.name == "chain_rule_both.svg").read_text(encoding="utf-8")
+    assert "gradient flowing back along it" in chain and "3.297" in chain
