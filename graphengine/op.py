@@ -174,8 +174,8 @@ class Op:
         and what it takes; see :mod:`graphengine.op_attributes` for the forms understood).
         Attributes without an annotation are not checked. Values that passed are
         remembered per class, so repeating them costs a dictionary lookup."""
-        try:
-            key = tuple(attrs.items())
+        try:  # the types are part of the key: True == 1 == 1.0 hash alike, and only 1 may be an axis
+            key = tuple([(k, type(v), v) for k, v in attrs.items()])
             hash(key)
         except TypeError:  # an unhashable value (a list): checked every time
             key = None

@@ -134,7 +134,7 @@ def _annotation(fn, parameter):
     annotation = parameter.annotation
     if isinstance(annotation, str):
         try:
-            annotation = eval(annotation, getattr(fn, "__globals__", {}), {})  # noqa: S307 - the op's own source
+            annotation = eval(annotation, getattr(fn, "__globals__", {}), {})  # the op's own source text
         except Exception:
             return _MISSING
     return annotation

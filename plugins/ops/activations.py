@@ -1,4 +1,4 @@
-"""Activations from the lecture decks and ``torch.nn.functional``, each with its
+"""Activations of the textbooks and ``torch.nn.functional``, each with its
 derivative beside it.
 
 The sigmoid family is computed in forms that do not overflow: exp only ever sees -|x|,
@@ -258,7 +258,7 @@ class LogSoftmax(_Activation):
 
 
 class Step(_Activation):
-    """Unit step (Heaviside), as deck 002 defines it: h(x) = 1 for x > 0, 0 for x ≤ 0
+    """Unit step (Heaviside), as the perceptron uses it: h(x) = 1 for x > 0, 0 for x ≤ 0
     (the perceptron's threshold activation: y = 1 exactly when w·x > θ).
 
     Its derivative is zero almost everywhere (undefined at 0), so no gradient flows

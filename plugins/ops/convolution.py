@@ -22,6 +22,8 @@ import numpy as np
 import graphengine as ge
 from graphengine import AttributeSpecError, DtypeError, ShapeError
 
+Ints = int | tuple[int, ...]  # attribute annotation: one size for every spatial axis, or one per axis
+
 # --------------------------------------------------------------------------- attributes
 
 
@@ -375,7 +377,7 @@ class _ConvNd(_Conv):
             return (1,) + stride, ((0, 0),) + pads, (1,) + dilation, groups
         return stride, pads, dilation, groups
 
-    def forward(self, xp, *inputs, stride: int | tuple[int, ...] = 1, padding: int | tuple[int, ...] | str = 0, dilation: int | tuple[int, ...] = 1,
+    def forward(self, xp, *inputs, stride: Ints = 1, padding: Ints | str = 0, dilation: Ints = 1,
                 groups: int = 1, bias: None = None):
         self._bias(bias, self.name)
         x, w, b, unbatched = self._prepare(xp, inputs)
@@ -499,8 +501,8 @@ class ConvTranspose2d(_Conv):
                     f"dilation {dilation} (as in torch); it only picks among the output sizes a stride allows")
         return stride, padding, output_padding, dilation, _groups(groups, self.name)
 
-    def forward(self, xp, *inputs, stride: int | tuple[int, ...] = 1, padding: int | tuple[int, ...] = 0, output_padding: int | tuple[int, ...] = 0,
-                groups: int = 1, dilation: int | tuple[int, ...] = 1, bias: None = None):
+    def forward(self, xp, *inputs, stride: Ints = 1, padding: Ints = 0, output_padding: Ints = 0,
+                groups: int = 1, dilation: Ints = 1, bias: None = None):
         self._bias(bias, self.name)
         x, w, b, unbatched = self._prepare(xp, inputs)
         self.shape(*[a.shape for a in inputs], stride=stride, padding=padding, output_padding=output_padding,
@@ -601,7 +603,7 @@ class Pad(ge.Op):
             out.append(new)
         return pairs, tuple(out)
 
-    def forward(self, xp, x, *, pad: int | tuple[int, ...],
+    def forward(self, xp, x, *, pad: Ints,
                 mode: Literal["constant", "reflect", "replicate", "circular"] = "constant",
                 value: float | None = None):
         pairs, shape = self._check(x.shape, pad, mode, value)

@@ -1,12 +1,25 @@
-"""Loss functions from the decks. Each returns per-element (or per-example) losses by
+"""Loss functions. Each returns per-element (or per-example) losses by
 default; ``reduction="mean"`` or ``"sum"`` reduces them, or wrap in ``ge.ops.mean``.
 
-Classification losses take targets either as integer class indices of shape (batch,)
-or as one-hot (or soft) distributions of the logits' shape.
+Classification losses (cross_entropy, nll, hinge) take targets either as integer class
+indices of shape (batch,) or as one-hot (or soft) distributions of the logits' shape;
+anything else (float labels, a (batch, 1) column) is refused, at build time where the
+shapes and dtypes are known and at run time otherwise.
+
+Element losses (mse, mae, huber, smooth_l1, binary_cross_entropy[_with_logits], kl_div)
+take a target of the prediction's shape, or one that broadcasts to it explicitly: the
+same number of axes with 1 where the target repeats (``(N, 1)`` against ``(N, 10)``), or
+a single value. A target of another rank is refused even where NumPy would broadcast it:
+predictions (N, 10) against targets (N,) broadcast when N == 10 and silently compare
+every prediction with the wrong target (PyTorch warns there; here it is an error that
+says how to reshape).
+
+Binary cross-entropy targets must lie in [0, 1]: see :class:`BinaryCrossEntropy`.
 """
 
 import contextlib
-from typing import Literal, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -14,6 +27,8 @@ import graphengine as ge
 from graphengine import AttributeSpecError, DtypeError, ShapeError, broadcast_shapes
 
 REDUCTIONS = ("none", "mean", "sum")
+Reduction = Literal["none", "mean", "sum"]  # attribute annotations
+Weights = Sequence[float] | np.ndarray  # one weight per class
 LOG_FLOOR = -100.0  # log(p) is clamped here (as PyTorch does) so p = 0 gives a finite loss
 
 
@@ -76,20 +91,68 @@ class _Loss(ge.Op):
         return prediction
 
 
+def element_target_problem(op_name, prediction, target):
+    """Why a target of shape ``target`` does not fit a prediction of shape ``prediction``
+    in an element loss, with the fix; None where it fits (entries may be None: unknown,
+    and then taken to fit). It fits when the shapes are equal, when the target is a
+    single value, or when it has the prediction's rank with 1 where it repeats."""
+    prediction, target = tuple(prediction), tuple(target)
+    if prediction == target or all(d == 1 for d in target) and len(target) <= len(prediction):
+        return None
+    p_text, t_text = ge.op.format_shape(prediction), ge.op.format_shape(target)
+    if len(target) != len(prediction):
+        if len(target) == len(prediction) - 1 and len(prediction) and prediction[-1] == 1:
+            fix = "give the target the prediction's shape: y.reshape(-1, 1) on the data, or ge.ops.unsqueeze(y, dim=-1)"
+        elif len(target) == len(prediction) + 1 and len(target) and target[-1] == 1:
+            fix = "give the target the prediction's shape: y.reshape(-1) on the data, or ge.ops.squeeze(y, dim=-1)"
+        elif len(target) == len(prediction) - 1:
+            fix = ("give the target the prediction's shape; if the targets are class labels, use cross_entropy (or "
+                   "one-hot encode them with ge.data.one_hot)")
+        else:
+            fix = "give the target the prediction's shape (reshape it)"
+        return (f"{op_name}: target of shape {t_text} does not match the prediction's shape {p_text}; NumPy would "
+                f"broadcast them to a different shape and compare each prediction with the wrong targets. "
+                f"A target must have the prediction's shape, or its number of axes with 1 where it repeats; {fix}")
+    for axis, (d_p, d_t) in enumerate(zip(prediction, target)):
+        if d_p is None or d_t is None or d_p == d_t or d_t == 1:
+            continue
+        if d_p == 1:
+            fix = (f"the target would make the loss bigger than the prediction; if that is meant, broadcast the "
+                   f"prediction explicitly (ge.ops.broadcast_to(prediction, shape={t_text}))")
+        else:
+            fix = "check the shapes (a transpose or a different layer size may be missing)"
+        return (f"{op_name}: target of shape {t_text} does not match the prediction's shape {p_text} "
+                f"(axis {axis}: {d_t} against {d_p}); {fix}")
+    return None
+
+
+def _check_element_target(op_name, prediction, target):
+    """Run-time form of :func:`element_target_problem` (a tuple comparison in the common case)."""
+    t_shape = _shape_of(target)
+    if t_shape != prediction.shape:
+        problem = element_target_problem(op_name, prediction.shape, t_shape)
+        if problem is not None:
+            raise ShapeError(problem)
+
+
 class _ElementwiseLoss(_Loss):
-    def shape(self, prediction, target, *, reduction="none"):
+    def shape(self, prediction, target, *, reduction="none", **options):
+        problem = element_target_problem(self.name, prediction, target)
+        if problem is not None:
+            raise ShapeError(problem)
         return _reduced_shape(broadcast_shapes(prediction, target), reduction)
 
 
 class MSE(_ElementwiseLoss):
     """Squared error (prediction - target)², per element. d/dprediction = 2(prediction - target).
 
-    Deck 000 eq. 6 (L_i = ‖f - y_i‖²) is ge.ops.sum(ge.ops.mse(f, y), axis=-1).
+    The squared L2 norm per example, L_i = ‖f - y_i‖², is ge.ops.sum(ge.ops.mse(f, y), axis=-1).
     """
 
     name = "mse"
 
-    def forward(self, xp, prediction, target, *, reduction: Literal["none", "mean", "sum"] = "none"):
+    def forward(self, xp, prediction, target, *, reduction: Reduction = "none"):
+        _check_element_target(self.name, prediction, target)
         d = prediction - _like(xp, target, prediction)
         return _reduce(xp, d * d, reduction)
 
@@ -107,7 +170,8 @@ class MAE(_ElementwiseLoss):
 
     name = "mae"
 
-    def forward(self, xp, prediction, target, *, reduction: Literal["none", "mean", "sum"] = "none"):
+    def forward(self, xp, prediction, target, *, reduction: Reduction = "none"):
+        _check_element_target(self.name, prediction, target)
         return _reduce(xp, xp.abs(prediction - _like(xp, target, prediction)), reduction)
 
     def backward(self, xp, grad, inputs, output, *, reduction="none", needs_grad=(True, True)):
@@ -124,8 +188,47 @@ def _clamped_logs(xp, p):
         return xp.maximum(xp.log(p), LOG_FLOOR), xp.maximum(xp.log1p(-p), LOG_FLOOR)
 
 
+def _binary_targets(xp, target, op_name):
+    """Check that binary cross-entropy targets lie in [0, 1]; the mask of those that do not
+    where the check stays on the device (CuPy), else None.
+
+    On NumPy this is one ``min`` and one ``max`` of the target per forward (once per feed:
+    backward does not check again), two passes over the target against the loss's own
+    dozen: measured at about 3 % of the op's forward for a (1024, 1) target and less for
+    larger ones (bool targets are not read at all). Labels 0..9, or -1/1, raise a
+    ValueError naming the range found. On CuPy reading two numbers would make the host
+    wait for the device at every step, so the check stays on the device: an out-of-range
+    target makes its loss and gradient NaN (seen when the loss is read; ``check_finite=True``
+    names the node), as class indices out of range do for cross_entropy."""
+    if not hasattr(target, "dtype"):  # a Python number (a weak const)
+        if not 0 <= target <= 1:
+            raise ValueError(_binary_target_message(op_name, target, target))
+        return None
+    if target.dtype.kind == "b" or target.size == 0:
+        return None
+    if xp is not np:
+        return (target < 0) | (target > 1)
+    low, high = target.min(), target.max()
+    if low < 0 or high > 1:
+        raise ValueError(_binary_target_message(op_name, low, high))
+    return None
+
+
+def _device_bad_targets(xp, target):
+    """In backward: the mask of targets outside [0, 1] off NumPy (NumPy refused them in forward)."""
+    if xp is np or not hasattr(target, "dtype") or target.dtype.kind == "b":
+        return None
+    return (target < 0) | (target > 1)
+
+
+def _binary_target_message(op_name, low, high):
+    return (f"{op_name}: targets must lie in [0, 1] (0/1 labels or probabilities), got values from {low:g} to "
+            f"{high:g}. For labels of several classes use cross_entropy with integer labels; for two labels "
+            "other than 0 and 1 map them to 0 and 1 (e.g. (y == positive).astype('float32'))")
+
+
 class BinaryCrossEntropy(_ElementwiseLoss):
-    """-(y·log p + (1 - y)·log(1 - p)) on probabilities p (deck 000, eq. 1), per element.
+    """-(y·log p + (1 - y)·log(1 - p)) on probabilities p, per element.
 
     log is clamped at -100 so p = 0 or 1 stays finite. d/dp = (p - y) / (p(1 - p)),
     d/dy = log(1 - p) - log p. For logits, binary_cross_entropy_with_logits is exact and
@@ -136,10 +239,12 @@ class BinaryCrossEntropy(_ElementwiseLoss):
 
     name = "binary_cross_entropy"
 
-    def forward(self, xp, p, y, *, reduction: Literal["none", "mean", "sum"] = "none"):
+    def forward(self, xp, p, y, *, reduction: Reduction = "none"):
+        _check_element_target(self.name, p, y)
+        bad = _binary_targets(xp, y, self.name)
         y_ = _like(xp, y, p)
         log_p, log_1p = _clamped_logs(xp, p)
-        return _reduce(xp, -(y_ * log_p + (1 - y_) * log_1p), reduction)
+        return _reduce(xp, _nan_where(xp, bad, -(y_ * log_p + (1 - y_) * log_1p)), reduction)
 
     def backward(self, xp, grad, inputs, output, *, reduction="none", needs_grad=(True, True)):
         p, y = inputs
@@ -149,7 +254,7 @@ class BinaryCrossEntropy(_ElementwiseLoss):
         g = _reduce_grad(xp, grad, shape, reduction, p.dtype)
         gp = gy = None
         if needs_grad[0]:
-            gp = g * (p - y_) / xp.maximum(p * (1 - p), tiny)
+            gp = _nan_where(xp, _device_bad_targets(xp, y), g * (p - y_) / xp.maximum(p * (1 - p), tiny))
         if needs_grad[1]:
             log_p, log_1p = _clamped_logs(xp, p)
             gy = _target_grad(g * (log_1p - log_p), y)
@@ -172,14 +277,16 @@ class BinaryCrossEntropyWithLogits(_ElementwiseLoss):
 
     name = "binary_cross_entropy_with_logits"
 
-    def forward(self, xp, x, y, *, reduction: Literal["none", "mean", "sum"] = "none", pos_weight: float | Sequence[float] | np.ndarray | None = None):
+    def forward(self, xp, x, y, *, reduction: Reduction = "none", pos_weight: float | Weights | None = None):
+        _check_element_target(self.name, x, y)
+        bad = _binary_targets(xp, y, self.name)
         y_ = _like(xp, y, x)
         if pos_weight is None:
             loss = xp.maximum(x, 0) - x * y_ + xp.log1p(xp.exp(-xp.abs(x)))
         else:
             softplus = xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
             loss = _weight_like(xp, pos_weight, x) * y_ * (softplus - x) + (1 - y_) * softplus
-        return _reduce(xp, loss, reduction)
+        return _reduce(xp, _nan_where(xp, bad, loss), reduction)
 
     def backward(self, xp, grad, inputs, output, *, reduction="none", pos_weight=None, needs_grad=(True, True)):
         x, y = inputs
@@ -188,11 +295,12 @@ class BinaryCrossEntropyWithLogits(_ElementwiseLoss):
         g = _reduce_grad(xp, grad, shape, reduction, x.dtype)
         e = xp.exp(-xp.abs(x))  # in (0, 1]: never overflows
         s = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+        bad = _device_bad_targets(xp, y)
         if pos_weight is None:
-            return (g * (s - y_) if needs_grad[0] else None,
+            return (_nan_where(xp, bad, g * (s - y_)) if needs_grad[0] else None,
                     _target_grad(g * -x, y) if needs_grad[1] else None)
         pw = _weight_like(xp, pos_weight, x)
-        gx = g * ((pw * y_ + 1 - y_) * s - pw * y_) if needs_grad[0] else None
+        gx = _nan_where(xp, bad, g * ((pw * y_ + 1 - y_) * s - pw * y_)) if needs_grad[0] else None
         gy = None
         if needs_grad[1]:
             softplus = xp.maximum(x, 0) + xp.log1p(e)
@@ -200,7 +308,7 @@ class BinaryCrossEntropyWithLogits(_ElementwiseLoss):
         return gx, gy
 
     def shape(self, prediction, target, *, reduction="none", pos_weight=None):
-        return _reduced_shape(broadcast_shapes(prediction, target), reduction)
+        return super().shape(prediction, target, reduction=reduction)
 
 
 def _weight_like(xp, weight, like):
@@ -222,7 +330,9 @@ class SmoothL1(_ElementwiseLoss):
 
     name = "smooth_l1"
 
-    def forward(self, xp, prediction, target, *, reduction: Literal["none", "mean", "sum"] = "none", beta: float = 1.0):
+    def forward(self, xp, prediction, target, *, reduction: Reduction = "none",
+                beta: float = 1.0):
+        _check_element_target(self.name, prediction, target)
         d = prediction - _like(xp, target, prediction)
         a = xp.abs(d)
         beta = float(beta)
@@ -240,7 +350,7 @@ class SmoothL1(_ElementwiseLoss):
     def shape(self, prediction, target, *, reduction="none", beta=1.0):
         if float(beta) < 0:
             raise AttributeSpecError(f"smooth_l1: beta must be >= 0, got {beta}")
-        return _reduced_shape(broadcast_shapes(prediction, target), reduction)
+        return super().shape(prediction, target, reduction=reduction)
 
 
 class Huber(_ElementwiseLoss):
@@ -258,7 +368,9 @@ class Huber(_ElementwiseLoss):
 
     name = "huber"
 
-    def forward(self, xp, prediction, target, *, reduction: Literal["none", "mean", "sum"] = "none", delta: float = 1.0):
+    def forward(self, xp, prediction, target, *, reduction: Reduction = "none",
+                delta: float = 1.0):
+        _check_element_target(self.name, prediction, target)
         d = prediction - _like(xp, target, prediction)
         a = xp.abs(d)
         delta = float(delta)
@@ -275,7 +387,7 @@ class Huber(_ElementwiseLoss):
     def shape(self, prediction, target, *, reduction="none", delta=1.0):
         if not float(delta) > 0:
             raise AttributeSpecError(f"huber: delta must be > 0, got {delta}")
-        return _reduced_shape(broadcast_shapes(prediction, target), reduction)
+        return super().shape(prediction, target, reduction=reduction)
 
 
 KL_REDUCTIONS = REDUCTIONS + ("batchmean",)
@@ -301,6 +413,7 @@ class KLDiv(_Loss):
 
     def forward(self, xp, input, target, *, reduction: Literal["none", "mean", "sum", "batchmean"] = "none",
                 log_target: bool = False):
+        _check_element_target(self.name, input, target)
         t = _like(xp, target, input)
         if log_target:
             loss = xp.exp(t) * (t - input)
@@ -332,6 +445,9 @@ class KLDiv(_Loss):
     def shape(self, input, target, *, reduction="none", log_target=False):
         if reduction not in KL_REDUCTIONS:
             raise AttributeSpecError(f"kl_div: reduction must be one of {KL_REDUCTIONS}, got {reduction!r}")
+        problem = element_target_problem(self.name, input, target)
+        if problem is not None:
+            raise ShapeError(problem)
         shape = broadcast_shapes(input, target)
         return shape if reduction == "none" else ()
 
@@ -342,16 +458,21 @@ class KLDiv(_Loss):
         return _reduce(xp, loss, reduction)
 
 
+def _class_index_dtype_message(op_name, target_shape, target_dtype, logits_shape, logits_dtype):
+    fmt = ge.op.format_shape
+    return (f"{op_name}: targets of shape {fmt(target_shape)} {target_dtype} for logits of shape {fmt(logits_shape)}"
+            f"{' ' + str(logits_dtype) if logits_dtype is not None else ''}: targets of the logits' shape without "
+            f"the class axis are class indices and must be integers. Cast them (y.astype('int64') on the data, or "
+            f"ge.ops.cast(y, dtype='int64')), or pass one-hot / soft targets of the logits' shape {fmt(logits_shape)}")
+
+
 def _targets(xp, target, logits, op_name, axis=-1):
     """(one-hot / soft targets in the logits' dtype, or None; integer class indices, or None)."""
     target = xp.asarray(target)
     if target.ndim == logits.ndim - 1:
         if target.dtype.kind not in "iu":
-            raise DtypeError(
-                f"{op_name}: targets of shape {target.shape} (the logits {logits.shape} without the class axis) "
-                f"are class indices and must be integers, got {target.dtype}. Cast them with .astype(int), "
-                f"or pass one-hot targets of shape {logits.shape}."
-            )
+            raise DtypeError(_class_index_dtype_message(op_name, target.shape, target.dtype, logits.shape,
+                                                        logits.dtype))
         return None, target
     if target.shape != logits.shape:
         raise ShapeError(_target_shape_message(op_name, target.shape, logits.shape, target.dtype.kind in "iu", axis))
@@ -372,10 +493,33 @@ def _target_shape_message(op_name, target_shape, logits_shape, integer, axis=-1)
 
 class _ClassLoss(_Loss):
     promote_inputs = (0,)  # integer logits become float32; class-index targets stay integers
+    min_classes = 1  # cross_entropy and hinge over one class are 0 whatever the input: refused
+
+    def check_inputs(self, shapes, dtypes, **attrs):
+        """At build time, where the shapes and the target's dtype are known: class indices
+        (the logits' shape without the class axis) must be integers."""
+        super().check_inputs(shapes, dtypes, **attrs)
+        if len(shapes) != 2 or len(dtypes) != 2:
+            return
+        (logits, target), (logits_dtype, target_dtype) = shapes, dtypes
+        if logits is None or target is None or target_dtype is None or len(target) != len(logits) - 1:
+            return
+        if np.dtype(target_dtype).kind not in "iu":
+            raise DtypeError(_class_index_dtype_message(self.name, target, target_dtype, logits, logits_dtype))
+
+    def _check_classes(self, classes, logits_shape):
+        if classes is not None and classes < self.min_classes:
+            raise ShapeError(
+                f"{self.name}: logits of shape {ge.op.format_shape(logits_shape)} have {classes} class along the "
+                f"class axis, and {self.name} over one class is 0 whatever the input (nothing is learnt). For a "
+                "yes/no output of one unit use binary_cross_entropy_with_logits (or binary_cross_entropy after a "
+                "sigmoid) with 0/1 targets of the output's shape; for C classes give the last layer C outputs")
+
     def shape(self, logits, target, *, axis=-1, reduction="none", **options):
         if len(logits) == 0:
             raise ShapeError(f"{self.name} needs logits with a class axis, got a scalar")
         a = ge.normalize_axis(axis, len(logits))[0]
+        self._check_classes(logits[a], logits)
         per_example = tuple(d for i, d in enumerate(logits) if i != a)
         if len(target) == len(logits) - 1:
             for d1, d2 in zip(target, per_example):
@@ -491,7 +635,7 @@ def _class_major_exp(xp, logits):
 
 
 class CrossEntropy(_ClassLoss):
-    """Softmax cross-entropy from logits (deck 000 eq. 5; torch.nn.functional.cross_entropy),
+    """Softmax cross-entropy from logits (torch.nn.functional.cross_entropy),
     per example: L_i = -log(e^(z_y) / Σ_j e^(z_j)) = logsumexp(z) - z_y, computed stably.
 
     Targets: integer class indices (the logits' shape without the class axis ``axis``,
@@ -525,10 +669,13 @@ class CrossEntropy(_ClassLoss):
     """
 
     name = "cross_entropy"
+    min_classes = 2
 
-    def forward(self, xp, logits, target, *, axis: int = -1, reduction: Literal["none", "mean", "sum"] = "none",
-                weight: Sequence[float] | np.ndarray | None = None, ignore_index: int | None = -100, label_smoothing: float = 0.0,
+    def forward(self, xp, logits, target, *, axis: int = -1, reduction: Reduction = "none",
+                weight: Weights | None = None, ignore_index: int | None = -100, label_smoothing: float = 0.0,
                 out=None):
+        if logits.ndim:
+            self._check_classes(logits.shape[axis], logits.shape)
         if weight is None and not label_smoothing and _rows_of_classes(logits, target, axis):
             indices, bad, ignored = _labels_in_range(xp, target, logits.shape[1], self.name, ignore_index)
             e, shifted = _class_major_exp(xp, logits)
@@ -602,13 +749,13 @@ class NLL(_ClassLoss):
     Σ_i w_(y_i) over the examples not ignored. Out-of-range class indices: as for
     cross_entropy (an error on NumPy, NaN losses on CuPy).
 
-    >>> ge.ops.nll(ge.ops.log(probabilities), one_hot)   # deck 002: E = -Σ_k t_k log y_k
+    >>> ge.ops.nll(ge.ops.log(probabilities), one_hot)   # E = -Σ_k t_k log y_k
     """
 
     name = "nll"
 
-    def forward(self, xp, log_probs, target, *, axis: int = -1, reduction: Literal["none", "mean", "sum"] = "none",
-                weight: Sequence[float] | np.ndarray | None = None, ignore_index: int | None = -100):
+    def forward(self, xp, log_probs, target, *, axis: int = -1, reduction: Reduction = "none",
+                weight: Weights | None = None, ignore_index: int | None = -100):
         if weight is None and not _may_ignore(xp, target, log_probs, ignore_index):
             return _reduce(xp, _negative_log_likelihood(xp, log_probs, target, axis, self.name), reduction)
         dist, denominator = _effective_targets(xp, target, log_probs, axis, weight, ignore_index, 0.0, self.name)
@@ -718,7 +865,7 @@ def _effective_targets(xp, target, log_probs, axis, weight, ignore_index, smooth
 
 
 class Hinge(_ClassLoss):
-    """Multiclass hinge (SVM) loss, deck 000 eq. 4: L_i = Σ_{j≠y_i} max(0, f_j - f_{y_i} + margin),
+    """Multiclass hinge (SVM) loss (Weston and Watkins 1999): L_i = Σ_{j≠y_i} max(0, f_j - f_{y_i} + margin),
     margin = 1 by default, per example.
 
     d/df_j = 1 for each violating j ≠ y (f_j - f_y + margin > 0); d/df_y = -(number of
@@ -728,8 +875,11 @@ class Hinge(_ClassLoss):
     """
 
     name = "hinge"
+    min_classes = 2
 
-    def forward(self, xp, scores, target, *, axis: int = -1, margin: float = 1.0, reduction: Literal["none", "mean", "sum"] = "none"):
+    def forward(self, xp, scores, target, *, axis: int = -1, margin: float = 1.0, reduction: Reduction = "none"):
+        if scores.ndim:
+            self._check_classes(scores.shape[axis], scores.shape)
         indices, bad = self._indices(xp, target, scores, axis)
         correct = xp.expand_dims(_pick(xp, scores, indices, axis), axis)
         margins = xp.maximum(scores - correct + float(margin), 0)

@@ -42,6 +42,8 @@ import graphengine as ge
 from graphengine import AttributeSpecError, DtypeError, ShapeError
 from graphengine.plugins.regularizers.noise import UNIFORM_DTYPE, _Generators, check_seed, keep_mask
 
+Ints = int | tuple[int, ...]  # attribute annotation: one size for every spatial axis, or one per axis
+
 
 # --------------------------------------------------------------------------- geometry
 
@@ -184,8 +186,8 @@ class _MaxPool(ge.Op):
         widths = geometry.pad_widths(x.shape[2:], out)
         return _pad(xp, x, widths, -np.inf), out, widths
 
-    def forward(self, xp, x, *, kernel_size: int | tuple[int, ...], stride: int | tuple[int, ...] | None = None, padding: int | tuple[int, ...] = 0,
-                dilation: int | tuple[int, ...] = 1, ceil_mode: bool = False):
+    def forward(self, xp, x, *, kernel_size: Ints, stride: Ints | None = None, padding: Ints = 0,
+                dilation: Ints = 1, ceil_mode: bool = False):
         geometry = self._geometry(kernel_size, stride, padding, dilation, ceil_mode)
         _spatial_shape(self.name, self.spatial_axes, x.shape)
         x, added = _batched(x, self.spatial_axes)
@@ -357,7 +359,7 @@ class AvgPool2d(_AvgPool):
               divisor_override=None):
         return self._shape(x, kernel_size, stride, padding, ceil_mode, divisor_override)
 
-    def forward(self, xp, x, *, kernel_size: int | tuple[int, ...], stride: int | tuple[int, ...] | None = None, padding: int | tuple[int, ...] = 0,
+    def forward(self, xp, x, *, kernel_size: Ints, stride: Ints | None = None, padding: Ints = 0,
                 ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: int | None = None):
         return self._forward(xp, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
@@ -381,7 +383,7 @@ class AvgPool1d(_AvgPool):
     def shape(self, x, *, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
         return self._shape(x, kernel_size, stride, padding, ceil_mode, None)
 
-    def forward(self, xp, x, *, kernel_size: int | tuple[int, ...], stride: int | tuple[int, ...] | None = None, padding: int | tuple[int, ...] = 0,
+    def forward(self, xp, x, *, kernel_size: Ints, stride: Ints | None = None, padding: Ints = 0,
                 ceil_mode: bool = False, count_include_pad: bool = True):
         return self._forward(xp, x, kernel_size, stride, padding, ceil_mode, count_include_pad, None)
 

@@ -17,6 +17,8 @@ import numpy as np
 import graphengine as ge
 from graphengine import AttributeSpecError, ShapeError, reduced_shape
 
+Dims = int | tuple[int, ...] | None  # attribute annotation: an axis, a tuple of axes, or None (every axis)
+
 _INTEGER_KINDS = "biu"
 
 
@@ -86,7 +88,8 @@ class Sum(_Reduction):
     name = "sum"
     saves = ("inputs",)
 
-    def forward(self, xp, x, *, dim: int | tuple[int, ...] | None = None, keepdim: bool | None = None, axis: int | tuple[int, ...] | None = None, keepdims: bool | None = None):
+    def forward(self, xp, x, *, dim: Dims = None, keepdim: bool | None = None, axis: Dims = None,
+                keepdims: bool | None = None):
         axis, keep = self.options(dim, keepdim, axis, keepdims)
         return xp.asarray(xp.sum(x, axis=axis, keepdims=keep, dtype=_accumulator(x.dtype)))
 
@@ -109,7 +112,8 @@ class Mean(_Reduction):
     name = "mean"
     saves = ("inputs",)
 
-    def forward(self, xp, x, *, dim: int | tuple[int, ...] | None = None, keepdim: bool | None = None, axis: int | tuple[int, ...] | None = None, keepdims: bool | None = None):
+    def forward(self, xp, x, *, dim: Dims = None, keepdim: bool | None = None, axis: Dims = None,
+                keepdims: bool | None = None):
         axis, keep = self.options(dim, keepdim, axis, keepdims)
         return xp.asarray(xp.mean(_floating(xp, x), axis=axis, keepdims=keep))
 
@@ -134,7 +138,8 @@ class Max(_Reduction):
     saves = ("inputs", "output")
     _reduce = "max"
 
-    def forward(self, xp, x, *, dim: int | tuple[int, ...] | None = None, keepdim: bool | None = None, axis: int | tuple[int, ...] | None = None, keepdims: bool | None = None):
+    def forward(self, xp, x, *, dim: Dims = None, keepdim: bool | None = None, axis: Dims = None,
+                keepdims: bool | None = None):
         axis, keep = self.options(dim, keepdim, axis, keepdims)
         return xp.asarray(getattr(xp, self._reduce)(x, axis=axis, keepdims=keep))
 
@@ -172,7 +177,8 @@ class LogSumExp(_Reduction):
     name = "logsumexp"
     saves = ("inputs",)
 
-    def forward(self, xp, x, *, dim: int | tuple[int, ...] | None = None, keepdim: bool | None = None, axis: int | tuple[int, ...] | None = None, keepdims: bool | None = None):
+    def forward(self, xp, x, *, dim: Dims = None, keepdim: bool | None = None, axis: Dims = None,
+                keepdims: bool | None = None):
         axis, keep = self.options(dim, keepdim, axis, keepdims)
         x = _floating(xp, x)
         m = _finite_max(xp, x, axis)
@@ -215,8 +221,8 @@ class Var(_Reduction):
     name = "var"
     saves = ("inputs",)
 
-    def forward(self, xp, x, *, dim: int | tuple[int, ...] | None = None, correction: float = 1, keepdim: bool | None = None,
-                axis: int | tuple[int, ...] | None = None, keepdims: bool | None = None):
+    def forward(self, xp, x, *, dim: Dims = None, correction: float = 1, keepdim: bool | None = None,
+                axis: Dims = None, keepdims: bool | None = None):
         axis, keep = self.options(dim, keepdim, axis, keepdims)
         x = _floating(xp, x)
         centred = x - xp.mean(x, axis=axis, keepdims=True)
@@ -251,8 +257,8 @@ class Std(_Reduction):
     name = "std"
     saves = ("inputs", "output")
 
-    def forward(self, xp, x, *, dim: int | tuple[int, ...] | None = None, correction: float = 1, keepdim: bool | None = None,
-                axis: int | tuple[int, ...] | None = None, keepdims: bool | None = None):
+    def forward(self, xp, x, *, dim: Dims = None, correction: float = 1, keepdim: bool | None = None,
+                axis: Dims = None, keepdims: bool | None = None):
         axis, keep = self.options(dim, keepdim, axis, keepdims)
         x = _floating(xp, x)
         centred = x - xp.mean(x, axis=axis, keepdims=True)
@@ -286,7 +292,8 @@ class Prod(_Reduction):
     name = "prod"
     saves = ("inputs",)
 
-    def forward(self, xp, x, *, dim: int | tuple[int, ...] | None = None, keepdim: bool | None = None, axis: int | tuple[int, ...] | None = None, keepdims: bool | None = None):
+    def forward(self, xp, x, *, dim: Dims = None, keepdim: bool | None = None, axis: Dims = None,
+                keepdims: bool | None = None):
         axis, keep = self.options(dim, keepdim, axis, keepdims)
         return xp.asarray(xp.prod(x, axis=axis, keepdims=keep, dtype=_accumulator(x.dtype)))
 
@@ -326,7 +333,8 @@ class Norm(_Reduction):
     name = "norm"
     saves = ("inputs", "output")
 
-    def forward(self, xp, x, *, p: float | str = 2, dim: int | tuple[int, ...] | None = None, keepdim: bool | None = None, axis: int | tuple[int, ...] | None = None, keepdims: bool | None = None):
+    def forward(self, xp, x, *, p: float | str = 2, dim: Dims = None, keepdim: bool | None = None,
+                axis: Dims = None, keepdims: bool | None = None):
         axis, keep = self.options(dim, keepdim, axis, keepdims)
         p = _order(p)
         x = _floating(xp, x)
@@ -403,7 +411,8 @@ class ArgMax(_NoGradient):
     name = "argmax"
     _arg = "argmax"
 
-    def forward(self, xp, x, *, dim: int | tuple[int, ...] | None = None, keepdim: bool | None = None, axis: int | tuple[int, ...] | None = None, keepdims: bool | None = None):
+    def forward(self, xp, x, *, dim: Dims = None, keepdim: bool | None = None, axis: Dims = None,
+                keepdims: bool | None = None):
         axis, keep = self.options(dim, keepdim, axis, keepdims)
         find = getattr(xp, self._arg)
         if axis is None or x.ndim == 0:
@@ -448,7 +457,8 @@ class Any(_NoGradient):
     name = "any"
     _logic = "any"
 
-    def forward(self, xp, x, *, dim: int | tuple[int, ...] | None = None, keepdim: bool | None = None, axis: int | tuple[int, ...] | None = None, keepdims: bool | None = None):
+    def forward(self, xp, x, *, dim: Dims = None, keepdim: bool | None = None, axis: Dims = None,
+                keepdims: bool | None = None):
         axis, keep = self.options(dim, keepdim, axis, keepdims)
         return xp.asarray(getattr(xp, self._logic)(x, axis=axis, keepdims=keep))
 

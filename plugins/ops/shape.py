@@ -9,6 +9,8 @@ from graphengine import AttributeSpecError, ShapeError, unbroadcast
 from graphengine.node import NODE_INDEX, thaw_index
 from graphengine.op import promote_dtypes
 
+Dims = int | tuple[int, ...] | None  # attribute annotation: axis or axes: an int, a tuple of ints, or None
+
 
 def _index_magnitude(index) -> int:
     """Largest |integer| in an index expression (ints, lists, slice bounds)."""
@@ -331,7 +333,7 @@ class Squeeze(_ReshapeLike):
 
     name = "squeeze"
 
-    def forward(self, xp, x, *, dim: int | tuple[int, ...] | None = None):
+    def forward(self, xp, x, *, dim: Dims = None):
         return xp.reshape(x, self.shape(x.shape, dim=dim))
 
     def backward(self, xp, grad, inputs, output, *, dim=None):
@@ -353,7 +355,7 @@ class Unsqueeze(_ReshapeLike):
 
     name = "unsqueeze"
 
-    def forward(self, xp, x, *, dim: int | tuple[int, ...] | None = None):
+    def forward(self, xp, x, *, dim: Dims = None):
         return xp.reshape(x, self.shape(x.shape, dim=dim))
 
     def backward(self, xp, grad, inputs, output, *, dim=None):
@@ -402,7 +404,7 @@ class Flip(ge.Op):
     name = "flip"
     saves = ()
 
-    def forward(self, xp, x, *, dims: int | tuple[int, ...] | None = None):
+    def forward(self, xp, x, *, dims: Dims = None):
         return xp.flip(x, axis=_dims(self, dims, max(x.ndim, 1))) if x.ndim else x.copy()
 
     def backward(self, xp, grad, inputs, output, *, dims=None):
@@ -424,7 +426,7 @@ class Roll(ge.Op):
     name = "roll"
     saves = ()
 
-    def forward(self, xp, x, *, shifts: int | tuple[int, ...] = None, dims: int | tuple[int, ...] | None = None):
+    def forward(self, xp, x, *, shifts: int | tuple[int, ...] = None, dims: Dims = None):
         shifts, dims = self._options(shifts, dims, x.ndim)
         return xp.roll(x, shifts, axis=dims)
 
@@ -478,7 +480,7 @@ class Tile(ge.Op):
     name = "tile"
     saves = ("inputs",)
 
-    def forward(self, xp, x, *, dims: int | tuple[int, ...] | None = None):
+    def forward(self, xp, x, *, dims: Dims = None):
         return xp.tile(x, self._reps(dims))
 
     def backward(self, xp, grad, inputs, output, *, dims=None):

@@ -1,7 +1,7 @@
 """graphengine.op_attributes: the annotation forms an op's forward may use for its
 attributes, the words of the error, the cache, and ops without annotations."""
 
-from typing import Any, Literal, Optional, Sequence
+from typing import Any, Literal, Optional, Sequence  # noqa: UP035 - Optional is one of the forms tested
 
 import numpy as np
 import pytest
@@ -42,7 +42,8 @@ class Scale(ge.Op):
     name = "test_scale"
     saves = ()
 
-    def forward(self, xp, x, *, factor: float = 2.0, mode: Literal["up", "down"] = "up", tag: "NoSuchName" = None):
+    def forward(self, xp, x, *, factor: float = 2.0, mode: Literal["up", "down"] = "up",
+                tag: "NoSuchName" = None):  # noqa: F821 - an annotation that does not evaluate
         return x * factor if mode == "up" else x / factor
 
     def backward(self, xp, grad, inputs, output, *, factor=2.0, mode="up", tag=None):
@@ -85,14 +86,17 @@ def test_passing_values_are_remembered_per_class():
     Scale._attrs_checked = None
     Scale.check_attributes({"factor": 3.0})
     Scale.check_attributes({"factor": 3.0})
-    assert Scale._attrs_checked == {(("factor", 3.0),)}
+    assert Scale._attrs_checked == {(("factor", float, 3.0),)}
+    Scale.check_attributes({"factor": 3})
+    with pytest.raises(ge.AttributeSpecError):  # True == 3 - 2 == 1 and hashes alike: the type is in the key
+        Scale.check_attributes({"factor": True})
     ce = type(default_manager().get_op("cross_entropy"))
     ce.check_attributes({"weight": [1.0, 2.0]})  # unhashable: checked every time, not remembered
     with pytest.raises(ge.AttributeSpecError, match="weight="):
         ce.check_attributes({"weight": ["a"]})
     with pytest.raises(ge.AttributeSpecError):
         Scale.check_attributes({"factor": "x"})
-    assert (("factor", "x"),) not in Scale._attrs_checked
+    assert (("factor", str, "x"),) not in Scale._attrs_checked
 
 
 def test_check_inputs_checks_the_attributes_where_no_shape_is_known():

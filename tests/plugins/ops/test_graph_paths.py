@@ -108,8 +108,8 @@ CASES = [
     ("log2", [positive(3, 4)], {}),
     ("exp2", [normal(3, 4)], {}),
     ("logaddexp", [normal(3, 4), normal(4)], {}),
-    ("mse", [normal(4, 3), normal(3)], {}),
-    ("mae", [distinct(4, 3), distinct(3) + 0.25], {"reduction": "sum"}),
+    ("mse", [normal(4, 3), normal(1, 3)], {}),
+    ("mae", [distinct(4, 3), distinct(1, 3) + 0.25], {"reduction": "sum"}),
     ("binary_cross_entropy", [RNG.uniform(0.1, 0.9, (4, 3)), RNG.uniform(0, 1, (4, 3))], {"reduction": "mean"}),
     ("binary_cross_entropy_with_logits", [normal(4, 3), RNG.integers(0, 2, (4, 3))], {}),
     ("cross_entropy", [normal(4, 3), LABELS], {"reduction": "mean"}),
@@ -165,8 +165,8 @@ CASES = [
     ("layer_norm", [normal(2, 3, 4), normal(4), normal(4)], {"normalized_shape": (4,)}),
     ("group_norm", [normal(2, 4, 3), normal(4), normal(4)], {"num_groups": 2}),
     ("batch_norm", [normal(4, 3, 2), normal(3), positive(3), normal(3), normal(3)], {"training": True}),
-    ("smooth_l1", [distinct(4, 3), distinct(3) + 0.25], {"beta": 1.0, "reduction": "mean"}),
-    ("huber", [distinct(4, 3), distinct(3) + 0.25], {"delta": 2.0}),
+    ("smooth_l1", [distinct(4, 3), distinct(1, 3) + 0.25], {"beta": 1.0, "reduction": "mean"}),
+    ("huber", [distinct(4, 3), distinct(1, 3) + 0.25], {"delta": 2.0}),
     ("kl_div", [np.log(RNG.dirichlet(np.ones(3), 4)), RNG.dirichlet(np.ones(3), 4)], {"reduction": "batchmean"}),
 ]
 
