@@ -1,0 +1,221 @@
+"""The explorer page in a real browser: headless Chromium (the distribution's package)
+driven by Playwright's Python package. Pages are saved to disk and opened from there
+(file://), stepped with the keyboard, clicked, and checked against run.value / run.grad.
+
+Skipped, with the reason, where Playwright or Chromium is missing (under CI, where the
+setup installs both, a missing one is a failure). Screenshots go to the test's tmp_path,
+or to $GRAPHENGINE_SCREENSHOTS when set.
+"""
+
+import os
+import pathlib
+import re
+import shutil
+
+import numpy as np
+import pytest
+
+import graphengine as ge
+from graphengine import worked_examples
+from graphengine.visualize import explore
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
+
+
+def _missing(reason):
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} under CI; the setup should have installed it")
+    pytest.skip(reason)
+
+
+def chromium_path():
+    for candidate in (shutil.which("chromium"), "/usr/bin/chromium", shutil.which("chromium-browser")):
+        if candidate and pathlib.Path(candidate).exists():
+            return candidate
+    return None
+
+
+pytestmark = pytest.mark.usefixtures("dot_executable")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("Playwright's Python package is not installed (pip install 'graphengine-nn[browser]')")
+    executable = chromium_path()
+    if executable is None:
+        _missing("Chromium is not installed (apt-get install chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def open_page(browser, tmp_path):
+    """open_page(explorer_page) -> (playwright page, console errors): saved, then opened from disk."""
+    opened = []
+
+    def open_(page, name="page"):
+        path = page.save(tmp_path / f"{name}.html")
+        tab = browser.new_page(viewport={"width": 1500, "height": 860})
+        errors = []
+        tab.on("console", lambda m: errors.append(m.text) if m.type in ("error", "warning") else None)
+        tab.on("pageerror", lambda e: errors.append(str(e)))
+        tab.on("request", lambda r: errors.append(f"network request {r.url}") if not r.url.startswith(("file:", "data:")) else None)
+        tab.goto(path.resolve().as_uri())
+        opened.append(tab)
+        return tab, errors
+
+    yield open_
+    for tab in opened:
+        tab.close()
+
+
+def screenshot(tab, tmp_path, name):
+    folder = pathlib.Path(os.environ.get("GRAPHENGINE_SCREENSHOTS", tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(folder / f"{name}.png"))
+
+
+def numbers(text):
+    return [float(v) for v in NUMBER.findall(text.replace("−", "-"))]
+
+
+def hidden(tab, element_id):
+    return tab.evaluate(f"document.getElementById({element_id!r}).classList.contains('hidden')")
+
+
+def test_keyboard_steps_forward_then_backward_and_panel_shows_the_run(open_page, tmp_path):
+    g, run = worked_examples.chain_rule()
+    tab, errors = open_page(explore(g, run))
+    u, y = g.node("u"), g.node("y")
+    assert tab.inner_text("#counter").startswith("step 0 of 12")
+    assert hidden(tab, f"f-n{u.id}-v") and hidden(tab, f"b-n{u.id}-g")
+    for _ in range(4):  # x, w1, w2, then u
+        tab.keyboard.press("ArrowRight")
+    assert tab.inner_text("#counter").startswith("step 4 of 12")
+    assert not hidden(tab, f"f-n{u.id}-v") and hidden(tab, f"f-n{y.id}-v")
+    assert "current" in tab.get_attribute(f"#f-n{u.id}", "class")
+    assert "input-of-current" in tab.get_attribute(f"#f-n{g.node('x').id}", "class")
+    tab.keyboard.press("ArrowLeft")
+    assert hidden(tab, f"f-n{u.id}-v")  # stepping back hides it again
+    tab.keyboard.press("End")
+    tab.keyboard.press("ArrowLeft")  # step 11: the backward pass has reached w1, not yet x
+    assert not hidden(tab, f"b-n{u.id}-g") and hidden(tab, f"b-n{g.node('x').id}-g")
+    tab.keyboard.press("ArrowRight")
+    for n in g.nodes():
+        tab.click(f"#f-n{n.id}")
+        assert tab.inner_text("#panel-name") == n.name
+        assert numbers(tab.inner_text("#panel-value .numbers")) == pytest.approx([float(run.value(n))], rel=1e-5)
+        assert numbers(tab.inner_text("#panel-grad .numbers")) == pytest.approx([float(run.grad(n))], rel=1e-5)
+    assert "d/da = b" in tab.inner_text("#panel .doc")  # y = mul: its formula and local derivative
+    screenshot(tab, tmp_path, "chain_rule_end")
+    assert errors == []
+
+
+def test_edge_contributions_of_a_fan_out_node_sum_to_its_gradient(open_page, tmp_path):
+    g, run = worked_examples.logistic_regression()
+    page = explore(g, run)
+    tab, errors = open_page(page)
+    h = g.node("h")
+    received = next(n for n in page.data["page"]["nodes"] if n["id"] == h.id)["received"]
+    first = next(k for k, s in enumerate(page.data["page"]["steps"], 1) if received[0] in s.get("edges", ()))
+    tab.evaluate(f"window.explorer.go({first})")  # the first contribution to h has arrived, not the second
+    badge = tab.text_content(f"#b-n{h.id} .badge")
+    assert badge.startswith("Σ 1 of 2")
+    tab.keyboard.press("End")
+    tab.click(f"#b-n{h.id}")
+    items = tab.query_selector_all("#panel-received li")
+    assert len(items) == 2
+    contributions = [numbers(item.inner_text().split(":", 1)[1])[0] for item in items]
+    assert sum(contributions) == pytest.approx(float(run.grad(h).item()), rel=1e-4)
+    # the same numbers are on the backward pane's edges
+    labels = []
+    for c in g.consumers(h):
+        position = list(c.inputs).index(h)
+        labels.append(numbers(tab.text_content(f"#b-e{c.id}_{position}-l"))[-1])
+    assert sorted(labels) == pytest.approx(sorted(contributions), rel=1e-3)
+    screenshot(tab, tmp_path, "logistic_fan_out")
+    assert errors == []
+
+
+def test_hover_cross_links_and_scopes_collapse(open_page):
+    g, run = worked_examples.xor_network()
+    tab, errors = open_page(explore(g, run))
+    W = g.node("hidden/W")
+    tab.hover(f"#f-n{W.id}")
+    assert "linked" in tab.get_attribute(f"#b-n{W.id}", "class")
+    tab.hover("#counter")
+    assert "linked" not in tab.get_attribute(f"#b-n{W.id}", "class")
+    tab.click("#f-c0 > text")  # the frame of the scope "hidden"
+    assert tab.is_hidden(f"#f-n{W.id}") and tab.is_hidden(f"#b-n{W.id}")
+    assert "hidden (collapsed)" in tab.text_content("#f-box0")
+    tab.click("#f-box0")
+    assert tab.is_visible(f"#f-n{W.id}")
+    assert errors == []
+
+
+class HalfExp(ge.Op):
+    """e^x whose backward is half what it should be."""
+
+    name = "half_exp"
+    saves = ("output",)
+
+    def forward(self, xp, x):
+        return xp.exp(x)
+
+    def backward(self, xp, grad, inputs, output):
+        return (grad * output * 0.5,)
+
+    def shape(self, x):
+        return x
+
+
+def test_gradcheck_overlay_marks_the_wrong_op_with_both_numbers(open_page, tmp_path):
+    g = ge.Graph("wrong backward")
+    x = g.input("x", shape=(3,), dtype=np.float64)
+    w = g.param("w", np.array([0.5, -1.0, 2.0]))
+    e = g.apply(HalfExp(), x * w, name="e")
+    loss = ge.ops.sum(ge.ops.tanh(e, name="t"), name="loss")
+    run = g.forward({"x": np.array([0.1, 0.2, 0.3])}).backward(loss)
+    tab, errors = open_page(explore(g, run, gradcheck=True))
+    tab.keyboard.press("End")
+    assert "check-bad" in tab.get_attribute(f"#b-n{e.id}", "class")
+    assert "check-bad" not in tab.get_attribute(f"#b-n{g.node('t').id}", "class")
+    tab.click(f"#b-n{e.id}")
+    assert tab.inner_text("#panel-check") == "MISMATCH"
+    analytic = float(tab.inner_text("[data-check=analytic]"))
+    numeric = float(tab.inner_text("[data-check=numeric]"))
+    assert analytic == pytest.approx(numeric / 2, rel=1e-4)
+    tab.uncheck("#ov-check")
+    assert "check-bad" not in tab.get_attribute(f"#b-n{e.id}", "class")
+    screenshot(tab, tmp_path, "gradcheck")
+    assert errors == []
+
+
+def test_mnist_sized_mlp_stays_responsive_with_images_and_memory(open_page, tmp_path):
+    rng = np.random.default_rng(0)
+    model = ge.nn.Sequential(ge.nn.Dense(784, 100), "sigmoid", ge.nn.Dense(100, 10), seed=0)
+    page = explore(model, rng.random((16, 784)).astype(np.float32), rng.integers(0, 10, 16), loss="cross_entropy")
+    tab, errors = open_page(page, "mlp")
+    elapsed = tab.evaluate("""() => { const t = performance.now();
+        for (let k = 0; k <= window.explorer.total; k++) window.explorer.go(k);
+        return performance.now() - t; }""")
+    assert elapsed < 5000  # every step rendered once, well under a few seconds
+    W = page.graph.node("sequential/dense_1/W")
+    tab.click(f"#f-n{W.id}")
+    image = tab.query_selector("#panel-value img.tensor")
+    assert image is not None and image.evaluate("i => i.naturalWidth") > 0
+    stats = {el.get_attribute("data-stat"): float(el.inner_text())
+             for el in tab.query_selector_all("#panel-grad [data-stat]")}
+    assert stats["mean"] == pytest.approx(float(page.run.grad(W).mean()), rel=1e-2, abs=1e-6)
+    tab.check("#ov-memory")
+    tab.evaluate("window.explorer.go(3)")
+    assert "holds" in tab.inner_text("#memory-now")
+    screenshot(tab, tmp_path, "mlp_memory")
+    assert errors == []
