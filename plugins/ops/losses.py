@@ -194,8 +194,9 @@ def _binary_targets(xp, target, op_name):
 
     On NumPy this is one ``min`` and one ``max`` of the target per forward (once per feed:
     backward does not check again), two passes over the target against the loss's own
-    dozen: measured at about 3 % of the op's forward for a (1024, 1) target and less for
-    larger ones (bool targets are not read at all). Labels 0..9, or -1/1, raise a
+    dozen: measured at 8 µs of the op's 200 µs forward for a (1024, 1) float32 target
+    (4 %, mostly call overhead) and 50 µs of 7 ms (0.7 %) for (65536, 1); bool targets
+    are not read at all. Labels 0..9, or -1/1, raise a
     ValueError naming the range found. On CuPy reading two numbers would make the host
     wait for the device at every step, so the check stays on the device: an out-of-range
     target makes its loss and gradient NaN (seen when the loss is read; ``check_finite=True``
