@@ -252,3 +252,14 @@ def test_explore_a_trained_model_through_its_history():
     W = history.trainer.graph.node("sequential/dense_1/W")
     np.testing.assert_allclose(np.array(node(page, W.name)["grad"]["numbers"], dtype=float),
                                page.run.grad(W).ravel(), rtol=1e-4)
+
+
+def test_a_small_cnn_shows_kernels_and_feature_maps_as_images():
+    rng = np.random.default_rng(0)
+    model = ge.nn.Sequential(ge.nn.Conv2d(1, 4, kernel_size=3), "relu", ge.nn.MaxPool2d(2), ge.nn.Flatten(),
+                             ge.nn.Dense(4 * 5 * 5, 3), seed=0)
+    page = explore(model, rng.random((4, 1, 12, 12)).astype(np.float32), rng.integers(0, 3, 4), loss="cross_entropy")
+    kernel = next(n for n in page.data["page"]["nodes"] if n["kind"] == "param" and len(n["value"]["shape"]) == 4)
+    assert kernel["value"]["kind"] == "image" and kernel["grad"]["kind"] == "image"
+    relu = next(n for n in page.data["page"]["nodes"] if n["op"] == "relu")
+    assert relu["value"]["image_note"].startswith("16 images (10 × 10)")

@@ -114,6 +114,15 @@ def test_keyboard_steps_forward_then_backward_and_panel_shows_the_run(open_page,
         assert numbers(tab.inner_text("#panel-value .numbers")) == pytest.approx([float(run.value(n))], rel=1e-5)
         assert numbers(tab.inner_text("#panel-grad .numbers")) == pytest.approx([float(run.grad(n))], rel=1e-5)
     assert "d/da = b" in tab.inner_text("#panel .doc")  # y = mul: its formula and local derivative
+    # the heat map colours a node once its gradient has arrived, not before
+    heat = next(n["heat"] for n in explore(g, run).data["page"]["nodes"] if n["id"] == u.id)
+    fill = f"#b-n{u.id} > path, #b-n{u.id} > polygon"
+    assert tab.get_attribute(fill, "fill") == heat
+    tab.keyboard.press("Home")
+    assert tab.get_attribute(fill, "fill") != heat
+    tab.click("#play")  # play steps on by itself
+    tab.wait_for_function("window.explorer.state.step >= 2", timeout=5000)
+    tab.click("#play")
     screenshot(tab, tmp_path, "chain_rule_end")
     assert errors == []
 
