@@ -762,9 +762,12 @@ class _Drawer:
         return node.name
 
     def _shape_of(self, node):
-        """Declared shape, or the run's where the declaration is unknown."""
+        """The shape a node's box shows: declared, or the run's where the declaration leaves
+        an axis open (the batch: (None, 784) in structure diagrams, (4, 784) with a run), so
+        a layer's label and its nodes agree."""
         shape = node.shape
-        if shape is None and self.run is not None and self.o.mode != "structure":
+        if (shape is None or any(d is None for d in shape)) and self.run is not None \
+                and self.o.mode != "structure" and self.shown[node.id].ran and node.kind != CONST:
             try:
                 shape = tuple(self.run.value(node).shape)
             except (ValueNotAvailableError, GraphEngineError):

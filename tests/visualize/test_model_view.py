@@ -269,3 +269,11 @@ def test_a_trained_model_with_its_run_fits_a_slide(dot_executable):
     g, run, *_ = trained_graph(model, (1, 28, 28), batch=2)
     assert _png_width(draw(model, run)) <= 1600
     assert _png_width(draw(g, run, collapse=True)) <= 1600
+
+
+def test_layer_labels_and_their_nodes_show_the_same_shapes():
+    model = mlp()
+    g, run, *_ = trained_graph(model, (784,))
+    with_run = cluster_labels(draw(model, run).source)
+    assert "(4, 784) → (4, 30)" in with_run[0]  # the run's batch, as on the nodes: matmul · (4, 30)
+    assert "(None, 784) → (None, 30)" in cluster_labels(draw(model).source)[0]
