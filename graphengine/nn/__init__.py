@@ -9,7 +9,8 @@
 ((None, 10), 79510)
 
 See :mod:`graphengine.nn.module` for how names, scopes, training/evaluation paths and
-seeds work, and ``docs/training.md`` for training these models.
+seeds work, ``docs/training.md`` for training these models, and ``docs/models.md`` for
+``model.predict``, ``model.evaluate``, ``model.save`` and ``ge.nn.load``.
 """
 
 from .layers import (
@@ -37,12 +38,13 @@ from .layers import (
 )
 from .conv import Conv1d, Conv2d, ConvTranspose2d
 from .embedding import Embedding
-from .module import Module, ModuleError, StateUpdate, graph_state_updates, make_initial_value
+from .module import LayerInfo, Module, ModuleError, StateUpdate, graph_state_updates, make_initial_value
 from .normalization import BatchNorm, BatchNorm2d, GroupNorm, LayerNorm
 from .pooling import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, Dropout2d, GlobalAvgPool2d, MaxPool1d, MaxPool2d
+from .loading import load
 
 __all__ = [
-    "Module", "ModuleError", "StateUpdate", "make_initial_value", "graph_state_updates",
+    "Module", "ModuleError", "LayerInfo", "load", "StateUpdate", "make_initial_value", "graph_state_updates",
     "Dense", "Linear", "Activation", "Sigmoid", "Tanh", "ReLU", "LeakyReLU", "ELU", "Softplus", "GELU", "SiLU",
     "Softmax", "LogSoftmax", "Step", "Identity", "Flatten", "Dropout", "GaussianNoise", "Sequential", "Residual",
     "BatchNorm", "as_module", "BatchNorm2d", "LayerNorm", "GroupNorm",

@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from .module import Module, ModuleError
+from .module import Module, ModuleError, portable_config
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
@@ -91,6 +91,14 @@ class _ConvLayer(Module):
         self.init = init
         self.bias_init = bias_init
         self.dtype = dtype
+
+    def get_config(self) -> dict:
+        config = {"in_channels": self.in_channels, "out_channels": self.out_channels, "kernel_size": self.kernel_size,
+                  "stride": self.stride, "padding": self.padding, "dilation": self.dilation, "groups": self.groups,
+                  "bias": self.use_bias, "padding_mode": self.padding_mode, "dtype": self.dtype, "name": self.name}
+        if self.transposed:
+            config["output_padding"] = self.output_padding
+        return portable_config(config, init=self.init, bias_init=self.bias_init, seed=self.seed)
 
     @property
     def default_name(self) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..node import Node
-from .module import Module, ModuleError, make_initial_value
+from .module import Module, ModuleError, make_initial_value, portable_config
 
 
 def _standard_normal(shape, dtype="float32", rng=None):
@@ -49,6 +49,11 @@ class Embedding(Module):
         self.padding_idx = padding_idx
         self.init = _standard_normal if init is None else init
         self.dtype = dtype
+
+    def get_config(self) -> dict:
+        return portable_config({"num_embeddings": self.num_embeddings, "embedding_dim": self.embedding_dim,
+                                "padding_idx": self.padding_idx, "dtype": self.dtype, "name": self.name},
+                               init=None if self.init is _standard_normal else self.init, seed=self.seed)
 
     @property
     def default_name(self) -> str:

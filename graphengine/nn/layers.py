@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..node import Node
-from .module import Module, ModuleError
+from .module import Module, ModuleError, portable_config
 
 
 def _positive_int(value, what):
@@ -106,6 +106,11 @@ class Dense(Module):
             shapes["b"] = (self.out_features,)
         return shapes
 
+    def get_config(self) -> dict:
+        return portable_config({"in_features": self.in_features, "out_features": self.out_features,
+                                "bias": self.use_bias, "activation": self.activation, "dtype": self.dtype,
+                                "name": self.name}, init=self.init, bias_init=self.bias_init, seed=self.seed)
+
     def extra_repr(self) -> str:
         extra = "" if self.use_bias else ", bias=False"
         act = f", activation={self.activation!r}" if self.activation else ""
@@ -142,6 +147,10 @@ class Activation(Module):
 
     def expected_param_shapes(self):
         return {}
+
+    def get_config(self) -> dict:
+        head = {"op": self.op} if type(self) is Activation else {}
+        return {**head, "name": self.name, **self.attrs}
 
     def extra_repr(self) -> str:
         attrs = "".join(f", {k}={v!r}" for k, v in self.attrs.items())
@@ -203,7 +212,7 @@ class Flatten(Module):
 
 
 class Dropout(Module):
-    """Dropout (deck 001): in training, each unit is zeroed with probability ``p`` and the
+    """Dropout (Srivastava et al., JMLR 2014): in training, each unit is zeroed with probability ``p`` and the
     survivors scaled by 1/(1-p) (inverted dropout), so evaluation is the identity.
 
     The training path is the ``dropout`` op, drawing a fresh mask at every run; the
@@ -235,6 +244,9 @@ class Dropout(Module):
     def expected_param_shapes(self):
         return {}
 
+    def get_config(self) -> dict:
+        return {"p": self.p, "name": self.name}
+
     def extra_repr(self) -> str:
         return f"p={self.p}"
 
@@ -265,6 +277,9 @@ class GaussianNoise(Module):
 
     def expected_param_shapes(self):
         return {}
+
+    def get_config(self) -> dict:
+        return {"std": self.std, "name": self.name}
 
     def extra_repr(self) -> str:
         return f"std={self.std}"
@@ -345,15 +360,23 @@ class Sequential(Module):
                 return n
         return None
 
+    def get_config(self) -> dict:
+        return portable_config({"layers": list(self._layers), "name": self.name}, seed=self.seed)
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Sequential":
+        config = dict(config)
+        return cls(*config.pop("layers", ()), **config)
+
     def expected_param_shapes(self):
         return {}
 
 
 class Residual(Module):
-    """A residual block (He et al. 2015, deck 001): ``y = x + R(x)``.
+    """A residual block (He et al., "Deep Residual Learning", CVPR 2016): ``y = x + R(x)``.
 
     When ``R`` changes the size of the last axis, the shortcut is a learned projection
-    ``x @ W_s`` (a bias-free Dense, the slide's ``y = W_s x + R(x)``); ``projection=True``
+    ``x @ W_s`` (a bias-free Dense, He et al.'s ``y = W_s x + R(x)``); ``projection=True``
     forces one, ``False`` refuses a size change. ``activation`` is applied after the sum
     (ResNet uses "relu").
     """
@@ -425,6 +448,17 @@ class Residual(Module):
                 return None
             return {"projection/W": (n_in, n_out)}
         return {}
+
+    def get_config(self) -> dict:
+        return portable_config({"inner": self.inner, "projection": self.projection_mode,
+                                "activation": self.activation, "name": self.name}, init=self.init, seed=self.seed)
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Residual":
+        config = dict(config)
+        if "inner" not in config:
+            raise ModuleError("Residual's config needs 'inner' (the module R of y = x + R(x))")
+        return cls(config.pop("inner"), **config)
 
     def extra_repr(self) -> str:
         return f"projection={self.projection_mode!r}" + (f", activation={self.activation!r}" if self.activation else "")

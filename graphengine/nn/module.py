@@ -4,7 +4,7 @@ A module builds graph nodes when it is called on a node, the way a PyTorch modul
 when it is called on a tensor, except that here the call happens once, while the graph
 is built, and returns the output *node*::
 
-    class LogisticRegression(ge.nn.Module):          # deck 001
+    class LogisticRegression(ge.nn.Module):          # h = sigmoid(x @ W + b)
         def __init__(self, D_in):
             super().__init__()
             self.lin = ge.nn.Linear(D_in, 1)
@@ -47,11 +47,13 @@ as ``init`` (NumPy or CuPy) are used where they are, in the param's dtype.
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import GraphEngineError, ShapeError
-from ..node import Node
+from ..errors import ShapeError
+from ..node import INPUT, Node
+from .errors import ModuleError
 
 _CALL_STACK: list = []  # (module, training) of the calls being built, innermost last
 _REGISTRY_KEY = "graphengine.nn"
@@ -73,11 +75,39 @@ def graph_state_updates(graph) -> list:
     return list(registry["updates"]) if registry else []
 
 
-class ModuleError(GraphEngineError, ValueError):
-    """A module was used in a way that cannot build a graph (wrong graph, not built, ...)."""
-
-
 _BUILDS: list = []  # the _Build of every module call in progress, innermost last
+_BUDGETS: list = []  # [bytes left] while ge.nn.load builds a model: params beyond it are refused
+
+
+class weight_budget:
+    """While active, params and state created by modules may total at most ``nbytes``
+    (``ge.nn.load`` sets it to the weights its file declares, so a config that asks for
+    more is refused before the arrays are allocated)."""
+
+    def __init__(self, nbytes: int):
+        self.left = [int(nbytes)]
+
+    def __enter__(self):
+        _BUDGETS.append(self.left)
+        return self
+
+    def __exit__(self, *exc):
+        _BUDGETS.remove(self.left)
+        return False
+
+
+def _spend_budget(where, shape, dtype):
+    if not _BUDGETS:
+        return
+    left = _BUDGETS[-1]
+    try:
+        nbytes = int(np.prod(shape, dtype=object)) * np.dtype(dtype).itemsize
+    except TypeError:
+        return  # not a shape: make_initial_value names the problem
+    if nbytes > left[0]:
+        raise ModuleError(f"{where} of shape {shape} would take {nbytes} bytes, more than the {left[0]} bytes of "
+                          "weights left in what the file declares; the file's layer config and weights disagree")
+    left[0] -= nbytes
 
 
 class _Build:
@@ -171,7 +201,7 @@ class Module:
             _check_name(name)
         self.name = name
         self.seed = seed
-        self.graph = None
+        self._graph = None
         self.path = ""  # full scope path of the first call, e.g. "sequential/dense_1"
         self._params: dict[str, Node] = {}
         self._state: dict[str, Node] = {}
@@ -182,6 +212,11 @@ class Module:
         self.last_input_shape = None
         self.last_output_shape = None
         self.calls = 0
+        self._first_call = None  # (input nodes, output node, training, other arguments?) of the first call
+        self._inference = None  # (input nodes, output node) that predict runs, once made
+        self.trainer = None  # set by fit (the Trainer that trained this model)
+        self._optimizer = None  # the optimizer ge.nn.load restored, when the file holds one
+        self.training_config = None  # {"loss": ..., "metrics": [...]} from a saved file, for evaluate
 
     # -- sub-module registration ------------------------------------------------------
     def __setattr__(self, key, value):
@@ -237,7 +272,34 @@ class Module:
 
     @property
     def built(self) -> bool:
-        return self.graph is not None
+        """True once the module was called on an input node (its params exist)."""
+        return self._graph is not None
+
+    @property
+    def graph(self):
+        """The graph the module's params live in, once built (called on an input node, or
+        built by ``build``, ``fit`` or ``predict``). Before that, a :class:`ModuleError`
+        says how to build it."""
+        if self._graph is None:
+            raise ModuleError(
+                f"{type(self).__name__} {self.name or self.default_name!r} is not built yet, so it has no graph: call it "
+                f"on an input node (x = g.input('x', shape=(None, 784)); model(x)), or model.build((None, 784)), or "
+                f"train it with ge.training.fit(model, X, y) or run model.predict(X)")
+        return self._graph
+
+    @property
+    def optimizer(self):
+        """The optimizer of the trainer that trained this model (``model.trainer``), else
+        the one ``ge.nn.load`` restored from a file, else None. Pass it to ``fit`` to go
+        on training with its state: ``ge.training.fit(model, X, y, optimizer=model.optimizer)``."""
+        trainer = self.__dict__.get("trainer")
+        if trainer is not None and getattr(trainer, "optimizer", None) is not None:
+            return trainer.optimizer
+        return self._optimizer
+
+    @optimizer.setter
+    def optimizer(self, value):
+        self._optimizer = value
 
     def __call__(self, *inputs, training: bool | None = None, **kwargs):
         graph = next((i.graph for i in inputs if isinstance(i, Node)), None)
@@ -246,16 +308,16 @@ class Module:
                 f"{type(self).__name__} is called on graph nodes (e.g. x = g.input('x', shape=(None, 784)); "
                 f"model(x)); got {', '.join(type(i).__name__ for i in inputs) or 'no inputs'}"
             )
-        if self.graph is not None and graph is not self.graph:
+        if self._graph is not None and graph is not self._graph:
             raise ModuleError(
-                f"module {self.path or type(self).__name__!r} has its parameters in graph {self.graph.name!r}; it "
+                f"module {self.path or type(self).__name__!r} has its parameters in graph {self._graph.name!r}; it "
                 f"cannot be called on nodes of graph {graph.name!r}. Build a new module for that graph."
             )
         parent = _CALL_STACK[-1][0] if _CALL_STACK else None
         if training is None:
             training = _CALL_STACK[-1][1] if _CALL_STACK else True
         training = bool(training)
-        if parent is not None and parent.graph is not graph:
+        if parent is not None and parent._graph is not graph:
             raise ModuleError(f"sub-module {type(self).__name__} is called on a node of another graph than its parent")
         # all or nothing: a build that raises leaves the graph (nodes, name counters), the
         # modules it touched (params, names, sizes read from the input) and ge.nn's records
@@ -267,9 +329,9 @@ class Module:
         try:
             if self._assigned_name is None:
                 self._assigned_name = self._pick_name(graph, parent)
-            first = self.graph is None
+            first = self._graph is None
             if first:
-                self.graph = graph
+                self._graph = graph
                 self.path = (graph.current_scope + "/" if graph.current_scope else "") + self._assigned_name
             _CALL_STACK.append((self, training))
             self._training_now = training
@@ -285,6 +347,9 @@ class Module:
                 raise ModuleError(f"{type(self).__name__}.forward returned node {out.name!r} of another graph than "
                                   "its input's; build the output from the input node")
             self.calls += 1
+            if first:
+                nodes = tuple(i for i in inputs if isinstance(i, Node))
+                self._first_call = (nodes, out, training, len(nodes) != len(inputs) or bool(kwargs))
             first_input = next(i for i in inputs if isinstance(i, Node))
             self.last_input_shape = first_input.shape
             self.last_output_shape = out.shape
@@ -358,6 +423,7 @@ class Module:
         if existing is not None:
             return existing
         graph = self._building_graph("add_param")
+        _spend_budget(f"{self.path}/{name}", tuple(shape), dtype)
         value = make_initial_value(init, tuple(shape), dtype, self._init_rng(), f"{self.path}/{name}")
         node = graph.param(name, value)
         self._params[name] = node
@@ -369,6 +435,7 @@ class Module:
         if existing is not None:
             return existing
         graph = self._building_graph("add_state")
+        _spend_budget(f"{self.path}/{name}", tuple(np.shape(value)), getattr(value, "dtype", np.float64))
         node = graph.const(value if hasattr(value, "shape") else np.asarray(value), name=name)
         self._state[name] = node
         return node
@@ -381,9 +448,9 @@ class Module:
         return update
 
     def _building_graph(self, what):
-        if self._training_now is None or self.graph is None:
+        if self._training_now is None or self._graph is None:
             raise ModuleError(f"{type(self).__name__}.{what} can only be used inside forward, while the module builds")
-        return self.graph
+        return self._graph
 
     def params(self) -> list[Node]:
         """Param nodes of this module and its sub-modules, in creation (id) order."""
@@ -492,6 +559,201 @@ class Module:
             out.append(f"non-trainable state values: {state} (running statistics, not counted above)")
         return "\n".join(out)
 
+    # -- a model as a whole: build, predict, evaluate, save --------------------------------
+    def build(self, input_shape, dtype="float32"):
+        """Build the module on a new input of ``input_shape`` (with the batch axis, which
+        may be None: ``(None, 784)``) in a new graph named after it; returns the output
+        node. Like Keras' ``model.build(input_shape)``: the same as
+        ``model(ge.Graph(...).input("x", shape=input_shape, dtype=dtype))``. Models that
+        take integer ids (``Embedding``) need ``dtype="int64"``."""
+        from ..graph import Graph
+
+        if self._graph is not None:
+            raise ModuleError(f"{type(self).__name__} {self.path!r} is already built (in graph {self._graph.name!r})")
+        if isinstance(input_shape, (int, np.integer)) or input_shape is None:
+            raise ModuleError(f"build takes the input's shape with its batch axis, e.g. (None, 784); got {input_shape!r}")
+        shape = tuple(None if d is None else int(d) for d in input_shape)
+        graph = Graph(self.name or self.default_name)
+        return self(graph.input("x", shape=shape, dtype=dtype))
+
+    def predict(self, X, batch_size: int = 1024) -> np.ndarray:
+        """The model's outputs for ``X`` (NumPy; logits for a cross-entropy classifier),
+        computed on the evaluation path (no dropout, batch norm's running statistics),
+        ``batch_size`` rows at a time.
+
+        A model trained by ``fit`` runs its trainer's evaluation path
+        (``model.trainer.predict``). A model built by a call on an input node runs that
+        call's nodes when they do not depend on the mode, else an evaluation path added
+        once under the scope ``predict`` (same params). A model never built is built first
+        for inputs shaped like ``X`` (``model.build((None,) + X.shape[1:])``: float inputs
+        as float32, integer ones as int64 when the first layer is an ``Embedding``).
+        A model of several inputs takes ``X`` as a list of arrays.
+        """
+        from .inference import as_input_list, run_batches
+
+        where = f"{type(self).__name__}.predict"
+        trainer = self.trainer
+        if trainer is not None and getattr(trainer, "built", False):
+            return trainer.predict(X, batch_size=batch_size)
+        count = len(self._first_call[0]) if self._first_call is not None else 1
+        arrays = as_input_list(X, count, where)
+        if self._graph is None:
+            self._build_for(arrays)
+        inputs, output = self._inference_path(arrays, where)
+        return run_batches(self._graph, inputs, output, arrays, batch_size, where)
+
+    def evaluate(self, X, y, *, loss=None, metrics=None, batch_size: int = 1024) -> dict:
+        """``{"loss": mean loss, <metric>: value}`` of the model on ``(X, y)``, on the
+        evaluation path.
+
+        A model trained by ``fit`` uses its trainer's loss and metrics
+        (``model.trainer.evaluate``); a model loaded with ``ge.nn.load`` those saved with
+        it. Any other model needs ``loss=``: an op name (``"cross_entropy"``, ``"mse"``, ...)
+        or a function ``loss(output_node, target_node) -> node``. ``metrics`` are names
+        (``"accuracy"``, ``"mse"``, ...) or functions ``f(prediction, target) -> float``;
+        by default accuracy for classification losses. Giving ``loss=`` or ``metrics=`` to
+        a trained model computes those instead of the trainer's.
+        """
+        from .inference import loss_and_metrics, prepare_targets, resolve_metrics
+
+        where = f"{type(self).__name__}.evaluate"
+        trainer = self.trainer
+        if trainer is not None and getattr(trainer, "built", False) and loss is None and metrics is None:
+            return trainer.evaluate(X, y, batch_size=batch_size)
+        if loss is None:
+            if trainer is not None and isinstance(getattr(trainer, "loss_spec", None), str):
+                loss = trainer.loss_spec
+            elif self.training_config is not None and self.training_config.get("loss") is not None:
+                loss = self.training_config["loss"]
+                if metrics is None:
+                    metrics = self.training_config.get("metrics")
+            else:
+                raise ModuleError(
+                    f"{where}: this model was not trained by fit (and not loaded from a file that names its loss), so "
+                    "evaluate does not know the loss: pass loss=, e.g. model.evaluate(X, y, loss='cross_entropy')")
+        if isinstance(loss, str):
+            import graphengine as ge
+
+            getattr(ge.ops, loss)  # a misspelt loss: UnknownOpError with suggestions, before any work
+        elif not callable(loss):
+            raise ModuleError(f"{where}: loss must be an op name or a function (output, target) -> node, got "
+                              f"{type(loss).__name__}")
+        resolved = resolve_metrics(loss, metrics)
+        prediction = self.predict(X, batch_size=batch_size)
+        targets = prepare_targets(loss, y, prediction, where)
+        return loss_and_metrics(loss, resolved, prediction, targets, batch_size, where)
+
+    def save(self, path, *, include_optimizer: bool = True) -> str:
+        """Write the model to ``path`` (one zip file; ``.genn`` is a good suffix): its
+        structure as JSON (each layer's class and :meth:`get_config`), the shapes of its
+        inputs, its weights (params and running statistics) as ``.npz``, and, when it was
+        trained by ``fit`` (or loaded with an optimizer) and ``include_optimizer``, the
+        optimizer's state and the loss and metric names. No pickle: ``ge.nn.load(path)``
+        reads it back. Returns the path. See ``graphengine.nn.saving``."""
+        from .saving import save_model
+
+        return save_model(self, path, include_optimizer=include_optimizer)
+
+    def get_config(self) -> dict:
+        """The constructor arguments that rebuild this module (``type(m).from_config(
+        m.get_config())``), JSON values only, sub-modules as modules: what ``save`` writes.
+
+        Built-in layers define it. This default serves modules whose ``__init__`` takes no
+        arguments but ``name`` (and ``seed``); a module with other arguments must define
+        ``get_config`` returning them, as in Keras."""
+        import inspect
+
+        own = [p for p in inspect.signature(type(self).__init__).parameters.values()
+               if p.name not in ("self", "name", "seed") and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        if own:
+            raise ModuleError(
+                f"{type(self).__name__} takes the arguments {', '.join(p.name for p in own)}, so it must define "
+                f"get_config(self) returning them (a dict of JSON values and modules), e.g. "
+                f"return {{'name': self.name, {', '.join(repr(p.name) + ': self.' + p.name for p in own[:2])}}}")
+        config = {"name": self.name}
+        if "seed" in inspect.signature(type(self).__init__).parameters and _json_seed(self.seed) is not None:
+            config["seed"] = _json_seed(self.seed)
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Module":
+        """A new, unbuilt module from :meth:`get_config`'s dict (``cls(**config)``)."""
+        return cls(**config)
+
+    def layer_info(self) -> list["LayerInfo"]:
+        """One :class:`LayerInfo` per module, this one first, then its sub-modules depth
+        first in registration order (as :meth:`summary` lists them): scope path, depth,
+        type, the input and output nodes of its first call and their shapes, and its
+        parameter counts. What a renderer needs to draw a model layer by layer."""
+        rows = []
+
+        def walk(module, label, depth, seen):
+            if id(module) in seen:
+                return
+            seen.add(id(module))
+            try:
+                own = module.own_parameter_count()
+            except ModuleError:
+                own = None
+            try:
+                total = module.parameter_count()
+            except ModuleError:
+                total = None
+            first = module._first_call
+            inputs, output = (first[0], first[1]) if first is not None else ((), None)
+            rows.append(LayerInfo(
+                module=module, name=label, path=module.path, depth=depth, type=type(module).__name__,
+                inputs=tuple(inputs), output=output, input_shapes=tuple(n.shape for n in inputs),
+                output_shape=None if output is None else output.shape, params=own, total_params=total))
+            for key, child in module._children.items():
+                walk(child, child._assigned_name or child.name or key, depth + 1, seen)
+
+        walk(self, self._assigned_name or self.name or self.default_name, 0, set())
+        return rows
+
+    def _build_for(self, arrays):
+        """Build a never-built model for inputs shaped like ``arrays`` (see :meth:`predict`)."""
+        if len(arrays) != 1:
+            raise ModuleError(f"{type(self).__name__} is not built and takes several inputs; build it first by "
+                              "calling it on its input nodes")
+        X = arrays[0]
+        dtype = "int64" if X.dtype.kind in "biu" and _first_leaf_is_embedding(self) else "float32"
+        self.build((None,) + tuple(X.shape[1:]), dtype=dtype)
+
+    def _inference_path(self, arrays, where):
+        """(input nodes, output node) of the evaluation path predict runs, made once."""
+        if self._inference is not None:
+            return self._inference
+        inputs, output, training, extra = self._first_call
+        if extra:
+            raise ModuleError(f"{where}: the model was built with arguments other than input nodes; call it on your "
+                              "inputs with training=False and run the graph yourself (graph.forward)")
+        if all(n.kind == INPUT for n in inputs) and (not training or not self.is_mode_dependent):
+            self._inference = (inputs, output)
+            return self._inference
+        graph = self._graph
+        build = _Build(graph)
+        build.record(self)
+        try:
+            used = {n.name.split("/", 1)[0] for n in graph.nodes()}
+            scope = "predict"
+            k = 1
+            while scope in used:
+                k += 1
+                scope = f"predict_{k}"
+            with graph.scope(scope):
+                new_inputs = tuple(graph.input("x" if len(inputs) == 1 else f"x_{i + 1}",
+                                               shape=(None,) + tuple(n.shape[1:]) if n.shape else None, dtype=n.dtype)
+                                   for i, n in enumerate(inputs))
+                out = self(*new_inputs, training=False)
+            self._inference = (new_inputs, out)
+        except BaseException:
+            build.undo()
+            raise
+        finally:
+            build.close()
+        return self._inference
+
     def extra_repr(self) -> str:
         return ""
 
@@ -506,6 +768,56 @@ class Module:
             lines.append(f"  ({label}): {inner}")
         lines.append(")")
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One row of :meth:`Module.layer_info`: a module of a model and its first call.
+
+    ``path``: its full scope path (``"sequential/dense_1"``; ``""`` before it is built);
+    ``name``: the last part of it (the label :meth:`Module.summary` shows); ``depth``: 0
+    for the model, 1 for its layers, ...; ``type``: the class name; ``inputs`` / ``output``:
+    the nodes of its first call (``()`` / None before it is built) and ``input_shapes`` /
+    ``output_shape`` their shapes (None for an axis known only at run time); ``params``:
+    its own trainable scalars, ``total_params``: with its sub-modules' (None where not
+    known before the first call).
+    """
+
+    module: "Module"
+    name: str
+    path: str
+    depth: int
+    type: str
+    inputs: tuple
+    output: object
+    input_shapes: tuple
+    output_shape: object
+    params: object
+    total_params: object
+
+
+def _json_seed(seed):
+    return int(seed) if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) else None
+
+
+def portable_config(config: dict, **optional) -> dict:
+    """``config`` plus the ``optional`` entries a file can hold: an initializer given by
+    name or number (a function or an array is left out: the saved weights replace what it
+    draws), an int seed (a Generator is left out). Used by the layers' ``get_config``."""
+    out = dict(config)
+    for key, value in optional.items():
+        if value is None or isinstance(value, str) or (isinstance(value, (int, float, np.integer, np.floating))
+                                                       and not isinstance(value, bool)):
+            out[key] = value.item() if isinstance(value, np.generic) else value
+    if "dtype" in out and out["dtype"] is not None:
+        out["dtype"] = np.dtype(out["dtype"]).name
+    return out
+
+
+def _first_leaf_is_embedding(module) -> bool:
+    while module._children:
+        module = next(iter(module._children.values()))
+    return type(module).__name__ == "Embedding"
 
 
 def _check_name(name):
@@ -557,4 +869,4 @@ def make_initial_value(init, shape, dtype, rng, where=""):
     return value
 
 
-__all__ = ["Module", "ModuleError", "StateUpdate", "make_initial_value", "graph_state_updates"]
+__all__ = ["Module", "ModuleError", "LayerInfo", "portable_config", "weight_budget", "StateUpdate", "make_initial_value", "graph_state_updates"]

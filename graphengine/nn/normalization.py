@@ -1,4 +1,4 @@
-"""Batch normalization (deck 002), composed from existing ops: no dedicated op is needed.
+"""Batch normalization (Ioffe and Szegedy 2015), composed from existing ops: no dedicated op is needed.
 
 Training path, over the batch axis (and every other axis but the last)::
 
@@ -24,7 +24,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from .module import Module, ModuleError
+from .module import Module, ModuleError, portable_config
+
+
+def _free_local_name(graph, base: str) -> str:
+    """``base`` in the current scope, or ``base_2``, ... when a second training path of the
+    layer (a second call with training=True) already took it."""
+    prefix = graph.current_scope + "/" if graph.current_scope else ""
+    name, k = base, 1
+    while prefix + name in graph:
+        k += 1
+        name = f"{base}_{k}"
+    return name
 
 
 class BatchNorm(Module):
@@ -55,6 +66,10 @@ class BatchNorm(Module):
         self.dtype = dtype
         self.batch_stats = []  # (mean node, var node) of each training-mode call
 
+    def get_config(self) -> dict:
+        return portable_config({"num_features": self.num_features, "momentum": self.momentum, "eps": self.eps,
+                                "dtype": self.dtype, "name": self.name})
+
     @property
     def default_name(self) -> str:
         return "batchnorm"
@@ -78,9 +93,10 @@ class BatchNorm(Module):
         if not axes:
             raise ModuleError(f"BatchNorm needs a batch axis; {x.name!r} has shape {x.shape}")
         if self.training:
-            mu = ge.ops.mean(x, axis=axes, keepdims=True, name="batch_mean")
+            mu = ge.ops.mean(x, axis=axes, keepdims=True, name=_free_local_name(x.graph, "batch_mean"))
             centered = x - mu
-            var = ge.ops.mean(ge.ops.square(centered), axis=axes, keepdims=True, name="batch_var")
+            var = ge.ops.mean(ge.ops.square(centered), axis=axes, keepdims=True,
+                              name=_free_local_name(x.graph, "batch_var"))
             normalized = centered / ge.ops.sqrt(var + self.eps)
             self.batch_stats.append((mu, var, x))
             self.add_update((mu, var, x), self._update_running)
@@ -161,6 +177,9 @@ class BatchNorm2d(BatchNorm):
         super().__init__(num_features, momentum=momentum, eps=eps, dtype=dtype, name=name)
         self.affine = bool(affine)
 
+    def get_config(self) -> dict:
+        return dict(super().get_config(), affine=self.affine)
+
     @property
     def default_name(self) -> str:
         return "batchnorm2d"
@@ -232,6 +251,11 @@ class LayerNorm(Module):
         self.use_bias = bool(bias) and self.elementwise_affine
         self.dtype = dtype
 
+    def get_config(self) -> dict:
+        return portable_config({"normalized_shape": self.normalized_shape, "eps": self.eps,
+                                "elementwise_affine": self.elementwise_affine, "bias": self.use_bias,
+                                "dtype": self.dtype, "name": self.name})
+
     @property
     def default_name(self) -> str:
         return "layernorm"
@@ -289,6 +313,10 @@ class GroupNorm(Module):
         self.eps = float(eps)
         self.affine = bool(affine)
         self.dtype = dtype
+
+    def get_config(self) -> dict:
+        return portable_config({"num_groups": self.num_groups, "num_channels": self.num_channels, "eps": self.eps,
+                                "affine": self.affine, "dtype": self.dtype, "name": self.name})
 
     @property
     def default_name(self) -> str:

@@ -72,6 +72,10 @@ class _MaxPool(_Pool):
         self.dilation = _sizes(dilation, self.spatial, "dilation", layer, 1)
         self.ceil_mode = bool(ceil_mode)
 
+    def get_config(self) -> dict:
+        return {"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding,
+                "dilation": self.dilation, "ceil_mode": self.ceil_mode, "name": self.name}
+
     def attrs(self) -> dict:
         return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding, dilation=self.dilation,
                     ceil_mode=self.ceil_mode)
@@ -108,6 +112,10 @@ class _AvgPool(_Pool):
         self.ceil_mode = bool(ceil_mode)
         self.count_include_pad = bool(count_include_pad)
 
+    def get_config(self) -> dict:
+        return {"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding,
+                "ceil_mode": self.ceil_mode, "count_include_pad": self.count_include_pad, "name": self.name}
+
     def attrs(self) -> dict:
         return dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding, ceil_mode=self.ceil_mode,
                     count_include_pad=self.count_include_pad)
@@ -131,6 +139,9 @@ class AvgPool2d(_AvgPool):
                 divisor_override, (int, np.integer)) or divisor_override == 0):
             raise ModuleError(f"AvgPool2d divisor_override must be None or a non-zero int, got {divisor_override!r}")
         self.divisor_override = None if divisor_override is None else int(divisor_override)
+
+    def get_config(self) -> dict:
+        return dict(super().get_config(), divisor_override=self.divisor_override)
 
     def attrs(self) -> dict:
         return dict(super().attrs(), divisor_override=self.divisor_override)
@@ -167,6 +178,9 @@ class AdaptiveAvgPool2d(_Pool):
                               f"{output_size!r}")
         self.output_size = output_size
 
+    def get_config(self) -> dict:
+        return {"output_size": self.output_size, "name": self.name}
+
     def attrs(self) -> dict:
         return dict(output_size=self.output_size)
 
@@ -187,6 +201,9 @@ class GlobalAvgPool2d(Module):
     def __init__(self, keepdims: bool = False, *, name=None):
         super().__init__(name=name)
         self.keepdims = bool(keepdims)
+
+    def get_config(self) -> dict:
+        return {"keepdims": self.keepdims, "name": self.name}
 
     @property
     def default_name(self) -> str:
@@ -232,6 +249,9 @@ class Dropout2d(Module):
         if not 0.0 <= p <= 1.0:
             raise ModuleError(f"Dropout2d p is the probability to drop a channel, in [0, 1]; got {p}")
         self.p = p
+
+    def get_config(self) -> dict:
+        return {"p": self.p, "name": self.name}
 
     @property
     def default_name(self) -> str:
