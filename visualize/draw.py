@@ -310,10 +310,10 @@ def _warn_if_large(graph, drawer):
     boxes = len(set(drawer.rep.values()))
     if boxes <= LARGE_DRAWING_BOXES:
         return
-    top = [s for s in drawer.scopes if "/" not in s]
-    if top:
-        hint = (f"Pass collapse=True to fold each of its {len(top)} top-level scopes into one box, or collapse=1 "
-                "(or a deeper level) to keep that many levels of clusters")
+    layers = _layer_scopes(drawer.scopes, set(drawer.scope.values()))
+    if layers:
+        hint = (f"Pass collapse=True to fold each of its {len(layers)} layers (top-level scopes, or the sub-scopes "
+                "of a model) into one box, or collapse=1 (or a deeper level) to keep that many levels of clusters")
     else:
         hint = ("It has no name scopes that collapse= could fold: build it under graph.scope(...) (layers do), "
                 "then draw with collapse=True")

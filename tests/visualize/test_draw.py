@@ -496,13 +496,27 @@ def test_drawing_a_huge_graph_uncollapsed_warns_and_suggests_collapse(monkeypatc
     monkeypatch.setattr(draw_module, "LARGE_DRAWING_BOXES", 20)  # a small graph stands in for 10^4 nodes
     g = scoped_chain(blocks=3, per_block=10)  # 31 nodes
     with pytest.warns(draw_module.LargeGraphWarning,
-                      match=r"graph 'long' has 31 boxes \(31 nodes\).*many minutes.*collapse=True.*3 top-level") as seen:
+                      match=r"graph 'long' has 31 boxes \(31 nodes\).*many minutes.*collapse=True.*3 layers") as seen:
         draw(g)
     assert seen[0].filename == __file__  # points at the caller's line
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         draw(g, collapse=True)  # 4 boxes: no warning
         draw(scoped_chain(blocks=2, per_block=9))  # 19 boxes, at the threshold or under it: no warning
+
+
+def test_a_huge_model_warns_with_the_number_of_its_layers(monkeypatch):
+    draw_module = sys.modules["graphengine.visualize.draw"]
+
+    monkeypatch.setattr(draw_module, "LARGE_DRAWING_BOXES", 20)
+    model = ge.nn.Sequential(*[ge.nn.Dense(4, 4) for _ in range(6)], seed=0)  # 25 nodes in one scope
+    g = ge.Graph("deep")
+    model(g.input("x", shape=(None, 4)))
+    with pytest.warns(draw_module.LargeGraphWarning, match=r"fold each of its 6 layers"):
+        draw(g)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        draw(g, collapse=True)  # 7 boxes
 
 
 def test_a_huge_graph_without_scopes_warns_that_collapse_has_nothing_to_fold(monkeypatch):
