@@ -33,7 +33,7 @@ import zlib
 
 import numpy as np
 
-from ..errors import GraphEngineError
+from .errors import DistributedError, MPIUnavailableError
 
 MPI_EXTRA_HINT = ('install the "mpi" extra: pip install "graphengine-nn[mpi]" (mpi4py and the mpich wheel); '
                   "on a cluster install only mpi4py, built against the site's MPI: "
@@ -44,14 +44,6 @@ MPI_EXTRA_HINT = ('install the "mpi" extra: pip install "graphengine-nn[mpi]" (m
 LAUNCHER_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
 LAUNCHER_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
 ABORT_GRACE_SECONDS = 1.0  # after printing the error, before MPI_Abort: time for the launcher to forward it
-
-
-class DistributedError(GraphEngineError, RuntimeError):
-    """Ranks disagree (different shards, params, layouts) or a collective cannot run."""
-
-
-class MPIUnavailableError(DistributedError, ImportError):
-    """MPI was asked for (or a launcher started this process) but mpi4py is not installed."""
 
 
 def launched_by_mpi() -> bool:
@@ -264,7 +256,8 @@ def init(backend: str = "auto", comm=None, *, abort_on_error: bool = True) -> Co
         if isinstance(comm, Communicator):
             return comm
         if not hasattr(comm, "Allreduce") or not hasattr(comm, "Get_rank"):
-            raise DistributedError(f"comm must be an mpi4py communicator (MPI.COMM_WORLD, ...), got {type(comm).__name__}")
+            raise DistributedError(
+                f"comm must be an mpi4py communicator (MPI.COMM_WORLD, ...), got {type(comm).__name__}")
         wrapped = Communicator(comm)
     else:
         if backend not in ("auto", "mpi", "single"):

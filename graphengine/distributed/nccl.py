@@ -4,8 +4,9 @@ ranks and share the NCCL id.
 One process drives one GPU: call :func:`select_gpu` (``ge.distributed.select_gpu(comm)``)
 before moving the graph to CuPy, so that rank ``r`` uses the GPU numbered by its rank on
 its own machine (``comm.local_rank``), or give each rank one GPU with
-``CUDA_VISIBLE_DEVICES``. The NCCL communicator drives the current CuPy device. Rank 0 makes the NCCL unique id, MPI broadcasts its 128 bytes, and every
-rank joins with ``ncclCommInitRank``. Reductions run on CuPy's current stream, so the
+``CUDA_VISIBLE_DEVICES``. The NCCL communicator drives the current CuPy device. Rank 0
+makes the NCCL unique id, MPI broadcasts its 128 bytes, and every rank joins with
+``ncclCommInitRank``. Reductions run on CuPy's current stream, so the
 kernels that come after them on that stream see the result without a host sync; no
 array is copied to the host.
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import BackendUnavailableError
-from .communicator import DistributedError
+from .errors import DistributedError
 
 NCCL_UNIQUE_ID_BYTES = 128
 

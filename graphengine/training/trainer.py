@@ -57,7 +57,8 @@ from ..optimizer import Optimizer
 from ..regularization import add_penalty_gradients, apply_after_step
 from ..regularizer import Regularizer
 from ..training_step import compile_step
-from .callbacks import CallbackList
+from ..distributed.training import DataParallel
+from .callbacks import CallbackList, ModelCheckpoint
 from .history import History
 from .metrics import resolve_metric, to_numpy
 from .progress import make_progress
@@ -476,7 +477,7 @@ class Trainer:
     def fit(self, X, y, *, epochs: int = 10, batch_size: int = 32, validation_split: float = 0.0,
             validation_data=None, shuffle: bool = True, seed=None, callbacks=(), augment=None, progress=None,
             verbose: bool = False, eval_batch_size: int = 1024, initial_epoch: int = 0,
-            resume_from=None) -> History:
+            resume_from=None, comm=None, global_batch_size=None) -> History:
         """Train for epochs ``initial_epoch + 1`` to ``epochs`` over ``(X, y)`` in shuffled mini-batches.
 
         ``validation_split`` holds out that fraction of the examples (a seeded random
@@ -489,7 +490,11 @@ class Trainer:
         ``resume_from``: a training checkpoint (:meth:`save_checkpoint`, ``ModelCheckpoint``)
         to continue from: weights, optimizer and schedule state, the data generator, the
         history so far, and ``initial_epoch`` (its epoch); the run then ends exactly as the
-        uninterrupted one. Returns the :class:`History` (also ``trainer.history``).
+        uninterrupted one. ``comm``: a ``ge.distributed`` communicator for data-parallel
+        training, each rank on its own equal shard of the data (``scatter_dataset``); then
+        ``batch_size`` is per rank and the global batch is ``batch_size × comm.size`` (or give
+        ``global_batch_size=``); see :mod:`graphengine.distributed.training`.
+        Returns the :class:`History` (also ``trainer.history``).
         """
         from . import checkpoint as ckpt_io
 
@@ -497,6 +502,8 @@ class Trainer:
             raise TrainingError(f"epochs must be an int >= 0, got {epochs!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise TrainingError(f"batch_size must be an int >= 1, got {batch_size!r}")
+        parallel = DataParallel(comm, batch_size, global_batch_size)  # comm=None: one process
+        batch_size = parallel.batch_size  # per rank: the global batch is batch_size × comm.size
         if isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or initial_epoch < 0:
             raise TrainingError(f"initial_epoch must be an int >= 0 (epochs already done), got {initial_epoch!r}")
         X = _as_float(X, self.dtype, "X")
@@ -552,6 +559,8 @@ class Trainer:
                 ckpt_io.apply_checkpoint(self, resume)
 
         self._ensure_built(X, Y, prepare)
+        # ranks agree on shard sizes, start from the root's params, average gradients after the loss check
+        parallel.start(self, self._compiled_step, self._check_loss, X.shape[0], 0 if X_val is None else X_val.shape[0])
         Yt, Y_val = prepared["Y"], prepared["Y_val"]
         if resume is not None:
             rng.bit_generator.state = resume.rng
@@ -560,6 +569,7 @@ class Trainer:
             history = History({"epochs": int(epochs), "batch_size": int(batch_size), "samples": int(X.shape[0]),
                                "validation_samples": 0 if X_val is None else int(X_val.shape[0])})
         history.params["epochs"] = int(epochs)
+        history.params.update(parallel.params())
         history.trainer = self
         history.model = self.model if self.model is not None else self._output_arg
         self.history = history
@@ -567,11 +577,11 @@ class Trainer:
         self.epoch = int(initial_epoch)
         self._rng, self._rng_start, self._fit_info = rng, rng_start, fit_info
         self._schedule_pending = False
-        cbs = CallbackList(callbacks, self)
+        cbs = CallbackList(parallel.callbacks(callbacks, (ModelCheckpoint,)), self)  # files: the root only
         n = X.shape[0]
         n_batches = (n + batch_size - 1) // batch_size
-        show = make_progress(progress, verbose, epochs=int(epochs), initial_epoch=int(initial_epoch),
-                             n_batches=n_batches)
+        show = make_progress(progress if parallel.is_root else False, verbose and parallel.is_root,  # root only
+                             epochs=int(epochs), initial_epoch=int(initial_epoch), n_batches=n_batches)
         metric_names = [name for name, _ in self.metrics]
         failed = True
         try:
@@ -602,11 +612,14 @@ class Trainer:
                     if cbs.wants_batches:
                         cbs.on_batch_end(b, {"loss": loss_value, "size": count})
                     show.batch_end(b, loss_value)
-                logs = {"loss": total_loss / n}
+                (total_loss, *metric_sums), n_seen = parallel.reduce_sums([total_loss, *metric_sums], n)
+                logs = {"loss": total_loss / n_seen}
                 for name, s in zip(metric_names, metric_sums):
-                    logs[name] = s / n
+                    logs[name] = s / n_seen
+                parallel.average_state(self)  # BatchNorm running statistics: the mean over ranks
                 if X_val is not None:
-                    for key, value in self._evaluate_prepared(X_val, Y_val, eval_batch_size).items():
+                    val_logs = self._evaluate_prepared(X_val, Y_val, eval_batch_size)
+                    for key, value in parallel.reduce_means(val_logs, X_val.shape[0]).items():
                         logs[f"val_{key}"] = value
                 logs["lr"] = float(self.optimizer.hyper.get("lr", math.nan))
                 logs["time"] = time.perf_counter() - start
@@ -625,6 +638,7 @@ class Trainer:
             failed = False
         finally:
             self._in_epoch = False
+            parallel.finish(self._compiled_step)
             show.close(failed=failed)
         return history
 
@@ -771,14 +785,15 @@ def _make_regularizers(regularizers, l2, l1) -> list:
 FIT_ARGUMENTS = ("loss", "optimizer", "lr", "metrics", "regularizers", "l2", "l1", "regularize", "clip_norm",
                  "clip_value", "lr_schedule", "dtype", "epochs", "batch_size", "validation_split", "validation_data",
                  "shuffle", "seed", "callbacks", "augment", "progress", "verbose", "eval_batch_size", "initial_epoch",
-                 "resume_from")
+                 "resume_from", "comm", "global_batch_size")
 
 
 def fit(model, X, y, *, loss="cross_entropy", optimizer="sgd", lr=None, metrics=None, regularizers=None, l2=None,
         l1=None, regularize="weights", clip_norm=None, clip_value=None, lr_schedule=None, dtype="float32",
         epochs: int = 10, batch_size: int = 32, validation_split: float = 0.0, validation_data=None,
         shuffle: bool = True, seed=None, callbacks=(), augment=None, progress=None, verbose: bool = False,
-        eval_batch_size: int = 1024, initial_epoch: int = 0, resume_from=None, x=None, eval_output=None,
+        eval_batch_size: int = 1024, initial_epoch: int = 0, resume_from=None, comm=None, global_batch_size=None,
+        x=None, eval_output=None,
         **optimizer_options) -> History:
     """Train ``model`` (a ``ge.nn.Module`` or an output node) on ``(X, y)``; returns the History.
 
@@ -798,7 +813,8 @@ def fit(model, X, y, *, loss="cross_entropy", optimizer="sgd", lr=None, metrics=
     return trainer.fit(X, y, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
                        validation_data=validation_data, shuffle=shuffle, seed=seed, callbacks=callbacks,
                        augment=augment, progress=progress, verbose=verbose, eval_batch_size=eval_batch_size,
-                       initial_epoch=initial_epoch, resume_from=resume_from)
+                       initial_epoch=initial_epoch, resume_from=resume_from, comm=comm,
+                       global_batch_size=global_batch_size)
 
 
 __all__ = ["Trainer", "fit", "TrainingError", "UnknownArgumentError", "FIT_ARGUMENTS", "CLASS_LOSSES", "ELEMENT_LOSSES"]
