@@ -136,7 +136,7 @@ def _emit_node(dot, n, p, pane, state):
         dot.node(f"n{n['id']}", label=f"<{html_text(text, brackets=False)}>", _attributes=attrs)
         return
     name = n["short"] if n["scope"] else n["name"]
-    what = (n["op"] + (" " + n["attrs"] if n["attrs"] else "")) if n["kind"] == "op" else n["kind"]
+    what = n["op"] if n["kind"] == "op" else n["kind"]  # attributes are in the panel: boxes stay narrow
     header = f"{what} · {n['shape']}" + (f" {n['dtype']}" if n["dtype"] else "")
     rows = [f'<TR><TD COLSPAN="2"><B>{html_text(name)}</B></TD></TR>',
             f'<TR><TD COLSPAN="2"><FONT POINT-SIZE="9" COLOR="{MUTED}">{html_text(header)}</FONT></TD></TR>']

@@ -462,9 +462,12 @@
       }).join(" "));
     }
     if (overlay.check && DATA.gradcheck) {
-      var bad = Object.keys(DATA.gradcheck.nodes).filter(function (k) { return DATA.gradcheck.nodes[k].ok === false; }).length;
+      var results = Object.keys(DATA.gradcheck.nodes).map(function (k) { return DATA.gradcheck.nodes[k]; });
+      var bad = results.filter(function (r) { return r.ok === false; }).length;
+      var unchecked = results.filter(function (r) { return r.ok === null; }).length;
       parts.push("gradient check: <span id='check-summary'>" + (bad ? bad + " node(s) disagree with finite differences (red dashed)" :
-        "every checked gradient agrees with finite differences") + "</span>");
+        "every checked gradient agrees with finite differences (✓)") + "</span>" + (unchecked ? "; " + unchecked +
+        " not checked (a kink such as relu at 0 or a tie in a max, or a random op: click them for why)" : ""));
     }
     if (overlay.memory && DATA.memory) parts.push("memory: green = value alive in a fetched run, faded = freed" + memChart());
     $("legend").innerHTML = parts.join("<br>");
