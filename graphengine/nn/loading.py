@@ -10,7 +10,7 @@ import. Loading:
    classes the caller passes in ``custom_objects`` for layers marked custom; any other
    name is refused;
 3. builds the model in a new graph on inputs of the saved shapes, its params limited to
-   the bytes of weights the file declares, and checks that the declared weights are
+   the bytes of weights the file declares (plus ``BUILD_SLACK_BYTES``), and checks that the declared weights are
    exactly its params and running statistics (names, shapes, dtypes);
 4. reads ``weights.npz`` (each ``.npy`` header checked against the declared shape and
    dtype before anything is allocated, at most ``limits.max_array_bytes``) and puts the
@@ -39,6 +39,10 @@ from .saving import FORMAT, MEMBERS, VERSION
 
 MAX_LAYERS = 100_000
 """Most layers a model file may declare."""
+BUILD_SLACK_BYTES = 2**24
+"""Params and state the model may create beyond the bytes its file declares (16 MiB): so
+that a weight missing from the file is named as such, while a config asking for far more
+than the file holds is refused before it is allocated."""
 
 
 def builtin_layers() -> dict:
@@ -89,7 +93,7 @@ def load(path, *, custom_objects: dict | None = None, limits=None) -> Module:
         inputs.append(graph.input(name, shape=shape, dtype=dtype))
     shapes = ", ".join(str(n.shape) for n in inputs)
     try:
-        with weight_budget(budget):
+        with weight_budget(budget + BUILD_SLACK_BYTES):
             model(*inputs)
     except MemoryError:
         _fail(path, f"building the model on inputs of shape {shapes} needs more memory than there is; the layer "
@@ -344,4 +348,4 @@ def _make_optimizer(path, model, doc, arrays):
     return optimizer
 
 
-__all__ = ["load", "builtin_layers", "MAX_LAYERS"]
+__all__ = ["load", "builtin_layers", "MAX_LAYERS", "BUILD_SLACK_BYTES"]

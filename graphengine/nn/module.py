@@ -105,8 +105,8 @@ def _spend_budget(where, shape, dtype):
     except TypeError:
         return  # not a shape: make_initial_value names the problem
     if nbytes > left[0]:
-        raise ModuleError(f"{where} of shape {shape} would take {nbytes} bytes, more than the {left[0]} bytes of "
-                          "weights left in what the file declares; the file's layer config and weights disagree")
+        raise ModuleError(f"{where} of shape {shape} would take {nbytes} bytes, more than the {left[0]} bytes the "
+                          "file's declared weights leave room for; the file's layer config and weights disagree")
     left[0] -= nbytes
 
 

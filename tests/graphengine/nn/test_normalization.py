@@ -148,3 +148,14 @@ def test_summary_before_the_first_call_shows_unknown_sizes_instead_of_failing():
     text = ge.nn.Sequential(ge.nn.BatchNorm2d(), ge.nn.Dense(None, 3)).summary()
     assert "total parameters: ?" in text
     assert [line.split()[-1] for line in text.splitlines()[3:5]] == ["?", "?"]
+
+
+def test_batch_norm_called_twice_in_training_mode_names_its_second_statistics_apart():
+    g = ge.Graph("g")
+    x = g.input("x", shape=(None, 3))
+    bn = ge.nn.BatchNorm(3)
+    bn(x)
+    bn(x)  # a second training path (what fit builds when it trains a built model again)
+    names = [n.name for n in g.nodes() if "batch_" in n.name]
+    assert names == ["batchnorm/batch_mean", "batchnorm/batch_var", "batchnorm/batch_mean_2", "batchnorm/batch_var_2"]
+    assert len(bn.batch_stats) == 2
