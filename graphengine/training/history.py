@@ -95,7 +95,9 @@ class History:
         return text
 
     def plot(self, path=None, **options):
-        """Loss and accuracy curves (see :func:`graphengine.training.plots.plot_history`)."""
+        """Loss and accuracy curves (see :func:`graphengine.training.plots.plot_history`):
+        the figure, shown inline when a Jupyter cell ends with ``history.plot()`` (no magic
+        needed), and written to ``path`` when given."""
         from .plots import plot_history
 
         return plot_history(self, path, **options)

@@ -47,7 +47,12 @@ def in_notebook() -> bool:
 
 def has_widgets() -> bool:
     """True when ipywidgets can be imported (tqdm's notebook bar needs it)."""
-    return importlib.util.find_spec("ipywidgets") is not None
+    if "ipywidgets" in sys.modules:
+        return sys.modules["ipywidgets"] is not None  # None: blocked on purpose
+    try:
+        return importlib.util.find_spec("ipywidgets") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def format_logs(logs: dict) -> str:
@@ -133,14 +138,19 @@ class TerminalProgress(Progress):
 
 class NotebookBarProgress(Progress):
     """One tqdm notebook bar (an ipywidgets widget) for the whole run: total = every batch
-    of every epoch; the description names the epoch, the postfix the last epoch's metrics."""
+    of every epoch; the description names the epoch, the postfix the last epoch's metrics.
+    The widget is displayed here with a ``display_id``, and the display is refreshed at
+    every epoch end, so that the output's plain-text fallback (what a notebook saved
+    without widget state, or a text viewer, shows) follows the bar too."""
 
     def __init__(self, epochs, initial_epoch, n_batches, verbose=False):
         super().__init__(epochs, initial_epoch, n_batches, verbose)
+        from IPython.display import display
         from tqdm.notebook import tqdm
 
         self.bar = tqdm(total=(self.epochs - self.initial_epoch) * self.n_batches, unit="batch", leave=True,
-                        desc=f"epoch {self.initial_epoch + 1}/{self.epochs}")
+                        desc=f"epoch {self.initial_epoch + 1}/{self.epochs}", display=False)
+        self.handle = display(self.bar.container, display_id=True)
         self.last = ""
 
     def epoch_begin(self, epoch):
@@ -152,12 +162,14 @@ class NotebookBarProgress(Progress):
     def epoch_end(self, epoch, logs):
         self.last = format_logs(logs)
         self.bar.set_postfix_str(self.last, refresh=True)
+        self.handle.update(self.bar.container)
         super().epoch_end(epoch, logs)
 
     def close(self, failed=False):
         if not failed and self.bar.n < self.bar.total:  # stopped early (EarlyStopping): not an error
             self.bar.total = self.bar.n
         self.bar.close()
+        self.handle.update(self.bar.container)
 
 
 class NotebookTextProgress(Progress):

@@ -78,3 +78,29 @@ def test_plot_history_writes_a_png_with_both_curves(tmp_path):
     np.testing.assert_allclose(axes[0].get_lines()[1].get_ydata(), history["val_loss"])
     with pytest.raises(ge.training.PlotError, match="history has no 'f1'"):
         history.plot(metrics=["f1"])
+
+
+def test_history_plot_renders_itself_inline_without_pyplot(tmp_path):
+    import subprocess
+    import sys
+
+    # in a fresh interpreter: plotting must not import pyplot (no backend, no global state)
+    code = ("import graphengine as ge, sys\n"
+            "h = ge.training.History()\n"
+            "h.append(1, {'loss': 1.0, 'accuracy': 0.5}); h.append(2, {'loss': 0.5, 'accuracy': 0.75})\n"
+            "fig = h.plot()\n"
+            "png = fig._repr_png_()\n"
+            "assert png.startswith(b'\\x89PNG') and len(png) > 5000, len(png)\n"
+            "assert 'matplotlib.pyplot' not in sys.modules\n"
+            f"h.plot({str(tmp_path / 'curves.png')!r})\n"
+            "print(type(fig).__name__)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "InlineFigure"
+    assert (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG")
+    from matplotlib.figure import Figure
+
+    history = History()
+    history.append(1, {"loss": 1.0})
+    fig = history.plot(dpi=50)
+    assert isinstance(fig, Figure) and fig.inline_dpi == 50
