@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import SaveFormatError
+from .errors import SaveFileIsFolderError, SaveFormatError, require_file, require_writable
 from .node import CONST, OP, PARAM
 
 FORMAT = "graphengine-graph"
@@ -93,6 +93,8 @@ def decode_attr(value, arrays):
 
 def save(graph, path) -> None:
     """Write ``graph`` (structure as JSON, arrays as .npz) to ``path``, a zip archive."""
+    if isinstance(path, (str, bytes, os.PathLike)):  # else a file object (io.BytesIO)
+        path = require_writable(path, "graph", "model.ge")
     arrays: dict[str, np.ndarray] = {}
     nodes = []
     to_numpy = graph._backend.to_numpy
@@ -139,6 +141,9 @@ def read(path, *, limits: "Limits | None" = None) -> tuple:
     are refused; nothing in the file is ever executed.
     """
     limits = DEFAULT_LIMITS if limits is None else limits
+    if isinstance(path, (str, bytes, os.PathLike)):
+        path = require_file(path, "graph file", "save one with g.save(path), or check the path",
+                            suffixes=(".ge",), folder_error=SaveFileIsFolderError)
     try:
         archive = _open_zip(path, _MAX_DIRECTORY_ENTRIES, f"{path}", "a graphengine save file may list at most")
     except (FileNotFoundError, SaveFormatError):

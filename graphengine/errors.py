@@ -90,6 +90,87 @@ class SaveFormatError(GraphEngineError, ValueError):
     """A file is not a graphengine save file, or holds something that is refused (pickles)."""
 
 
+class _PathError:
+    # OSError.__str__ shows "[Errno None] None: 'path'" once .filename is set; ours are sentences.
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class MissingFileError(_PathError, GraphEngineError, FileNotFoundError):
+    """A file the user named does not exist; the message names the path, what was expected
+    there and how to make one. Also a ``FileNotFoundError`` (``.filename`` is the path)."""
+
+
+class NotAFileError(_PathError, GraphEngineError, IsADirectoryError):
+    """A folder (or another thing that is not a regular file) was given where a file is
+    expected; the message names it and the files inside that might be meant. Also an
+    ``IsADirectoryError`` (``.filename`` is the path)."""
+
+
+class SaveFileIsFolderError(SaveFormatError, NotAFileError):
+    """A folder given where a save file (graph, weights, model, checkpoint) is expected:
+    both a :class:`SaveFormatError` and an ``IsADirectoryError``."""
+
+
+def require_file(path, what: str, fix: str, *, suffixes=(), folder_error=NotAFileError) -> str:
+    """``os.fspath(path)`` where it names a regular file; else a :class:`MissingFileError`
+    (also ``FileNotFoundError``) or ``folder_error`` (a :class:`NotAFileError`, also
+    ``IsADirectoryError``) that names the path, ``what`` was expected there (``"graph file"``)
+    and ``fix`` (how to make one). For a folder, the files in it ending with one of
+    ``suffixes`` are listed (the user probably meant one of them).
+
+    >>> require_file("no/such.ge", "graph file", "save one with g.save(path)")
+    Traceback (most recent call last):
+    ...
+    graphengine.errors.MissingFileError: graph file 'no/such.ge' does not exist (the folder 'no' does not exist either); save one with g.save(path)
+    """
+    import os
+
+    path = os.fspath(path)
+    if os.path.isfile(path):
+        return path
+    shown = path if isinstance(path, str) else os.fsdecode(path)
+    if os.path.isdir(path):
+        inside = sorted(name for name in os.listdir(path) if suffixes and name.endswith(tuple(suffixes)))
+        listing = (f"; it holds {', '.join(repr(n) for n in inside[:5])}{' ...' if len(inside) > 5 else ''}"
+                   if inside else "")
+        error = folder_error(f"{what} {shown!r} is a directory, not a file{listing}: pass the path of the file")
+    elif os.path.exists(path):
+        error = folder_error(f"{what} {shown!r} is not a regular file (a device or a pipe?): pass the path of a file")
+    else:
+        folder = os.path.dirname(shown)
+        if folder and not os.path.isdir(folder):
+            where = f" (the folder {folder!r} does not exist either)"
+        elif not os.path.isabs(shown):
+            where = f" (looked in the current folder, {os.getcwd()!r})"
+        else:
+            where = ""
+        error = MissingFileError(f"{what} {shown!r} does not exist{where}; {fix}")
+    error.filename = shown
+    raise error
+
+
+def require_writable(path, what: str, example: str) -> str:
+    """``os.fspath(path)``, refused before anything is written where it cannot be: a folder
+    (:class:`NotAFileError`) or a path in a folder that does not exist
+    (:class:`MissingFileError`, also FileNotFoundError). ``example``: a file name to suggest."""
+    import os
+
+    path = os.fspath(path)
+    shown = path if isinstance(path, str) else os.fsdecode(path)
+    if os.path.isdir(path):
+        error = NotAFileError(f"cannot write the {what} to {shown!r}: it is a directory; give a file name inside "
+                              f"it, e.g. {os.path.join(shown, example)!r}")
+    else:
+        folder = os.path.dirname(shown)
+        if not folder or os.path.isdir(folder):
+            return path
+        error = MissingFileError(f"cannot write the {what} to {shown!r}: the folder {folder!r} does not exist; "
+                                 f"create it first (os.makedirs({folder!r}, exist_ok=True))")
+    error.filename = shown
+    raise error
+
+
 def close_matches(word: str, candidates, n: int = 3) -> list[str]:
     """The candidates closest to ``word`` (for 'did you mean' hints)."""
     import difflib

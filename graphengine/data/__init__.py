@@ -6,12 +6,13 @@
 ((100, 2), (100,))
 """
 
-from .idx import IDXFormatError, magic_number, read_idx, read_idx_header, write_idx
+from .idx import IDXFormatError, IDXPathIsFolderError, magic_number, read_idx, read_idx_header, write_idx
 from .mnist import (
     FASHION_MNIST_CLASSES,
     KNOWN_SHA256,
     MIRRORS,
     DatasetError,
+    DatasetNotFoundError,
     candidate_dirs,
     default_cache_dir,
     download_dataset,
@@ -24,9 +25,9 @@ from .synthetic import GATES, SyntheticDataError, blobs, pass_the_class, spirals
 from .utils import SplitError, one_hot, standardize, train_test_split
 
 __all__ = [
-    "read_idx", "read_idx_header", "write_idx", "magic_number", "IDXFormatError",
+    "read_idx", "read_idx_header", "write_idx", "magic_number", "IDXFormatError", "IDXPathIsFolderError",
     "load_mnist", "load_fashion_mnist", "download_dataset", "verify_file", "find_dataset_dir", "candidate_dirs",
-    "default_cache_dir", "DatasetError", "KNOWN_SHA256", "MIRRORS", "FASHION_MNIST_CLASSES",
+    "default_cache_dir", "DatasetError", "DatasetNotFoundError", "KNOWN_SHA256", "MIRRORS", "FASHION_MNIST_CLASSES",
     "truth_table", "xor", "two_moons", "spirals", "blobs", "pass_the_class", "GATES", "SyntheticDataError",
     "train_test_split", "one_hot", "standardize", "SplitError",
 ]

@@ -27,7 +27,7 @@ import zlib
 
 import numpy as np
 
-from ..errors import GraphEngineError
+from ..errors import GraphEngineError, NotAFileError, require_file, require_writable
 
 GZIP_MAGIC = b"\x1f\x8b"
 # what reading a damaged file raises (gzip.BadGzipFile is an OSError; a damaged deflate stream is zlib.error)
@@ -47,6 +47,10 @@ _CODE_OF = {np.dtype(v).newbyteorder("=").str: k for k, v in TYPE_CODES.items()}
 
 class IDXFormatError(GraphEngineError, ValueError):
     """A file is not a well-formed IDX file (bad magic number, truncated, wrong counts)."""
+
+
+class IDXPathIsFolderError(IDXFormatError, NotAFileError):
+    """A folder given where an IDX file is expected (also an ``IsADirectoryError``)."""
 
 
 def magic_number(type_code: int, ndim: int) -> int:
@@ -103,11 +107,11 @@ _CHUNK = 1 << 20
 
 
 def _check_path(path):
-    if os.path.isdir(path):
-        raise IDXFormatError(f"{path!r} is a directory, not an IDX file; pass the path of a file inside it "
-                             "(e.g. train-images-idx3-ubyte.gz), or data_dir= to load_mnist")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"IDX file {path!r} does not exist")
+    """A missing path is a :class:`~graphengine.errors.MissingFileError` (a FileNotFoundError),
+    a folder an :class:`IDXPathIsFolderError`; both name the path and what to do."""
+    require_file(path, "IDX file", "pass the path of an IDX file (e.g. train-images-idx3-ubyte.gz), or let "
+                 "ge.data.load_mnist(data_dir=...) find and download the MNIST files",
+                 suffixes=("-ubyte", "-ubyte.gz"), folder_error=IDXPathIsFolderError)
 
 
 def read_idx(path, expected_magic: int | None = None) -> np.ndarray:
@@ -176,8 +180,8 @@ def write_idx(path, array, compress: bool | None = None) -> None:
     if array.ndim > 255:
         raise IDXFormatError(f"IDX stores at most 255 dimensions, got {array.ndim}")
     header = struct.pack(">HBB", 0, code, array.ndim) + struct.pack(f">{array.ndim}i", *array.shape)
+    path = require_writable(path, "IDX file", "train-images-idx3-ubyte.gz")
     payload = header + np.ascontiguousarray(array, dtype=TYPE_CODES[code]).tobytes()
-    path = os.fspath(path)
     if compress is None:
         compress = path.endswith(".gz")
     if compress:
@@ -188,4 +192,5 @@ def write_idx(path, array, compress: bool | None = None) -> None:
             f.write(payload)
 
 
-__all__ = ["read_idx", "read_idx_header", "write_idx", "magic_number", "IDXFormatError", "TYPE_CODES"]
+__all__ = ["read_idx", "read_idx_header", "write_idx", "magic_number", "IDXFormatError", "IDXPathIsFolderError",
+           "TYPE_CODES"]

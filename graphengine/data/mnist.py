@@ -31,7 +31,7 @@ import urllib.request
 
 import numpy as np
 
-from ..errors import GraphEngineError
+from ..errors import GraphEngineError, MissingFileError
 from .idx import IDXFormatError, read_idx
 
 ENV_DATA_DIR = "GRAPHENGINE_DATA"
@@ -92,6 +92,11 @@ FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
 
 class DatasetError(GraphEngineError, ValueError):
     """A dataset's files are missing, corrupt (wrong checksum, counts) or cannot be fetched."""
+
+
+class DatasetNotFoundError(DatasetError, MissingFileError):
+    """A dataset's files are not where they were looked for (and no download was allowed):
+    both a :class:`DatasetError` and a ``FileNotFoundError``."""
 
 
 def default_cache_dir() -> str:
@@ -268,7 +273,7 @@ def load_mnist(split: str = "train", *, data_dir=None, dataset: str = "mnist", d
         searched = "; ".join(f"{f} ({why})" for f, why in
                              (candidate_dirs(dataset, data_dir)[:1] if data_dir is not None else candidate_dirs(dataset)))
         if not download:
-            raise DatasetError(
+            raise DatasetNotFoundError(
                 f"{dataset} {split} files ({FILES[(split, 'images')]}[.gz], {FILES[(split, 'labels')]}[.gz]) not found "
                 f"in: {searched}. Pass data_dir= the folder that holds them, set ${ENV_DATA_DIR}, or allow "
                 "download=True on a machine that is online."
@@ -298,4 +303,5 @@ def load_fashion_mnist(split: str = "train", **options):
 
 
 __all__ = ["load_mnist", "load_fashion_mnist", "download_dataset", "verify_file", "find_dataset_dir", "candidate_dirs",
-           "default_cache_dir", "DatasetError", "KNOWN_SHA256", "MIRRORS", "FASHION_MNIST_CLASSES"]
+           "default_cache_dir", "DatasetError", "DatasetNotFoundError", "KNOWN_SHA256", "MIRRORS",
+           "FASHION_MNIST_CLASSES"]

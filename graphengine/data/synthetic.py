@@ -1,4 +1,4 @@
-"""Small synthetic datasets from the decks: truth tables, two moons, spirals, blobs, and the
+"""Small synthetic datasets for teaching: truth tables, two moons, spirals, blobs, and the
 "will I pass this class?" toy.
 
 Every generator returns ``(X, y)``: ``X`` float32 of shape ``(n, features)`` and ``y``
@@ -52,7 +52,8 @@ def truth_table(gate: str):
 
 
 def xor():
-    """The XOR truth table: not linearly separable (deck 002)."""
+    """The XOR truth table: not linearly separable (no line puts (0, 1), (1, 0) on one side and
+    (0, 0), (1, 1) on the other)."""
     return truth_table("xor")
 
 
@@ -109,12 +110,12 @@ def blobs(n: int = 300, centers=3, std: float = 1.0, features: int = 2, box=(-5.
 
 
 def pass_the_class(n: int = 200, noise: float = 1.0, seed=None):
-    """Deck 003's toy problem, "Will I pass this class?".
+    """A toy problem, "Will I pass this class?".
 
     Two features: ``x1`` the number of lectures attended (0..10) and ``x2`` the hours spent
     on the final project (0..10). A student passes (``y = 1``) when
     ``x1 + x2 + noise > 8`` (about 60 % do): the classes are separated by a line, with a
-    noisy border (``noise`` is its standard deviation). The deck's student ``x = [4, 5]``
+    noisy border (``noise`` is its standard deviation). A student with ``x = [4, 5]``
     lies just past it, on the passing side.
     """
     n = _check_n(n, "pass_the_class")

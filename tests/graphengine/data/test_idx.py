@@ -69,8 +69,10 @@ def test_truncated_and_overlong_files(tmp_path):
 
 
 def test_missing_file_and_unsupported_dtype(tmp_path):
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(FileNotFoundError, match="does not exist") as info:
         read_idx(tmp_path / "nope")
+    assert isinstance(info.value, ge.GraphEngineError) and info.value.filename == str(tmp_path / "nope")
+    assert f"IDX file {str(tmp_path / 'nope')!r} does not exist; pass the path of an IDX file" in str(info.value)
     with pytest.raises(IDXFormatError, match="cannot store dtype"):
         write_idx(tmp_path / "x", np.zeros(3, dtype=np.int64))
 
@@ -81,9 +83,12 @@ def test_zero_dimensional_and_empty_arrays(tmp_path):
 
 
 def test_a_directory_is_named_as_a_directory(tmp_path):
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte", np.zeros(3, dtype=np.uint8))
     for read in (read_idx, read_idx_header):
-        with pytest.raises(IDXFormatError, match="is a directory, not an IDX file"):
+        with pytest.raises(IDXFormatError, match="is a directory, not a file; it holds 't10k-labels-idx1-ubyte'") \
+                as info:
             read(tmp_path)
+        assert isinstance(info.value, IsADirectoryError)
 
 
 def test_a_damaged_gzip_stream_is_an_idx_format_error(tmp_path):

@@ -61,8 +61,9 @@ def test_without_static_shapes_the_run_refuses_it(name):
     p, t = g.input("p"), g.input("t")
     loss = g.apply(name, p, t, name="loss")
     feeds = {"p": np.full((4, 4), 0.5), "t": np.full(4, 0.5)}
-    with pytest.raises(ge.OpExecutionError, match=r"node 'loss' .*target of shape \(4,\) does not match the "
-                                                  r"prediction's shape \(4, 4\).*'p' float64\[4, 4\], 't' float64\[4\]"):
+    expected = (r"node 'loss' .*target of shape \(4,\) does not match the prediction's shape \(4, 4\)"
+                r".*'p' float64\[4, 4\], 't' float64\[4\]")
+    with pytest.raises(ge.OpExecutionError, match=expected):
         g.forward(feeds)
     good = g.forward({"p": np.full((4, 4), 0.5), "t": np.full((4, 1), 0.5)})
     assert good.value(loss).shape == (4, 4)
