@@ -31,6 +31,7 @@ import html
 import json
 import pathlib
 import re
+import warnings
 from importlib import resources
 
 from graphengine.errors import GraphEngineError
@@ -160,10 +161,15 @@ def explore(graph, run=None, y=None, *, loss=None, gradcheck: bool = False, heat
 
 
 def _build(graph, run, gradcheck, heatmap, memory, collapse, precision, max_elements, rankdir, title, start):
-    from .draw import DrawError, _folded_scopes
+    from .draw import LARGE_DRAWING_BOXES, DrawError, LargeGraphWarning, _folded_scopes
     from .explorer_data import collect
     from .explorer_layout import auto_rankdir, build_dot, render_svg
 
+    if len(graph.nodes()) > LARGE_DRAWING_BOXES:
+        warnings.warn(
+            f"graphengine.visualize: the explorer page of graph {graph.name!r} has {len(graph.nodes())} nodes; Graphviz's "
+            "dot lays out both panes and can take many minutes (about 9 for 10^4 nodes). Explore a smaller part, or "
+            "one layer's graph", LargeGraphWarning, stacklevel=3)
     page = collect(graph, run, precision, max_elements)
     try:
         folded = _folded_scopes(collapse, [s["path"] for s in page["scopes"]])

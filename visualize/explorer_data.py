@@ -100,13 +100,9 @@ def _kind_doc(kind) -> str:
 
 def op_doc(graph, n) -> str:
     """The op's formula and local derivative: its class docstring up to the first example."""
-    impl = None
-    try:
+    impl = getattr(n, "_op_impl", None)  # the instance the node runs (registered or not)
+    if impl is None:
         impl = graph.plugins.ops.get(n.op)
-    except Exception:  # a broken plugin set-up must not stop the page
-        impl = None
-    if impl is None or getattr(impl, "name", None) != n.op:
-        impl = getattr(n, "_op_impl", None) or impl
     doc = type(impl).__doc__ if impl is not None else None  # its own, not the base class's
     if not doc or not doc.strip():
         return f"{n.op}: the op class has no docstring."

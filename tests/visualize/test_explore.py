@@ -263,3 +263,20 @@ def test_a_small_cnn_shows_kernels_and_feature_maps_as_images():
     assert kernel["value"]["kind"] == "image" and kernel["grad"]["kind"] == "image"
     relu = next(n for n in page.data["page"]["nodes"] if n["op"] == "relu")
     assert relu["value"]["image_note"].startswith("16 images (10 × 10)")
+
+
+def test_collapse_names_the_scopes_folded_at_the_start():
+    g, run = worked_examples.xor_network()
+    scopes = [s["path"] for s in explore(g, run).data["page"]["scopes"]]
+    assert scopes == ["hidden", "output"]
+    assert explore(g, run, collapse=True).data["options"]["collapsed"] == [0, 1]
+    assert explore(g, run, collapse="output").data["options"]["collapsed"] == [1]
+
+
+def test_a_graph_too_big_to_lay_out_quickly_warns(monkeypatch):
+    import graphengine.visualize.draw as draw_module
+
+    monkeypatch.setattr(draw_module, "LARGE_DRAWING_BOXES", 3)
+    g, run = worked_examples.chain_rule()
+    with pytest.warns(ge.visualize.LargeGraphWarning, match="6 nodes"):
+        explore(g, run)

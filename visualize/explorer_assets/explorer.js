@@ -157,6 +157,8 @@
   slider.addEventListener("input", function () { go(parseInt(slider.value, 10)); });
   document.addEventListener("keydown", function (ev) {
     if (ev.target === slider || ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    var tag = ev.target.tagName;  // space and enter on a button or a checkbox keep their own meaning
+    if ((ev.key === " " || ev.key === "Enter") && (tag === "BUTTON" || tag === "INPUT")) return;
     if (ev.key === "ArrowRight") { go(state.step + 1); ev.preventDefault(); }
     else if (ev.key === "ArrowLeft") { go(state.step - 1); ev.preventDefault(); }
     else if (ev.key === "Home") { go(0); ev.preventDefault(); }
