@@ -145,3 +145,39 @@ def test_checkpoint_inside_an_epoch_is_refused(tmp_path):
     trainer = Trainer(model())
     with pytest.raises(CheckpointError, match="between epochs"):
         trainer.fit(X, y, epochs=1, callbacks=[saver], progress=False)
+
+
+def test_mutated_checkpoints_give_a_clear_error_or_a_correct_load(tmp_path):
+    """Flipped bytes and changed JSON fields: only SaveFormatError / CheckpointError (or an
+    optimizer state error, all GraphEngineErrors), never another exception, and a refused
+    file changes nothing."""
+    X, y = ge.data.two_moons(40, seed=0)
+    history = ge.training.fit(model(), X, y, optimizer="adam", lr=0.01, epochs=1, progress=False, seed=0)
+    trainer = history.trainer
+    good = trainer.save_checkpoint(tmp_path / "good.ckpt")
+    raw = open(good, "rb").read()
+    before = weights(history)
+    rng = np.random.default_rng(0)
+    outcomes = set()
+    for k in range(150):
+        data = bytearray(raw)
+        for _ in range(int(rng.integers(1, 4))):
+            data[int(rng.integers(len(data)))] = int(rng.integers(256))
+        path = tmp_path / f"m{k}.ckpt"
+        path.write_bytes(bytes(data))
+        try:
+            trainer.load_checkpoint(path)
+            outcomes.add("loaded")
+        except ge.GraphEngineError as exc:
+            assert isinstance(exc, (ge.SaveFormatError, CheckpointError)) or "load_state_dict" in str(exc), exc
+            outcomes.add(type(exc).__name__)
+            after = weights(history)
+            assert all(np.array_equal(before[key], after[key]) for key in before)
+    assert "SaveFormatError" in outcomes
+    fields = [("epoch", "3"), ("epoch", 2.5), ("fit", []), ("rng", {"bit_generator": "MT19937"}), ("weights", [1]),
+              ("optimizer", {"name": "adam"}), ("schedule", {"pending": 1, "state": {}}), ("history", {"epochs": "x"}),
+              ("format", "graphengine-graph"), ("version", 2), ("extra", 1)]
+    for key, value in fields:
+        broken = _rewrite(good, tmp_path / f"{key}.ckpt", lambda d: d.update({key: value}))
+        with pytest.raises(ge.SaveFormatError, match="training checkpoint"):
+            ge.training.read_checkpoint(broken)

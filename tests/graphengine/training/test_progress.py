@@ -113,3 +113,35 @@ def test_verbose_prints_each_epoch_once(capsys):
 def test_epoch_line_format():
     line = epoch_line(3, 10, {"loss": 0.5, "accuracy": 0.75, "lr": 0.001, "time": 1.25})
     assert line == "epoch 3/10  loss 0.5000  accuracy 0.7500  lr 0.001  1.2s"
+
+
+def test_notebook_widget_bar_is_one_display_finished_even_when_stopped_early(monkeypatch):
+    pytest.importorskip("ipywidgets")
+    import IPython.display
+
+    from graphengine.training import trainer as trainer_module
+
+    fake_ipython(monkeypatch, kernel=True)
+    displays, updates, made = [], [], []
+
+    def display(obj, display_id=None):
+        displays.append(obj)
+        return FakeHandle(updates)
+
+    monkeypatch.setattr(IPython.display, "display", display)
+
+    def capture(*args, **kwargs):
+        made.append(make_progress(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(trainer_module, "make_progress", capture)
+    X, y = ge.data.two_moons(60, seed=0)
+    trainer = ge.training.Trainer(mlp())
+    stop = ge.training.LambdaCallback(on_epoch_end=lambda epoch, logs: setattr(trainer, "stop_training", epoch == 2))
+    history = trainer.fit(X, y, epochs=5, batch_size=10, validation_split=0.2, seed=0, callbacks=[stop])
+    assert history.epochs == [1, 2]
+    shown = made[0]
+    assert type(shown).__name__ == "NotebookBarProgress" and len(displays) == 1
+    assert shown.bar.n == shown.bar.total == 2 * 5  # stopped after 2 of 5 epochs: finished, not failed
+    assert shown.bar.container.children[1].bar_style == "success"
+    assert updates[-1].startswith("epoch 2/5: 100%") and len(updates) == 3  # each epoch end, and the close
