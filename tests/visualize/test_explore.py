@@ -274,8 +274,9 @@ def test_collapse_names_the_scopes_folded_at_the_start():
 
 
 def test_a_graph_too_big_to_lay_out_quickly_warns(monkeypatch):
-    import graphengine.visualize.draw as draw_module
+    import sys
 
+    draw_module = sys.modules["graphengine.visualize.draw"]  # the module, not the function of the same name
     monkeypatch.setattr(draw_module, "LARGE_DRAWING_BOXES", 3)
     g, run = worked_examples.chain_rule()
     with pytest.warns(ge.visualize.LargeGraphWarning, match="6 nodes"):
