@@ -45,6 +45,18 @@ Optional, each checked against the methods by ``graphengine.testing.check_op``:
 Shapes given to ``shape`` are tuples whose entries may be ``None`` (a batch axis not known
 until run time).
 
+Attributes are the keyword parameters of ``forward``. Annotate them with plain types and
+the graph refuses a wrong value when the node is built, naming the op, the attribute, the
+value and what it takes (:mod:`graphengine.op_attributes` lists the forms)::
+
+    def forward(self, xp, x, *, alpha: float = 0.01, axis: int | tuple[int, ...] | None = None,
+                reduction: Literal["none", "mean", "sum"] = "none"):
+
+An attribute without an annotation is not checked (ops written before this keep working).
+Checks that need the inputs' shapes and dtypes together go in ``check_inputs(self, shapes,
+dtypes, **attrs)`` (:meth:`Op.check_inputs`); a ``shape`` rule may also raise
+:class:`~graphengine.AttributeSpecError` with its own words about a value.
+
 dtypes (:func:`promote_dtypes`, the default ``dtype`` rule; as in PyTorch):
 
 * Python and NumPy scalars are weak: ``x * 2.0``, ``x * np.float64(2)`` and
