@@ -37,7 +37,6 @@ import warnings
 from dataclasses import dataclass, field
 
 import networkx as nx
-import numpy as np
 
 from graphengine.errors import GraphEngineError, ValueNotAvailableError
 from graphengine.node import CONST, INPUT, OP, PARAM
@@ -46,7 +45,9 @@ from . import heatmap as heat
 from .diagram import Diagram
 from .labels import (count_text, format_attr_value, format_shape, format_value, html_text, is_image_shaped,
                      png_bytes, thumbnail_grid)
+from .layout import EDGE_LABEL_PX, PAGE_MARGIN_PX, RANK_GAP_PX, SLIDE_WIDTH_PX, THUMBNAIL_WIDTH_PX, text_width
 from .model_view import is_model, model_view, scope_ports, shapes_text
+from .targets import dtype_kind, loss_targets
 
 MODES = ("structure", "forward", "backward", "both")
 EDGE_LABELS = ("auto", "all", "none")
@@ -75,13 +76,7 @@ GRAD_COLOUR = "#b91c1c"
 NAN_COLOUR = "#dc2626"
 MUTED = "#6b7280"
 GREY = ("#f3f4f6", "#c4c4c4", "#9ca3af")  # fill, border, text of nodes a fetched run skipped
-AUTO_LR_MAX_RANKS = 10  # graphs at most this deep are drawn left to right, deeper ones top down
-SLIDE_WIDTH_PX = 1600  # ... and only when that fits this width; wider ones top down
-CHAR_PX = 6.5  # width of a character of an 11-point label at 96 dpi, about
-RANK_GAP_PX = 50.0  # between two ranks left to right: the rank separation and the edges' room
-EDGE_LABEL_PX = 60.0  # more room between ranks for gradients written on the edges
-PAGE_MARGIN_PX = 30.0
-THUMBNAIL_WIDTH_PX = 400.0
+AUTO_LR_MAX_RANKS = 10  # graphs at most this deep are drawn left to right (if they fit), deeper ones top down
 
 
 class ThumbnailDiagram(Diagram):
@@ -467,7 +462,7 @@ class _Drawer:
             if n.kind == PARAM:
                 for p in _scope_paths(self.scope[n.id]):
                     self.param_counts[p] = self.param_counts.get(p, 0) + int(n.value.size)
-        self.targets = _loss_targets(self.nodes)
+        self.targets = loss_targets(self.nodes)
         self.images: dict = {}  # thumbnail file name -> PNG bytes
         self.receives = self._gradient_receivers()
         self.shown = {n.id: self._annotate(n) for n in self.nodes}
@@ -511,7 +506,7 @@ class _Drawer:
             except ValueNotAvailableError:
                 shown.value_note = "value freed (not fetched)"
         if o.mode in ("backward", "both") and node.kind != CONST:
-            kind = _dtype_kind(node, run)
+            kind = dtype_kind(node, run)
             if node.id not in self._upstream:
                 shown.grad_note = "no gradient (the target does not depend on it)"
             elif node.id != run.target.id and kind not in ("f", "c", None):
@@ -1032,11 +1027,11 @@ class _Drawer:
         for node in self.nodes:
             rep = self.rep[node.id]
             if rep.startswith("scope"):
-                width = _text_width(self._box_label_text(self.scopes[int(rep[5:])]))
+                width = text_width(self._box_label_text(self.scopes[int(rep[5:])]))
             elif node.kind == CONST and node.dtype is None:
                 width = 40.0
             else:
-                width = _text_width(self._node_label(node, self.shown[node.id], None))
+                width = text_width(self._node_label(node, self.shown[node.id], None))
                 if self.shown[node.id].value_image or self.shown[node.id].grad_image:
                     width = max(width, THUMBNAIL_WIDTH_PX)
             d = depth[node.id]
@@ -1087,54 +1082,9 @@ class _Drawer:
         return rows
 
 
-def _text_width(label: str) -> float:
-    """About how many pixels wide an HTML-like label is: its longest line of text."""
-    import html
-    import re
-
-    lines = re.split(r"<BR/>|</TR>|<HR/>", label)
-    longest = max((len(html.unescape(re.sub(r"<[^>]*>", "", line))) for line in lines), default=0)
-    return longest * CHAR_PX + 24.0
-
-
 def _swatch(fill, border):
     return (f'<TABLE BORDER="1" COLOR="{border}" CELLBORDER="0" CELLPADDING="0" CELLSPACING="0">'
             f'<TR><TD BGCOLOR="{fill}" WIDTH="16" HEIGHT="10"></TD></TR></TABLE>')
-
-
-# losses and the position of their target (labels, regression targets): neutral in heat maps
-LOSS_TARGET_POSITIONS = {"mse": 1, "mae": 1, "binary_cross_entropy": 1, "binary_cross_entropy_with_logits": 1,
-                         "smooth_l1": 1, "huber": 1, "kl_div": 1, "cross_entropy": 1, "nll": 1, "hinge": 1}
-_PASS_THROUGH = ("cast", "stop_gradient")  # a target stays a target through these
-
-
-def _loss_targets(nodes) -> set:
-    """Ids of the nodes that are the targets of losses (and what they were cast from)."""
-    out = set()
-    for n in nodes:
-        position = LOSS_TARGET_POSITIONS.get(n.op) if n.kind == OP else None
-        if position is None or len(n.inputs) <= position:
-            continue
-        src = n.inputs[position]
-        out.add(src.id)
-        while src.kind == OP and src.op in _PASS_THROUGH and src.inputs:
-            src = src.inputs[0]
-            out.add(src.id)
-    return out
-
-
-def _dtype_kind(node, run):
-    """The numpy dtype kind of a node ('f', 'i', 'b', ...), from the graph or the run; None if unknown."""
-    dtype = node.dtype
-    if dtype is None and run is not None:
-        try:
-            dtype = getattr(run.value(node), "dtype", None)
-        except (ValueNotAvailableError, GraphEngineError):
-            return None
-    try:
-        return np.dtype(dtype).kind if dtype is not None else None
-    except TypeError:
-        return None
 
 
 # ops whose input order matters: their edges say which input is which
