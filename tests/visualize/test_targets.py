@@ -30,3 +30,11 @@ def test_dtype_kind_from_the_graph_or_the_run():
     assert dtype_kind(n, None) is None
     run = g.forward({"x": np.ones(2, dtype="float32"), "n": np.ones(2, dtype="int16"), "flag": np.ones(2, bool)})
     assert dtype_kind(n, run) == "i"  # from the run
+
+
+def test_targets_doctest():
+    import doctest
+
+    import graphengine.visualize.targets as targets
+
+    assert doctest.testmod(targets).attempted > 0 and doctest.testmod(targets).failed == 0
