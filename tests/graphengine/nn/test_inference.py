@@ -37,7 +37,7 @@ def test_a_model_of_two_inputs_predicts_from_a_list(rng):
     out = model.predict([A, B], batch_size=2)
     expected = (A.astype(np.float32) @ model.left.W.value + model.left.b.value
                 + B.astype(np.float32) @ model.right.W.value + model.right.b.value)
-    np.testing.assert_allclose(out, expected, rtol=1e-5)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
 
 
 def test_batches_are_stitched_and_batch_size_is_checked():
