@@ -42,6 +42,13 @@ path below that ancestor; without any seed they are drawn from a fresh generator
 draws are made on the host (NumPy), once, when the param is created; ``g.param`` /
 ``g.to("cupy")`` copy them to the device once, and no run copies them again. Arrays given
 as ``init`` (NumPy or CuPy) are used where they are, in the param's dtype.
+
+A model as an object (``docs/models.md``): ``model.graph`` once built (before, an error says
+how to build it), ``model.build(input_shape)``, ``model.predict(X)`` and
+``model.evaluate(X, y)`` on the evaluation path (through ``model.trainer`` when ``fit``
+trained it), ``model.save(path)`` / ``ge.nn.load(path)`` (structure from each layer's
+``get_config``, weights, optimizer state; no pickle) and ``model.layer_info()`` (each
+layer's scope, first-call nodes, shapes and parameter counts, for diagrams).
 """
 
 from __future__ import annotations
