@@ -14,6 +14,7 @@ axis: ``(1, 28, 28)`` for a CNN on MNIST).
 from __future__ import annotations
 
 import copy
+import sys
 from dataclasses import dataclass, field
 
 from graphengine.errors import GraphEngineError
@@ -35,9 +36,8 @@ class ModelView:
 
 def is_model(obj) -> bool:
     """True for a ``ge.nn`` module (a layer or a model)."""
-    from graphengine.nn.module import Module
-
-    return isinstance(obj, Module)
+    module = sys.modules.get("graphengine.nn.module")  # not imported: no module can exist yet
+    return module is not None and isinstance(obj, module.Module)
 
 
 def model_view(model, input_shape=None, error=ValueError) -> ModelView:
