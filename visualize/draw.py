@@ -512,7 +512,8 @@ class _Drawer:
             elif node.id != run.target.id and kind not in ("f", "c", None):
                 what = {"b": "bool"}.get(kind, "integer")
                 shown.grad_note = f"no gradient ({what} values are not differentiable)"
-            elif node.id != run.target.id and self.receives is not None and node.id not in self.receives:
+            elif node.id != run.target.id and self.receives is not None and node.id not in self.receives \
+                    and self.rep[node.id] == f"n{node.id}":
                 shown.grad_note = "no gradient (what reads it passes none back)"
             else:
                 try:
@@ -537,16 +538,17 @@ class _Drawer:
         return filename, caption
 
     def _gradient_receivers(self):
-        """Ids of the nodes some consumer passes a gradient back to (None when the run cannot
-        tell: no backward, or a fetched run, which keeps no edge gradients)."""
+        """Ids of the nodes drawn as boxes of their own that some consumer passes a gradient
+        back to (None when the run cannot tell: no backward, or a fetched run, which keeps no
+        edge gradients). Nodes folded into a collapsed scope are not asked about."""
         run = self.run
         if run is None or self.o.mode not in ("backward", "both") or not run.recording:
             return None
         out = set()
         upstream = self._upstream
         for n in self.nodes:
-            if n.kind == CONST or n.id not in upstream:
-                continue
+            if n.kind == CONST or n.id not in upstream or self.rep[n.id] != f"n{n.id}":
+                continue  # a node folded into a box shows no gradient anyway
             for consumer in self.graph.consumers(n):
                 if consumer.id not in upstream or not run.ran(consumer):
                     continue
