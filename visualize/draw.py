@@ -781,7 +781,19 @@ class _Drawer:
             if ins or outs:
                 arrow = f"{shapes_text(ins, self._shape_of) or '()'} → {shapes_text(outs, self._shape_of) or '()'}"
         count = self.param_counts.get(scope, 0)
-        return kind, arrow, count_text(count, "parameter") if count else ""
+        params = [count_text(count, "parameter")] if count else []
+        shared = self._shared_parameters(scope)
+        if shared:
+            params.append(f"shares {count_text(shared, 'parameter')}")  # with the scope that holds them
+        return kind, arrow, " · ".join(params)
+
+    def _shared_parameters(self, scope) -> int:
+        """Trainable scalars of the params outside ``scope`` that nodes inside it read (an
+        evaluation path sharing the training path's weights)."""
+        members = self.scope_members.get(scope, {})
+        outside = {src.id: src for node in members.values() for src in node.inputs
+                   if src.kind == PARAM and src.id not in members}
+        return sum(int(p.value.size) for p in outside.values())
 
     def _header(self, node, shown):
         if node.kind == OP:
@@ -851,7 +863,12 @@ class _Drawer:
                 text_colour = heat.text_colour(attrs["fillcolor"])
                 attrs["fontcolor"] = text_colour
         kind, arrow, _ = self._layer_facts(scope)
-        detail = f"{count_text(len(members), 'node')} · {count_text(params, 'parameter')}"
+        shared = self._shared_parameters(scope)
+        detail = count_text(len(members), "node")
+        if params or not shared:
+            detail += f" · {count_text(params, 'parameter')}"
+        if shared:
+            detail += f" · shares {count_text(shared, 'parameter')}"
         head = f"<B>{html_text(scope.rsplit('/', 1)[-1])}</B>"  # its cluster names the rest
         if kind:
             head += f" {html_text(kind)}"

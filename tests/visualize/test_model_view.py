@@ -277,3 +277,17 @@ def test_layer_labels_and_their_nodes_show_the_same_shapes():
     with_run = cluster_labels(draw(model, run).source)
     assert "(4, 784) → (4, 30)" in with_run[0]  # the run's batch, as on the nodes: matmul · (4, 30)
     assert "(None, 784) → (None, 30)" in cluster_labels(draw(model).source)[0]
+
+
+def test_an_evaluation_path_says_it_shares_the_training_paths_parameters():
+    model = ge.nn.Sequential(ge.nn.Dense(3, 4), "tanh", ge.nn.Dropout(0.5), ge.nn.Dense(4, 2), seed=0)
+    g = ge.Graph("net")
+    x = g.input("x", shape=(None, 3))
+    model(x)
+    with g.scope("eval"):
+        model(x, training=False)
+    boxes = [ln for ln in draw(g, collapse=True).source.splitlines() if "shape=box3d" in ln]
+    (train,) = [b for b in boxes if "<B>dense_1</B>" in b and "shares" not in b]
+    (evaluation,) = [b for b in boxes if "<B>dense_1</B>" in b and "shares" in b]
+    assert "16 parameters" in train and "2 nodes · shares 16 parameters" in evaluation
+    assert draw(g).source.count("shares 26 parameters") == 2  # the eval cluster and its model's
