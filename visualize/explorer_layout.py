@@ -61,7 +61,7 @@ def build_dot(page: dict, pane: str, reveal: int | None = None, rankdir: str | N
                     colour = GRAD_COLOUR if shown else "#ffffff"
                     lines = "<BR/>".join(html_text(line, brackets=False) for line in edge["label"])
                     label = (f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0"><TR>'
-                             f'<TD ID="{p}e{key}-l" HREF="#"><FONT COLOR="{colour}">{lines}</FONT></TD></TR></TABLE>>')
+                             f'<TD{_cell(f"{p}e{key}-l", pane)}><FONT COLOR="{colour}">{lines}</FONT></TD></TR></TABLE>>')
                     if shown:
                         attrs.update(color=GRAD_COLOUR, penwidth="2")
                     if reveal is not None and state.current_edges and key in state.current_edges:
@@ -142,7 +142,7 @@ def _emit_node(dot, n, p, pane, state):
             f'<TR><TD COLSPAN="2"><FONT POINT-SIZE="9" COLOR="{MUTED}">{html_text(header)}</FONT></TD></TR>']
     if pane in ("forward", "both") and n["value"] is not None:
         colour = VALUE_COLOUR if state.value_shown(n) else fill
-        rows.append(_row(f"{p}n{n['id']}-v", "value", n["value"]["lines"], colour))
+        rows.append(_row(_cell(f"{p}n{n['id']}-v", pane), "value", n["value"]["lines"], colour))
     elif pane in ("forward", "both") and n["note"]:
         rows.append(f'<TR><TD COLSPAN="2"><FONT POINT-SIZE="9" COLOR="{MUTED}"><I>{html_text(n["note"][:60])}'
                     "</I></FONT></TD></TR>")
@@ -150,14 +150,21 @@ def _emit_node(dot, n, p, pane, state):
         colour = GRAD_COLOUR if state.grad_shown(n) else fill
         count = len(n.get("received", ()))
         prefix = f"grad (sum of {count})" if count > 1 else "grad"
-        rows.append(_row(f"{p}n{n['id']}-g", prefix, n["grad"]["lines"], colour))
+        rows.append(_row(_cell(f"{p}n{n['id']}-g", pane), prefix, n["grad"]["lines"], colour))
     label = '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">' + "".join(rows) + "</TABLE>>"
     dot.node(f"n{n['id']}", label=label, _attributes=attrs)
 
 
-def _row(cell_id, prefix, lines, colour):
+def _cell(cell_id, pane) -> str:
+    """A table cell's id for the page's script. Graphviz writes a cell's ID into the SVG
+    only for a cell with a link, so the panes' cells get a dummy one (render_svg unwraps
+    it); static frames need neither."""
+    return "" if pane == "both" else f' ID="{cell_id}" HREF="#"'
+
+
+def _row(cell, prefix, lines, colour):
     body = "<BR/>".join(html_text(line, brackets=False) for line in lines)
-    return (f'<TR><TD ID="{cell_id}" HREF="#" COLSPAN="2" BALIGN="LEFT"><FONT COLOR="{colour}">'
+    return (f'<TR><TD{cell} COLSPAN="2" BALIGN="LEFT"><FONT COLOR="{colour}">'
             f"{html_text(prefix)}  {body}</FONT></TD></TR>")
 
 

@@ -204,6 +204,7 @@ def test_frames_keep_one_layout_and_hide_what_is_not_computed(tmp_path):
     assert 'fill="#1d4ed8"' not in start and 'fill="#b91c1c"' not in start  # no value, no gradient shown yet
     assert "3.297" in start  # but written (in the box's own colour), so the boxes keep their size
     assert 'fill="#1d4ed8">value' in end and 'fill="#b91c1c">grad' in end
+    assert "xlink:href" not in end  # a static frame has no links
     png = page.frames(tmp_path / "png", format="png", steps=[3])
     assert png[0].read_bytes().startswith(b"\x89PNG")
     with pytest.raises(ExploreError, match="step must be"):

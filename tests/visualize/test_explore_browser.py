@@ -167,6 +167,14 @@ def test_hover_cross_links_and_scopes_collapse(open_page):
     tab.click("#f-box0")
     assert tab.is_visible(f"#f-n{W.id}")
     assert errors == []
+    # a run without backward: a forward-only page that steps and shows values
+    x = ge.Graph("forward only")
+    t = ge.ops.tanh(x.input("x", shape=(2,)), name="t")
+    tab, errors = open_page(explore(x, x.forward({"x": np.array([0.5, -0.5])})), "forward_only")
+    tab.keyboard.press("End")
+    tab.click(f"#f-n{t.id}")
+    assert numbers(tab.inner_text("#panel-value .numbers")) == pytest.approx(np.tanh([0.5, -0.5]), rel=1e-5)
+    assert tab.inner_text("#counter").startswith("step 2 of 2") and errors == []
 
 
 class HalfExp(ge.Op):
