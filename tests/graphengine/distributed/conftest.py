@@ -37,7 +37,7 @@ def job_environment() -> dict:
     for key in [k for k in env if k.startswith(("PMI_", "PMIX_", "OMPI_", "MPI_"))]:
         del env[key]  # a test run under a launcher must not leak its rank into the job
     env.update(UCX_NET_DEVICES="lo", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""), PYTHONHASHSEED="0")
+               PYTHONPATH=str(ROOT) + os.pathsep + env.get("PYTHONPATH", ""), PYTHONHASHSEED="0", MPLBACKEND="Agg")
     return env
 
 
