@@ -21,7 +21,7 @@ import zipfile
 import numpy as np
 
 from ..archive import read_npz
-from ..errors import GraphEngineError, SaveFormatError
+from ..errors import GraphEngineError, SaveFileIsFolderError, SaveFormatError, require_file
 from ..node import CONST, PARAM
 
 
@@ -30,7 +30,7 @@ class CheckpointError(GraphEngineError, ValueError):
 
 
 def _graph_of(target):
-    graph = getattr(target, "graph", target)
+    graph = None if getattr(target, "built", True) is False else getattr(target, "graph", target)
     if graph is None:
         raise CheckpointError(f"{type(target).__name__} is not built yet: call it on an input node (or fit it) first")
     if not hasattr(graph, "params"):
@@ -93,11 +93,8 @@ def read_weights(path, *, limits=None) -> dict:
     within ``limits``, a :class:`graphengine.archive.Limits`) before anything is allocated.
     Any problem is a :class:`~graphengine.SaveFormatError` naming the member.
     """
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        raise SaveFormatError(f"checkpoint {path!r} is a directory; pass the .npz or .ge file inside it")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint {path!r} does not exist")
+    path = require_file(path, "weights file", "write one with save_weights(model, path) or graph.save(path)",
+                        suffixes=(".npz", ".ge"), folder_error=SaveFileIsFolderError)
     if not zipfile.is_zipfile(path):
         raise SaveFormatError(f"{path}: not a weights file (.npz from save_weights) or a graph file (.ge): "
                               "it is not a zip archive")
@@ -303,11 +300,8 @@ def read_checkpoint(path, *, limits=None) -> TrainingCheckpoint:
     from .history import History
 
     limits = archive.DEFAULT_LIMITS if limits is None else limits
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        raise SaveFormatError(f"checkpoint {path!r} is a directory; pass the checkpoint file inside it")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint {path!r} does not exist")
+    path = require_file(path, "checkpoint", "write one with trainer.save_checkpoint(path) or the ModelCheckpoint "
+                        "callback", suffixes=(".ckpt", ".npz", ".zip"), folder_error=SaveFileIsFolderError)
     if not zipfile.is_zipfile(path):
         _fail(path, "not a zip archive (write one with trainer.save_checkpoint or ModelCheckpoint)")
     try:

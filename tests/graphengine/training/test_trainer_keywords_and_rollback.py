@@ -77,7 +77,7 @@ def test_failed_first_fit_leaves_the_model_unbuilt_and_the_next_build_identical(
     with pytest.raises(TrainingError, match="must be integers"):
         ge.training.fit(model, X, y.astype(float), epochs=1, seed=5, progress=False)
     assert not model.built and model.seed is None and getattr(model, "trainer", None) is None
-    assert all(m.graph is None for m in model.modules())
+    assert not any(m.built for m in model.modules())
     # bad validation targets are found after the build: the build is undone too
     with pytest.raises(TrainingError, match=r"dtype float64 for loss 'loss/cross_entropy' \(cross_entropy\) must be "
                                             "integer class labels"):
