@@ -200,7 +200,7 @@ def edge_label_lines(upstream, local, contribution, precision, max_elements) -> 
     constant = flat.size > 0 and bool(np.all(flat == flat[0]))
     if upstream.size == 1 and contribution.size == 1:
         return [f"{format_number(upstream.ravel()[0], precision)} × {format_number(flat[0], precision)} "
-                f"= {c_lines[0]}"]
+                f"= {format_number(contribution.ravel()[0], precision)}"]
     if constant:
         return [f"× {format_number(flat[0], precision)}"] + c_lines
     return c_lines

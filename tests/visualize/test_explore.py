@@ -282,3 +282,35 @@ def test_a_graph_too_big_to_lay_out_quickly_warns(monkeypatch):
     g, run = worked_examples.chain_rule()
     with pytest.warns(ge.visualize.LargeGraphWarning, match="6 nodes"):
         explore(g, run)
+
+
+def test_memory_overlay_agrees_with_a_real_fetched_run():
+    g, run = worked_examples.deep_mlp(depth=3, width=4, batch=4)
+    page = explore(g, run)
+    memory, forward_steps = page.data["memory"], page.data["page"]["forward_steps"]
+    feeds = {n.name: run.value(n) for n in g.inputs()}
+    fetched = g.forward(feeds, fetch=[run.target])
+    checked = 0
+    for n in g.nodes():
+        entry = memory["nodes"].get(str(n.id))
+        if entry is None or entry["status"] != "value":
+            continue
+        alive = entry["freed"] is None or entry["freed"] > forward_steps
+        try:
+            fetched.value(n)
+            available = True
+        except ge.ValueNotAvailableError:
+            available = False
+        assert alive == available, (n.name, entry)
+        checked += 1
+    assert checked >= 10
+    fetched.backward(run.target)  # after backward, what the overlay keeps to the end is all that is left
+    for n in g.nodes():
+        entry = memory["nodes"].get(str(n.id))
+        if entry is not None and entry["status"] == "value":
+            try:
+                fetched.value(n)
+                available = True
+            except ge.ValueNotAvailableError:
+                available = False
+            assert available == (entry["freed"] is None), (n.name, entry)
