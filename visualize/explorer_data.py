@@ -99,7 +99,8 @@ def _kind_doc(kind) -> str:
 
 
 def op_doc(graph, n) -> str:
-    """The op's formula and local derivative: its class docstring up to the first example."""
+    """The op's formula and local derivative: the first paragraph of its class docstring
+    (and the next one when the first ends with a colon)."""
     impl = getattr(n, "_op_impl", None)  # the instance the node runs (registered or not)
     if impl is None:
         impl = graph.plugins.ops.get(n.op)
@@ -122,7 +123,6 @@ def _backward(graph, run, executed, records, precision, max_elements):
     """Edges with their contributions, and the backward steps."""
     target = run.target
     upstream = nx.ancestors(graph.nx, target.id) | {target.id}
-    by_id = {n.id: n for n in executed}
     getting = {target.id}  # nodes a gradient reaches
     edges, steps = {}, []
     for n in reversed(executed):
@@ -147,11 +147,9 @@ def _backward(graph, run, executed, records, precision, max_elements):
                 getting.add(src.id)
         steps.append({"phase": "backward", "node": n.id, "edges": sent})
     for n in executed:
-        if n.kind != CONST and records[n.id]["grad"] is None and not records[n.id]["grad_note"] and n.id in by_id:
+        if n.kind != CONST and records[n.id]["grad"] is None and not records[n.id]["grad_note"]:
             records[n.id]["grad_note"] = ("no gradient: the target does not depend on it" if n.id not in upstream
                                           else "no gradient flows back to it")
-    for key, e in edges.items():
-        records[e["src"]].setdefault("received", []).append(key)
     return edges, steps
 
 

@@ -24,7 +24,7 @@ import zlib
 
 import numpy as np
 
-from graphengine.node import INPUT, OP
+from graphengine.node import OP
 
 from .labels import format_number, to_host
 

@@ -109,7 +109,7 @@ def _tile(data):
     """A 4-D array as one plane: its first (N, C) images in a grid, separated by NaN lines."""
     a, b, h, w = data.shape
     pairs = [(i, j) for i in range(a) for j in range(b)][:IMAGE_TILES]
-    columns = min(len(pairs), 4 if len(pairs) > 4 else len(pairs))
+    columns = min(len(pairs), 4)
     rows = math.ceil(len(pairs) / columns)
     plane = np.full((rows * (h + 1) - 1, columns * (w + 1) - 1), np.nan)
     for k, (i, j) in enumerate(pairs):
