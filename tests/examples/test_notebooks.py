@@ -52,7 +52,8 @@ def mime_types(outputs):
     return [set(o.get("data", {})) for o in outputs]
 
 
-def test_first_hour_notebook_shows_a_drawing_one_progress_output_and_a_plot(kernel_specs, tmp_path):
+def test_first_hour_notebook_shows_a_drawing_one_progress_output_and_a_plot(kernel_specs, tmp_path,
+                                                                           dot_executable):
     nb = nbformat.read(NOTEBOOKS / "first_hour.ipynb", as_version=4)
     execute(nb, kernel_specs, tmp_path)
     for cell in nb.cells:
