@@ -181,3 +181,19 @@ def test_mutated_checkpoints_give_a_clear_error_or_a_correct_load(tmp_path):
         broken = _rewrite(good, tmp_path / f"{key}.ckpt", lambda d: d.update({key: value}))
         with pytest.raises(ge.SaveFormatError, match="training checkpoint"):
             ge.training.read_checkpoint(broken)
+
+
+def test_resume_restores_batch_norm_running_statistics(tmp_path):
+    X, y = ge.data.two_moons(96, noise=0.2, seed=2)
+
+    def bn_model():
+        return ge.nn.Sequential(ge.nn.Dense(2, 8, dtype="float64"), ge.nn.BatchNorm(8, dtype="float64"), "relu",
+                                ge.nn.Dense(8, 2, dtype="float64"), seed=1)
+
+    common = dict(optimizer="rmsprop", lr=0.01, epochs=4, batch_size=12, validation_split=0.25, seed=4,
+                  dtype="float64", progress=False)
+    whole = ge.training.fit(bn_model(), X, y, callbacks=[ModelCheckpoint(tmp_path / "bn-{epoch}.ckpt")], **common)
+    resumed = ge.training.fit(bn_model(), X, y, resume_from=tmp_path / "bn-2.ckpt", **common)
+    assert_same_run(whole, resumed)  # the running mean and variance are among the arrays compared
+    names = set(weights(whole))
+    assert any("running" in name or "mean" in name for name in names), names
