@@ -34,28 +34,17 @@ class FreedValue:
         return f"<freed {self.dtype}{list(self.shape)}>"
 
 
-def load_leaves(program, values):
-    for s, node in program.params:
-        values[s] = node._value
-    for s, node in program.consts:
-        values[s] = node._value
-
-
-def interpret_forward(program, values, xp, check_finite=False, keep_all=None, shapes=None):
+def interpret_forward(program, values, xp, check_finite=False):
     """Run the forward steps, checking each op's output; ``values`` (by slot) holds the
-    inputs and receives what the program keeps (everything with ``keep_all``).
-    ``shapes``: a list by slot that receives the shape and dtype of every value."""
-    load_leaves(program, values)
-    if shapes is not None:
-        for s, _ in program.inputs + program.params + program.consts:
-            if hasattr(values[s], "shape"):
-                shapes[s] = FreedValue(values[s])
-    keep_all = program.keep_all if keep_all is None else keep_all
+    inputs and receives the values, each freed after its last use unless the program keeps
+    it (a freed value leaves its shape and dtype: a :class:`FreedValue`)."""
+    for s, node in program.params + program.consts:
+        values[s] = node._value
     if check_finite:
         for s, node in program.inputs + program.params + program.consts:
             value = values[s]
             check_finite_value(xp, value if hasattr(value, "dtype") else xp.asarray(value), node, "value")
-    shape_only, free_after = program.shape_only, program.free_after
+    keep_all, free_after = program.keep_all, program.free_after
     for k, step in enumerate(program.steps):
         args = [values[i] for i in step.inputs]
         try:
@@ -70,11 +59,9 @@ def interpret_forward(program, values, xp, check_finite=False, keep_all=None, sh
         if check_finite:
             check_finite_value(xp, out, step.node, "value")
         values[step.slot] = out
-        if shapes is not None:
-            shapes[step.slot] = FreedValue(out)
         if not keep_all:
             for i in free_after[k]:
-                values[i] = FreedValue(values[i]) if i in shape_only else None
+                values[i] = FreedValue(values[i])
 
 
 def check_output(xp, node, out, args):
@@ -160,17 +147,15 @@ def sum_back(xp, grad, shape, position=0):
     return out
 
 
-def interpret_backward(program, backward, values, grads, seed, xp, check_finite=False, keep_all=None, shapes=None):
-    """The reverse sweep: ``grads`` (by slot) receives the gradients the program keeps
-    (every gradient with ``keep_all``); ``shapes`` receives the shape and dtype of each."""
-    keep_all = program.keep_all if keep_all is None else keep_all
+def interpret_backward(program, backward, values, grads, seed, xp, check_finite=False):
+    """The reverse sweep: ``grads`` (by slot) receives the gradients; one the program does
+    not keep is dropped once used, leaving its shape and dtype (a :class:`FreedValue`)."""
     kept = backward.kept | {backward.target}
     grads[backward.target] = seed
     order = program.order
     if check_finite:
         check_finite_value(xp, seed, order[backward.target], "gradient")
     none_edges = set()
-    release = None if keep_all else backward.release
     for k, (step, needs) in enumerate(backward.steps):
         g = grads[step.slot]
         if g is not None:
@@ -183,17 +168,11 @@ def interpret_backward(program, backward, values, grads, seed, xp, check_finite=
                 grads[i] = c if grads[i] is None else grads[i] + c
                 if check_finite:
                     check_finite_value(xp, grads[i], order[i], "gradient", via=step.node.name)
-        if release is not None:
-            for i, keep_shape in release[k]:
-                values[i] = FreedValue(values[i]) if keep_shape else None
-        if shapes is not None and g is not None:
-            shapes[step.slot] = FreedValue(g)
-        if not keep_all and step.slot not in kept:
-            grads[step.slot] = None  # complete and used: a gradient nobody keeps goes
-    if shapes is not None:
-        for s, _ in program.inputs + program.params:
-            if grads[s] is not None:
-                shapes[s] = FreedValue(grads[s])
+            if step.slot not in kept:
+                grads[step.slot] = FreedValue(g)  # complete and used: a gradient nobody keeps goes
+        if backward.release is not None:
+            for i, _ in backward.release[k]:
+                values[i] = FreedValue(values[i])
     backward.none_edges = none_edges
     return grads
 

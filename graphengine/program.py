@@ -87,7 +87,6 @@ class Program:
         self.backwards: dict = {}
         self.runs = 0  # forward runs so far (the first is interpreted)
         self.forward_code = None
-        self._consumers = None
         self.steps_at = {step.slot: step for step in steps}
 
     def __len__(self) -> int:
@@ -142,16 +141,6 @@ class Program:
                 b = self.backwards[target_slot] = Backward(self, target_slot)
         return b
 
-    def consumers(self) -> list:
-        """Per slot: the (step, input position) pairs that read it (built on first use)."""
-        if self._consumers is None:
-            out = [[] for _ in self.order]
-            for step in self.steps:
-                for position, i in enumerate(step.inputs):
-                    out[i].append((step, position))
-            self._consumers = out
-        return self._consumers
-
 
 class Backward:
     """The reverse sweep of a program from one target.
@@ -165,9 +154,9 @@ class Backward:
     in the first, interpreted run; generated code is specialised on them and checks them.
     """
 
-    def __init__(self, program: Program, target_slot: int):
+    def __init__(self, program: Program, target_slot: int, requires=None):
         self.target = target_slot
-        requires = program.requires
+        requires = program.requires if requires is None else requires
         reach = bytearray(len(program.order))
         reach[target_slot] = 1
         steps = self.steps = []
@@ -179,7 +168,6 @@ class Backward:
                 reach[i] = 1
             if requires[s]:
                 steps.append((step, tuple([requires[i] for i in step.inputs])))
-        self.reach = reach
         if program.keep_all:
             self.kept = set(range(len(program.order)))
         else:

@@ -16,7 +16,7 @@ from .errors import BackwardError, GraphEngineError, ValueNotAvailableError
 from .feeds import missing_feeds_error, resolve_feeds
 from .interpreter import FreedValue, contributions, interpret_backward, interpret_forward, seed_gradient
 from .node import CONST, PARAM, Node
-from .program import get_program, resolve_fetch
+from .program import Backward, get_program, resolve_fetch
 
 
 class RunArgumentError(GraphEngineError, TypeError):
@@ -190,8 +190,8 @@ class Run:
         self._released = bool(backward.release) and any(backward.release)
         self._grads = grads
         self._edges = {} if program.keep_all else None
-        self._completed = set()
-        self._target = node
+        self._completed = False
+        self._seed, self._target = seed, node
         return self
 
     def grad(self, node):
@@ -204,7 +204,7 @@ class Run:
             raise ValueNotAvailableError("no gradients yet: call run.backward(loss) first")
         node, s = self._slot(node)
         g = self._grads[s]
-        if g is not None:
+        if g is not None and type(g) is not FreedValue:  # an interpreted backward leaves shapes of dropped ones
             return g
         program = self._program
         if node.kind == CONST:
@@ -231,7 +231,8 @@ class Run:
         if self._program.keep_all:
             for s, node in self._program.inputs:
                 self.grad(node)
-        return {self._program.order[s].name: g for s, g in enumerate(self._grads) if g is not None}
+        return {self._program.order[s].name: g for s, g in enumerate(self._grads)
+                if g is not None and type(g) is not FreedValue}
 
     def edge_grad(self, consumer, position: int):
         """The gradient contribution that flowed from ``consumer`` back into its input
@@ -265,32 +266,22 @@ class Run:
         return out
 
     def _complete(self, s):
-        """Compute the gradient of node ``s`` if the hot loop did not (an input, or a node
-        that depends only on inputs): every missing gradient between ``s`` and the target,
-        latest first, each the sum of its consumers' contributions."""
-        if self._grads[s] is not None or s in self._completed:
+        """Fill in the gradients the hot loop skipped (inputs, and nodes that depend only on
+        inputs) if node ``s``'s is one: once, by a backward that differentiates inputs too."""
+        if self._grads[s] is not None or self._completed:
             return
+        self._completed = True
         program = self._program
-        backward = program.backward(program.slot[self._target.id])
-        if not backward.reach[s] or s >= backward.target:
-            return
-        between = {s}
+        requires = list(program.requires)
+        for i, _ in program.inputs:
+            requires[i] = True
         for step in program.steps:
-            if s < step.slot <= backward.target and backward.reach[step.slot] \
-                    and any(i in between for i in step.inputs):
-                between.add(step.slot)
-        done = self._completed
-        for t in sorted(between, reverse=True):
-            if self._grads[t] is not None or t in done or t == backward.target:
-                continue
-            total = None
-            for step, position in program.consumers()[t]:
-                if step.slot in between:
-                    c = self._contributions(step.slot)
-                    if c is not None and c[position] is not None:
-                        total = c[position] if total is None else total + c[position]
-            self._grads[t] = total
-            done.add(t)
+            if step.impl.differentiable and any(requires[i] for i in step.inputs):
+                requires[step.slot] = True
+        backward = Backward(program, program.slot[self._target.id], requires)
+        grads = interpret_backward(program, backward, self._values, [None] * len(program.order), self._seed,
+                                   self.graph.xp)
+        self._grads = [g if g is not None else grads[t] for t, g in enumerate(self._grads)]
 
     def __repr__(self) -> str:
         state = f", backward from {self._target.name!r}" if self._target is not None else ""

@@ -35,7 +35,7 @@ import threading
 from .emitter import emit_step
 from .errors import GraphEngineError, GraphStructureError
 from .feeds import missing_feeds_error, resolve_feeds
-from .interpreter import interpret_backward, interpret_forward, seed_gradient
+from .interpreter import FreedValue, interpret_backward, interpret_forward, seed_gradient
 from .node import Node
 from .program import get_program
 
@@ -210,17 +210,19 @@ class CompiledStep:
                 self._feed_index.pop(key, None)
         xp = graph._backend.xp
         n = len(program.order)
-        values, grads, value_shapes, grad_shapes = [None] * n, [None] * n, [None] * n, [None] * n
+        values, grads = [None] * n, [None] * n
         for (s, _), array in zip(program.inputs, arrays):
             values[s] = array
-        interpret_forward(program, values, xp, shapes=value_shapes)
+        interpret_forward(program, values, xp)
         target = self._backward.target
         seed = seed_gradient(xp, self.loss, values[target], None)
-        interpret_backward(program, self._backward, values, grads, seed, xp, shapes=grad_shapes)
+        interpret_backward(program, self._backward, values, grads, seed, xp)
         signature = tuple([(a.shape, a.dtype) for a in arrays])
         if len(self._variants) >= MAX_VARIANTS:
             self._variants.pop(next(iter(self._variants)))
-        self._variants[signature] = (value_shapes, grad_shapes)  # the step is generated on the next call
+        # the step is generated on the next call, from the shapes and dtypes of this one's arrays
+        self._variants[signature] = tuple([FreedValue(a) if hasattr(a, "shape") else None for a in arrays]
+                                          for arrays in (values, grads))
         self._last = first = _FirstCall()
         first.grads = [grads[s] if grads[s] is not None else xp.zeros(node._value.shape, node._value.dtype)
                        for s, node in self._params]
