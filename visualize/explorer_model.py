@@ -44,7 +44,8 @@ def model_run(model, X, y, loss):
         if not trainer.built:
             trainer._ensure_built(X, y)  # as its own fit would, on the first call
     else:
-        trainer = Trainer(model, loss=loss or "cross_entropy", optimizer="sgd", lr=0.1).build(X, y)
+        trainer = Trainer(model, loss=loss or "cross_entropy", optimizer="sgd", lr=0.1)
+        trainer._ensure_built(X, y)  # as fit builds it; the model keeps the trainer (model.trainer)
     dtype = trainer.x.dtype
     feeds = {trainer.x: X.astype(dtype, copy=False) if dtype is not None and X.dtype.kind in "fiub" else X,
              trainer.y: trainer.prepare_targets(y)}

@@ -250,6 +250,9 @@ def test_explore_a_trained_model_through_its_history():
                               batch_size=32, seed=0, progress=False)
     page = explore(history, X[:8], labels[:8])
     assert page.run.target is history.trainer.loss_node
+    nodes = len(history.trainer.graph.nodes())
+    again = explore(model, X[:8], labels[:8])  # the fitted model itself: through model.trainer, no new nodes
+    assert again.html == page.html and len(history.trainer.graph.nodes()) == nodes
     W = history.trainer.graph.node("sequential/dense_1/W")
     np.testing.assert_allclose(np.array(node(page, W.name)["grad"]["numbers"], dtype=float),
                                page.run.grad(W).ravel(), rtol=1e-4)
