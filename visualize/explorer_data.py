@@ -189,8 +189,9 @@ def local_derivative(upstream, contribution):
 
 
 def edge_label_lines(upstream, local, contribution, precision, max_elements) -> list:
-    """The text on a backward edge: 'up × local = contribution' for numbers, else the
-    contribution (with '× local' above it when the local derivative is one number)."""
+    """The text on a backward edge: 'up × local = contribution' for numbers, 'up ⊙ local'
+    over '= contribution' for a few elements (⊙: element by element), else the contribution
+    (with '× local' above it when the local derivative is one number)."""
     c_lines = list(format_value(contribution, precision, max_elements).lines)
     if local is None:
         return c_lines
@@ -201,7 +202,18 @@ def edge_label_lines(upstream, local, contribution, precision, max_elements) -> 
                 f"= {format_number(contribution.ravel()[0], precision)}"]
     if constant:
         return [f"× {format_number(flat[0], precision)}"] + c_lines
+    if contribution.size <= SMALL_PRODUCT:  # few numbers: the product itself, element by element
+        up = (format_number(upstream.ravel()[0], precision) + " ×" if upstream.size == 1
+              else _flat(np.broadcast_to(upstream, contribution.shape), precision) + " ⊙")
+        return [f"{up} {_flat(local, precision)}", f"= {_flat(contribution, precision)}"]
     return c_lines
+
+
+SMALL_PRODUCT = 4  # edges with at most this many elements show 'upstream ⊙ local = contribution'
+
+
+def _flat(array, precision) -> str:
+    return "[" + ", ".join(format_number(v, precision) for v in np.asarray(array).ravel().tolist()) + "]"
 
 
 def _partial_sums(run, records, edges, steps, precision, max_elements):

@@ -317,3 +317,14 @@ def test_memory_overlay_agrees_with_a_real_fetched_run():
             except ge.ValueNotAvailableError:
                 available = False
             assert available == (entry["freed"] is None), (n.name, entry)
+
+
+def test_edge_labels_show_the_product_for_a_few_numbers():
+    from graphengine.visualize.explorer_data import edge_label_lines
+
+    up, local = np.array([2.0, -1.0]), np.array([0.5, 3.0])
+    assert edge_label_lines(up, local, up * local, 4, 16) == ["[2, -1] ⊙ [0.5, 3]", "= [1, -3]"]
+    assert edge_label_lines(np.array(2.0), local, 2.0 * local, 4, 16) == ["2 × [0.5, 3]", "= [1, 6]"]
+    assert edge_label_lines(np.array(2.0), np.array(0.5), np.array(1.0), 4, 16) == ["2 × 0.5 = 1"]
+    assert edge_label_lines(np.ones(8), np.full(8, 3.0), np.full(8, 3.0), 4, 16)[0] == "× 3"
+    assert edge_label_lines(np.ones((2, 2)), None, np.ones((2, 2)), 4, 16) == ["[[1, 1],", " [1, 1]]"]
