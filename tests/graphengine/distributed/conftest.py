@@ -70,9 +70,7 @@ def run_job(args, timeout: float) -> JobResult:
     return JobResult(process.returncode, stdout, stderr, time.perf_counter() - start)
 
 
-@pytest.fixture
-def mpi_job():
-    """``mpi_job(script, *args, ranks=2, module="mpi4py", timeout=60)`` -> JobResult."""
+def _launcher():
     pytest.importorskip("mpi4py", reason='mpi4py is not installed: pip install "graphengine-nn[mpi]"')
     launcher = find_launcher()
     if launcher is None:
@@ -83,3 +81,19 @@ def mpi_job():
         return run_job([launcher, "-n", str(ranks), *python, str(JOBS / script), *map(str, args)], timeout)
 
     return launch
+
+
+@pytest.fixture
+def mpi_job():
+    """``mpi_job(script, *args, ranks=2, module="mpi4py", timeout=60)`` -> JobResult."""
+    return _launcher()
+
+
+@pytest.fixture(scope="session")
+def two_rank_job(tmp_path_factory):
+    """The folder where jobs/train_two_ranks.py (run once, 2 ranks) wrote its reports:
+    the collectives, the training, the errors; read by several test modules."""
+    out = tmp_path_factory.mktemp("two_ranks")
+    result = _launcher()("train_two_ranks.py", out, ranks=2, timeout=90)
+    assert result.returncode == 0, result.output
+    return out

@@ -88,9 +88,8 @@ def _load_job(module_path):
     return job
 
 
-def test_two_ranks_train_like_one_process_on_the_same_global_batches(mpi_job, tmp_path):
-    result = mpi_job("train_two_ranks.py", tmp_path, ranks=2, timeout=90)
-    assert result.returncode == 0, result.output
+def test_two_ranks_train_like_one_process_on_the_same_global_batches(two_rank_job):
+    tmp_path = two_rank_job
     reports = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
     params = [dict(np.load(tmp_path / f"rank{r}_params.npz")) for r in range(2)]
     assert [r["rank"] for r in reports] == [0, 1] and reports[0]["is_root"] and not reports[1]["is_root"]

@@ -1,8 +1,9 @@
-"""MPI job (2 ranks): data-parallel training and the collectives under it.
+"""MPI job (2 ranks): the communicator's collectives, data-parallel training, and
+disagreeing ranks.
 
 Each rank writes OUT/rank<r>.json (checks and figures) and OUT/rank<r>_params.npz (its
-params after fit); the test compares them with a one-process run on the same global
-batches. Launched by tests/graphengine/distributed/test_training.py.
+params after fit); the tests compare them with a one-process run on the same global
+batches. Launched once per test session by the ``two_rank_job`` fixture (conftest.py).
 """
 
 import functools
@@ -38,7 +39,7 @@ FIT = dict(optimizer="momentum", lr=0.2, momentum=0.9, clip_norm=0.5, l2=1e-3, d
 def main(out):
     comm = ge.distributed.init()
     assert comm.size == 2, comm
-    report = {"rank": comm.rank, "size": comm.size, "is_root": comm.is_root}
+    report = {"rank": comm.rank, "size": comm.size, "is_root": comm.is_root, "collectives": collectives(comm)}
     X, y, X_val, y_val = dataset()
 
     # shards: every rank passes the data / only the root does: the same shards
@@ -113,6 +114,30 @@ def main(out):
 
     with open(f"{out}/rank{comm.rank}.json", "w") as f:
         json.dump(report, f, indent=1)
+
+
+def collectives(comm):
+    report = {"backend": comm.backend, "launched": ge.distributed.launched_by_mpi(), "local_rank": comm.local_rank}
+    a = np.arange(5, dtype=np.float32) * (comm.rank + 1)
+    comm.allreduce_(a)
+    report["sum"] = a.tolist()
+    b = np.array([comm.rank + 3.0])
+    comm.allreduce_(b, "max")
+    report["max"] = b.tolist()
+    c = np.full(3, comm.rank, dtype=np.int64)
+    comm.broadcast_(c, root=1)
+    report["bcast_from_1"] = c.tolist()
+    report["sum_values"] = comm.sum_values([1, comm.rank]).tolist()
+    try:
+        comm.agree([comm.rank], "the rank")
+    except DistributedError as exc:
+        report["agree_error"] = str(exc)
+    try:
+        comm.allreduce_(np.arange(6.0)[::2])
+    except DistributedError as exc:
+        report["buffer_error"] = str(exc)
+    comm.barrier()
+    return report
 
 
 def hand_graph():
