@@ -7,8 +7,8 @@
 >>> y = ge.ops.sum(x * x, name="y")
 >>> run = g.forward({"x": np.array([3.0])}).backward(y)
 >>> page = explore(g, run)                       # needs Graphviz's dot
->>> page.steps                                   # 4 forward (x, x*x, y ...), then backward
-7
+>>> page.steps                                   # forward: x, x*x, y; backward: y, x*x, x
+6
 >>> path = page.save("square.html")              # doctest: +SKIP
 
 The page steps through the forward pass node by node (each value appears, its inputs
