@@ -82,6 +82,7 @@ class Communicator:
         else:
             self.rank, self.size = int(mpi_comm.Get_rank()), int(mpi_comm.Get_size())
         self._nccl = None
+        self._local_rank = None
 
     @property
     def is_root(self) -> bool:
@@ -190,15 +191,18 @@ class Communicator:
 
     @property
     def local_rank(self) -> int:
-        """This rank's number among the ranks on its own machine (to pick its GPU)."""
+        """This rank's number among the ranks on its own machine (to pick its GPU). The
+        first reading is a collective (every rank reads it at the same point); it is kept."""
         if self.size == 1:
             return 0
-        MPI = _mpi()
-        local = self.mpi_comm.Split_type(MPI.COMM_TYPE_SHARED)
-        try:
-            return int(local.Get_rank())
-        finally:
-            local.Free()
+        if self._local_rank is None:
+            MPI = _mpi()
+            local = self.mpi_comm.Split_type(MPI.COMM_TYPE_SHARED)
+            try:
+                self._local_rank = int(local.Get_rank())
+            finally:
+                local.Free()
+        return self._local_rank
 
 
 def _is_cupy(array) -> bool:

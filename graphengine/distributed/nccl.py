@@ -6,7 +6,8 @@ before moving the graph to CuPy, so that rank ``r`` uses the GPU numbered by its
 its own machine (``comm.local_rank``), or give each rank one GPU with
 ``CUDA_VISIBLE_DEVICES``. The NCCL communicator drives the current CuPy device. Rank 0
 makes the NCCL unique id, MPI broadcasts its 128 bytes, and every rank joins with
-``ncclCommInitRank``. Reductions run on CuPy's current stream, so the
+``ncclCommInitRank``. NCCL's bootstrap opens a socket on the root: on one machine,
+``NCCL_SOCKET_IFNAME=lo`` keeps it on the loopback interface. Reductions run on CuPy's current stream, so the
 kernels that come after them on that stream see the result without a host sync; no
 array is copied to the host.
 
@@ -102,12 +103,15 @@ class NcclCommunicator:
         calls it at the same point)."""
         cupy, nccl = _nccl_module()
         device = cupy.cuda.runtime.getDevice()
-        like = nccl.get_unique_id() if comm.rank == 0 else None
-        data = _id_to_bytes(like) if like is not None else np.zeros(NCCL_UNIQUE_ID_BYTES, dtype=np.uint8)
+        # the id and one more byte saying how this CuPy spells it (1: bytes, 0: a tuple of ints);
+        # only the root calls ncclGetUniqueId, which opens NCCL's bootstrap socket
+        data = np.zeros(NCCL_UNIQUE_ID_BYTES + 1, dtype=np.uint8)
+        if comm.rank == 0:
+            unique_id = nccl.get_unique_id()
+            data[:-1] = _id_to_bytes(unique_id)
+            data[-1] = isinstance(unique_id, (bytes, bytearray))
         comm.broadcast_(data, root=0)
-        if like is None:
-            like = nccl.get_unique_id()  # only its type matters: bytes or a tuple
-        unique_id = _bytes_to_id(data, like)
+        unique_id = _bytes_to_id(data[:-1], b"" if data[-1] else ())
         return cls(nccl.NcclCommunicator(comm.size, unique_id, comm.rank), comm.rank, comm.size, device)
 
     def _check(self, array, what):
