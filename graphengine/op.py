@@ -83,6 +83,7 @@ from __future__ import annotations
 import functools
 import inspect
 import linecache
+import re
 import string
 from typing import Any, Sequence
 
@@ -247,10 +248,10 @@ def _checking_attributes(shape):
             try:
                 type(self).check_attributes(attrs)
             except AttributeSpecError as generic:
-                try:  # the op's own words about this attribute, where its rule has them, may say more
+                try:  # the op's own words about this attribute ("bias=..."), where its rule has them, say more
                     shape(self, *input_shapes, **attrs)
                 except AttributeSpecError as own:
-                    if generic.attribute in str(own) and repr(generic.value) in str(own):
+                    if re.search(rf"\b{re.escape(generic.attribute)}=", str(own)):
                         raise own from None
                 except Exception:
                     pass

@@ -22,8 +22,9 @@ annotation                     accepts
 ``str``                        a string
 ``None``                       None
 ``Literal["a", "b"]``          exactly one of the listed values
-``tuple[int, ...]``            a tuple or list of ints (``list[...]``, ``Sequence[...]``
-                               too); ``tuple[int, int]``: exactly two
+``tuple[int, ...]``            a tuple or list of ints, or a 1-d NumPy array of them
+                               (``list[...]``, ``Sequence[...]`` too); ``tuple[int, int]``:
+                               exactly two
 ``np.ndarray`` (any class)     an instance of it
 ``X | Y``, ``Optional[X]``     any of the alternatives
 ``Any``, ``object``            anything
@@ -104,22 +105,31 @@ def spec_of(annotation):
         if len(args) == 2 and args[1] is Ellipsis or len(args) == 1:
             item = spec_of(args[0])
             if item is None:
-                return Spec(lambda v: isinstance(v, (tuple, list)), "a tuple")
-            return Spec(lambda v: isinstance(v, (tuple, list)) and all(item.accepts(i) for i in v),
+                return Spec(lambda v: _items(v) is not None, "a tuple")
+            return Spec(lambda v: (items := _items(v)) is not None and all(item.accepts(i) for i in items),
                         f"a tuple of {_PLURALS.get(item.expected, item.expected)}")
         if args:
-            items = [spec_of(a) for a in args]
-            if any(s is None for s in items):
+            specs = [spec_of(a) for a in args]
+            if any(s is None for s in specs):
                 return None
-            return Spec(lambda v: isinstance(v, (tuple, list)) and len(v) == len(items)
-                        and all(s.accepts(i) for s, i in zip(items, v)),
-                        f"a tuple of {len(items)} ({', '.join(s.expected for s in items)})")
-        return Spec(lambda v: isinstance(v, (tuple, list)), "a tuple or list")
+            return Spec(lambda v: (items := _items(v)) is not None and len(items) == len(specs)
+                        and all(s.accepts(i) for s, i in zip(specs, items)),
+                        f"a tuple of {len(specs)} ({', '.join(s.expected for s in specs)})")
+        return Spec(lambda v: _items(v) is not None, "a tuple or list")
     if annotation in _SEQUENCES:
-        return Spec(lambda v: isinstance(v, (tuple, list)), "a tuple or list")
+        return Spec(lambda v: _items(v) is not None, "a tuple or list")
     if isinstance(annotation, type):
         return Spec(lambda v: isinstance(v, annotation), f"a {annotation.__module__.split('.')[0]}."
                     f"{annotation.__qualname__}" if annotation.__module__ != "builtins" else f"a {annotation.__name__}")
+    return None
+
+
+def _items(value):
+    """The entries of a tuple, list or 1-d NumPy array (as NumPy scalars); None for anything else."""
+    if isinstance(value, (tuple, list)):
+        return value
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        return list(value)
     return None
 
 

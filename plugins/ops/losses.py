@@ -128,9 +128,9 @@ def element_target_problem(op_name, prediction, target):
 
 def _check_element_target(op_name, prediction, target):
     """Run-time form of :func:`element_target_problem` (a tuple comparison in the common case)."""
-    t_shape = _shape_of(target)
-    if t_shape != prediction.shape:
-        problem = element_target_problem(op_name, prediction.shape, t_shape)
+    p_shape, t_shape = _shape_of(prediction), _shape_of(target)
+    if t_shape != p_shape:
+        problem = element_target_problem(op_name, p_shape, t_shape)
         if problem is not None:
             raise ShapeError(problem)
 

@@ -111,9 +111,31 @@ def test_nodes_of_differently_named_graphs_name_both():
         a * b
 
 
+class _Unannotated(ge.Op):
+    """A plugin op without attribute annotations: its shape rule meets the bad value itself."""
+    name = "test_unannotated_reshape"
+    saves = ()
+
+    def forward(self, xp, x, *, shape=None):
+        return x.reshape(shape)
+
+    def backward(self, xp, grad, inputs, output, *, shape=None):
+        return (grad.reshape(inputs[0].shape),)
+
+    def shape(self, x, *, shape=None):
+        return tuple(int(d) for d in shape)
+
+
 def test_a_shape_rule_that_fails_on_an_attribute_shows_the_attributes(h):
     with pytest.raises(ge.ShapeError) as info:
-        ge.ops.reshape(h, shape="ab")
+        h.graph.apply(_Unannotated(), h, shape="ab")
     message = str(info.value)
     assert "attributes: shape='ab'" in message and "Check the attribute values" in message
+    assert len(h.graph) == 1
+
+
+def test_a_built_in_op_names_the_bad_attribute_before_its_shape_rule_runs(h):
+    with pytest.raises(ge.AttributeSpecError, match="attribute shape='ab' \\(a str\\) does not fit op 'reshape': "
+                                                    "shape takes an int or a tuple of ints"):
+        ge.ops.reshape(h, shape="ab")
     assert len(h.graph) == 1

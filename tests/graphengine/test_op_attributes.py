@@ -21,7 +21,7 @@ from graphengine.plugin_manager import default_manager
     (Literal[0, 1], [0, 1], [False, True, 2, 0.0], "one of 0, 1"),
     (tuple[int, ...], [(), (1, 2), [3]], [(1.5,), "12", 3], "a tuple of ints"),
     (tuple[int, int], [(1, 2), [1, 2]], [(1,), (1, 2, 3), (1, "a")], "a tuple of 2 (an int, an int)"),
-    (Sequence[float], [[1.0, 2], (3,)], [np.ones(2), "ab"], "a tuple of numbers"),
+    (Sequence[float], [[1.0, 2], (3,), np.ones(2)], [np.ones((2, 2)), "ab", ["a"]], "a tuple of numbers"),
     (int | tuple[int, ...] | None, [None, 1, (1, 2)], ["x", 1.5], "an int, a tuple of ints or None"),
     (Optional[float], [None, 0.5], ["x"], "a number or None"),
     (np.ndarray, [np.ones(2)], [[1.0]], "a numpy.ndarray"),
