@@ -119,6 +119,10 @@ def spec_of(annotation):
     if annotation in _SEQUENCES:
         return Spec(lambda v: _items(v) is not None, "a tuple or list")
     if isinstance(annotation, type):
+        try:
+            isinstance(None, annotation)
+        except TypeError:  # a Protocol that is not runtime_checkable, say: not checked
+            return None
         return Spec(lambda v: isinstance(v, annotation), f"a {annotation.__module__.split('.')[0]}."
                     f"{annotation.__qualname__}" if annotation.__module__ != "builtins" else f"a {annotation.__name__}")
     return None

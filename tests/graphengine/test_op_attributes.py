@@ -1,9 +1,10 @@
 """graphengine.op_attributes: the annotation forms an op's forward may use for its
 attributes, the words of the error, the cache, and ops without annotations."""
 
-from typing import Any, Literal, Optional, Sequence  # noqa: UP035 - Optional is one of the forms tested
+from typing import Any, Callable, Literal, Optional, Protocol, Sequence  # noqa: UP035 - forms tested
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 import graphengine as ge
@@ -33,7 +34,12 @@ def test_annotation_forms(annotation, good, bad, words):
     assert not any(spec.accepts(v) for v in bad), [v for v in bad if spec.accepts(v)]
 
 
-@pytest.mark.parametrize("annotation", [Any, object, "not a type", float | Any])
+class _Duck(Protocol):
+    def quack(self): ...
+
+
+@pytest.mark.parametrize("annotation", [Any, object, "not a type", float | Any, npt.ArrayLike, npt.NDArray[np.float64],
+                                        _Duck, Callable[[int], int]])
 def test_what_is_not_understood_is_not_checked(annotation):
     assert spec_of(annotation) is None
 
