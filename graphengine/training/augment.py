@@ -1,4 +1,4 @@
-"""Data augmentation for image batches (deck 000): random shifts and flips.
+"""Data augmentation for image batches: random shifts and flips.
 
 New training examples from label-preserving transformations of the inputs. An
 augmentation is any function ``augment(batch, rng) -> batch`` given to ``fit(augment=...)``;
