@@ -457,6 +457,14 @@ class _Drawer:
                 self.box_members.setdefault(box, []).append(n)
             for p in paths:
                 self.scope_members.setdefault(p, {})[n.id] = n
+        # a scope of one node (an activation or pooling layer) is drawn as that node, titled
+        # with the scope's name: a cluster around one box only adds a frame
+        self.inlined: dict = {}  # node id -> the scope it stands for
+        for scope in scopes:
+            only = self.scope_members[scope]
+            if len(only) == 1 and not any(p in self.folded for p in _scope_paths(scope)) \
+                    and not any(c.startswith(scope + "/") for c in scopes):
+                self.inlined[next(iter(only))] = scope
         self.param_counts: dict = {}  # scope -> trainable scalars in it and its sub-scopes
         for n in self.nodes:
             if n.kind == PARAM:
@@ -626,10 +634,15 @@ class _Drawer:
                 parent = box.rsplit("/", 1)[0] if "/" in box else ""
                 members[parent].append(("box", box))
                 continue
-            members[self.scope[n.id]].append(("node", n))
-        # child scopes (not folded) go into their parent, in order of first appearance
+            scope = self.scope[n.id]
+            if n.id in self.inlined:
+                scope = scope.rsplit("/", 1)[0] if "/" in scope else ""
+            members[scope].append(("node", n))
+        # child scopes (not folded, not drawn as their one node) go into their parent, in
+        # order of first appearance
+        inlined = set(self.inlined.values())
         for s in self.scopes:
-            if s in self.folded or any(p in self.folded for p in _scope_paths(s)):
+            if s in inlined or s in self.folded or any(p in self.folded for p in _scope_paths(s)):
                 continue
             parent = s.rsplit("/", 1)[0] if "/" in s else ""
             members[parent].append(("scope", s))
@@ -751,6 +764,8 @@ class _Drawer:
     def _local_name(self, node) -> str:
         """A node's name as its box shows it: local to its cluster (``matmul`` inside
         ``dense_1``), below the model's scope in a model diagram, else in full."""
+        if node.id in self.inlined:
+            return self.inlined[node.id].rsplit("/", 1)[-1]
         if self.scope[node.id]:
             return node.name.rsplit("/", 1)[-1]
         root = self.view.root if self.view is not None else ""
@@ -812,7 +827,13 @@ class _Drawer:
                 shape, dtype = tuple(value.shape), value.dtype
             except ValueNotAvailableError:
                 pass
-        parts = [what, format_shape(shape) + ("" if dtype is None else f" {dtype}")]
+        shape_text = format_shape(shape)
+        if node.id in self.inlined and self.o.show_shapes:  # a layer of one node: its input shapes too
+            ins, _ = scope_ports(self.scope_members[self.inlined[node.id]], self.drawn_ids,
+                                 lambda n: self.consumers.get(n.id, ()))
+            if ins:
+                shape_text = f"{shapes_text(ins, self._shape_of)} → {shape_text}"
+        parts = [what, shape_text + ("" if dtype is None else f" {dtype}")]
         if node.kind == PARAM:
             size = node.size
             parts.append(count_text(size if size is not None else 0, "element"))

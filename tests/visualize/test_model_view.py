@@ -64,10 +64,14 @@ def test_model_diagram_shows_each_layer_with_its_shapes_and_parameters():
     source = draw(model).source
     assert "rankdir=TB" in source
     labels = cluster_labels(source)
-    assert [re.search(r"<B>([^<]+)</B>", ln).group(1) for ln in labels] == ["dense_1", "sigmoid_1", "dense_2"]
+    assert [re.search(r"<B>([^<]+)</B>", ln).group(1) for ln in labels] == ["dense_1", "dense_2"]
     assert "(None, 784) → (None, 30) · 23,550 parameters" in labels[0] and ">Dense<" in labels[0]
-    assert "(None, 30) → (None, 30)" in labels[1] and "parameter" not in labels[1]
-    assert "(None, 30) → (None, 10) · 310 parameters" in labels[2]
+    assert "(None, 30) → (None, 10) · 310 parameters" in labels[1]
+    # a layer of one node is that node, titled with the layer's name, with both shapes
+    (sigmoid,) = [n for n in model.graph.nodes() if n.op == "sigmoid"]
+    line = node_line(source, sigmoid)
+    assert "<B>sigmoid_1</B>" in line and "sigmoid · (None, 30) → (None, 30)" in line
+    assert "cluster" not in "".join(ln for ln in source.splitlines() if "sigmoid_1" in ln)
     # the model only: not the trainer's loss or labels, and no cluster for the model itself
     assert "cross_entropy" not in source and ">y<" not in source and "<B>sequential</B>" not in source
     assert "sequential (Sequential)" in source and "23,860 parameters" in source
