@@ -460,7 +460,8 @@ def test_reduction_typo_and_attribute_typo_are_refused_at_build_time():
     g = ge.Graph()
     p = g.input("p", shape=(None, 1))
     t = g.input("t", shape=(None, 1))
-    expected = r"\(op mse\): reduction must be one of \('none', 'mean', 'sum'\), got 'avg'"
+    expected = (r"\(op mse\): attribute reduction='avg' \(a str\) does not fit op 'mse': reduction takes one of "
+                r"'none', 'mean', 'sum'")
     with pytest.raises(ge.AttributeSpecError, match=expected):
         ge.ops.mse(p, t, reduction="avg")
     with pytest.raises(ge.AttributeSpecError, match="Did you mean 'reduction'"):
