@@ -83,6 +83,7 @@ class Code:
         self.first: dict = {}
         self.last: dict = {}
         self.buffers: list = []
+        self.elementwise: set = set()  # buffers a ufunc fills: they may be an input dying on that line
 
     def request(self, name, shape, dtype):
         self.requests[name] = (tuple(shape), np.dtype(dtype))
@@ -138,7 +139,7 @@ class Code:
             start = self.first.get(name, 0)
             pool = free.setdefault(key, [])
             for index, (busy_until, array) in enumerate(pool):
-                if busy_until < start:
+                if busy_until < start or (busy_until == start and name in self.elementwise):
                     pool.pop(index)
                     break
             else:
@@ -187,6 +188,7 @@ class Emitter:
             if template is not None and derived_out(template) is not None:
                 out = self._buffer(f"O{s}", self.values[s])
                 template = derived_out(template) if out else template
+                code.elementwise.add(out)
             elif template is None and impl.takes_out()[0]:
                 out = self._buffer(f"O{s}", self.values[s])
         if template is not None:

@@ -255,3 +255,21 @@ def test_a_backward_whose_none_depends_on_the_data_is_a_clear_error(rng):
         g.forward({"x": np.ones(3)}, fetch=[loss]).backward(loss)
     with pytest.raises(ge.OpExecutionError, match="sometimes_none.*returned None for input 1 but a gradient"):
         g.forward({"x": -np.ones(3)}, fetch=[loss]).backward(loss)
+
+
+def test_a_ufunc_forward_writes_over_the_input_buffer_it_ends(rng):
+    g = ge.Graph()
+    x = g.input("x", shape=(None, 8))
+    W = g.param("W", rng.normal(size=(8, 4)))
+    b = g.param("b", np.zeros(4))
+    t = ge.ops.tanh(x @ W + b)  # matmul's buffer is taken over by the add, then by tanh
+    loss = ge.ops.sum(t * t)    # t lives on (backward reads it): the product gets its own
+    step = compile_step(loss)
+    for _ in range(3):
+        feeds = {"x": rng.normal(size=(16, 8))}
+        step(feeds)
+        run = g.forward(feeds, fetch=[loss]).backward(loss)
+        for p in (W, b):
+            np.testing.assert_allclose(step.grads[p], run.grad(p), rtol=1e-12)
+    # z = x @ W, z + b and tanh share one array; t * t and the fan-out sum of dL/dt one each
+    assert [buffer.shape for buffer in step._last.buffers].count((16, 4)) == 3
