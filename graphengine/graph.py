@@ -427,8 +427,8 @@ class Graph:
                     )
             node_name = self._unique_name(name, op_name)
             shape, dtype = self._infer(impl, nodes, attrs, node_name)
-            node = Node(self, len(self._nodes), node_name, OP, op=op_name, inputs=nodes, attrs=attrs,
-                        shape=shape, dtype=dtype, scope=self.current_scope, op_impl=impl)
+            node = Node(self, len(self._nodes), node_name, OP, op_name, tuple(nodes), attrs, shape, dtype,
+                        "/".join(self._scopes), impl)
             return self._add_node(node)
         except BaseException:
             self._undo(n_nodes, version, n_journal)
