@@ -22,6 +22,9 @@ initialization and shuffling), so trials differ only by their hyper-parameters.
 The score is the best value of ``score`` (default ``val_accuracy``, or ``val_loss``
 when the model has no accuracy) over the trial's epochs.
 
+With Optuna: :func:`optuna_objective` turns the same space and ``fit`` arguments into an
+objective for ``optuna.create_study(...).optimize``.
+
 Fanning out: ``executor=`` takes any ``concurrent.futures.Executor`` and runs the trials
 on it: ``concurrent.futures.ProcessPoolExecutor`` on one machine, a Dask cluster through
 ``distributed.Client(...).get_executor()``, or MPI ranks through
@@ -356,5 +359,95 @@ def grid_search(build, X, y, grid: dict, seed=0, score: str | None = None, verbo
     return _run_trials(build, X, y, configurations, keys, seed, score, fit_kwargs, verbose, executor)
 
 
-__all__ = ["random_search", "grid_search", "SearchResults", "Uniform", "LogUniform", "IntUniform", "Choice",
-           "log_uniform", "Distribution", "SearchError"]
+def _suggest(trial, key, distribution):
+    """One Optuna suggestion for a search-space entry."""
+    if isinstance(distribution, LogUniform):
+        return trial.suggest_float(key, distribution.low, distribution.high, log=True)
+    if isinstance(distribution, Uniform):
+        return trial.suggest_float(key, distribution.low, distribution.high)
+    if isinstance(distribution, IntUniform):
+        return trial.suggest_int(key, distribution.low, distribution.high)
+    if isinstance(distribution, Choice):
+        return trial.suggest_categorical(key, distribution.options)
+    raise SearchError(f"search space entry {key!r}: Optuna cannot sample a {type(distribution).__name__}; use "
+                      "LogUniform, Uniform, IntUniform, Choice or a list")
+
+
+def optuna_objective(build, X, y, space: dict, *, score: str = "val_accuracy", seed=0, prune: bool = False,
+                     **fit_kwargs):
+    """A graphengine training as an Optuna objective: ``objective(trial)`` samples ``space``
+    (the distributions of :func:`random_search`, as ``trial.suggest_float(..., log=True)``,
+    ``suggest_float``, ``suggest_int``, ``suggest_categorical``), trains
+    ``fit(build(...), X, y, seed=seed, **fit_kwargs, **sampled)`` and returns the best
+    ``score`` over the epochs. ``objective.direction`` ("maximize" for accuracies,
+    "minimize" for losses) is the study's direction. ``prune=True`` reports ``score`` after
+    every epoch (``trial.report``) and stops a trial the study's pruner gives up on
+    (``optuna.TrialPruned``)::
+
+        objective = ge.search.optuna_objective(build, X, y, {"lr": ge.search.LogUniform(1e-4, 1)},
+                                               validation_split=0.2, epochs=5)
+        study = optuna.create_study(direction=objective.direction)
+        study.optimize(objective, n_trials=20)      # study.best_params, study.best_value
+
+    Optuna is not a dependency of graphengine: install it to use this (``pip install optuna``).
+    """
+    from .training.history import resolve_mode
+
+    if not isinstance(space, dict) or not space:
+        raise SearchError("space must be a non-empty dict {argument: distribution or list}")
+    if not callable(build):
+        raise SearchError(f"build must be a function returning a fresh ge.nn.Module, got {type(build).__name__}")
+    if "validation_split" not in fit_kwargs and "validation_data" not in fit_kwargs:
+        raise SearchError("the objective scores trials on validation data: pass validation_split=0.2 "
+                          "(or validation_data=)")
+    distributions = {k: _as_distribution(k, v) for k, v in space.items()}
+    for key, distribution in distributions.items():
+        if not isinstance(distribution, (LogUniform, Uniform, IntUniform, Choice)):
+            _suggest(None, key, distribution)  # refused now, not at the first trial
+    fit_kwargs = dict(fit_kwargs)
+    fit_kwargs.setdefault("progress", False)
+    to_build, to_fit = _split_keys(build, list(space))
+    overlap = sorted(set(to_fit) & set(fit_kwargs))
+    if overlap:
+        raise SearchError(f"{', '.join(overlap)} is both searched and fixed; remove it from the fixed fit arguments")
+    mode = resolve_mode(score)
+
+    def objective(trial):
+        config = {k: _suggest(trial, k, d) for k, d in distributions.items()}
+        kwargs = dict(fit_kwargs)
+        if prune:
+            kwargs["callbacks"] = list(kwargs.get("callbacks", ())) + [_pruning_callback(trial, score)]
+        history, _ = _train_trial(build, X, y, {k: config[k] for k in to_build}, {k: config[k] for k in to_fit},
+                                  seed, kwargs)
+        if score not in history:
+            raise SearchError(f"trials record {', '.join(history.keys())}, not the score {score!r}."
+                              + did_you_mean(score, list(history.keys())))
+        finite = [(e, v) for e, v in zip(history.epochs, history[score]) if not math.isnan(v)]
+        if not finite:
+            return float("nan")
+        best_epoch, best_value = (min if mode == "min" else max)(finite, key=lambda ev: ev[1])
+        trial.set_user_attr("best_epoch", int(best_epoch))
+        return float(best_value)
+
+    objective.direction = "minimize" if mode == "min" else "maximize"
+    objective.score = score
+    return objective
+
+
+def _pruning_callback(trial, score):
+    from .training.callbacks import Callback
+
+    class _OptunaPruning(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if score in (logs or {}):
+                trial.report(float(logs[score]), step=int(epoch))
+                if trial.should_prune():
+                    import optuna
+
+                    raise optuna.TrialPruned(f"pruned after epoch {epoch}: {score} {logs[score]:.4g}")
+
+    return _OptunaPruning()
+
+
+__all__ = ["random_search", "grid_search", "optuna_objective", "SearchResults", "Uniform", "LogUniform", "IntUniform",
+           "Choice", "log_uniform", "Distribution", "SearchError"]

@@ -155,3 +155,53 @@ def test_executor_errors_name_the_trial(moons):
         with pytest.raises(ge.GraphEngineError) as info:
             ge.search.grid_search(build, X, y, {"hidden": [2, -1]}, validation_split=0.2, epochs=1, executor=pool)
     assert "(in search trial 2: hidden=-1)" in "\n".join(getattr(info.value, "__notes__", []))
+
+
+# -- Optuna -------------------------------------------------------------------------------------
+
+
+def test_optuna_objective_checks_its_arguments_without_optuna(moons):
+    X, y = moons
+    objective = ge.search.optuna_objective(build, X, y, {"lr": LogUniform(1e-3, 1.0)}, validation_split=0.25)
+    assert objective.direction == "maximize" and objective.score == "val_accuracy"
+    by_loss = ge.search.optuna_objective(build, X, y, {"lr": [0.1]}, score="val_loss", validation_split=0.25)
+    assert by_loss.direction == "minimize"
+    with pytest.raises(SearchError, match="validation_split"):
+        ge.search.optuna_objective(build, X, y, {"lr": [0.1]})
+    with pytest.raises(SearchError, match="both searched and fixed"):
+        ge.search.optuna_objective(build, X, y, {"lr": [0.1]}, validation_split=0.2, lr=0.5)
+
+    class Beta(ge.search.Distribution):
+        def sample(self, rng):
+            return float(rng.beta(2, 2))
+
+    with pytest.raises(SearchError, match="Optuna cannot sample a Beta"):
+        ge.search.optuna_objective(build, X, y, {"dropout": Beta()}, validation_split=0.2)
+
+
+def test_optuna_study_scores_trials_as_fit_does(moons):
+    optuna = pytest.importorskip("optuna", reason="Optuna is not installed (pip install optuna)")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    X, y = moons
+    space = {"lr": LogUniform(1e-3, 1.0), "hidden": IntUniform(2, 6), "batch_size": [16, 32]}
+    objective = ge.search.optuna_objective(build, X, y, space, validation_split=0.25, epochs=3, optimizer="adam")
+    study = optuna.create_study(direction=objective.direction, sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(objective, n_trials=3)
+    assert len(study.trials) == 3
+    for trial in study.trials:
+        again = ge.search.grid_search(build, X, y, {k: [v] for k, v in trial.params.items()}, validation_split=0.25,
+                                      epochs=3, optimizer="adam")
+        assert trial.value == again.best["score"] and trial.user_attrs["best_epoch"] == again.best["best_epoch"]
+    assert study.best_value == max(t.value for t in study.trials)
+
+
+def test_optuna_pruning_stops_a_trial_after_an_epoch(moons):
+    optuna = pytest.importorskip("optuna", reason="Optuna is not installed (pip install optuna)")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    X, y = moons
+    objective = ge.search.optuna_objective(build, X, y, {"lr": [1e-6]}, validation_split=0.25, epochs=5, prune=True)
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=0.999))
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert list(trial.intermediate_values) == [1]  # reported after epoch 1, then stopped
