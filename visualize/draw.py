@@ -928,7 +928,7 @@ class _Drawer:
                         attrs.update(color="#c4c4c4", style="dashed")
                 if backward:
                     attrs["dir"] = "back"
-                self.any_edge_label = self.any_edge_label or label is not None
+                self._note_label(label, attrs, src, n)
                 dot.edge(tail, head, label=label, _attributes=attrs)
         for (tail, head), keys in folded_edges.items():
             attrs = {}
@@ -958,8 +958,20 @@ class _Drawer:
                 attrs["penwidth"] = attrs.get("penwidth", "1.6")
             if backward:
                 attrs["dir"] = "back"
-            self.any_edge_label = self.any_edge_label or label is not None
+            self._note_label(label, attrs)
             dot.edge(tail, head, label=label, _attributes=attrs)
+
+    def _note_label(self, label, attrs, src=None, dst=None) -> None:
+        """Record that an edge label is drawn. In a top-down diagram whose labels mark the
+        fan-out edges ("auto"), such an edge from one scope into another (a residual
+        connection) gets no pull (weight 0): with its label it would otherwise drag the
+        chain of layers sideways, a little more at every block."""
+        if label is None:
+            return
+        self.any_edge_label = True
+        if self.o.edge_labels == "auto" and self.rankdir in ("TB", "BT") and src is not None \
+                and self.scope[src.id] != self.scope[dst.id]:
+            attrs["weight"] = "0"
 
     def _labelled(self, src) -> bool:
         """Whether an edge out of ``src`` carries its gradient as a label (see ``edge_labels``):

@@ -295,3 +295,11 @@ def test_an_evaluation_path_says_it_shares_the_training_paths_parameters():
     (evaluation,) = [b for b in boxes if "<B>dense_1</B>" in b and "shares" in b]
     assert "16 parameters" in train and "2 nodes · shares 16 parameters" in evaluation
     assert draw(g).source.count("shares 26 parameters") == 2  # the eval cluster and its model's
+
+
+def test_residual_connections_do_not_drag_the_layers_sideways(dot_executable):
+    g, run = gallery.deep_mlp("sigmoid", residual=True)
+    diagram = draw(g, run, mode="backward", heatmap=True)
+    skips = [ln for ln in diagram.source.splitlines() if "->" in ln and "label=" in ln]
+    assert skips and all("weight=0" in ln for ln in skips)  # labelled edges from one block into the next
+    assert _png_width(diagram) <= 1600  # 1,754 px when they pulled the chain aside
