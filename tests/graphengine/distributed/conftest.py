@@ -96,4 +96,5 @@ def two_rank_job(tmp_path_factory):
     out = tmp_path_factory.mktemp("two_ranks")
     result = _launcher()("train_two_ranks.py", out, ranks=2, timeout=90)
     assert result.returncode == 0, result.output
+    (out / "stdout.txt").write_text(result.stdout)
     return out

@@ -105,6 +105,13 @@ def test_two_ranks_train_like_one_process_on_the_same_global_batches(two_rank_jo
     assert reports[0]["history_params"]["ranks"] == 2 and reports[0]["history_params"]["global_batch_size"] == 20
     assert not any("allreduce" in h for h in reports[0]["hooks_after_fit"])
 
+    # only the root prints, and runs the callbacks that write files
+    stdout = (tmp_path / "stdout.txt").read_text()
+    assert [line.split(":")[0].split()[:2] for line in stdout.splitlines() if line.startswith("epoch")] == \
+        [["epoch", "1/3"], ["epoch", "2/3"], ["epoch", "3/3"]]
+    assert (tmp_path / "root_only.txt").read_text() == "rank 0 epoch 1\nrank 0 epoch 2\nrank 0 epoch 3\n"
+    assert sorted(p.name for p in tmp_path.glob("ckpt-*")) == ["ckpt-1.ckpt", "ckpt-2.ckpt", "ckpt-3.ckpt"]
+
     # one process, the same global batches: rank 0's local batch t then rank 1's
     job = _load_job(JOBS / "train_two_ranks.py")
     X, y, X_val, y_val = job.dataset()

@@ -55,8 +55,12 @@ def main(out):
     check = ge.training.LambdaCallback(
         on_batch_end=lambda batch, logs: sync.append(ge.distributed.parameters_in_sync(net, comm)))
     net = model(MODEL_SEED_ROOT + comm.rank)
+    writer = ge.training.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: open(f"{out}/root_only.txt", "a").write(f"rank {comm.rank} epoch {epoch}\n"))
+    writer.root_only = True  # like ModelCheckpoint: runs on the root only
+    checkpoint = ge.training.ModelCheckpoint(f"{out}/ckpt-{{epoch}}.ckpt")
     history = ge.training.fit(net, Xs, ys, batch_size=LOCAL_BATCH, validation_data=(Xv, yv), comm=comm,
-                              callbacks=[check], **FIT)
+                              callbacks=[check, writer, checkpoint], **{**FIT, "verbose": True})
     report["in_sync_after_every_step"] = bool(all(sync)) and len(sync) == EPOCHS * 5
     report["steps_checked"] = len(sync)
     report["history"] = {k: list(v) for k, v in history.history.items() if k != "time"}
