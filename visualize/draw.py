@@ -12,12 +12,17 @@ What a diagram shows, by mode:
     max. NaN and Inf are flagged in red.
 ``backward``
     each node's gradient (of the run's backward target), formatted the same way, and on
-    every edge the gradient contribution flowing back along it (upstream gradient times
-    the local derivative). A node that fans out shows the sum of its contributions.
+    the edges the gradient contribution flowing back along them (upstream gradient times
+    the local derivative): by default only where it is not already on a box (``edge_labels``).
+    A node that fans out shows the sum of its contributions. Integer nodes and nodes that
+    get no gradient back show none, and say why.
 ``both``
     value above, gradient below, as textbook figures of backpropagation draw them.
 
-Name scopes become clusters; ``collapse=`` folds scopes into one box each. A run with a
+Name scopes become clusters labelled with their input and output shapes and parameter
+count (a scope of one node is drawn as that node, titled with the scope's name);
+``collapse=`` folds scopes into one box each. ``draw(model)`` draws a ``ge.nn`` model, one
+cluster per layer (:mod:`graphengine.visualize.model_view`). A run with a
 ``fetch`` greys out the nodes it did not execute. ``heatmap=True`` colours nodes and edges
 by gradient magnitude on a log scale. ``thumbnails=True`` adds a grid of grey-scale images
 to nodes holding 4-D values or gradients (feature maps, kernels): :class:`ThumbnailDiagram`.
