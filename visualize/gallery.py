@@ -1,4 +1,4 @@
-"""The lecture decks' worked examples as graphs with a run, ready to draw.
+"""The worked examples (graphengine.worked_examples) as graphs with a run, ready to draw.
 
 The builders live in :mod:`graphengine.worked_examples`, the one set of example graphs
 that ``graphengine demo`` also uses; this module is where the diagram code and

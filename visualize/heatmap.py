@@ -5,7 +5,7 @@ are placed on a log10 scale whose ends are whole decades (chosen from the diagra
 magnitudes unless given), and coloured from a cold, dark blue (tiny gradients: a layer
 that barely learns) through pale yellow to a hot, dark red (large gradients).
 
-A deep sigmoid network shows the vanishing gradient of the lectures at a glance: its
+A deep sigmoid network shows the vanishing gradient at a glance: its
 first layers are blue, its last ones red. With ReLU the colours stay close together.
 """
 

@@ -47,7 +47,7 @@ def test_gallery_matches_the_slides():
 def test_chain_rule_example_script(dot_executable, tmp_path):
     script = REPO / "examples" / "diagrams" / "chain_rule.py"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    result = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True,
+    result = subprocess.run([sys.executable, str(script), "--out", str(tmp_path)], capture_output=True, text=True,
                             timeout=120, cwd=REPO, env=env)
     assert result.returncode == 0, result.stderr
     assert "dy/dw1 = 3.2974" in result.stdout
