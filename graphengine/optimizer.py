@@ -42,12 +42,13 @@ import numpy as np
 from .errors import (
     AttributeSpecError,
     BackendMismatchError,
+    DtypeError,
     GraphEngineError,
     GraphStructureError,
     ShapeError,
     did_you_mean,
 )
-from .node import PARAM, Node
+from .node import PARAM, Node, other_graph_text
 from .op import format_shape
 
 
@@ -195,6 +196,8 @@ class Optimizer:
             value = p._value
             if type(g) is not type(value):
                 g = self._coerce(p, value, g)
+            if g.dtype != value.dtype:
+                self._check_grad_dtype(p, value, g)
             if g.shape != value.shape:
                 raise ShapeError(
                     f"optimizer {self.name!r}: the gradient for param {p.name!r} has shape {format_shape(g.shape)}, "
@@ -253,9 +256,9 @@ class Optimizer:
             graph = run.graph
             if not any(graph is g for g in self._graphs):
                 raise GraphStructureError(
-                    f"optimizer {self.name!r}: step() got a run of graph {graph.name!r}, but its params belong to "
-                    f"{', '.join(repr(g.name) for g in self._graphs) or 'no graph'}. Step with a run of "
-                    "the params' graph (or create an optimizer over this graph's params)."
+                    f"optimizer {self.name!r}: step() got a run of a graph its params do not belong to: the run "
+                    f"belongs to {self._other_graph(graph)}. Step with a run of the params' graph (or create an "
+                    "optimizer over this graph's params)."
                 )
             return {p: run.grad(p) for p in self.params if p.graph is graph and run.ran(p)}
         if hasattr(grads, "items"):
@@ -264,6 +267,15 @@ class Optimizer:
             f"optimizer {self.name!r}: step() takes a Run (after run.backward(loss)) or a mapping "
             f"param node -> gradient, got {type(grads).__name__}"
         )
+
+    def _other_graph(self, graph) -> str:
+        """``graph`` (none of the params' graphs) named for an error: by its name, or, where
+        a params' graph has the same name, as another graph of that name
+        (``graphengine.node.other_graph_text``, as node errors say it)."""
+        same = [g for g in self._graphs if graph is not None and g.name == graph.name]
+        if same or len(self._graphs) == 1:
+            return other_graph_text(graph, (same or self._graphs)[0])
+        return f"graph {graph.name!r}, not to {', '.join(repr(g.name) for g in self._graphs)}"
 
     def _refuse_keys(self, grads) -> None:
         for key in grads:
@@ -276,8 +288,7 @@ class Optimizer:
                     f"key gradients by the param nodes the optimizer was created with{hint}"
                 )
             if not any(key.graph is g for g in self._graphs):
-                where = (f"belongs to graph {key.graph.name!r}, not to "
-                         f"{', '.join(repr(g.name) for g in self._graphs) or 'the optimizer'}")
+                where = f"belongs to {self._other_graph(key.graph)}"
             elif key.kind != PARAM:
                 where = f"is {'an' if key.kind[0] in 'aeiou' else 'a'} {key.kind} node, not a param"
             else:
@@ -286,6 +297,21 @@ class Optimizer:
                 f"optimizer {self.name!r}: step() got a gradient for node {key.name!r}, which {where}. "
                 f"The optimizer's params: {', '.join(repr(p.name) for p in self.params)}."
             )
+
+    def _check_grad_dtype(self, p, value, g) -> None:
+        """Refuse a gradient whose values cannot be cast to the param's dtype without loss of
+        meaning: strings, objects, dates, and complex numbers (the cast would drop the
+        imaginary part; params are real)."""
+        kind = np.dtype(g.dtype).kind
+        if kind in "biuf":
+            return
+        why = ("casting it would drop the imaginary part" if kind == "c"
+               else "that is not a numeric dtype (booleans, integers and floats are cast to the param's)")
+        raise DtypeError(
+            f"optimizer {self.name!r}: the gradient for param {p.name!r} has dtype {g.dtype}, but the param has "
+            f"dtype {value.dtype}; {why}. Pass the param's gradient as an array of real numbers "
+            "(run.grad(param)). No param was updated."
+        )
 
     def _coerce(self, p, value, g):
         """A gradient that is not an array of the param's backend: NumPy scalars and nested
@@ -298,7 +324,7 @@ class Optimizer:
                 "(graphengine makes no silent host/device copies)"
             )
         try:
-            return backend.asarray(g, dtype=value.dtype if not hasattr(g, "dtype") else None)
+            return backend.asarray(g)  # the dtype is checked and cast by step()
         except GraphEngineError:
             raise
         except Exception as exc:
@@ -324,10 +350,20 @@ class Optimizer:
         """Restore what :meth:`state_dict` returned (arrays are copied in). Everything is
         checked before anything changes: a refused state dict leaves the optimizer as it was."""
         label = f"load_state_dict of optimizer {self.name!r}"
+        if not isinstance(data, dict):
+            raise OptimizerStateError(
+                f"{label}: takes the dict that optimizer.state_dict() returns (with 'name', 'hyper', 'steps' and "
+                f"'state'), got {type(data).__name__} {data!r:.60}")
         if data.get("name") not in (None, self.name):
             raise OptimizerStateError(f"state dict is for optimizer {data.get('name')!r}, not {self.name!r}")
         by_name = {p.name: p for p in self.params}
         saved_state = data.get("state", {}) or {}
+        for field, value in (("state", saved_state), ("hyper", data.get("hyper", {}) or {})):
+            if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+                raise OptimizerStateError(
+                    f"{label}: field {field!r} must be a dict keyed by "
+                    f"{'param names' if field == 'state' else 'hyper-parameter names'} (strings), got "
+                    f"{type(value).__name__} {value!r:.60}")
         unknown = sorted(set(saved_state) - set(by_name))
         if unknown:
             raise OptimizerStateError(
@@ -394,7 +430,14 @@ class Optimizer:
                         "or dtype"
                     )
                 host = p.graph._backend.to_numpy(item) if not p.graph._backend.is_native(item) else item
-                out[key] = xp.array(host, dtype=like.dtype, copy=True)
+                copied = xp.array(host, dtype=like.dtype, copy=True)
+                if copied.dtype.kind in "fc" and not bool(xp.isfinite(copied).all()):
+                    raise OptimizerStateError(
+                        f"{label}: state[{p.name!r}][{key!r}] holds NaN or infinite values; the state dict was saved "
+                        "after training diverged. Start the optimizer afresh (leave its state out) or load an "
+                        "earlier state dict"
+                    )
+                out[key] = copied
             elif isinstance(like, (int, float)) and not isinstance(like, bool):
                 out[key] = self._checked_number(label, p, key, like, item)
             else:

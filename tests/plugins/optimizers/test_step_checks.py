@@ -38,6 +38,36 @@ def test_gradient_of_another_dtype_is_cast_to_the_params():
     np.testing.assert_allclose(w.value, [0.9, 1.1, 0.9], rtol=1e-6)
 
 
+@pytest.mark.parametrize("bad, given", [
+    (np.array(["a", "b", "c"]), "<U1"),
+    (["a", "b", "c"], "<U1"),
+    (np.array([1, None, 2], dtype=object), "object"),
+    (np.array([1 + 2j, 0, 0]), "complex128"),
+    (np.array(["2020-01-01"] * 3, dtype="datetime64[D]"), "datetime64"),
+])
+def test_a_gradient_that_is_not_real_numbers_is_refused_naming_param_and_dtypes_and_updates_nothing(bad, given):
+    g, W, b = two_params()
+    opt = ge.optimizers.create("adam", [W, b], lr=0.1)
+    with pytest.raises(ge.DtypeError, match=rf"gradient for param 'b' has dtype {given}.*, but the param has dtype "
+                                            r"float64.*No param was updated") as info:
+        opt.step({W: np.ones((2, 3)), b: bad})
+    assert isinstance(info.value, TypeError)
+    np.testing.assert_array_equal(W.value, np.ones((2, 3)))
+    assert opt.steps == 0 and opt.state == {} and W._updates == 0
+
+
+def test_a_complex_gradient_says_the_imaginary_part_would_be_dropped_and_warns_nothing():
+    import warnings
+
+    g, W, b = two_params()
+    opt = ge.optimizers.create("sgd", [b], lr=0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no NumPy ComplexWarning: refused before any cast
+        with pytest.raises(ge.DtypeError, match=r"complex128.*would drop the imaginary part"):
+            opt.step({b: np.full(3, 1j)})
+    np.testing.assert_array_equal(b.value, np.ones(3))
+
+
 def test_a_python_list_or_numpy_scalar_gradient_is_taken_as_an_array():
     g = ge.Graph("lists")
     w = g.param("w", np.ones(2))
@@ -83,8 +113,38 @@ def test_a_run_of_another_graph_is_refused():
     loss = ge.ops.sum(v * v)
     run = other.forward(fetch=[loss]).backward(loss)
     opt = ge.optimizers.create("sgd", [W, b])
-    with pytest.raises(ge.GraphStructureError, match=r"run of graph 'other', but its params belong to 'model'"):
+    with pytest.raises(ge.GraphStructureError, match=r"run of a graph its params do not belong to: the run belongs to "
+                                                     r"graph 'other', not to 'model'"):
         opt.step(run)
+
+
+def test_a_node_or_run_of_another_graph_of_the_same_name_says_so():
+    g, W, b = two_params()
+    twin = ge.Graph("model")
+    v = twin.param("W", np.ones((2, 3)))
+    loss = ge.ops.sum(v * v)
+    run = twin.forward(fetch=[loss]).backward(loss)
+    opt = ge.optimizers.create("sgd", [W, b])
+    same = r"another graph that is also named 'model' \(two ge.Graph objects share that name"
+    with pytest.raises(ge.GraphStructureError, match=r"gradient for node 'W', which belongs to " + same) as info:
+        opt.step({v: np.ones((2, 3))})
+    assert "not to 'model'" not in str(info.value)
+    with pytest.raises(ge.GraphStructureError, match=r"the run belongs to " + same):
+        opt.step(run)
+    np.testing.assert_array_equal(W.value, np.ones((2, 3)))
+
+
+def test_with_params_of_two_graphs_a_third_graph_is_named_against_both():
+    g, W, b = two_params()
+    h = ge.Graph("head")
+    u = h.param("u", np.ones(2))
+    stray = ge.Graph("stray").param("s", np.ones(2))
+    opt = ge.optimizers.create("sgd", [W, u])
+    with pytest.raises(ge.GraphStructureError, match=r"node 's', which belongs to graph 'stray', not to 'model', 'head'"):
+        opt.step({stray: np.ones(2)})
+    twin = ge.Graph("head").param("u", np.ones(2))
+    with pytest.raises(ge.GraphStructureError, match=r"also named 'head'"):
+        opt.step({twin: np.ones(2)})
 
 
 def test_something_that_is_not_a_run_or_a_mapping_is_refused():
@@ -190,6 +250,47 @@ def test_missing_or_unknown_state_keys_and_bad_counters_are_refused():
     data["steps"] = -1
     with pytest.raises(OptimizerStateError, match=r"'steps' must be an int >= 0"):
         opt.load_state_dict(data)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (None, r"takes the dict that optimizer.state_dict\(\) returns.*got NoneType None"),
+    ([1, 2], r"takes the dict .*got list \[1, 2\]"),
+    ("state", r"takes the dict .*got str 'state'"),
+])
+def test_something_that_is_not_a_state_dict_is_refused(bad, match):
+    opt, W, b = trained()
+    before = snapshot(opt)
+    with pytest.raises(OptimizerStateError, match=match) as info:
+        opt.load_state_dict(bad)
+    assert isinstance(info.value, ge.GraphEngineError)
+    assert_unchanged(opt, before)
+
+
+@pytest.mark.parametrize("field, bad, match", [
+    ("state", [1], r"field 'state' must be a dict keyed by param names \(strings\), got list \[1\]"),
+    ("state", {1: {}}, r"field 'state' must be a dict keyed by param names"),
+    ("hyper", [("lr", 0.1)], r"field 'hyper' must be a dict keyed by hyper-parameter names"),
+    ("hyper", "lr", r"field 'hyper' must be a dict .*got str 'lr'"),
+])
+def test_state_or_hyper_fields_of_the_wrong_type_are_refused(field, bad, match):
+    opt, W, b = trained()
+    data = {**opt.state_dict(), field: bad, "steps": 9}
+    before = snapshot(opt)
+    with pytest.raises(OptimizerStateError, match=match):
+        opt.load_state_dict(data)
+    assert_unchanged(opt, before)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_a_moment_holding_nan_or_inf_is_refused_naming_param_and_key(bad):
+    opt, W, b = trained()
+    data = opt.state_dict()
+    data["state"]["W"]["v"][1, 2] = bad
+    data["steps"] = 9
+    before = snapshot(opt)
+    with pytest.raises(OptimizerStateError, match=r"state\['W'\]\['v'\] holds NaN or infinite values"):
+        opt.load_state_dict(data)
+    assert_unchanged(opt, before)
 
 
 def test_loaded_arrays_are_copied_so_later_in_place_steps_leave_the_dict_alone():
