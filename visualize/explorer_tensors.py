@@ -7,7 +7,10 @@ draws in the node panel:
   digits, as the diagrams write them);
 * ``image``: a 2-D array, or a 4-D (N, C, H, W) / (O, I, kh, kw) one, with more elements:
   a colour PNG (``data:`` URI), downsampled to at most :data:`IMAGE_MAX_SIDE` pixels a
-  side by block means, plus the histogram and statistics below;
+  side by block means, plus the histogram and statistics below. A 2-D array whose rows (or
+  columns) hold 16² or more values, a perfect square, shows its first rows (columns) as
+  square images: MNIST inputs (N, 784) as digits, a first layer's weights (784, H) as the
+  28 × 28 pattern each unit responds to;
 * ``summary``: anything else: a histogram of :data:`HISTOGRAM_BINS` bins and the mean,
   std, min, max, and the counts of zeros, NaN and Inf.
 
@@ -30,6 +33,7 @@ from .labels import format_number, format_shape, format_value, is_image_shaped, 
 IMAGE_MAX_SIDE = 160   # pixels per side of an array image, after downsampling
 IMAGE_TILES = 16       # 4-D arrays: at most this many (N, C) / (O, I) images in the grid
 HISTOGRAM_BINS = 24
+SQUARE_MIN_SIDE = 16   # a 2-D axis of 16², 28², ... values is read as flattened square images
 
 # diverging: ColorBrewer RdBu reversed (blue = negative, red = positive), sequential: viridis-like
 DIVERGING = ((33, 102, 172), (103, 169, 207), (209, 229, 240), (247, 247, 247), (253, 219, 199), (239, 138, 98),
@@ -90,7 +94,15 @@ def histogram(data, bins: int = HISTOGRAM_BINS) -> dict:
 def image_of(data):
     """{"image": data URI, "image_note": what it shows} for 2-D and image-shaped 4-D
     arrays (None for other shapes)."""
-    if data.ndim == 2:
+    if data.ndim == 2 and _square_side(data.shape[1]):  # rows of flattened images (MNIST inputs)
+        side = _square_side(data.shape[1])
+        plane, note = _tile(data.reshape(data.shape[0], 1, side, side))
+        note = "rows as " + note
+    elif data.ndim == 2 and _square_side(data.shape[0]):  # columns of them (a first layer's weights)
+        side = _square_side(data.shape[0])
+        plane, note = _tile(data.T.reshape(data.shape[1], 1, side, side))
+        note = "columns as " + note
+    elif data.ndim == 2:
         plane = data
         note = f"{data.shape[0]} × {data.shape[1]} as an image"
     elif is_image_shaped(data.shape):
@@ -103,6 +115,13 @@ def image_of(data):
     rgb, scale = colourize(small)
     return {"image": "data:image/png;base64," + _base64(png_rgb(rgb)), "image_note": note, "image_scale": scale,
             "image_width": int(rgb.shape[1]), "image_height": int(rgb.shape[0])}
+
+
+def _square_side(n: int) -> int:
+    """The side of a square image of ``n`` pixels, 16 or more pixels wide (0 otherwise):
+    2-D arrays with such an axis are shown as images (784 = 28 × 28)."""
+    side = math.isqrt(int(n))
+    return side if side * side == n and side >= SQUARE_MIN_SIDE else 0
 
 
 def _tile(data):

@@ -328,3 +328,13 @@ def test_edge_labels_show_the_product_for_a_few_numbers():
     assert edge_label_lines(np.array(2.0), np.array(0.5), np.array(1.0), 4, 16) == ["2 × 0.5 = 1"]
     assert edge_label_lines(np.ones(8), np.full(8, 3.0), np.full(8, 3.0), 4, 16)[0] == "× 3"
     assert edge_label_lines(np.ones((2, 2)), None, np.ones((2, 2)), 4, 16) == ["[[1, 1],", " [1, 1]]"]
+
+
+def test_flattened_square_images_are_shown_as_images():
+    from graphengine.visualize.explorer_tensors import tensor_view
+
+    digits = tensor_view(np.random.default_rng(0).random((8, 784)))
+    assert digits["kind"] == "image" and digits["image_note"].startswith("rows as 8 images (28 × 28)")
+    weights = tensor_view(np.ones((784, 100)))
+    assert weights["image_note"].startswith("columns as 16 of 100 images (28 × 28)")
+    assert tensor_view(np.ones((16, 100)))["image_note"] == "16 × 100 as an image"  # 10 × 10: too small to be one

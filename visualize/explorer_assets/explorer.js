@@ -361,9 +361,9 @@
         var box = cluster.getBBox();
         var g = svgEl("g", { "class": "collapsed-box", "data-scope": scope.index, id: p + "-box" + scope.index });
         g.appendChild(svgEl("rect", { x: box.x, y: box.y, width: box.width, height: box.height, rx: 6 }));
-        var t1 = svgEl("text", { x: box.x + box.width / 2, y: box.y + box.height / 2 - 4, "text-anchor": "middle" });
+        var t1 = svgEl("text", { x: box.x + 10, y: box.y + 20 });  // top left, where the frame's name was
         t1.textContent = scope.short + " (collapsed)";
-        var t2 = svgEl("text", { x: box.x + box.width / 2, y: box.y + box.height / 2 + 12, "text-anchor": "middle" });
+        var t2 = svgEl("text", { x: box.x + 10, y: box.y + 36 });
         t2.textContent = scope.members.length + " nodes · " + scope.parameters + " parameters · click to expand";
         g.appendChild(t1); g.appendChild(t2);
         cluster.parentNode.appendChild(g);
