@@ -236,3 +236,19 @@ def test_mnist_sized_mlp_stays_responsive_with_images_and_memory(open_page, tmp_
     assert "holds" in tab.inner_text("#memory-now")
     screenshot(tab, tmp_path, "mlp_memory")
     assert errors == []
+
+
+def test_the_jupyter_display_runs_the_page_in_its_iframe(browser):
+    g, run = worked_examples.chain_rule()
+    tab = browser.new_page()
+    errors = []
+    tab.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        tab.set_content(f"<html><body><p>notebook output</p>{explore(g, run)._repr_html_()}</body></html>")
+        frame = tab.frames[1]
+        frame.wait_for_function("window.explorer !== undefined && window.explorer.total === 12", timeout=10000)
+        frame.click("#last")
+        assert frame.inner_text("#counter").startswith("step 12 of 12")
+        assert errors == []
+    finally:
+        tab.close()
