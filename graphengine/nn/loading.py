@@ -25,15 +25,15 @@ the field or layer.
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 
 import numpy as np
 
 from .. import archive
-from ..errors import SaveFormatError
+from ..errors import SaveFileIsFolderError, SaveFormatError, did_you_mean, require_file
 from ..graph import Graph
 from . import conv, embedding, layers, normalization, pooling
+from .loss_names import loss_name_problem
 from .module import Module, weight_budget
 from .saving import FORMAT, MEMBERS, VERSION
 
@@ -74,7 +74,8 @@ def load(path, *, custom_objects: dict | None = None, limits=None) -> Module:
     """
     limits = archive.DEFAULT_LIMITS if limits is None else limits
     custom = _check_custom_objects(custom_objects)
-    path = os.fspath(path)
+    path = require_file(path, "model file", "write one with model.save(path)", suffixes=(".genn", ".zip"),
+                        folder_error=SaveFileIsFolderError)
     document, raw_npz = _read_members(path, limits)
     _check_document(path, document)
     count = [0]
@@ -128,10 +129,6 @@ def _check_custom_objects(custom_objects) -> dict:
 
 
 def _read_members(path, limits):
-    if os.path.isdir(path):
-        raise SaveFormatError(f"model file {path!r} is a directory; pass the file written by model.save")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"model file {path!r} does not exist")
     if not zipfile.is_zipfile(path):
         _fail(path, "not a zip archive (write one with model.save(path))")
     try:
@@ -205,6 +202,26 @@ def _check_document(path, doc):
                 or not (training["loss"] is None or isinstance(training["loss"], str)) \
                 or not isinstance(training["metrics"], list) or not all(isinstance(m, str) for m in training["metrics"]):
             _fail(path, "field 'training' must be null or {loss: string or null, metrics: [strings]}")
+        _check_training_names(path, training)
+
+
+def _check_training_names(path, training):
+    """The loss must name a loss op and each metric a built-in metric: ``model.evaluate``
+    looks them up by name, so nothing else may reach it."""
+    from ..training.metrics import METRICS
+
+    loss = training["loss"]
+    if loss is not None:
+        problem = loss_name_problem(loss)
+        if problem:
+            _fail(path, f"model.json field 'training.loss' is {loss!r:.60}, which is refused: {problem} A file names "
+                        "the loss it was trained with by the op's name (fit(..., loss='cross_entropy'))")
+    for i, metric in enumerate(training["metrics"]):
+        if metric not in METRICS:
+            _fail(path, f"model.json field 'training.metrics[{i}]' is {metric!r:.60}, which is not a metric name; "
+                        f"the metrics a file may name are: {', '.join(sorted(METRICS))}." + did_you_mean(metric, METRICS))
+    if len(set(training["metrics"])) != len(training["metrics"]):
+        _fail(path, f"model.json field 'training.metrics' names a metric twice: {training['metrics']}")
 
 
 def _make_layer(path, spec, where, custom, count, depth, max_depth):

@@ -639,9 +639,9 @@ class Module:
                     f"{where}: this model was not trained by fit (and not loaded from a file that names its loss), so "
                     "evaluate does not know the loss: pass loss=, e.g. model.evaluate(X, y, loss='cross_entropy')")
         if isinstance(loss, str):
-            import graphengine as ge
+            from .loss_names import check_loss_name
 
-            getattr(ge.ops, loss)  # a misspelt loss: UnknownOpError with suggestions, before any work
+            check_loss_name(loss, where)  # a misspelt loss: UnknownOpError with suggestions, before any work
         elif not callable(loss):
             raise ModuleError(f"{where}: loss must be an op name or a function (output, target) -> node, got "
                               f"{type(loss).__name__}")

@@ -157,8 +157,61 @@ def test_files_that_are_not_model_files_say_what_they_are(saved, tmp_path):
     _refused(_write(tmp_path / "in.genn", bad_input, npz), r"inputs\[0\].shape must be a list")
     bad_dtype = dict(doc, inputs=[{"shape": [None, 3], "dtype": "object"}])
     _refused(_write(tmp_path / "dt.genn", bad_dtype, npz), "dtype 'object' is not one of")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ge.GraphEngineError, match=r"model file '.*missing.genn' does not exist; write one with "
+                                                  r"model.save\(path\)") as info:
         ge.nn.load(tmp_path / "missing.genn")
+    assert isinstance(info.value, FileNotFoundError) and info.value.filename == str(tmp_path / "missing.genn")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "a.genn").write_bytes(b"")
+    with pytest.raises(ge.SaveFormatError, match=r"is a directory, not a file; it holds 'a.genn'") as info:
+        ge.nn.load(tmp_path / "models")
+    assert isinstance(info.value, IsADirectoryError)
+
+
+def _trained_file(tmp_path, rng):
+    X = rng.standard_normal((16, 3)).astype(np.float32)
+    y = rng.integers(0, 2, size=16)
+    model = ge.nn.Sequential(ge.nn.Dense(3, 2), seed=0)
+    ge.training.fit(model, X, y, optimizer="sgd", lr=0.01, epochs=1, batch_size=8, seed=0, progress=False)
+    return model.save(tmp_path / "t.genn"), X, y
+
+
+@pytest.mark.parametrize("loss, says", [
+    ("__import__", r"no loss op named '__import__' is registered; the loss ops are: binary_cross_entropy, .*mse"),
+    ("os.system", r"no loss op named 'os.system' is registered"),
+    ("cross_entropi", r".*Did you mean 'cross_entropy'"),
+    ("relu", r"op 'relu' is not a loss op \(a loss takes \(output, target\) and a reduction attribute\)"),
+])
+def test_a_saved_loss_that_is_not_a_loss_op_is_refused_at_load(tmp_path, rng, loss, says):
+    path, X, y = _trained_file(tmp_path, rng)
+    doc, npz = _parts(path)
+    assert doc["training"] == {"loss": "cross_entropy", "metrics": ["accuracy"]}
+    doc["training"]["loss"] = loss
+    _refused(_write(tmp_path / "bad.genn", doc, npz), r"model.json field 'training.loss' is .*, which is refused: "
+                                                      + says)
+
+
+@pytest.mark.parametrize("metrics, says", [
+    (["os.system"], r"field 'training.metrics\[0\]' is 'os.system', which is not a metric name; the metrics a "
+                    r"file may name are: accuracy, error_rate, mae, mse"),
+    (["accuracy", "acuracy"], r"'training.metrics\[1\]' is 'acuracy'.*Did you mean 'accuracy'\?"),
+    (["accuracy", "accuracy"], r"'training.metrics' names a metric twice"),
+])
+def test_saved_metrics_that_are_not_metric_names_are_refused_at_load(tmp_path, rng, metrics, says):
+    path, X, y = _trained_file(tmp_path, rng)
+    doc, npz = _parts(path)
+    doc["training"]["metrics"] = metrics
+    _refused(_write(tmp_path / "bad.genn", doc, npz), says)
+
+
+def test_saved_loss_and_metric_names_that_are_known_load_and_evaluate(tmp_path, rng):
+    path, X, y = _trained_file(tmp_path, rng)
+    doc, npz = _parts(path)
+    doc["training"] = {"loss": "nll", "metrics": ["error_rate", "accuracy"]}
+    loaded = ge.nn.load(_write(tmp_path / "ok.genn", doc, npz))
+    result = loaded.evaluate(X, y)
+    assert sorted(result) == ["accuracy", "error_rate", "loss"]
+    assert result["accuracy"] + result["error_rate"] == pytest.approx(1.0)
 
 
 def test_a_model_that_does_not_build_on_the_saved_inputs_is_refused(saved, tmp_path):
