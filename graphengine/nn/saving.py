@@ -39,6 +39,7 @@ import zipfile
 
 import numpy as np
 
+from ..errors import require_writable
 from .errors import ModuleError
 
 FORMAT = "graphengine-nn-model"
@@ -163,9 +164,13 @@ def _number(value, where):
     if isinstance(value, (int, np.integer)):
         return int(value)
     if isinstance(value, (float, np.floating)):
+        if not math.isfinite(float(value)):
+            raise ModuleError(f"cannot save the optimizer's {where}: it is {float(value)}, and a file holds finite "
+                              "numbers only (a JSON file has no NaN or infinity). Set it to a finite value "
+                              "(optimizer.hyper[...] = ...) or save with include_optimizer=False")
         return float(value)
     if isinstance(value, (list, tuple)):
-        return [_number(v, where) for v in value]
+        return [_number(v, f"{where}[{i}]") for i, v in enumerate(value)]
     raise ModuleError(f"cannot save {where}: {type(value).__name__} {value!r:.60} is not a number; save with "
                       "include_optimizer=False")
 
@@ -182,28 +187,47 @@ def _training_document(model):
     return {"loss": loss, "metrics": metrics}
 
 
+def make_folder_of(path: str, what: str) -> None:
+    """Create the folder ``path`` is in (and its parents) when it does not exist; a
+    :class:`~graphengine.errors.MissingFileError` (a ``FileNotFoundError``) naming the folder
+    where it cannot be made (a file of that name is in the way, no permission)."""
+    from ..errors import MissingFileError
+
+    folder = os.path.dirname(path)
+    if not folder or os.path.isdir(folder):
+        return
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        error = MissingFileError(f"cannot write the {what} to {path!r}: its folder {folder!r} does not exist and "
+                                 f"cannot be made ({type(exc).__name__}: {exc.strerror or exc}); pick a path in a "
+                                 "folder you can write to")
+        error.filename = path
+        raise error from exc
+
+
 def save_model(model, path, include_optimizer: bool = True) -> str:
     """Write ``model`` to ``path`` (see the module docstring), replacing the file
     atomically (a crash while writing leaves the old one); returns the path."""
-    document, arrays = model_document(model, include_optimizer)
     path = os.fspath(path)
+    if os.path.isdir(path):
+        require_writable(path, "model", "model.genn")  # NotAFileError (an IsADirectoryError), before any work
+    document, arrays = model_document(model, include_optimizer)
+    text = json.dumps(document, indent=1, allow_nan=False)  # every number was checked finite above
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    folder = os.path.dirname(path)
-    if folder:
-        os.makedirs(folder, exist_ok=True)
+    make_folder_of(path, "model")
     partial = path + ".partial"
     try:
         with zipfile.ZipFile(partial, "w") as archive:
-            archive.writestr("model.json", json.dumps(document, indent=1, allow_nan=False),
-                             compress_type=zipfile.ZIP_DEFLATED)
+            archive.writestr("model.json", text, compress_type=zipfile.ZIP_DEFLATED)
             archive.writestr("weights.npz", buffer.getvalue(), compress_type=zipfile.ZIP_STORED)
         os.replace(partial, path)
     finally:
-        if os.path.exists(partial):
+        if os.path.lexists(partial) and not os.path.isdir(partial):
             os.remove(partial)
     return path
 
 
-__all__ = ["save_model", "model_document", "layer_spec", "is_builtin", "FORMAT", "VERSION", "MEMBERS",
+__all__ = ["save_model", "make_folder_of", "model_document", "layer_spec", "is_builtin", "FORMAT", "VERSION", "MEMBERS",
            "BUILTIN_SOURCES"]

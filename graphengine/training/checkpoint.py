@@ -21,7 +21,8 @@ import zipfile
 import numpy as np
 
 from ..archive import read_npz
-from ..errors import GraphEngineError, SaveFileIsFolderError, SaveFormatError, require_file
+from ..errors import GraphEngineError, SaveFileIsFolderError, SaveFormatError, require_file, require_writable
+from ..nn.saving import make_folder_of
 from ..node import CONST, PARAM
 
 
@@ -167,6 +168,19 @@ def _json_number(value, where):
                           "checkpoints hold numbers and arrays only")
 
 
+def _finite_number(value, where):
+    """:func:`_json_number`, refusing NaN and infinity: an optimizer with them cannot be
+    restored (``load_state_dict`` refuses them), so they are refused when writing."""
+    number = _json_number(value, where)
+    flat = number if isinstance(number, list) else [number]
+    while any(isinstance(v, list) for v in flat):
+        flat = [x for v in flat for x in (v if isinstance(v, list) else [v])]
+    if any(isinstance(v, float) and not np.isfinite(v) for v in flat):
+        raise CheckpointError(f"cannot save {where}: it is {number}; a training checkpoint holds finite numbers only. "
+                              "Set it to a finite value (optimizer.hyper[...] = ...) before saving")
+    return number
+
+
 def checkpoint_document(trainer) -> tuple[dict, dict]:
     """``(document, arrays)``: what :func:`save_checkpoint` writes for ``trainer``."""
     if getattr(trainer, "_in_epoch", False):
@@ -189,9 +203,9 @@ def checkpoint_document(trainer) -> tuple[dict, dict]:
                 entry[key] = {"array": f"o{k}"}
                 k += 1
             else:
-                entry[key] = _json_number(value, f"optimizer state {pname}/{key}")
+                entry[key] = _finite_number(value, f"the optimizer's state {pname}/{key}")
         state[pname] = entry
-    optimizer = {"name": opt["name"], "hyper": {key: _json_number(v, f"hyper-parameter {key}")
+    optimizer = {"name": opt["name"], "hyper": {key: _finite_number(v, f"the optimizer's hyper-parameter {key!r}")
                                                 for key, v in opt["hyper"].items()},
                  "steps": int(opt["steps"]), "state": state}
     schedule = None
@@ -227,18 +241,23 @@ def save_checkpoint(trainer, path) -> str:
     import io
     import json
 
-    document, arrays = checkpoint_document(trainer)
     path = os.fspath(path)
+    if os.path.isdir(path):
+        require_writable(path, "training checkpoint", "model.ckpt")  # NotAFileError (an IsADirectoryError)
+    document, arrays = checkpoint_document(trainer)
+    text = json.dumps(document, indent=1)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    folder = os.path.dirname(path)
-    if folder:
-        os.makedirs(folder, exist_ok=True)
+    make_folder_of(path, "training checkpoint")
     partial = path + ".partial"
-    with zipfile.ZipFile(partial, "w") as archive:
-        archive.writestr("checkpoint.json", json.dumps(document, indent=1), compress_type=zipfile.ZIP_DEFLATED)
-        archive.writestr("arrays.npz", buffer.getvalue(), compress_type=zipfile.ZIP_STORED)
-    os.replace(partial, path)
+    try:
+        with zipfile.ZipFile(partial, "w") as archive:
+            archive.writestr("checkpoint.json", text, compress_type=zipfile.ZIP_DEFLATED)
+            archive.writestr("arrays.npz", buffer.getvalue(), compress_type=zipfile.ZIP_STORED)
+        os.replace(partial, path)
+    finally:
+        if os.path.lexists(partial) and not os.path.isdir(partial):
+            os.remove(partial)  # a failed write leaves nothing behind (and the old file, if any, as it was)
     return path
 
 
@@ -454,6 +473,20 @@ def _check_weights(graph, weights, path):
     if problems:
         raise CheckpointError(f"checkpoint {path!r} does not fit graph {graph.name!r}: " + "; ".join(problems)
                               + ". It was saved from another model (or with another dtype).")
+    counts = {name: _count_non_finite(weights[name]) for name in sorted(weights)}
+    bad = [f"{name!r} ({count} of {weights[name].size} values)" for name, count in counts.items() if count]
+    if bad:
+        raise CheckpointError(f"checkpoint {path!r} holds NaN or infinite values in {', '.join(bad[:8])}"
+                              + (" ..." if len(bad) > 8 else "") + ": it was written after training diverged, so "
+                              "resuming from it would train on garbage. Resume from an earlier checkpoint (or "
+                              "lower the learning rate and start again); nothing was changed")
+
+
+def _count_non_finite(value) -> int:
+    """How many NaN or infinite values a float array holds (0 for other dtypes)."""
+    if np.dtype(value.dtype).kind not in "fc":
+        return 0
+    return int(value.size - np.count_nonzero(np.isfinite(value)))
 
 
 def apply_checkpoint(trainer, checkpoint: TrainingCheckpoint) -> None:

@@ -243,3 +243,46 @@ def test_an_init_function_is_left_out_and_the_weights_still_load(tmp_path, rng):
     assert "init" not in model.get_config() and "seed" not in model.get_config()
     loaded = ge.nn.load(model.save(tmp_path / "d.genn"))
     np.testing.assert_array_equal(loaded.W.value, np.full((3, 2), 0.01, np.float32))
+
+
+def _fitted(rng):
+    X = rng.standard_normal((16, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    model = ge.nn.Sequential(ge.nn.Dense(3, 2), seed=0)
+    ge.training.fit(model, X, y, optimizer="adam", lr=0.01, epochs=1, batch_size=8, seed=0, progress=False)
+    return model
+
+
+def test_saving_to_a_directory_is_refused_before_anything_is_written(tmp_path, rng):
+    model = _fitted(rng)
+    folder = tmp_path / "models"
+    folder.mkdir()
+    with pytest.raises(ge.GraphEngineError, match=r"cannot write the model to '.*models': it is a directory; give a "
+                                                  r"file name inside it, e.g. '.*models/model.genn'") as info:
+        model.save(folder)
+    assert isinstance(info.value, IsADirectoryError) and info.value.filename == str(folder)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["models"] and not any(folder.iterdir())  # no .partial
+
+
+def test_a_folder_that_cannot_be_made_is_named(tmp_path, rng):
+    model = _fitted(rng)
+    (tmp_path / "taken").write_text("a file, not a folder")
+    with pytest.raises(ge.GraphEngineError, match=r"its folder '.*taken/sub' does not exist and cannot be made") as info:
+        model.save(tmp_path / "taken" / "sub" / "m.genn")
+    assert isinstance(info.value, FileNotFoundError)
+    model.save(tmp_path / "new" / "deeper" / "m.genn")  # a folder that does not exist yet is made
+    assert ge.nn.load(tmp_path / "new" / "deeper" / "m.genn").parameter_count() == 8
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+def test_a_non_finite_hyper_parameter_is_named_and_nothing_is_written(tmp_path, rng, value):
+    model = _fitted(rng)
+    path = model.save(tmp_path / "m.genn")
+    kept = path.read_bytes() if hasattr(path, "read_bytes") else open(path, "rb").read()
+    model.optimizer.hyper["lr"] = value
+    with pytest.raises(ModuleError, match=rf"cannot save the optimizer's hyper-parameter lr: it is {value}, and a "
+                                          r"file holds finite numbers only.*include_optimizer=False"):
+        model.save(path)
+    assert open(path, "rb").read() == kept  # the old file is untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.genn"]
+    model.save(tmp_path / "bare.genn", include_optimizer=False)  # the way out the message names

@@ -197,3 +197,67 @@ def test_resume_restores_batch_norm_running_statistics(tmp_path):
     assert_same_run(whole, resumed)  # the running mean and variance are among the arrays compared
     names = set(weights(whole))
     assert any("running" in name or "mean" in name for name in names), names
+
+
+def test_saving_a_checkpoint_to_a_directory_is_refused_and_leaves_nothing(tmp_path):
+    X, y = ge.data.two_moons(40, seed=0)
+    trainer = ge.training.fit(model(), X, y, epochs=1, progress=False, seed=0).trainer
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    with pytest.raises(ge.GraphEngineError, match=r"cannot write the training checkpoint to '.*ckpt': it is a "
+                                                  r"directory; give a file name inside it, e.g. '.*ckpt/model.ckpt'"
+                       ) as info:
+        trainer.save_checkpoint(folder)
+    assert isinstance(info.value, IsADirectoryError)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"] and not any(folder.iterdir())
+
+
+def test_a_failed_checkpoint_write_leaves_no_partial_file_and_the_old_one_intact(tmp_path, monkeypatch):
+    X, y = ge.data.two_moons(40, seed=0)
+    trainer = ge.training.fit(model(), X, y, epochs=1, progress=False, seed=0).trainer
+    path = trainer.save_checkpoint(tmp_path / "c.ckpt")
+    kept = open(path, "rb").read()
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        trainer.save_checkpoint(path)
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.ckpt"] and open(path, "rb").read() == kept
+
+
+def test_a_non_finite_hyper_parameter_is_refused_when_saving_a_checkpoint(tmp_path):
+    X, y = ge.data.two_moons(40, seed=0)
+    trainer = ge.training.fit(model(), X, y, optimizer="adam", epochs=1, progress=False, seed=0).trainer
+    trainer.optimizer.hyper["lr"] = float("inf")
+    with pytest.raises(CheckpointError, match=r"cannot save the optimizer's hyper-parameter 'lr': it is inf; a "
+                                              r"training checkpoint holds finite numbers only"):
+        trainer.save_checkpoint(tmp_path / "c.ckpt")
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_checkpoint_with_non_finite_weights_is_refused_naming_the_param_and_changes_nothing(tmp_path, bad):
+    X, y = ge.data.two_moons(40, seed=0)
+    history = ge.training.fit(model(), X, y, optimizer="adam", lr=0.01, epochs=1, batch_size=8, progress=False,
+                              seed=0)
+    trainer = history.trainer
+    name = trainer.graph.params()[0].name
+    node = trainer.graph.node(name)
+    good = node.value.copy()
+    node.value = np.where(np.arange(good.size).reshape(good.shape) < 3, bad, good)  # 3 bad values
+    path = trainer.save_checkpoint(tmp_path / "diverged.ckpt")
+    node.value = good
+    before = weights(history)
+    with pytest.raises(CheckpointError, match=rf"holds NaN or infinite values in '{name}' \(3 of {good.size} values\)"
+                                              r": it was written after training diverged.*nothing was changed"):
+        trainer.load_checkpoint(path)
+    after = weights(history)
+    assert all(np.array_equal(before[k], after[k]) for k in before)
+    fresh = model()
+    with pytest.raises(CheckpointError, match=rf"NaN or infinite values in '{name}'"):
+        ge.training.fit(fresh, X, y, epochs=2, batch_size=8, optimizer="adam", lr=0.01, resume_from=path,
+                        progress=False, seed=0)
+    assert not fresh.built
