@@ -163,6 +163,13 @@ class Emitter:
         self.owned: set = set()
 
     # -- pieces ---------------------------------------------------------------------------
+    def leaves(self, head) -> list:
+        """``head`` and the lines reading every param's and const's array (at each call)."""
+        for s, node in self.program.params + self.program.consts:
+            self.ns[f"N{s}"] = node
+            head.append(f"    v{s} = N{s}._value")
+        return head
+
     def _attrs(self, step) -> dict:
         """Template placeholders of the op's attributes, bound to names that say nothing
         of the attributes' own names (a name is never pasted into the source)."""
@@ -314,10 +321,7 @@ class Emitter:
 def emit_forward(program):
     """``forward(V, xp)``: fills V (by slot) with the values the program keeps."""
     em = Emitter(program)
-    head = ["def forward(V, xp):"] + [f"    v{s} = V[{s}]" for s, _ in program.inputs]
-    for s, node in program.params + program.consts:
-        em.ns[f"N{s}"] = node
-        head.append(f"    v{s} = N{s}._value")
+    head = em.leaves(["def forward(V, xp):"] + [f"    v{s} = V[{s}]" for s, _ in program.inputs])
     for s, _ in program.params + program.consts:
         if s in program.keep:
             em.code.emit(f"    V[{s}] = v{s}", reads=[f"v{s}"])
@@ -357,10 +361,7 @@ def emit_step(program, backward, probe, params, xp, update):
     code, values = em.code, probe[0]
     grads_out, fetched = [None] * len(params), [None] * len(program.fetch_slots)
     em.ns.update(GRADS=grads_out, FETCHED=fetched, UPDATE=update)
-    head = ["def step(A, xp):"] + [f"    v{s} = A[{k}]" for k, (s, _) in enumerate(program.inputs)]
-    for s, node in program.params + program.consts:
-        em.ns[f"N{s}"] = node
-        head.append(f"    v{s} = N{s}._value")
+    head = em.leaves(["def step(A, xp):"] + [f"    v{s} = A[{k}]" for k, (s, _) in enumerate(program.inputs)])
     for step in program.steps:
         em.forward(step, f"v{step.slot}", [f"v{i}" for i in step.inputs])
     for k, s in enumerate(program.fetch_slots):

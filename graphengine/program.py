@@ -89,9 +89,6 @@ class Program:
         self.forward_code = None
         self.steps_at = {step.slot: step for step in steps}
 
-    def __len__(self) -> int:
-        return len(self.order)
-
     def backward_reads(self, step: OpStep):
         """(value slots, shape-only slots) the backward of ``step`` reads: what its op's
         ``saves`` declares, and the run-time shapes of inputs whose gradient may need summing

@@ -220,6 +220,21 @@ def test_recording_run_computes_input_gradients_on_request(rng):
     np.testing.assert_array_equal(recorded.grad(n["y"]), np.zeros(6))
 
 
+def test_input_gradient_on_request_uses_the_seed_given_to_backward(rng):
+    g = ge.Graph()
+    x = g.input("x", shape=(None, 3))
+    W = g.param("W", rng.normal(size=(3, 2)))
+    y = ge.ops.tanh(x * 3.0) @ W  # x * 3 and tanh depend on the input only
+    feeds = {"x": rng.normal(size=(4, 3))}
+    seed = rng.normal(size=(4, 2))
+    recorded = g.forward(feeds).backward(y, grad=seed)
+    fetched = g.forward(feeds, fetch=[y, x]).backward(y, grad=seed)
+    np.testing.assert_allclose(recorded.grad(x), fetched.grad(x), rtol=1e-12)
+    np.testing.assert_allclose(recorded.grad(W), fetched.grad(W), rtol=1e-12)
+    recorded.backward(y, grad=2 * seed)  # a new backward: gradients on request follow its seed
+    np.testing.assert_allclose(recorded.grad(x), 2 * fetched.grad(x), rtol=1e-12)
+
+
 def test_input_gradient_on_request_through_a_deep_input_only_chain():
     g = ge.Graph()
     x = g.input("x", shape=(3,))
