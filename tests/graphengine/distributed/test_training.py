@@ -67,16 +67,18 @@ def test_non_root_ranks_skip_callbacks_that_write_files():
 
 def test_fit_refuses_a_distributed_optimizer_without_comm():
     X, y = ge.data.two_moons(40, noise=0.1, seed=0)
-    model = ge.nn.Sequential(ge.nn.Dense(2, 4), "tanh", ge.nn.Dense(4, 2), seed=0)
-    trainer = ge.training.Trainer(model, optimizer="sgd", lr=0.1)
-    trainer.build(X, y)
-    dopt = ge.distributed.DistributedOptimizer(trainer.optimizer, ge.distributed.init("single"))
+    single = ge.distributed.init("single")
     with pytest.raises(DistributedError, match="pass comm=comm to fit"):
         ge.training.fit(ge.nn.Sequential(ge.nn.Dense(2, 4), "tanh", ge.nn.Dense(4, 2), seed=0), X, y,
                         optimizer=lambda params: ge.distributed.DistributedOptimizer(
-                            ge.optimizers.create("sgd", params, lr=0.1), ge.distributed.init("single")),
+                            ge.optimizers.create("sgd", params, lr=0.1), single),
                         epochs=1, progress=False)
-    assert dopt.params == trainer.optimizer.params
+    # with comm= it trains: the hook averages, the optimizer's own step does not average again
+    history = ge.training.fit(ge.nn.Sequential(ge.nn.Dense(2, 4), "tanh", ge.nn.Dense(4, 2), seed=0), X, y,
+                              optimizer=lambda params: ge.distributed.DistributedOptimizer(
+                                  ge.optimizers.create("sgd", params, lr=0.1), single),
+                              epochs=1, progress=False, comm=single)
+    assert history.trainer.optimizer.steps == 2 and not history.trainer.optimizer._reduced
 
 
 def _load_job(module_path):
