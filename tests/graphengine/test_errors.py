@@ -105,8 +105,7 @@ def test_a_missing_dataset_is_a_file_not_found_error(tmp_path):
     assert isinstance(info.value, ge.data.DatasetError) and isinstance(info.value, ge.data.DatasetNotFoundError)
 
 
-@pytest.mark.xfail(strict=True, reason="graphengine/nn/loading.py (_read_members, not H7's file) still raises "
-                                        "a plain FileNotFoundError / SaveFormatError: see the H7 report")
 def test_nn_load_of_a_missing_model_file_is_a_graphengine_error(tmp_path):
-    with pytest.raises(MissingFileError):
+    with pytest.raises(MissingFileError) as info:
         ge.nn.load(tmp_path / "model.genn")
+    assert isinstance(info.value, FileNotFoundError) and "does not exist" in str(info.value)
