@@ -324,7 +324,7 @@ class PluginManager:
                              "that the entry point names the module that defines them)")
 
     def _add(self, kind: str, obj, info: PluginInfo):
-        problem = _check_registration(kind, obj)
+        problem = _check_registration(kind, obj, info.name)
         if problem:
             self._fail(info, problem)
             return
@@ -382,25 +382,48 @@ def _short_repr(obj, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _check_registration(kind: str, obj) -> str:
-    name = getattr(obj, "name", None)
-    if not isinstance(name, str) or not name.isidentifier():
-        return (f"register() for {kind} got {obj!r} whose name is {name!r}; every registered object needs "
-                "a `name` that is a Python identifier")
+def _describe_object(obj) -> str:
+    """``obj`` for an error about what a plugin registered: its type and a short repr."""
+    def qualified(cls):
+        return cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+
+    if isinstance(obj, type):
+        return f"the class {qualified(obj)}"
+    kind = qualified(type(obj))
+    return f"{'an' if kind[0].lower() in 'aeiou' else 'a'} {kind} ({_short_repr(obj, 60)})"
+
+
+def _check_registration(kind: str, obj, plugin: str = "?") -> str:
+    """Why ``obj`` cannot be registered in registry ``kind`` by ``plugin``, or "". What kind
+    of object it is is checked first (so that a non-Op is called that, not an Op without a
+    name), then its ``name``."""
+    hook = next((h for h, k in HOOK_KINDS.items() if k == kind), kind)
+    got = f"plugin {plugin!r}: register() for {kind} (in {hook}) got {_describe_object(obj)}"
     if kind == "ops" and not isinstance(obj, Op):
-        return f"op {name!r}: register() needs an instance of a ge.Op subclass, got {type(obj).__name__}"
+        if isinstance(obj, type) and issubclass(obj, Op):
+            return (f"{got}, not an Op instance: register() needs an instance of a ge.Op subclass, "
+                    f"register({obj.__qualname__}())")
+        return f"{got}, which is not an Op: register() needs an instance of a ge.Op subclass (register(MyOp()))"
     if kind in ("optimizers", "regularizers"):
         from .optimizer import Optimizer
         from .regularizer import Regularizer
 
         base = Optimizer if kind == "optimizers" else Regularizer
         if not (isinstance(obj, type) and issubclass(obj, base)):
-            return f"{kind[:-1]} {name!r}: register() needs a subclass of ge.{base.__name__}, got {obj!r}"
+            fix = (f"the class itself, register({type(obj).__qualname__})" if isinstance(obj, base)
+                   else f"register(My{base.__name__})")
+            return f"{got}, which is not a ge.{base.__name__} subclass: register() needs a subclass of " \
+                   f"ge.{base.__name__} ({fix})"
     if kind == "initializers" and (isinstance(obj, type) or not callable(obj)):
-        return (f"initializer {name!r}: register() needs a callable instance (called as init(shape, ...)), "
-                f"got {'the class' if isinstance(obj, type) else type(obj).__name__} {obj!r}; register an instance")
+        return (f"{got}, which is not a callable instance (an initializer is called as init(shape, ...)): "
+                f"{'register an instance, register(' + obj.__qualname__ + '())' if isinstance(obj, type) else 'register one'}")
     if kind == "node_styles" and (isinstance(obj, type) or not callable(getattr(obj, "style", None))):
-        return (f"node style {name!r}: register() needs an instance with a style(node) method, got {obj!r}")
+        return (f"{got}, which is not a node style: register an instance with a style(node) method"
+                + (f", register({obj.__qualname__}())" if isinstance(obj, type) else ""))
+    name = getattr(obj, "name", None)
+    if not isinstance(name, str) or not name.isidentifier():
+        return (f"{got} whose name is {name!r:.60}; every registered {kind[:-1].replace('_', ' ')} needs "
+                "a `name` that is a Python identifier (set the class attribute name = \"my_name\")")
     return ""
 
 

@@ -1,6 +1,7 @@
 """The plugin host: built-ins through the same hooks, registries per manager, listing."""
 
 import json
+import re
 import warnings
 
 import numpy as np
@@ -93,7 +94,7 @@ def test_registering_something_that_is_not_an_op_is_refused(plugin_manager):
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
         info = plugin_manager.add_plugin(Wrong(), name="wrong")
-    assert info.status == "error" and "name" in info.errors[0]
+    assert info.status == "error" and "which is not an Op" in info.errors[0] and "plugin 'wrong'" in info.errors[0]
 
 
 def test_plugins_list_as_dicts():
@@ -242,3 +243,38 @@ def test_register_kept_and_called_after_the_hook_returned_is_refused(plugin_mana
                                              "after the hook returned"):
         lazy.register(Swish())
     assert "swish" not in plugin_manager.ops
+
+
+def _plugin_registering(hook, obj):
+    def hook_function(self, register):
+        register(obj)
+
+    hook_function.__name__ = hook
+    return type("OneObject", (), {hook: ge.hookimpl(hook_function)})()
+
+
+class _Nameless(ge.Op):
+    def forward(self, xp, x):
+        return x
+
+
+@pytest.mark.parametrize("hook, obj, says", [
+    ("register_ops", object(), r"register\(\) for ops \(in register_ops\) got an object \(<object object at .*>\), "
+                               r"which is not an Op: register\(\) needs an instance of a ge.Op subclass"),
+    ("register_ops", [1, 2], r"got a list \(\[1, 2\]\), which is not an Op"),
+    ("register_ops", Swish, r"got the class .*Swish, not an Op instance: .* register\(Swish\(\)\)"),
+    ("register_ops", _Nameless(), r"register\(\) for ops \(in register_ops\) got a .*_Nameless \(<Op >\) whose name "
+                                  r"is ''; every registered op needs a `name` that is a Python identifier"),
+    ("register_optimizers", "sgd", r"got a str \('sgd'\), which is not a ge.Optimizer subclass: register\(\) needs a "
+                                   r"subclass of ge.Optimizer"),
+    ("register_initializers", 3, r"got an int \(3\), which is not a callable instance"),
+    ("register_node_styles", None, r"got a NoneType \(None\), which is not a node style"),
+])
+def test_registering_the_wrong_kind_of_object_names_the_plugin_and_the_objects_type(plugin_manager, hook, obj, says):
+    with pytest.warns(ge.PluginWarning, match=r"graphengine plugin 'odd'") as record:
+        info = plugin_manager.add_plugin(_plugin_registering(hook, obj), name="odd")
+    assert info.status == "error" and len(info.errors) == 1
+    assert info.errors[0].startswith("plugin 'odd': register() for ") and re.search(says, info.errors[0]), \
+        info.errors[0]
+    assert "whose name is None" not in info.errors[0] and len(record) == 1
+    assert not info.registered
