@@ -62,8 +62,11 @@ fi
 
 # (Re)install the package when pyproject.toml changed since the last install.
 stamp="$VENV/.graphengine-installed"
-want="$(cat "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1) $EXTRAS"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+hash="$(sha256sum < "$ROOT/pyproject.toml" | cut -d' ' -f1)"
+want="$hash $EXTRAS"
+have="$(cat "$stamp" 2>/dev/null || true)"
+# the test extra holds the train extra: a venv set up for the tests also runs the demo
+if [ "$have" != "$want" ] && ! { [ "$EXTRAS" = train ] && [ "$have" = "$hash test" ]; }; then
     # The distribution was called `graphengine` before it became `graphengine-nn` (that name on the
     # public index belongs to another project): drop an old editable install of this checkout.
     if "$VENV/bin/python" -m pip show graphengine 2>/dev/null | grep -q "^Editable project location: $ROOT\$"; then
@@ -80,7 +83,7 @@ if ! command -v dot >/dev/null 2>&1; then
 fi
 
 # Chromium for the browser tests (Debian's package; Playwright drives it, its own download is not used).
-if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+if [[ ",$EXTRAS," == *,test,* || ",$EXTRAS," == *,browser,* ]] && ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
     apt_install chromium || say "Chromium is missing and could not be installed here; the browser tests of the
   backprop explorer skip (Debian/Ubuntu: apt-get install chromium)."
 fi
