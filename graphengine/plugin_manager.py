@@ -397,8 +397,7 @@ def _check_registration(kind: str, obj, plugin: str = "?") -> str:
     """Why ``obj`` cannot be registered in registry ``kind`` by ``plugin``, or "". What kind
     of object it is is checked first (so that a non-Op is called that, not an Op without a
     name), then its ``name``."""
-    hook = next((h for h, k in HOOK_KINDS.items() if k == kind), kind)
-    got = f"plugin {plugin!r}: register() for {kind} (in {hook}) got {_describe_object(obj)}"
+    got = f"plugin {plugin!r}: register() for {kind} got {_describe_object(obj)}"
     if kind == "ops" and not isinstance(obj, Op):
         if isinstance(obj, type) and issubclass(obj, Op):
             return (f"{got}, not an Op instance: register() needs an instance of a ge.Op subclass, "
@@ -415,8 +414,8 @@ def _check_registration(kind: str, obj, plugin: str = "?") -> str:
             return f"{got}, which is not a ge.{base.__name__} subclass: register() needs a subclass of " \
                    f"ge.{base.__name__} ({fix})"
     if kind == "initializers" and (isinstance(obj, type) or not callable(obj)):
-        return (f"{got}, which is not a callable instance (an initializer is called as init(shape, ...)): "
-                f"{'register an instance, register(' + obj.__qualname__ + '())' if isinstance(obj, type) else 'register one'}")
+        fix = f"register an instance, register({obj.__qualname__}())" if isinstance(obj, type) else "register one"
+        return f"{got}, which is not a callable instance (an initializer is called as init(shape, ...)): {fix}"
     if kind == "node_styles" and (isinstance(obj, type) or not callable(getattr(obj, "style", None))):
         return (f"{got}, which is not a node style: register an instance with a style(node) method"
                 + (f", register({obj.__qualname__}())" if isinstance(obj, type) else ""))

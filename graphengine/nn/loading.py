@@ -219,7 +219,8 @@ def _check_training_names(path, training):
     for i, metric in enumerate(training["metrics"]):
         if metric not in METRICS:
             _fail(path, f"model.json field 'training.metrics[{i}]' is {metric!r:.60}, which is not a metric name; "
-                        f"the metrics a file may name are: {', '.join(sorted(METRICS))}." + did_you_mean(metric, METRICS))
+                        f"the metrics a file may name are: {', '.join(sorted(METRICS))}."
+                        + did_you_mean(metric, METRICS))
     if len(set(training["metrics"])) != len(training["metrics"]):
         _fail(path, f"model.json field 'training.metrics' names a metric twice: {training['metrics']}")
 

@@ -259,11 +259,11 @@ class _Nameless(ge.Op):
 
 
 @pytest.mark.parametrize("hook, obj, says", [
-    ("register_ops", object(), r"register\(\) for ops \(in register_ops\) got an object \(<object object at .*>\), "
+    ("register_ops", object(), r"register\(\) for ops got an object \(<object object at .*>\), "
                                r"which is not an Op: register\(\) needs an instance of a ge.Op subclass"),
     ("register_ops", [1, 2], r"got a list \(\[1, 2\]\), which is not an Op"),
     ("register_ops", Swish, r"got the class .*Swish, not an Op instance: .* register\(Swish\(\)\)"),
-    ("register_ops", _Nameless(), r"register\(\) for ops \(in register_ops\) got a .*_Nameless \(<Op >\) whose name "
+    ("register_ops", _Nameless(), r"register\(\) for ops got a .*_Nameless \(<Op >\) whose name "
                                   r"is ''; every registered op needs a `name` that is a Python identifier"),
     ("register_optimizers", "sgd", r"got a str \('sgd'\), which is not a ge.Optimizer subclass: register\(\) needs a "
                                    r"subclass of ge.Optimizer"),
