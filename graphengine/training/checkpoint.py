@@ -76,13 +76,28 @@ def _to_numpy(value):
 
 
 def save_weights(target, path) -> str:
-    """Write every param and array const of the graph to ``path`` (``.npz``); returns the path."""
+    """Write every param and array const of the graph to ``path`` (``.npz``), replacing
+    the file atomically (a failed write leaves the old one and no partial file); returns
+    the path. A folder, or a path in a folder that does not exist, is refused first
+    (:class:`~graphengine.errors.NotAFileError`, :class:`~graphengine.errors.MissingFileError`)."""
     graph = _graph_of(target)
-    path = os.fspath(path)
+    path = require_writable(path, "weights", "weights.npz")
     arrays = {n.name: _to_numpy(n.value) for n in stateful_nodes(graph)}
-    with open(path, "wb") as f:
-        np.savez(f, **arrays)
+    _write_replacing(path, lambda f: np.savez(f, **arrays))
     return path
+
+
+def _write_replacing(path: str, write) -> None:
+    """Call ``write(file)`` on ``path + ".partial"``, then move it onto ``path``; on any
+    error the partial file is removed and ``path`` is left as it was."""
+    partial = path + ".partial"
+    try:
+        with open(partial, "wb") as f:
+            write(f)
+        os.replace(partial, path)
+    finally:
+        if os.path.lexists(partial) and not os.path.isdir(partial):
+            os.remove(partial)
 
 
 def read_weights(path, *, limits=None) -> dict:
@@ -249,15 +264,13 @@ def save_checkpoint(trainer, path) -> str:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     make_folder_of(path, "training checkpoint")
-    partial = path + ".partial"
-    try:
-        with zipfile.ZipFile(partial, "w") as archive:
+
+    def write(f):
+        with zipfile.ZipFile(f, "w") as archive:
             archive.writestr("checkpoint.json", text, compress_type=zipfile.ZIP_DEFLATED)
             archive.writestr("arrays.npz", buffer.getvalue(), compress_type=zipfile.ZIP_STORED)
-        os.replace(partial, path)
-    finally:
-        if os.path.lexists(partial) and not os.path.isdir(partial):
-            os.remove(partial)  # a failed write leaves nothing behind (and the old file, if any, as it was)
+
+    _write_replacing(path, write)  # a failed write leaves nothing behind (and the old file, if any, as it was)
     return path
 
 

@@ -76,3 +76,33 @@ def test_weights_over_the_limits_are_refused_and_leave_the_graph_unchanged(tmp_p
     assert before.keys() == after.keys() and all(np.array_equal(before[k], after[k]) for k in before)
     load_weights(other_trainer, path)  # within the default limits it loads
     np.testing.assert_allclose(other_trainer.predict(X), trainer.predict(X), rtol=1e-6)
+
+
+def test_saving_weights_to_a_directory_or_a_missing_folder_is_refused_and_writes_nothing(tmp_path):
+    _, trainer, _, _ = _trained()
+    folder = tmp_path / "out"
+    folder.mkdir()
+    with pytest.raises(ge.GraphEngineError, match=r"cannot write the weights to '.*out': it is a directory; give a file "
+                                                  r"name inside it, e.g. '.*out/weights.npz'") as info:
+        save_weights(trainer, folder)
+    assert isinstance(info.value, IsADirectoryError)
+    with pytest.raises(ge.GraphEngineError, match=r"the folder '.*nowhere' does not exist; create it first") as info:
+        save_weights(trainer, tmp_path / "nowhere" / "w.npz")
+    assert isinstance(info.value, FileNotFoundError)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"] and not any(folder.iterdir())
+
+
+def test_a_failed_weights_write_leaves_the_old_file_and_no_partial_file(tmp_path, monkeypatch):
+    _, trainer, _, _ = _trained()
+    path = save_weights(trainer, tmp_path / "w.npz")
+    kept = open(path, "rb").read()
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        save_weights(trainer, path)
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.npz"] and open(path, "rb").read() == kept
+    assert set(read_weights(path)) == set(snapshot(trainer))
