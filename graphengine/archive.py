@@ -128,6 +128,21 @@ def save(graph, path) -> None:
         archive.writestr("arrays.npz", buffer.getvalue())
 
 
+# the other zip files graphengine writes, and what reads them
+_OTHER_KINDS = {
+    ("model.json", "weights.npz"): "a ge.nn model file (model.save): load it with ge.nn.load(path); "
+                                   "draw(model) draws it",
+    ("arrays.npz", "checkpoint.json"): "a training checkpoint (trainer.save_checkpoint, ModelCheckpoint): "
+                                       "resume with fit(..., resume_from=path), or read its weights with "
+                                       "ge.training.load_weights(model, path)",
+}
+
+
+def _other_kind_hint(names) -> str:
+    kind = _OTHER_KINDS.get(tuple(sorted(set(names))))
+    return f". It looks like {kind}" if kind else ""
+
+
 def read(path, *, limits: "Limits | None" = None) -> tuple:
     """``(document, arrays)`` of the save file at ``path``: the parsed ``graph.json`` and
     the arrays of ``arrays.npz``. Anything that is not exactly a graphengine save file of
@@ -160,7 +175,7 @@ def read(path, *, limits: "Limits | None" = None) -> tuple:
                     if duplicates else f"members {sorted(names)[:10]}{' ...' if len(names) > 10 else ''}")
             raise SaveFormatError(
                 f"{path} is not a graphengine save file: it holds {what}, expected exactly "
-                f"{sorted(MEMBERS)} once each; refusing to load anything else"
+                f"{sorted(MEMBERS)} once each; refusing to load anything else{_other_kind_hint(names)}"
             )
         by_name = {info.filename: info for info in infos}
         raw_json = _read_member(archive, by_name["graph.json"], limits.max_json_bytes, path, "max_json_bytes")

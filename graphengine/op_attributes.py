@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import collections.abc
 import inspect
+import keyword
 import numbers
 import types
 import typing
@@ -170,8 +171,33 @@ def attribute_specs(cls) -> dict:
     return specs
 
 
+def check_names(cls, attrs) -> None:
+    """Attribute names of an op taking ``**attrs`` (the names it declares pass): Python
+    identifiers that are not keywords, private names or parameters of the op's own methods
+    (``out``, ``needs_grad``, ...). The same rule refuses such names in a saved file, so a
+    graph that builds also saves and loads."""
+    _, declared, takes_any, _ = cls.signature_info()
+    if not takes_any:
+        return  # unknown names are refused by the op's signature, with its own message
+    reserved = {"out", "needs_grad"} | set(inspect.signature(cls.forward).parameters) \
+        | set(inspect.signature(cls.backward).parameters)
+    for name in attrs:
+        if name in declared:
+            continue
+        if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name) \
+                or name in reserved or name.startswith("_"):
+            error = AttributeSpecError(
+                f"attribute name {name!r} is refused for op {cls.name!r}: an op's attributes are named by Python "
+                "identifiers that are not keywords, private (_) names or the names of the op's own method "
+                "parameters; rename it")
+            error.attribute, error.value = name, attrs[name]
+            raise error
+
+
 def check(cls, attrs: dict, specs: dict) -> None:
-    """Raise :class:`AttributeSpecError` for the first attribute whose value its spec refuses."""
+    """Raise :class:`AttributeSpecError` for a refused attribute name (:func:`check_names`) or
+    the first attribute whose value its spec refuses."""
+    check_names(cls, attrs)
     for key, value in attrs.items():
         spec, default = specs.get(key, (None, None))
         if spec is None or (value is None and default is None) or spec.accepts(value):

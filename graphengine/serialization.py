@@ -8,11 +8,9 @@ refused with an error that names the node and the op.
 
 from __future__ import annotations
 
-import inspect
-import keyword
-
+from . import op_attributes
 from .archive import FORMAT, FORMAT_VERSION, Limits, decode_attr, read, save
-from .errors import GraphEngineError, SaveFormatError, UnknownOpError
+from .errors import AttributeSpecError, GraphEngineError, SaveFormatError, UnknownOpError
 from .graph import Graph
 from .node import CONST, INPUT, OP, PARAM
 
@@ -48,22 +46,19 @@ def load(path, *, plugins=None, backend: str | None = None, limits: Limits | Non
 
 
 def _check_attr_names(op, attrs, where):
-    """Attribute names must be ones the op declares; an op taking ``**attrs`` may only get
-    identifiers that are not keywords and collide with no parameter of its methods."""
+    """Attribute names must be ones the op declares; an op taking ``**attrs`` may only get the
+    names :func:`graphengine.op_attributes.check_names` accepts (checked before anything builds)."""
     _, declared, takes_any, _ = type(op).signature_info()
-    reserved = {"out", "needs_grad"}  # arguments the engine itself passes
-    for method in (type(op).forward, type(op).backward):
-        reserved |= set(inspect.signature(method).parameters)
-    for attr in attrs:
-        if attr in declared:
-            continue
-        if not takes_any:
-            raise SaveFormatError(f"{where}: attribute {attr!r} is not one op {op.name!r} takes "
-                                  f"({', '.join(sorted(declared)) or 'none'})")
-        if not attr.isidentifier() or keyword.iskeyword(attr) or attr in reserved or attr.startswith("_"):
-            raise SaveFormatError(f"{where}: attribute name {attr!r} is refused: an op's attributes are named by "
-                                  "Python identifiers that are not keywords, private names or the names of the "
-                                  "op's own method parameters")
+    if not takes_any:
+        for attr in attrs:
+            if attr not in declared:
+                raise SaveFormatError(f"{where}: attribute {attr!r} is not one op {op.name!r} takes "
+                                      f"({', '.join(sorted(declared)) or 'none'})")
+        return
+    try:
+        op_attributes.check_names(type(op), attrs)
+    except AttributeSpecError as exc:
+        raise SaveFormatError(f"{where}: {exc}") from None
 
 
 def _load_node(graph, entry, arrays, by_id, path):

@@ -38,6 +38,13 @@ def shard_indices(n: int, size: int, rank: int, shuffle: bool = True, seed=0, re
     """The indices of the examples rank ``rank`` of ``size`` keeps (see the module docs)."""
     if remainder not in REMAINDERS:
         raise DistributedError(f"remainder must be 'drop' or 'repeat', got {remainder!r}")
+    for what, value in (("n", n), ("size", size), ("rank", rank)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise DistributedError(f"shard_indices: {what} must be an int, got {value!r} ({type(value).__name__})")
+    if size < 1:
+        raise DistributedError(f"shard_indices: size (the number of ranks) must be at least 1, got {size}")
+    if not 0 <= rank < size:
+        raise DistributedError(f"shard_indices: rank must be in 0..{size - 1} for size {size}, got {rank}")
     if n < size:
         raise DistributedError(f"cannot give {size} ranks one example each from {n} examples; use fewer ranks "
                                "or more data")

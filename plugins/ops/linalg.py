@@ -5,7 +5,6 @@ from graphengine import ShapeError, broadcast_shapes
 
 
 class MatMul(ge.Op):
-    promote_inputs = (0, 1)  # integer data meeting float gets a cast node (graph._infer)
     """a @ b with NumPy's matmul rules: C[..., i, j] = Σ_k A[..., i, k] B[..., k, j].
 
     1-D operands are promoted (a to a row, b to a column) and the added axis removed;
@@ -18,6 +17,7 @@ class MatMul(ge.Op):
 
     name = "matmul"
     saves = ("inputs",)
+    promote_inputs = (0, 1)  # integer data meeting float gets a cast node (graph._infer)
 
     def forward(self, xp, a, b, out=None):
         if a.ndim == 1 and b.ndim == 1:  # inner product: NumPy gives a scalar

@@ -132,3 +132,15 @@ def test_getitem_index_attributes_survive(tmp_path):
     run = g2.forward({"x": value})
     for node, expected in zip(parts, [value[1:3], value[:, 1], value[None, ..., ::-1], value[[0, 0, 2]], value[-1]]):
         np.testing.assert_array_equal(run.value(node.name), expected)
+
+
+def test_loading_a_model_file_or_a_checkpoint_says_what_reads_it(tmp_path):
+    X, y = ge.data.two_moons(64, seed=0)
+    model = ge.nn.Sequential(ge.nn.Dense(2, 4), ge.nn.Dense(4, 2), seed=0)
+    history = ge.training.fit(model, X, y, epochs=1, progress=False)
+    model.save(tmp_path / "m.genn")
+    history.trainer.save_checkpoint(tmp_path / "m.ckpt")
+    with pytest.raises(ge.SaveFormatError, match=r"a ge\.nn model file .*ge\.nn\.load\(path\)"):
+        ge.load(tmp_path / "m.genn")
+    with pytest.raises(ge.SaveFormatError, match=r"a training checkpoint .*resume_from=path"):
+        ge.load(tmp_path / "m.ckpt")

@@ -55,3 +55,11 @@ def test_scatter_errors():
         shard_indices(3, 4, 0)
     with pytest.raises(DistributedError, match="examples axis"):
         scatter_dataset(np.float64(1.0), None, comm)
+
+
+@pytest.mark.parametrize("size, rank, message", [(0, 0, "size .* at least 1"), (2, 5, r"rank must be in 0\.\.1"),
+                                                 (2, -1, r"rank must be in 0\.\.1"), (2.0, 0, "size must be an int"),
+                                                 (2, True, "rank must be an int")])
+def test_shard_indices_refuses_impossible_ranks(size, rank, message):
+    with pytest.raises(DistributedError, match=message):
+        shard_indices(10, size, rank)
