@@ -45,7 +45,7 @@ VISUALIZE_SITES = {
     ("graphengine.graph", "Graph._repr_mimebundle_"): "Jupyter display of a graph",
     ("graphengine.run", "Run._repr_mimebundle_"): "Jupyter display of a run",
     ("graphengine.cli", "_cmd_render"): "the `graphengine render` command draws a saved graph",
-    ("graphengine.cli", "build_parser"): "the `graphengine render` command's options",
+    ("graphengine.cli", "build_parser"): "the options of the `graphengine render` and `graphengine explore` commands",
     ("graphengine.demo", "run_demo"): "the `graphengine demo` command writes the worked examples' diagrams",
 }
 
