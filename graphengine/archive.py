@@ -21,11 +21,11 @@ import math
 import os
 import re
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .errors import SaveFileIsFolderError, SaveFormatError, require_file, require_writable
+from .errors import GraphEngineError, SaveFileIsFolderError, SaveFormatError, require_file, require_writable
 from .node import CONST, OP, PARAM
 
 FORMAT = "graphengine-graph"
@@ -155,7 +155,7 @@ def read(path, *, limits: "Limits | None" = None) -> tuple:
     ``.npy`` header against the shape and dtype its node declares. Object (pickled) arrays
     are refused; nothing in the file is ever executed.
     """
-    limits = DEFAULT_LIMITS if limits is None else limits
+    limits = resolve_limits(limits)
     if isinstance(path, (str, bytes, os.PathLike)):
         path = require_file(path, "graph file", "save one with g.save(path), or check the path",
                             suffixes=(".ge",), folder_error=SaveFileIsFolderError)
@@ -222,8 +222,29 @@ class Limits:
     max_array_bytes: int = MAX_ARRAY_BYTES
     max_arrays: int = MAX_ARRAYS
 
+    def __post_init__(self):
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+                raise LimitsError(f"Limits({field.name}={value!r}): every limit is an int of 0 or more "
+                                  f"(default {field.name}={field.default})")
+
+
+class LimitsError(GraphEngineError, ValueError):
+    """A ``limits=`` argument that is not a :class:`Limits` of whole, non-negative bounds."""
+
 
 DEFAULT_LIMITS = Limits()
+
+
+def resolve_limits(limits) -> Limits:
+    """``limits`` as given to a loader: None for the defaults, else a :class:`Limits`."""
+    if limits is None:
+        return DEFAULT_LIMITS
+    if not isinstance(limits, Limits):
+        raise LimitsError(f"limits= takes a graphengine.archive.Limits (e.g. Limits(max_array_bytes=2**20)) or "
+                          f"None for the defaults, got {type(limits).__name__} {limits!r:.60}")
+    return limits
 
 # dtypes a saved graph may declare: booleans and numbers, never objects, strings or records
 ALLOWED_DTYPES = frozenset(np.dtype(c).name for c in "?bhilqBHILQefdgFDG")
@@ -443,7 +464,7 @@ def read_npz(source, where: str, limits: "Limits | None" = None, expected: dict 
     size within the member) and, where ``expected`` gives ``(shape, dtype)`` for a key, that
     the header declares exactly that. Every failure is a :class:`SaveFormatError` naming the
     member. ``expected`` (when given) also lists every key the file may hold."""
-    limits = DEFAULT_LIMITS if limits is None else limits
+    limits = resolve_limits(limits)
     if isinstance(source, (bytes, bytearray)):
         source = io.BytesIO(source)
     return _read_npz(source, where, limits, expected)
@@ -522,6 +543,6 @@ def _read_npy(npz, info, where, spec, remaining):
     return array.reshape(shape[::-1]).transpose() if fortran else array.reshape(shape)
 
 
-__all__ = ["DEFAULT_LIMITS", "FORMAT", "FORMAT_VERSION", "Limits", "MAX_ARRAYS", "MAX_ARRAY_BYTES",
+__all__ = ["DEFAULT_LIMITS", "FORMAT", "FORMAT_VERSION", "Limits", "LimitsError", "resolve_limits", "MAX_ARRAYS", "MAX_ARRAY_BYTES",
            "MAX_JSON_BYTES", "MAX_JSON_DEPTH", "MEMBERS", "decode_attr", "encode_attr", "json_depth", "read",
            "read_npz", "save"]

@@ -72,7 +72,7 @@ def load(path, *, custom_objects: dict | None = None, limits=None) -> Module:
     >>> model = ge.nn.load("mnist.genn")                       # doctest: +SKIP
     >>> model.predict(X_test).argmax(axis=1)                   # doctest: +SKIP
     """
-    limits = archive.DEFAULT_LIMITS if limits is None else limits
+    limits = archive.resolve_limits(limits)
     custom = _check_custom_objects(custom_objects)
     path = require_file(path, "model file", "write one with model.save(path)", suffixes=(".genn", ".zip"),
                         folder_error=SaveFileIsFolderError)

@@ -331,7 +331,7 @@ def read_checkpoint(path, *, limits=None) -> TrainingCheckpoint:
     from .. import archive
     from .history import History
 
-    limits = archive.DEFAULT_LIMITS if limits is None else limits
+    limits = archive.resolve_limits(limits)
     path = require_file(path, "checkpoint", "write one with trainer.save_checkpoint(path) or the ModelCheckpoint "
                         "callback", suffixes=(".ckpt", ".npz", ".zip"), folder_error=SaveFileIsFolderError)
     if not zipfile.is_zipfile(path):

@@ -410,3 +410,24 @@ def test_fuzzed_npy_headers_give_a_save_format_error_or_a_correct_load(tmp_path_
     buffer = io.BytesIO()
     write(buffer, graph_json, npz_of(**{k: bytes(v) for k, v in stored.items()}))
     _load_checked(buffer.getvalue(), tmp_path_factory)
+
+
+@pytest.mark.parametrize("limits, message", [("x", "limits= takes a graphengine.archive.Limits"),
+                                             (42, "limits= takes a graphengine.archive.Limits")])
+def test_a_limits_argument_that_is_not_limits_is_refused_by_every_loader(tmp_path, saved, limits, message):
+    from graphengine.archive import LimitsError
+    with pytest.raises(LimitsError, match=message):
+        ge.load(saved, limits=limits)
+    model = ge.nn.Sequential(ge.nn.Dense(2, 2), seed=0)
+    model.build((None, 2))
+    model.save(tmp_path / "m.genn")
+    with pytest.raises(LimitsError, match=message):
+        ge.nn.load(tmp_path / "m.genn", limits=limits)
+
+
+@pytest.mark.parametrize("field", ["max_json_bytes", "max_json_depth", "max_array_bytes", "max_arrays"])
+@pytest.mark.parametrize("value", [-1, 1.5, "10", True])
+def test_limits_are_ints_of_zero_or_more(field, value):
+    from graphengine.archive import Limits, LimitsError
+    with pytest.raises(LimitsError, match=f"Limits\\({field}="):
+        Limits(**{field: value})
