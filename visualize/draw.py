@@ -48,7 +48,7 @@ from graphengine.node import CONST, INPUT, OP, PARAM
 
 from . import heatmap as heat
 from .diagram import Diagram
-from .labels import (count_text, format_attr_value, format_shape, format_value, html_text, is_image_shaped,
+from .labels import (attributes_text, count_text, format_shape, format_value, html_text, is_image_shaped,
                      png_bytes, thumbnail_grid)
 from .layout import EDGE_LABEL_PX, PAGE_MARGIN_PX, RANK_GAP_PX, SLIDE_WIDTH_PX, THUMBNAIL_WIDTH_PX, text_width
 from .model_view import is_model, model_view, scope_ports, shapes_text
@@ -204,7 +204,7 @@ class _Options:
     heatmap: bool
     heatmap_range: object
     legend: bool
-    show_attrs: bool
+    show_attrs: object  # True, False or "all"
     styles: list = field(default_factory=list)
     thumbnails: bool = False
     show_shapes: bool = True
@@ -213,7 +213,7 @@ class _Options:
 
 def draw(graph, run=None, mode: str | None = None, *, precision: int = 4, max_elements: int = 16,
          heatmap: bool = False, heatmap_range=None, collapse=None, rankdir: str | None = None,
-         legend: bool = True, styles=None, show_attrs: bool = True, title: str | None = None,
+         legend: bool = True, styles=None, show_attrs=True, title: str | None = None,
          thumbnails: bool = False, show_shapes: bool = True, edge_labels: str = "auto",
          input_shape=None) -> Diagram:
     """Draw ``graph`` (annotated with ``run``) as a :class:`graphviz.Digraph`.
@@ -234,7 +234,8 @@ def draw(graph, run=None, mode: str | None = None, *, precision: int = 4, max_el
     scopes), ``rankdir`` (``"LR"``, ``"TB"``, ...; by default TB for models and for graphs
     too deep or too wide to fit a slide left to right, LR for the others), ``legend``,
     ``styles`` (node styles to apply; default: the ones plugins registered),
-    ``show_attrs`` (op attributes in labels), ``title``, ``thumbnails`` (4-D values and
+    ``show_attrs`` (op attributes in labels: ``True`` those that differ from the op's
+    defaults, ``"all"`` every one, ``False`` none), ``title``, ``thumbnails`` (4-D values and
     gradients, (N, C, H, W) feature maps and (O, I, kh, kw) kernels, also drawn as a grid
     of grey-scale images on their node: see :class:`ThumbnailDiagram`), ``show_shapes``
     (each layer, a cluster or a collapsed box, shows its input and output shapes beside
@@ -289,11 +290,14 @@ def draw(graph, run=None, mode: str | None = None, *, precision: int = 4, max_el
     if edge_labels not in EDGE_LABELS:
         raise DrawError(f"edge_labels must be one of {', '.join(map(repr, EDGE_LABELS))}, got {edge_labels!r}"
                         + _did_you_mean(str(edge_labels), EDGE_LABELS))
+    if show_attrs not in (True, False, "all") or not isinstance(show_attrs, (bool, str)):
+        raise DrawError(f"show_attrs must be True (attributes that differ from the op's defaults), 'all' or False, "
+                        f"got {show_attrs!r}")
     if not isinstance(thumbnails, bool):
         raise DrawError(f"thumbnails must be True or False, got {thumbnails!r}; the images travel with the diagram "
                         "(diagram.images) and are written where it is rendered")
     options = _Options(mode, precision, max_elements, bool(heatmap), heatmap_range, bool(legend),
-                       bool(show_attrs), _resolve_styles(graph, styles), thumbnails, bool(show_shapes), edge_labels)
+                       show_attrs, _resolve_styles(graph, styles), thumbnails, bool(show_shapes), edge_labels)
     drawer = _Drawer(graph, run, options, collapse, rankdir, title, view)
     _warn_if_large(graph, drawer)
     return drawer.build()
@@ -675,20 +679,38 @@ class _Drawer:
 
     def _emit_side_by_side(self, dot, members):
         """A param or const used by one op of its scope sits beside that op (same rank), so
-        layers stay in line instead of drifting sideways. Not for left-to-right diagrams
-        with gradient labels on edges: Graphviz would draw those labels over the edges."""
-        if self.rankdir not in ("TB", "BT") and self.o.mode in ("backward", "both"):
+        layers stay in line instead of drifting sideways; in a top-down diagram the target
+        of a loss (class labels) sits beside its loss, not beside the layers above it. One
+        such neighbour per op (a second one's edge would arc over the first). Not for
+        left-to-right diagrams with gradient labels on edges: Graphviz would draw those
+        labels over the edges."""
+        top_down = self.rankdir in ("TB", "BT")
+        if not top_down and self.o.mode in ("backward", "both"):
             return  # left to right, Graphviz draws labels of same-rank edges over the edge
+        taken = set()
         for kind, node in members:
-            if kind != "node" or node.kind not in (PARAM, CONST):
+            if kind != "node":
                 continue
-            consumers = self.consumers[node.id]
-            if len(consumers) == 1 and self.scope[consumers[0].id] == self.scope[node.id] \
-                    and self.rep[consumers[0].id] == f"n{consumers[0].id}":
-                with dot.subgraph() as same:
-                    same.attr(rank="same")
-                    same.node(f"n{node.id}")
-                    same.node(f"n{consumers[0].id}")
+            if node.kind in (PARAM, CONST) or (top_down and node.kind == INPUT and node.id in self.targets):
+                # its one consumer drawn in its own scope (an evaluation path elsewhere may read it too)
+                consumers = [c for c in self.consumers[node.id]
+                             if self._drawn_scope(c) == self._drawn_scope(node) and self.rep[c.id] == f"n{c.id}"]
+                if node.kind == INPUT:
+                    consumers = consumers[:1]
+                if len(consumers) == 1 and consumers[0].id not in taken:
+                    taken.add(consumers[0].id)
+                    with dot.subgraph() as same:
+                        same.attr(rank="same")
+                        same.node(f"n{node.id}")
+                        same.node(f"n{consumers[0].id}")
+
+    def _drawn_scope(self, node) -> str:
+        """The scope whose cluster a node is drawn in (a scope of one node is drawn as that
+        node, in its parent)."""
+        scope = self.scope[node.id]
+        if node.id in self.inlined:
+            return scope.rsplit("/", 1)[0] if "/" in scope else ""
+        return scope
 
     def _emit_node(self, dot, node):
         shown = self.shown[node.id]
@@ -818,8 +840,10 @@ class _Drawer:
     def _header(self, node, shown):
         if node.kind == OP:
             what = html_text(node.op + self._arguments(node))
-            if self.o.show_attrs and node.attrs:
-                what += " " + html_text(", ".join(f"{k}={format_attr_value(v)}" for k, v in node.attrs.items()))
+            attributes = attributes_text(node, all_attributes=self.o.show_attrs == "all") \
+                if self.o.show_attrs and node.attrs else ""
+            if attributes:  # only those that differ from the op's defaults
+                what += " " + html_text(attributes)
         else:
             what = node.kind
         shape = node.shape
@@ -838,11 +862,14 @@ class _Drawer:
                                  lambda n: self.consumers.get(n.id, ()))
             if ins:
                 shape_text = f"{shapes_text(ins, self._shape_of)} → {shape_text}"
-        parts = [what, shape_text + ("" if dtype is None else f" {dtype}")]
+        facts = [shape_text + ("" if dtype is None else f" {dtype}")]
         if node.kind == PARAM:
             size = node.size
-            parts.append(count_text(size if size is not None else 0, "element"))
-        return " · ".join(parts)
+            facts.append(count_text(size if size is not None else 0, "element"))
+        line = " · ".join([what] + facts)
+        if text_width(f"<{line}>") > text_width("<" + "m" * HEADER_LINE_CHARS + ">"):
+            return what + "<BR/>" + " · ".join(facts)  # a long header: what it is, then its shape
+        return line
 
     def _arguments(self, node) -> str:
         """'(b, y)' for ops whose input order matters (sub, div, matmul, ...), when short."""
@@ -1148,6 +1175,7 @@ def _swatch(fill, border):
 _ORDERED_OPS = {"sub", "div", "pow", "matmul", "where", "clip", "concat", "stack", "binary_cross_entropy",
                 "binary_cross_entropy_with_logits", "cross_entropy", "nll", "mse", "mae", "hinge"}
 ARGUMENTS_MAX_CHARS = 32
+HEADER_LINE_CHARS = 44  # a node's header longer than this is split: op and attributes, then shape and dtype
 
 
 def _display_name(node) -> str:

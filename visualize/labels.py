@@ -13,6 +13,7 @@ DOT text of a diagram is the same on every run and every machine.
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 from dataclasses import dataclass
@@ -234,13 +235,59 @@ def format_attr_value(value, limit: int = 40) -> str:
     return text
 
 
+def _is_default(value, default) -> bool:
+    """Whether an attribute ``value`` is the op's ``default`` for it: equal with the same
+    kind of value (``True`` is not ``1``), numbers by value (``0`` is ``0.0``), and a tuple
+    whose every entry is a scalar default too (``stride=(1, 1)`` for ``stride=1``)."""
+    if default is inspect.Parameter.empty or hasattr(value, "shape"):
+        return False  # a required attribute, or an array: always shown
+    if isinstance(value, (tuple, list)):
+        if isinstance(default, (tuple, list)):
+            return len(value) == len(default) and all(_is_default(v, d) for v, d in zip(value, default))
+        return len(value) > 0 and all(_is_default(v, default) for v in value)
+    if isinstance(value, bool) or isinstance(default, bool) or value is None or default is None:
+        return type(value) is type(default) and value == default
+    if isinstance(value, (int, float)) and isinstance(default, (int, float)):
+        return value == default
+    try:
+        return type(value) is type(default) and bool(value == default)
+    except Exception:  # an odd object whose == does not give a bool: show it
+        return False
+
+
+def op_defaults(node) -> dict:
+    """The defaults of ``node``'s op attributes, from its ``forward`` signature (empty when
+    the op is not registered in the node's graph)."""
+    try:
+        op = node.graph.plugins.get_op(node.op)
+        return dict(type(op).signature_info()[1])
+    except Exception:  # an op missing from this process: every attribute is shown
+        return {}
+
+
+def attributes_text(node, *, all_attributes: bool = False) -> str:
+    """``node``'s op attributes as ``k=v, ...`` in the node's order, without the ones equal
+    to the op's defaults (unless ``all_attributes``): ``max_pool2d kernel_size=2``, not
+    ``kernel_size=2, stride=None, padding=0, dilation=1, ceil_mode=False``.
+
+    >>> import graphengine as ge
+    >>> g = ge.Graph("p")
+    >>> x = g.input("x", shape=(1, 1, 4, 4))
+    >>> attributes_text(ge.ops.max_pool2d(x, kernel_size=2, stride=None, padding=0, dilation=1))
+    'kernel_size=2'
+    """
+    defaults = {} if all_attributes else op_defaults(node)
+    return ", ".join(f"{k}={format_attr_value(v)}" for k, v in node.attrs.items()
+                     if k not in defaults or not _is_default(v, defaults[k]))
+
+
 def count_text(n: int, noun: str) -> str:
     """'1 element', '3 elements', '1,234 elements'."""
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 __all__ = ["html_text", "plain_text", "format_number", "format_value", "FormattedValue", "format_shape",
-           "format_attr_value", "count_text", "to_host"]
+           "format_attr_value", "attributes_text", "op_defaults", "count_text", "to_host"]
 
 
 # ------------------------------------------------------------------------------ thumbnails

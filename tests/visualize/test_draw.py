@@ -529,3 +529,38 @@ def test_a_huge_graph_without_scopes_warns_that_collapse_has_nothing_to_fold(mon
         h = ge.ops.tanh(h)
     with pytest.warns(draw_module.LargeGraphWarning, match=r"no name scopes that collapse= could fold"):
         draw(g, collapse=True)
+
+
+# ------------------------------------------------------------------------ op attributes, long headers
+
+def test_op_boxes_show_the_attributes_that_differ_from_the_ops_defaults():
+    g = ge.Graph("pool")
+    x = g.input("x", shape=(1, 1, 8, 8))
+    pool = ge.ops.max_pool2d(x, kernel_size=2, stride=None, padding=0, dilation=1, ceil_mode=False)
+    line = node_line(draw(g).source, pool)
+    assert "max_pool2d kernel_size=2" in line and "ceil_mode" not in line and "dilation" not in line
+    every = node_line(draw(g, show_attrs="all").source, pool)
+    assert "kernel_size=2, stride=None, padding=0, dilation=1, ceil_mode=False" in every
+    assert "kernel_size" not in node_line(draw(g, show_attrs=False).source, pool)
+    for bad in ("some", 1, None):
+        with pytest.raises(DrawError, match="show_attrs must be True"):
+            draw(g, show_attrs=bad)
+
+
+def test_a_long_header_is_split_into_what_the_op_is_and_its_shape():
+    g = ge.Graph("wide")
+    x = g.input("x", shape=(None, 16, 28, 28))
+    pool = ge.ops.max_pool2d(x, kernel_size=2)
+    short = ge.ops.relu(g.input("h", shape=(2, 3)))
+    source = draw(g).source
+    assert "max_pool2d kernel_size=2<BR/>(None, 16, 14, 14)" in node_line(source, pool)
+    assert "relu · (2, 3)</FONT>" in node_line(source, short)
+
+
+def test_the_target_of_a_loss_sits_beside_its_loss_in_a_top_down_diagram():
+    g, run = gallery.xor_network()
+    y = g.node("y")
+    (loss,) = [n for n in g.nodes() if n.op == "binary_cross_entropy"]
+    source = draw(g, run, rankdir="TB").source
+    assert re.search(rf"\{{\s*rank=same\s*n{y.id}\s*n{loss.id}\s*\}}", source)
+    assert not re.search(rf"rank=same\s*n{y.id}\b", draw(g, run, rankdir="LR").source)

@@ -98,3 +98,42 @@ def test_empty_array():
 ])
 def test_html_text(text, escaped):
     assert html_text(text) == escaped
+
+
+# ---------------------------------------------------------------------- op attributes
+
+def test_attributes_equal_to_the_ops_defaults_are_left_out():
+    import graphengine as ge
+    from graphengine.visualize.labels import attributes_text
+
+    g = ge.Graph("a")
+    x = g.input("x", shape=(1, 1, 8, 8))
+    pool = ge.ops.max_pool2d(x, kernel_size=2, stride=None, padding=0, dilation=1, ceil_mode=False)
+    assert attributes_text(pool) == "kernel_size=2"
+    assert attributes_text(pool, all_attributes=True) == \
+        "kernel_size=2, stride=None, padding=0, dilation=1, ceil_mode=False"
+    w = g.param("w", np.ones((2, 1, 3, 3), dtype=np.float32))
+    conv = ge.ops.conv2d(x, w, stride=(1, 1), padding=(1, 1), dilation=(1, 1), groups=1)
+    assert attributes_text(conv) == "padding=(1, 1)"  # (1, 1) is the default stride 1 for both axes
+    wide = ge.ops.max_pool2d(x, kernel_size=2, stride=1, ceil_mode=True)
+    assert attributes_text(wide) == "kernel_size=2, stride=1, ceil_mode=True"
+    drop = ge.ops.dropout(g.input("h", shape=(2, 3)), p=0.5, training=False)
+    assert attributes_text(drop) == "training=False"  # a bool is never taken for 0 or 1
+
+
+def test_is_default_compares_kinds_of_values_strictly():
+    from graphengine.visualize.labels import _is_default
+
+    assert _is_default(0, 0.0) and _is_default((1, 1), 1) and _is_default([2, 3], (2, 3))
+    assert not _is_default(True, 1) and not _is_default(1, True) and not _is_default(None, 0)
+    assert not _is_default((1, 2), 1) and not _is_default((), 1) and not _is_default("mean", "none")
+    assert not _is_default(np.zeros(2), None)
+
+
+def test_labels_doctests():
+    import doctest
+
+    import graphengine.visualize.labels as labels
+
+    result = doctest.testmod(labels)
+    assert result.failed == 0 and result.attempted >= 5

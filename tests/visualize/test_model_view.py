@@ -275,6 +275,36 @@ def test_a_trained_model_with_its_run_fits_a_slide(dot_executable):
     assert _png_width(draw(g, run, collapse=True)) <= 1600
 
 
+def _fitted(model, X, y):
+    """The graph ``fit`` built for ``model`` (training and evaluation paths, both losses)
+    and a recording run of it after backward of the training loss."""
+    ge.training.fit(model, X, y, epochs=1, batch_size=len(X), progress=False)
+    g = model.graph
+    run = g.forward({"x": X[:2], "y": y[:2]})
+    (loss,) = [n for n in g.nodes() if n.name.startswith("loss/")]
+    return g, run.backward(loss)
+
+
+def test_the_graphs_fit_builds_fit_a_slide(dot_executable):
+    """Trainer graphs (a training and an evaluation path side by side): 2,297 and 2,404 px
+    wide for LeNet, 1,697 px for the dropout MLP with a run, when every op attribute was
+    printed and parameters and class labels sat on ranks of their own."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 10, 8)
+    lenet = _example("cnn_mnist").lenet(0)
+    g, run = _fitted(lenet, rng.random((8, 1, 28, 28), dtype=np.float32), y)
+    assert "kernel_size=2, stride" not in draw(g).source  # max_pool2d's defaults are left out
+    for label, diagram in [("lenet graph", draw(g)), ("lenet run", draw(g, run)),
+                           ("lenet heat map", draw(g, run, mode="backward", heatmap=True))]:
+        width = _png_width(diagram)
+        assert width <= 1600, f"{label}: {width} px wide"
+    mlp_model = _example("overfitting").build(0.5, 0)
+    g, run = _fitted(mlp_model, rng.random((8, 784), dtype=np.float32), y)
+    for label, diagram in [("dropout MLP graph", draw(g)), ("dropout MLP run", draw(g, run))]:
+        width = _png_width(diagram)
+        assert width <= 1600, f"{label}: {width} px wide"
+
+
 def test_layer_labels_and_their_nodes_show_the_same_shapes():
     model = mlp()
     g, run, *_ = trained_graph(model, (784,))
