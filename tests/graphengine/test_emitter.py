@@ -195,11 +195,14 @@ class AnyAttrs(ge.Op):
 
 
 def test_attribute_names_are_never_pasted_into_generated_code(tmp_path):
-    """An attribute named like code (as a crafted file could give it) stays a dict key."""
+    """An attribute named like code (as a crafted file could give it) is refused when the
+    node is built; a legal name stays a key of the generated code's namespace."""
     marker = tmp_path / "ran"
-    name = f"a=open({str(marker)!r}, 'w')).close()#"
     g = ge.Graph()
     x = g.param("x", np.ones(2))
+    with pytest.raises(ge.GraphEngineError, match="attribute name"):
+        g.apply(AnyAttrs(), x, **{f"a=open({str(marker)!r}, 'w')).close()#": 1})
+    name = "attribute_name_never_in_the_source"
     y = ge.ops.sum(g.apply(AnyAttrs(), x, **{name: 1}))
     for _ in range(3):
         run = g.forward({}, fetch=[y]).backward(y)
