@@ -5,9 +5,11 @@
 y is split into three steps, u = w1·x, v = e^u, y = w2·v, and the parameter derivatives
 are read off the graph by the chain rule: dy/dw2 = v = e^(w1·x) and
 dy/dw1 = (dy/dv)(dv/du)(du/dw1) = w2·e^u·x. At x = 1, w1 = 0.5, w2 = 2: u = 0.5,
-v = e^0.5 = 1.6487, y = 3.2974, dy/dw1 = 3.2974 and dy/dw2 = 1.6487. The backward diagram
-shows exactly these factors: each edge carries the upstream gradient times the local
-derivative. Writes SVG and PNG files (SVG only with --quick) and prints their paths.
+v = e^0.5 = 1.6487, y = 3.2974, dy/dw1 = 3.2974 and dy/dw2 = 1.6487. The backward and
+"both" diagrams show exactly these factors: every edge is labelled with the gradient flowing
+back along it, the upstream gradient times the local derivative (draw's edge_labels="all";
+by default only edges whose gradient is not already on a box carry one). Writes SVG and
+PNG files (SVG only with --quick) and prints their paths.
 """
 
 import _args
@@ -33,7 +35,8 @@ def main(argv=None) -> int:
           f"dy/dw2 = {float(run.grad(w2)):.4f} (e^(w1·x))")
 
     for mode in ("structure", "forward", "backward", "both"):
-        _args.write(draw(g, run if mode != "structure" else None, mode=mode), args, f"chain_rule_{mode}")
+        diagram = draw(g, run, mode=mode, edge_labels="all") if mode != "structure" else draw(g, mode=mode)
+        _args.write(diagram, args, f"chain_rule_{mode}")
     return 0
 
 

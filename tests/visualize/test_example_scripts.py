@@ -64,6 +64,31 @@ def test_chain_rule_writes_every_mode_in_both_formats_into_out(dot_executable, t
     assert all(str(out / name) in result.stdout for name in written)  # each path is printed
 
 
+def _edges_and_labelled_edges(svg: str):
+    import re
+
+    edges = re.findall(r'<g id="edge\d+" class="edge">(.*?)</g>', svg, flags=re.S)
+    return len(edges), sum("<text" in e for e in edges)
+
+
+def test_chain_rule_labels_every_edge_with_its_gradient_as_its_docstring_says(dot_executable, tmp_path):
+    result = run_script("chain_rule.py", "--quick", "--out", tmp_path, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for mode in ("backward", "both"):
+        svg = (tmp_path / f"chain_rule_{mode}.svg").read_text(encoding="utf-8")
+        assert _edges_and_labelled_edges(svg) == (5, 5), mode  # x, w1 -> u -> v, w2 -> y
+        assert ">3.297<" in svg and ">1.649<" in svg  # dy/du = w2·e^u and dy/dw2 = e^u on edges
+    assert _edges_and_labelled_edges((tmp_path / "chain_rule_forward.svg").read_text(encoding="utf-8"))[1] == 0
+
+
+def test_seed_diagrams_label_every_edge(dot_executable, tmp_path):
+    result = run_script("seed_diagrams.py", "--quick", "--out", tmp_path, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for name in ("theta_loss", "xor_network", "network_6_4_3_1_collapsed"):
+        edges, labelled = _edges_and_labelled_edges((tmp_path / f"{name}_both.svg").read_text(encoding="utf-8"))
+        assert edges > 3 and labelled == edges, (name, edges, labelled)
+
+
 def test_chain_rule_quick_writes_svg_only(dot_executable, tmp_path):
     result = run_script("chain_rule.py", "--quick", "--out", tmp_path / "out", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
