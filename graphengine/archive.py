@@ -128,8 +128,9 @@ def save(graph, path) -> None:
         archive.writestr("arrays.npz", buffer.getvalue())
 
 
-# the other zip files graphengine writes, and what reads them
+# the zip files graphengine writes, and what reads them
 _OTHER_KINDS = {
+    ("arrays.npz", "graph.json"): "a whole-graph file (graph.save): read it with ge.load(path)",
     ("model.json", "weights.npz"): "a ge.nn model file (model.save): load it with ge.nn.load(path); "
                                    "draw(model) draws it",
     ("arrays.npz", "checkpoint.json"): "a training checkpoint (trainer.save_checkpoint, ModelCheckpoint): "
@@ -141,6 +142,41 @@ _OTHER_KINDS = {
 def _other_kind_hint(names) -> str:
     kind = _OTHER_KINDS.get(tuple(sorted(set(names))))
     return f". It looks like {kind}" if kind else ""
+
+
+def read_document_zip(path, json_member: str, npz_member: str, limits: "Limits", what: str) -> tuple:
+    """(the parsed JSON of ``json_member``, the raw bytes of ``npz_member``) of a two-member
+    zip such as a model file or a training checkpoint, every size and depth bounded by
+    ``limits`` before reading. Any problem is a SaveFormatError starting ``"{path}: {what}: "``;
+    a file of another kind names what reads it."""
+    def fail(message):
+        raise SaveFormatError(f"{path}: {what}: {message}")
+
+    if not zipfile.is_zipfile(path):
+        fail("not a zip archive")
+    try:
+        with _open_zip(path, 16, path, f"a {what} has 2 members;") as z:
+            infos = z.infolist()
+            names = [info.filename for info in infos]
+            expected = [json_member, npz_member]
+            if sorted(names) != sorted(expected):
+                fail(f"members {sorted(names)[:10]}, expected {expected} once each{_other_kind_hint(names)}")
+            by_name = {info.filename: info for info in infos}
+            raw = _read_member(z, by_name[json_member], limits.max_json_bytes, path, "max_json_bytes")
+            raw_npz = _read_member(z, by_name[npz_member], limits.max_array_bytes + _npz_overhead(limits), path,
+                                   "max_array_bytes")
+    except (SaveFormatError, FileNotFoundError):
+        raise
+    except Exception as exc:  # a damaged zip directory
+        fail(f"the zip archive cannot be read ({type(exc).__name__}: {exc})")
+    depth = json_depth(raw)
+    if depth > limits.max_json_depth:
+        fail(f"{json_member} nests {depth} levels deep, over the limit of {limits.max_json_depth} "
+             "(Limits.max_json_depth)")
+    try:
+        return json.loads(raw.decode("utf-8")), raw_npz
+    except (ValueError, RecursionError) as exc:
+        fail(f"{json_member} is not valid JSON ({exc})")
 
 
 def read(path, *, limits: "Limits | None" = None) -> tuple:
@@ -545,4 +581,4 @@ def _read_npy(npz, info, where, spec, remaining):
 
 __all__ = ["DEFAULT_LIMITS", "FORMAT", "FORMAT_VERSION", "Limits", "LimitsError", "resolve_limits", "MAX_ARRAYS", "MAX_ARRAY_BYTES",
            "MAX_JSON_BYTES", "MAX_JSON_DEPTH", "MEMBERS", "decode_attr", "encode_attr", "json_depth", "read",
-           "read_npz", "save"]
+           "read_npz", "read_document_zip", "save"]

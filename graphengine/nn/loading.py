@@ -24,9 +24,6 @@ the field or layer.
 
 from __future__ import annotations
 
-import json
-import zipfile
-
 import numpy as np
 
 from .. import archive
@@ -35,7 +32,7 @@ from ..graph import Graph
 from . import conv, embedding, layers, normalization, pooling
 from .loss_names import loss_name_problem
 from .module import Module, weight_budget
-from .saving import FORMAT, MEMBERS, VERSION
+from .saving import FORMAT, VERSION
 
 MAX_LAYERS = 100_000
 """Most layers a model file may declare."""
@@ -129,38 +126,7 @@ def _check_custom_objects(custom_objects) -> dict:
 
 
 def _read_members(path, limits):
-    if not zipfile.is_zipfile(path):
-        _fail(path, "not a zip archive (write one with model.save(path))")
-    try:
-        with archive._open_zip(path, 16, path, "a model file has 2 members;") as z:
-            infos = z.infolist()
-            names = [info.filename for info in infos]
-            if sorted(names) != sorted(MEMBERS):
-                hint = ""
-                if "graph.json" in names:
-                    hint = " This is a whole-graph file (graph.save): read it with ge.load(path)."
-                elif "checkpoint.json" in names:
-                    hint = (" This is a training checkpoint: load it into a trainer with "
-                            "trainer.load_checkpoint(path) or fit(..., resume_from=path).")
-                _fail(path, f"members {sorted(names)[:10]}, expected {list(MEMBERS)} once each.{hint}")
-            by_name = {info.filename: info for info in infos}
-            raw = archive._read_member(z, by_name["model.json"], limits.max_json_bytes, path, "max_json_bytes")
-            raw_npz = archive._read_member(z, by_name["weights.npz"],
-                                           limits.max_array_bytes + archive._npz_overhead(limits), path,
-                                           "max_array_bytes")
-    except (SaveFormatError, FileNotFoundError):
-        raise
-    except Exception as exc:  # a damaged zip directory
-        _fail(path, f"the zip archive cannot be read ({type(exc).__name__}: {exc})")
-    depth = archive.json_depth(raw)
-    if depth > limits.max_json_depth:
-        _fail(path, f"model.json nests {depth} levels deep, over the limit of {limits.max_json_depth} "
-                    "(Limits.max_json_depth)")
-    try:
-        document = json.loads(raw.decode("utf-8"))
-    except (ValueError, RecursionError) as exc:
-        _fail(path, f"model.json is not valid JSON ({exc})")
-    return document, raw_npz
+    return archive.read_document_zip(path, "model.json", "weights.npz", limits, "model file")
 
 
 def _is_int(value) -> bool:

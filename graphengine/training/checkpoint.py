@@ -326,39 +326,13 @@ def read_checkpoint(path, *, limits=None) -> TrainingCheckpoint:
     size, JSON field and ``.npy`` header checked before use, within ``limits``, a
     :class:`graphengine.archive.Limits`). Any problem is a
     :class:`~graphengine.SaveFormatError` naming the member or field."""
-    import json
-
     from .. import archive
     from .history import History
 
     limits = archive.resolve_limits(limits)
     path = require_file(path, "checkpoint", "write one with trainer.save_checkpoint(path) or the ModelCheckpoint "
                         "callback", suffixes=(".ckpt", ".npz", ".zip"), folder_error=SaveFileIsFolderError)
-    if not zipfile.is_zipfile(path):
-        _fail(path, "not a zip archive (write one with trainer.save_checkpoint or ModelCheckpoint)")
-    try:
-        with archive._open_zip(path, 16, path, "a training checkpoint has 2 members;") as z:
-            infos = z.infolist()
-            names = [info.filename for info in infos]
-            if sorted(names) != sorted(CHECKPOINT_MEMBERS):
-                _fail(path, f"members {sorted(names)[:10]}, expected {list(CHECKPOINT_MEMBERS)} once each "
-                            "(a .ge graph file or a weights .npz is not a training checkpoint)")
-            by_name = {info.filename: info for info in infos}
-            raw = archive._read_member(z, by_name["checkpoint.json"], limits.max_json_bytes, path, "max_json_bytes")
-            raw_npz = archive._read_member(z, by_name["arrays.npz"],
-                                           limits.max_array_bytes + archive._npz_overhead(limits), path,
-                                           "max_array_bytes")
-    except (SaveFormatError, FileNotFoundError):
-        raise
-    except Exception as exc:  # a damaged zip directory
-        _fail(path, f"the zip archive cannot be read ({type(exc).__name__}: {exc})")
-    depth = archive.json_depth(raw)
-    if depth > limits.max_json_depth:
-        _fail(path, f"checkpoint.json nests {depth} levels deep, over the limit of {limits.max_json_depth}")
-    try:
-        doc = json.loads(raw.decode("utf-8"))
-    except (ValueError, RecursionError) as exc:
-        _fail(path, f"checkpoint.json is not valid JSON ({exc})")
+    doc, raw_npz = archive.read_document_zip(path, *CHECKPOINT_MEMBERS, limits, "training checkpoint")
     if not isinstance(doc, dict) or doc.get("format") != CHECKPOINT_FORMAT:
         _fail(path, f"checkpoint.json is not a training checkpoint (expected format {CHECKPOINT_FORMAT!r})")
     if doc.get("version") != CHECKPOINT_VERSION or not _is_int(doc.get("version")):

@@ -118,7 +118,7 @@ def test_damaged_or_foreign_checkpoints_are_refused_and_change_nothing(tmp_path)
     refused(pickled, ge.SaveFormatError, "arrays.npz")
     refused(tmp_path, ge.SaveFormatError, "is a directory")
     trainer.graph.save(tmp_path / "graph.ge")
-    refused(tmp_path / "graph.ge", ge.SaveFormatError, "a .ge graph file .* is not a training checkpoint")
+    refused(tmp_path / "graph.ge", ge.SaveFormatError, r"training checkpoint: .*whole-graph file \(graph.save\): read it with ge.load")
     sgd = ge.training.fit(model(), X, y, optimizer="sgd", epochs=1, progress=False, seed=0)
     with pytest.raises(CheckpointError, match="optimizer 'adam'; this trainer uses 'sgd'"):
         sgd.trainer.load_checkpoint(good)
