@@ -31,6 +31,11 @@ from .communicator import DistributedError, as_communicator
 from .parameters import FlatBuffers
 
 
+def _delegated(attr: str) -> property:
+    """An attribute read from and written to the wrapped optimizer."""
+    return property(lambda self: getattr(self.optimizer, attr), lambda self, value: setattr(self.optimizer, attr, value))
+
+
 class DistributedOptimizer(Optimizer):
     """Wraps ``optimizer`` (a ``ge.Optimizer``): same params, hyper-parameters, state and
     checkpoints; ``step`` averages the gradients over ``comm``'s ranks first."""
@@ -55,29 +60,9 @@ class DistributedOptimizer(Optimizer):
     params = property(lambda self: self.optimizer.params)
     defaults = property(lambda self: self.optimizer.defaults)
 
-    @property
-    def hyper(self):
-        return self.optimizer.hyper
-
-    @hyper.setter
-    def hyper(self, value):
-        self.optimizer.hyper = value
-
-    @property
-    def state(self):
-        return self.optimizer.state
-
-    @state.setter
-    def state(self, value):
-        self.optimizer.state = value
-
-    @property
-    def steps(self):
-        return self.optimizer.steps
-
-    @steps.setter
-    def steps(self, value):
-        self.optimizer.steps = value
+    hyper = _delegated("hyper")
+    state = _delegated("state")
+    steps = _delegated("steps")
 
     def state_dict(self) -> dict:
         return self.optimizer.state_dict()
