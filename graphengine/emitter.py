@@ -71,7 +71,8 @@ class Code:
     A variable is deleted after the last line that reads it. A buffer lives from the line
     that fills it to the last line reading a variable that may hold it (for ever when a
     line lets it escape: kept gradients, fetched values); buffers of one shape and dtype
-    whose lives do not overlap share one array.
+    whose lives do not overlap share one array, and a ufunc may write over a buffer it reads
+    (not through a view) on that buffer's last line, as in-place NumPy code does.
     """
 
     def __init__(self):
@@ -83,7 +84,8 @@ class Code:
         self.first: dict = {}
         self.last: dict = {}
         self.buffers: list = []
-        self.elementwise: set = set()  # buffers a ufunc fills: they may be an input dying on that line
+        self.exact: set = set()  # variables that are a buffer itself (assigned from out=), not a view
+        self.over: dict = {}  # buffer a ufunc fills -> the buffers it reads exactly: it may take one dying there
 
     def request(self, name, shape, dtype):
         self.requests[name] = (tuple(shape), np.dtype(dtype))
@@ -95,8 +97,10 @@ class Code:
             out |= self.holders.get(var, set())
         return out
 
-    def emit(self, text, where=None, *, reads=(), fills=(), assign=(), holds=(), escapes=False):
+    def emit(self, text, where=None, *, reads=(), fills=(), assign=(), holds=(), escapes=False, ufunc=False):
         line = len(self.lines)
+        if ufunc and fills:
+            self.over[fills[0]] = {b for var in reads if var in self.exact for b in self.holders[var]}
         self.lines.append((text, where))
         self.reads.append(list(reads))
         assign = [assign] if isinstance(assign, str) else list(assign)
@@ -108,6 +112,10 @@ class Code:
             self.last[buffer] = max(self.last.get(buffer, line), line)
         for var in assign:
             self.holders[var] = set(holds.get(var, ()) if isinstance(holds, dict) else holds)
+            if fills and not isinstance(holds, dict) and set(holds) == set(fills[:1]):
+                self.exact.add(var)
+            else:
+                self.exact.discard(var)
 
     def finish(self, head) -> tuple:
         """The function's lines with the deletions, and a map line number -> where."""
@@ -138,15 +146,15 @@ class Code:
             key = self.requests[name]
             start = self.first.get(name, 0)
             pool = free.setdefault(key, [])
-            for index, (busy_until, array) in enumerate(pool):
-                if busy_until < start or (busy_until == start and name in self.elementwise):
+            for index, (busy_until, array, holder) in enumerate(pool):
+                if busy_until < start or (busy_until == start and holder in self.over.get(name, ())):
                     pool.pop(index)
                     break
             else:
                 array = xp.empty(key[0], dtype=key[1])
                 self.buffers.append(array)
             namespace[name] = array
-            pool.append((self.last.get(name, start), array))
+            pool.append((self.last.get(name, start), array, name))
 
 
 class Emitter:
@@ -195,7 +203,6 @@ class Emitter:
             if template is not None and derived_out(template) is not None:
                 out = self._buffer(f"O{s}", self.values[s])
                 template = derived_out(template) if out else template
-                code.elementwise.add(out)
             elif template is None and impl.takes_out()[0]:
                 out = self._buffer(f"O{s}", self.values[s])
         if template is not None:
@@ -207,7 +214,7 @@ class Emitter:
             expr = f"xp.asarray({expr})"  # NumPy ufuncs turn 0-d results into scalars
         holds = {out} if out else (set() if template is not None else code.held(args))  # a method may return a view
         code.emit(f"    {value} = {expr}", (s, "forward"), reads=args, fills=[out] if out else (),
-                  assign=value, holds=holds)
+                  assign=value, holds=holds, ufunc=out is not None and template is not None)
 
     def backward(self, step, needs, value_of, none_edges):
         """Emit the contributions of a backward step to its inputs' gradients."""

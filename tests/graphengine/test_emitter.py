@@ -252,3 +252,22 @@ def test_a_wrong_shaped_gradient_is_blamed_on_the_op_that_made_it_in_every_path(
             g.forward({}, fetch=fetch).backward(loss)
     with pytest.raises(ge.OpExecutionError, match=blamed):
         step({})
+
+
+@pytest.mark.parametrize("through_view", [False, True])
+def test_a_ufunc_takes_over_the_buffer_it_ends_only_when_it_reads_the_buffer_itself(through_view):
+    from graphengine.emitter import Code
+
+    code = Code()
+    code.request("A", (2, 2), np.float64)
+    code.request("B", (2, 2), np.float64)
+    code.emit("    a = f(out=A)", fills=["A"], assign="a", holds={"A"})
+    read = "a"
+    if through_view:  # a transposed view of A: writing B over A while reading it would race
+        code.emit("    t = a.T", reads=["a"], assign="t", holds=code.held(["a"]))
+        read = "t"
+    code.emit(f"    b = xp.add({read}, 1, out=B)", reads=[read], fills=["B"], assign="b", holds={"B"}, ufunc=True)
+    code.emit("    return b", reads=["b"])
+    namespace: dict = {}
+    code.allocate(namespace, np)
+    assert (namespace["A"] is namespace["B"]) is not through_view
