@@ -499,6 +499,7 @@ class _Drawer:
         self.any_grey = False
         self.any_nonfinite = False
         self.any_edge_label = False
+        self.any_merged_edge = False
 
     # -- reading the run -------------------------------------------------------------
     def _annotate(self, node) -> _Shown:
@@ -986,11 +987,14 @@ class _Drawer:
                     label, colour = self._label_for(fv, heat.magnitude(total) if self.o.heatmap else None,
                                                     f"sum of {len(parts)}")
                     attrs.update(color=colour, penwidth="2")
-            if len(keys) > 1:
-                attrs["penwidth"] = attrs.get("penwidth", "1.6")
             if backward:
                 attrs["dir"] = "back"
             self._note_label(label, attrs)
+            if len(keys) > 1:  # one edge stands for several: say how many
+                attrs["penwidth"] = attrs.get("penwidth", "1.6")
+                count = f'<FONT COLOR="{MUTED}">×{len(keys)}</FONT>'
+                label = f"<{count}<BR/>{label[1:-1]}>" if label else f"<{count}>"
+                self.any_merged_edge = True
             dot.edge(tail, head, label=label, _attributes=attrs)
 
     def _note_label(self, label, attrs, src=None, dst=None) -> None:
@@ -1149,6 +1153,8 @@ class _Drawer:
             if self.any_edge_label:
                 key_colour = "#111827" if heat_fill else GRAD_COLOUR
                 items.append((f'<FONT COLOR="{key_colour}">edge label</FONT>', "gradient flowing back along it"))
+        if self.any_merged_edge:
+            items.append((f'<FONT COLOR="{MUTED}">×2</FONT>', "edges merged into one"))
         if self.any_nonfinite:
             items.append((f'<FONT COLOR="{NAN_COLOUR}"><B>red</B></FONT>', "holds NaN or Inf"))
         rows = []

@@ -333,3 +333,17 @@ def test_residual_connections_do_not_drag_the_layers_sideways(dot_executable):
     skips = [ln for ln in diagram.source.splitlines() if "->" in ln and "label=" in ln]
     assert skips and all("weight=0" in ln for ln in skips)  # labelled edges from one block into the next
     assert _png_width(diagram) <= 1600  # 1,754 px when they pulled the chain aside
+
+
+def test_edges_between_two_collapsed_layers_are_merged_into_one_that_says_how_many():
+    model = ge.nn.Sequential(ge.nn.Dense(6, 5), "relu", ge.nn.Residual(ge.nn.Dense(5, 5), "relu"),
+                             ge.nn.Dense(5, 2), seed=0)
+    source = draw(model, input_shape=(6,), collapse=True).source
+    between = [ln for ln in source.splitlines() if re.match(r"\s*scope\d+ -> scope\d+", ln)]
+    (merged,) = [ln for ln in between if "×2" in ln]  # relu_1 feeds the block's Dense and its skip sum
+    assert len(between) == len({ln.split("[")[0].strip() for ln in between})  # no pair drawn twice
+    assert "edges merged into one" in source
+    g, run, *_ = trained_graph(model, (6,), batch=3)
+    both = draw(g, run, collapse=True).source
+    (merged,) = [ln for ln in both.splitlines() if "×2" in ln and "->" in ln]
+    assert "sum of 2" in merged  # the two gradients flowing back from the block, added
