@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
+import zlib
+
 from ..node import Node
-from .module import Module, ModuleError, portable_config
+from .module import _CALL_STACK, Module, ModuleError, portable_config
 
 
 def _positive_int(value, what):
@@ -211,20 +213,54 @@ class Flatten(Module):
         return {}
 
 
+def _noise_seed(layer) -> int | None:
+    """The ``seed`` attribute of the random node ``layer`` is adding: derived from the
+    nearest seed among the layer and the modules calling it (the model's seed, or the
+    one ``fit(seed=)`` gives a model that has none) and the layer's path below that
+    module, and the number of the call (a layer called twice draws two masks). None when
+    no module has a seed: the op then draws a fresh mask at every run."""
+    chain = [m for m, _ in _CALL_STACK]  # outermost first, ending with the layer
+    seed, rel = None, []
+    for m in reversed(chain):
+        if m.seed is not None:
+            seed = m.seed
+            break
+        rel.append(m._assigned_name or "")
+    if seed is None:
+        return None
+    if isinstance(seed, np.random.Generator):
+        seed = int(seed.integers(2**32))
+    key = "/".join(reversed(rel))
+    entropy = [int(seed), zlib.crc32(key.encode()), layer.calls]
+    return int(np.random.SeedSequence(entropy).generate_state(1, np.uint32)[0])
+
+
+def _seed_argument(owner: str, seed):
+    if seed is None:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ModuleError(f"{owner} seed must be None (the model's seed, or fit's) or an int >= 0, got {seed!r}")
+    return int(seed)
+
+
 class Dropout(Module):
     """Dropout (Srivastava et al., JMLR 2014): in training, each unit is zeroed with probability ``p`` and the
     survivors scaled by 1/(1-p) (inverted dropout), so evaluation is the identity.
 
-    The training path is the ``dropout`` op, drawing a fresh mask at every run; the
-    evaluation path adds no node at all. (The op's ``seed`` attribute fixes one mask for
-    every run, which is right for gradient checks but not for training, so the layer
-    does not set it.)
+    The training path is the ``dropout`` op (``F.dropout(x, p, training=True)`` in
+    torch); the evaluation path adds no node at all. Masks are reproducible: the node's
+    ``seed`` comes from ``seed=`` here, else from the model's seed (or the one
+    ``fit(seed=)`` gives a model that has none) and the layer's path, and ``fit`` draws
+    the mask of step ``k`` from ``(seed, k)`` (``ge.training.noise_step``): another mask
+    at every step, the same masks in two runs of ``fit(..., seed=0)``. Without any seed
+    the node has ``seed=None`` and draws a fresh mask at every run. Outside a training
+    step (``graph.forward`` by hand), a seeded node draws the same mask at every run.
     """
 
     mode_dependent = True
 
-    def __init__(self, p: float = 0.5, *, name=None):
-        super().__init__(name=name)
+    def __init__(self, p: float = 0.5, *, seed=None, name=None):
+        super().__init__(name=name, seed=_seed_argument("Dropout", seed))
         p = float(p)
         if not 0.0 <= p < 1.0:
             raise ModuleError(f"Dropout p is the probability to drop a unit, in [0, 1); got {p}")
@@ -239,26 +275,30 @@ class Dropout(Module):
 
         if not self.training or self.p == 0.0:
             return x
-        return ge.ops.dropout(x, p=self.p, training=True)
+        return ge.ops.dropout(x, p=self.p, training=True, seed=_noise_seed(self))
 
     def expected_param_shapes(self):
         return {}
 
     def get_config(self) -> dict:
-        return {"p": self.p, "name": self.name}
+        return portable_config({"p": self.p, "name": self.name}, seed=self.seed)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
 
 
 class GaussianNoise(Module):
-    """Additive Gaussian noise in training (``x + N(0, std²)``, fresh at every run);
-    identity in evaluation."""
+    """Additive Gaussian noise in training (``x + N(0, std²)``); identity in evaluation.
+
+    The noise is reproducible as Dropout's masks are: the node's ``seed`` comes from
+    ``seed=`` or the model's (or fit's) seed and the layer's path, and ``fit`` draws the
+    noise of step ``k`` from ``(seed, k)``; without any seed, a fresh draw at every run.
+    """
 
     mode_dependent = True
 
-    def __init__(self, std: float = 0.1, *, name=None):
-        super().__init__(name=name)
+    def __init__(self, std: float = 0.1, *, seed=None, name=None):
+        super().__init__(name=name, seed=_seed_argument("GaussianNoise", seed))
         std = float(std)
         if not std >= 0.0:
             raise ModuleError(f"GaussianNoise std must be >= 0, got {std}")
@@ -273,13 +313,13 @@ class GaussianNoise(Module):
 
         if not self.training or self.std == 0.0:
             return x
-        return ge.ops.gaussian_noise(x, std=self.std, training=True)
+        return ge.ops.gaussian_noise(x, std=self.std, training=True, seed=_noise_seed(self))
 
     def expected_param_shapes(self):
         return {}
 
     def get_config(self) -> dict:
-        return {"std": self.std, "name": self.name}
+        return portable_config({"std": self.std, "name": self.name}, seed=self.seed)
 
     def extra_repr(self) -> str:
         return f"std={self.std}"

@@ -35,6 +35,7 @@ from .checkpoint import (
 )
 from .history import History, HistoryError
 from .metrics import METRICS, MetricError, accuracy, error_rate, predicted_classes
+from .noise_step import NoiseStepError, current_noise_step, noise_step
 from .plots import PlotError, plot_history
 from .progress import ProgressError, in_notebook
 from .trainer import FIT_ARGUMENTS, Trainer, TrainingError, UnknownArgumentError, fit
@@ -48,4 +49,5 @@ __all__ = [
     "ImageAugmenter", "random_shift", "random_flip", "AugmentationError",
     "plot_history", "PlotError",
     "accuracy", "error_rate", "predicted_classes", "METRICS", "MetricError",
+    "noise_step", "current_noise_step", "NoiseStepError",
 ]

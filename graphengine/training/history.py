@@ -21,7 +21,8 @@ class History:
     Keys: ``loss`` and each metric (``accuracy``), their ``val_`` versions when there is
     validation data, ``lr`` and ``time`` (seconds per epoch). ``history.epochs`` are the
     epoch numbers (1-based). Extra attributes: ``stopped_epoch`` and ``best_epoch`` (set by
-    early stopping), ``params`` (sample counts, epochs, batch size) and, for histories made
+    early stopping), ``params`` (sample counts, epochs, batch size; with ``fit(comm=)``
+    also ``ranks``, ``global_batch_size`` and this process's ``rank``) and, for histories made
     by ``fit``, ``model`` (the model trained: the ``ge.nn`` Module, or the output node of a
     graph built by hand) and ``trainer`` (the :class:`~graphengine.training.Trainer`:
     ``evaluate``, ``predict``, ``save_checkpoint``).
@@ -97,7 +98,14 @@ class History:
     def plot(self, path=None, **options):
         """Loss and accuracy curves (see :func:`graphengine.training.plots.plot_history`):
         the figure, shown inline when a Jupyter cell ends with ``history.plot()`` (no magic
-        needed), and written to ``path`` when given."""
+        needed), and written to ``path`` when given.
+
+        In data-parallel training (``fit(comm=...)``) every rank records the same history
+        and ``params["rank"]`` says which rank this is; only rank 0 draws and writes the
+        file: on the other ranks ``plot`` returns None and writes nothing, so one script
+        runs unchanged on every rank."""
+        if self.params.get("rank", 0) != 0:
+            return None
         from .plots import plot_history
 
         return plot_history(self, path, **options)

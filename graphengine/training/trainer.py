@@ -35,7 +35,16 @@ input is found upstream, or given with ``x=``).
 
 Reproducibility: ``seed`` seeds the initialization of a module that is not built yet
 (when the module has no seed of its own), the validation split, the shuffling and the
-augmentation. Dropout masks are fresh random draws at every step (see ``ge.nn.Dropout``).
+augmentation. Dropout and Gaussian-noise layers of a seeded model draw the masks of step
+``k`` (the optimizer's update count) from their node's seed and ``k``
+(:mod:`graphengine.training.noise_step`), so two runs of ``fit(..., seed=0)`` end
+bit-identical.
+
+Training again: ``fit`` on a model that ``fit`` trained before continues with its trainer
+(``model.trainer``): the same graph paths, optimizer and state, and, without ``seed=``,
+the data generator where it stopped. Arguments that change the loss, metrics,
+regularization or clipping make a new trainer on the same forward path (the model's input
+node and output): only the new loss parts are added to the graph.
 """
 
 from __future__ import annotations
@@ -61,6 +70,7 @@ from ..distributed.training import DataParallel
 from .callbacks import CallbackList, ModelCheckpoint
 from .history import History
 from .metrics import resolve_metric, to_numpy
+from .noise_step import noise_step
 from .progress import make_progress
 
 CLASS_LOSSES = ("cross_entropy", "nll", "hinge")
@@ -125,6 +135,26 @@ def _free_name(graph, base: str) -> str:
     return f"{base}_{k}"
 
 
+def _whole_labels(Y):
+    """``(low, high)`` when the targets ``Y`` are all whole numbers (class labels stored as
+    floats), else ``(None, an example value that is not)``."""
+    values = np.asarray(Y)
+    if values.dtype.kind in "iub":
+        return (int(values.min()), int(values.max())) if values.size else (0, 0)
+    finite = values[np.isfinite(values)]
+    if finite.size == values.size and finite.size and np.array_equal(finite, np.round(finite)):
+        return int(finite.min()), int(finite.max())
+    bad = values[~np.isfinite(values) | (values != np.round(values))]
+    return None, (float(bad.ravel()[0]) if bad.size else None)
+
+
+def _labels_text(Y) -> str:
+    low, high = _whole_labels(Y)
+    if low is not None:
+        return f"they are whole numbers ({low} to {high}), so y.astype(int) keeps every value. "
+    return f"they are not whole numbers (e.g. {high:g}), so they are not class labels. "
+
+
 def _as_float(X, dtype, what):
     X = np.asarray(X)
     if X.dtype.kind not in "biuf":
@@ -170,6 +200,11 @@ class Trainer:
             raise TrainingError(f"loss must be an op name or a function (output, target) -> node, got {type(loss).__name__}")
         self.model = model if isinstance(model, Module) else None
         self._output_arg = model if isinstance(model, Node) else None
+        # the arguments fit compares when the model is trained again (see fit)
+        self._settings = {"loss": loss, "regularizers": regularizers, "l2": l2, "l1": l1, "regularize": regularize,
+                          "clip_norm": clip_norm, "clip_value": clip_value, "lr_schedule": lr_schedule, "x": x,
+                          "eval_output": eval_output, "dtype": np.dtype(dtype).name if _is_dtype(dtype) else dtype,
+                          "metrics": metrics}
         self._x_arg = x
         self._eval_output_arg = eval_output
         self.loss_spec = loss
@@ -215,6 +250,8 @@ class Trainer:
         self._schedule_pending = False
         self._in_epoch = False
         self._fit_info = None
+        self._steps_done = 0  # training steps run, for optimizers without a ``steps`` count
+        self._continue_data = False  # fit: go on with the data generator of the model's earlier trainer
         if self._output_arg is not None:
             self._build_from_output()
 
@@ -232,6 +269,19 @@ class Trainer:
         X = np.asarray(X)
         Y = np.asarray(Y)
         model = self.model
+        previous = trainer_of(model)
+        if previous is not None:  # the model's forward path, built by an earlier fit: not called again
+            self._check_input_fits(X, previous.x, f"model {model.path or model.default_name!r}")
+            if np.dtype(previous.x.dtype) != self.dtype:
+                raise TrainingError(
+                    f"model {model.path or model.default_name!r} was trained with dtype={previous.x.dtype} (its "
+                    f"input {previous.x.name!r}); fit it with that dtype, not {self.dtype}, or build a new model")
+            with self._all_or_nothing(previous.graph):
+                self._finish_build(previous.graph, previous.x, previous.output, previous.eval_output, Y,
+                                   reuse_y=previous.y)
+                if then is not None:
+                    then()
+            return
         graph = model.graph if model.built else Graph(model.name or model.default_name)
         with self._all_or_nothing(graph):
             if not model.built and model.seed is None and self.seed is not None:
@@ -288,7 +338,17 @@ class Trainer:
         eval_output = graph.node(self._eval_output_arg) if self._eval_output_arg is not None else output
         self._pending = (graph, x, output, eval_output)
 
-    def _finish_build(self, graph, x, output, eval_output, Y):
+    def _check_input_fits(self, X, x, what):
+        """Refuse examples ``X`` whose shape is not that of the input node ``x``'s examples."""
+        want = tuple(x.shape[1:]) if x.shape is not None else None
+        if want is not None and (len(want) != X.ndim - 1
+                                 or any(w is not None and w != d for w, d in zip(want, X.shape[1:]))):
+            raise TrainingError(
+                f"X holds examples of shape {tuple(X.shape[1:])} (X has shape {X.shape}), but {what} was built for "
+                f"inputs of shape {x.shape} (input node {x.name!r}); pass examples of shape {want}, or build a "
+                "new model for the new width")
+
+    def _finish_build(self, graph, x, output, eval_output, Y, reuse_y=None):
         import graphengine as ge
 
         self.graph, self.x, self.output, self.eval_output = graph, x, output, eval_output
@@ -298,7 +358,10 @@ class Trainer:
                 "remove the final Softmax (cross_entropy takes logits), or end with LogSoftmax and use loss='nll'"
             )
         y_shape, y_dtype = self._target_spec(Y)
-        y = graph.input(_free_name(graph, "y"), shape=y_shape, dtype=y_dtype)
+        if reuse_y is not None and tuple(reuse_y.shape or ()) == tuple(y_shape or ()) and reuse_y.dtype == y_dtype:
+            y = reuse_y  # the same targets as the earlier trainer's: one input y in the graph
+        else:
+            y = graph.input(_free_name(graph, "y"), shape=y_shape, dtype=y_dtype)
         self.y = y
         with graph.scope(_free_scope(graph, "loss")):
             self.loss_node = self._loss(output, y)
@@ -358,8 +421,16 @@ class Trainer:
         if isinstance(loss, str) and loss in CLASS_LOSSES:
             if Y.ndim == 1:
                 if Y.dtype.kind not in "iub":
-                    raise TrainingError(f"{loss} with targets of shape {Y.shape}: 1-d targets are class indices and must "
-                                        f"be integers, got {Y.dtype}")
+                    low, high = _whole_labels(Y)
+                    head = (f"loss {loss!r} with targets of shape {Y.shape} and dtype {Y.dtype}: 1-d targets are class "
+                            f"indices and must be integers, got {Y.dtype}. ")
+                    if low is not None:
+                        raise TrainingError(head + f"They are whole numbers ({low} to {high}): pass y.astype(int), "
+                                                   "which keeps every value.")
+                    raise TrainingError(
+                        head + f"They are not whole numbers (e.g. {high:g}), so they are not class labels: for values "
+                        f"to predict, use loss='mse' or 'mae' with targets shaped like the model output "
+                        f"{out.shape} (e.g. a model ending in 1 unit for one value per example).")
                 return (None,), np.dtype(np.int64)
             return (None,) + tuple(Y.shape[1:]), self.dtype
         if isinstance(loss, str):
@@ -378,7 +449,7 @@ class Trainer:
                 raise TrainingError(
                     f"targets of shape {Y.shape} and dtype {Y.dtype} for loss {self.loss_node.name!r} "
                     f"({self.loss_name}) must be integer class labels, as those the model was built with; "
-                    "pass class indices as an int array of shape (N,), e.g. y.astype(int)"
+                    + _labels_text(Y) + "Pass class indices as an int array of shape (N,), e.g. y.astype(int)"
                 )
             return Y.astype(np.int64, copy=False)
         shape = node.shape
@@ -390,9 +461,34 @@ class Trainer:
         if shape is not None and all(d is not None for d in shape[1:]):
             per = int(np.prod(shape[1:], dtype=np.int64))
             if Y.ndim == 0 or Y.size != Y.shape[0] * per:
-                raise TrainingError(f"targets of shape {Y.shape} do not fit the model output {self.output.shape}")
+                raise TrainingError(self._misfit_message(Y, shape, per))
             Y = Y.reshape((Y.shape[0],) + tuple(shape[1:]))
         return Y.astype(self.dtype, copy=False)
+
+    def _misfit_message(self, Y, shape, per):
+        """Why targets ``Y`` cannot be compared with the output by an element-wise loss, and the fix."""
+        loss = f"loss {self.loss_name!r}" + (f" (node {self.loss_node.name!r})" if getattr(self, "loss_node", None)
+                                              is not None else "")
+        n = Y.shape[0] if Y.ndim else 0
+        each = Y.size // n if n else Y.size
+        head = (f"{loss} compares the model output (shape {self.output.shape}, {per} value{'s' if per != 1 else ''} "
+                f"per example) with the targets element by element, but the targets have shape {Y.shape} "
+                f"({each} value{'s' if each != 1 else ''} per example, dtype {Y.dtype}). ")
+        if Y.ndim == 1 and per > 1:
+            low, high = _whole_labels(Y)
+            if low is not None:
+                return head + (
+                    f"If they are class labels (they are whole numbers, {low} to {high}): pass them as ints "
+                    f"(y.astype(int)) and {self.loss_name} gets them one-hot encoded to (N, {per}), or use "
+                    "loss='cross_entropy' with int labels of shape (N,). If they are one value to predict per "
+                    "example, end the model with 1 unit (e.g. Dense(..., 1)).")
+            return head + (
+                f"They are not whole numbers (e.g. {high:g}), so not class labels: for one value to predict per "
+                f"example, end the model with 1 unit (e.g. Dense(..., 1)); for {per} values per example, pass "
+                f"targets of shape (N, {per}).")
+        return head + (f"Reshape the targets to (N, {', '.join(str(d) for d in shape[1:])}), one per output value "
+                       "(y.reshape(len(y), -1) when they hold that many values), or change the model's last layer "
+                       f"to {each} output value{'s' if each != 1 else ''}.")
 
     def _loss(self, output, y):
         import graphengine as ge
@@ -450,9 +546,21 @@ class Trainer:
 
     def _train_step(self, feeds):
         """One training step on ``feeds``; returns the compiled step (``.value(node)`` reads
-        the loss and the other fetched nodes of this step, until the next one)."""
-        self._compiled_step(feeds)
+        the loss and the other fetched nodes of this step, until the next one). Seeded
+        random ops draw the masks of step ``optimizer.steps`` (see :mod:`.noise_step`)."""
+        with noise_step(self.noise_step_number()):
+            self._compiled_step(feeds)
+        self._steps_done += 1
         return self._compiled_step
+
+    def noise_step_number(self) -> int:
+        """The step number the next training step's dropout and noise masks are drawn
+        for: the optimizer's update count (``optimizer.steps``, restored with the optimizer
+        state from a checkpoint), or for an optimizer without one the steps this trainer ran."""
+        steps = getattr(self.optimizer, "steps", None)
+        if isinstance(steps, (int, np.integer)) and not isinstance(steps, bool) and steps >= 0:
+            return int(steps)
+        return self._steps_done
 
     # -- fit ---------------------------------------------------------------------------
     def _ensure_built(self, X, Y, then=None):
@@ -512,8 +620,18 @@ class Trainer:
             raise TrainingError(f"X has {X.shape[0]} examples but y has {Y.shape[0] if Y.ndim else 'no'} examples")
         if X.shape[0] == 0:
             raise TrainingError("no training examples")
-        seed = self.seed if seed is None else seed
-        rng = np.random.default_rng(seed)
+        if self.built:
+            self._check_input_fits(X, self.x, f"model {self.model.path or self.model.default_name!r}"
+                                   if self.model is not None else f"the graph {self.graph.name!r} of this trainer")
+        continuing = ((self.built or self._continue_data) and self._rng is not None and seed is None
+                      and resume_from is None)
+        if continuing:  # trained before: the data generator goes on where it stopped
+            rng = self._rng
+            split_rng = np.random.default_rng()
+            split_rng.bit_generator.state = self._rng_start  # the validation split of the first fit
+        else:
+            seed = self.seed if seed is None else seed
+            rng = split_rng = np.random.default_rng(seed)
         resume = None
         if resume_from is not None:
             resume = ckpt_io.read_checkpoint(resume_from)  # checked, not applied yet
@@ -522,7 +640,7 @@ class Trainer:
                                     f"after epoch {resume.epoch}; leave initial_epoch out when resuming")
             initial_epoch = resume.epoch
             rng.bit_generator.state = resume.rng_start  # the same validation split as the run it continues
-        rng_start = rng.bit_generator.state
+        rng_start = split_rng.bit_generator.state
         if initial_epoch > epochs:
             raise TrainingError(f"initial_epoch={initial_epoch} is past epochs={epochs}: epochs is the number of the "
                                 "last epoch to run (as in Keras), not a count of epochs to add")
@@ -534,7 +652,7 @@ class Trainer:
             n_val = int(round(X.shape[0] * float(validation_split)))
             if n_val < 1 or n_val >= X.shape[0]:
                 raise TrainingError(f"validation_split={validation_split} of {X.shape[0]} examples leaves an empty set")
-            order = rng.permutation(X.shape[0])
+            order = split_rng.permutation(X.shape[0])
             X_val, Y_val = X[order[-n_val:]], Y[order[-n_val:]]
             X, Y = X[order[:-n_val]], Y[order[:-n_val]]
         elif validation_data is not None:
@@ -570,6 +688,8 @@ class Trainer:
                                "validation_samples": 0 if X_val is None else int(X_val.shape[0])})
         history.params["epochs"] = int(epochs)
         history.params.update(parallel.params())
+        if parallel.active:
+            history.params["rank"] = int(parallel.comm.rank)  # History.plot writes files on rank 0 only
         history.trainer = self
         history.model = self.model if self.model is not None else self._output_arg
         self.history = history
@@ -788,8 +908,80 @@ FIT_ARGUMENTS = ("loss", "optimizer", "lr", "metrics", "regularizers", "l2", "l1
                  "resume_from", "comm", "global_batch_size")
 
 
-def fit(model, X, y, *, loss="cross_entropy", optimizer="sgd", lr=None, metrics=None, regularizers=None, l2=None,
-        l1=None, regularize="weights", clip_norm=None, clip_value=None, lr_schedule=None, dtype="float32",
+def _is_dtype(value) -> bool:
+    try:
+        np.dtype(value)
+    except TypeError:
+        return False
+    return True
+
+
+def trainer_of(model):
+    """The built trainer whose forward path ``fit`` reuses for the ``ge.nn`` model ``model``
+    (``model.trainer``, built on the model's graph by a call of the model), or None."""
+    from ..nn.module import Module
+
+    if not isinstance(model, Module):
+        return None
+    trainer = model.__dict__.get("trainer")
+    if not isinstance(trainer, Trainer) or not trainer.built or trainer.model is not model:
+        return None
+    if not model.built or trainer.graph is not model.graph:
+        return None
+    return trainer
+
+
+def _same(a, b) -> bool:
+    if a is b:
+        return True
+    try:
+        return bool(a == b)
+    except Exception:  # arrays, objects without a plain ==: only the same object counts
+        return False
+
+
+def _continuing_changes(previous, given: dict) -> list:
+    """The names of the arguments in ``given`` (those not None) that differ from what
+    ``previous`` was made with."""
+    changed = []
+    for key, value in given.items():
+        if value is None:
+            continue
+        old = previous._settings.get(key)
+        if key == "dtype":
+            value = np.dtype(value).name if _is_dtype(value) else value
+        if key == "metrics":
+            names = [resolve_metric(m, 0.0 if previous.loss_spec == "binary_cross_entropy_with_logits" else 0.5)[0]
+                     for m in value]
+            if names != [n for n, _ in previous.metrics]:
+                changed.append(key)
+            continue
+        if not _same(value, old):
+            changed.append(key)
+    return changed
+
+
+def _set_hyper(optimizer, lr, options: dict) -> None:
+    """Give the optimizer that goes on training the hyper-parameters ``lr`` and
+    ``options`` (its state is kept); all or nothing, checked by its ``validate_hyper``."""
+    hyper = dict(options)
+    if lr is not None:
+        hyper["lr"] = lr
+    if not hyper:
+        return
+    check_keywords("fit()", _own_keywords(fit), type(optimizer), {k: v for k, v in hyper.items() if k != "lr"})
+    old = dict(optimizer.hyper)
+    optimizer.hyper.update(hyper)
+    try:
+        optimizer.validate_hyper()
+    except BaseException:
+        optimizer.hyper.clear()
+        optimizer.hyper.update(old)
+        raise
+
+
+def fit(model, X, y, *, loss=None, optimizer=None, lr=None, metrics=None, regularizers=None, l2=None,
+        l1=None, regularize=None, clip_norm=None, clip_value=None, lr_schedule=None, dtype=None,
         epochs: int = 10, batch_size: int = 32, validation_split: float = 0.0, validation_data=None,
         shuffle: bool = True, seed=None, callbacks=(), augment=None, progress=None, verbose: bool = False,
         eval_batch_size: int = 1024, initial_epoch: int = 0, resume_from=None, comm=None, global_batch_size=None,
@@ -804,12 +996,55 @@ def fit(model, X, y, *, loss="cross_entropy", optimizer="sgd", lr=None, metrics=
     ``beta1=...``); any other keyword is refused with a "did you mean" before anything is
     built. ``history.model`` is the model; ``history.trainer`` gives ``evaluate``,
     ``predict`` and checkpoints.
+
+    Defaults: ``loss="cross_entropy"``, ``optimizer="sgd"``, ``regularize="weights"``,
+    ``dtype="float32"``, no metrics beyond the loss's default, no regularization or
+    clipping. Training again (a model that ``fit`` trained before, ``model.trainer``): an
+    argument left out keeps the earlier fit's value. When every argument given equals
+    the earlier one (the optimizer by its name or as ``model.optimizer``), ``fit``
+    continues with the same trainer: no node is added, the optimizer keeps its state
+    (``lr=`` and hyper-parameters given change its hyper-parameters, not its state) and,
+    without ``seed=``, the data order goes on where it stopped, so two fits of 2 epochs
+    end as one of 4. Otherwise a new trainer is made on the model's forward path (its
+    input node and output), adding only the new loss parts; it goes on with the same
+    optimizer and state unless another ``optimizer`` is named.
     """
-    check_keywords("fit()", _own_keywords(fit), optimizer, optimizer_options)
-    trainer = Trainer(model, loss=loss, optimizer=optimizer, lr=lr, metrics=metrics, regularizers=regularizers, l2=l2,
-                      l1=l1, regularize=regularize, clip_norm=clip_norm, clip_value=clip_value,
-                      lr_schedule=lr_schedule, x=x, eval_output=eval_output, dtype=dtype, seed=seed,
-                      **optimizer_options)
+    previous = trainer_of(model)
+    if previous is None:
+        loss = "cross_entropy" if loss is None else loss
+        optimizer = "sgd" if optimizer is None else optimizer
+        regularize = "weights" if regularize is None else regularize
+        dtype = "float32" if dtype is None else dtype
+        check_keywords("fit()", _own_keywords(fit), optimizer, optimizer_options)
+        trainer = Trainer(model, loss=loss, optimizer=optimizer, lr=lr, metrics=metrics, regularizers=regularizers,
+                          l2=l2, l1=l1, regularize=regularize, clip_norm=clip_norm, clip_value=clip_value,
+                          lr_schedule=lr_schedule, x=x, eval_output=eval_output, dtype=dtype, seed=seed,
+                          **optimizer_options)
+    else:
+        same_optimizer = (optimizer is None or optimizer is previous.optimizer
+                          or (isinstance(optimizer, str) and optimizer == getattr(previous.optimizer, "name", None)))
+        if same_optimizer:
+            _set_hyper(previous.optimizer, lr, optimizer_options)  # unknown names refused before anything changes
+        else:
+            check_keywords("fit()", _own_keywords(fit), optimizer, optimizer_options)
+        given = {"loss": loss, "metrics": metrics, "regularizers": regularizers, "l2": l2, "l1": l1,
+                 "regularize": regularize, "clip_norm": clip_norm, "clip_value": clip_value,
+                 "lr_schedule": lr_schedule, "x": x, "eval_output": eval_output, "dtype": dtype}
+        if same_optimizer and not _continuing_changes(previous, given):
+            trainer = previous
+        else:
+            settings = {k: (previous._settings[k] if v is None else v) for k, v in given.items() if k != "metrics"}
+            settings["dtype"] = settings["dtype"] or "float32"
+            if metrics is None and loss is None:
+                metrics = previous._settings["metrics"]
+            trainer = Trainer(model, optimizer=previous.optimizer if same_optimizer else optimizer,
+                              lr=None if same_optimizer else lr, metrics=metrics,
+                              seed=previous.seed if seed is None else seed,
+                              **{k: v for k, v in settings.items() if k not in ("x", "eval_output")},
+                              **({} if same_optimizer else optimizer_options))
+            if seed is None and previous._rng is not None:  # the data order goes on where it stopped
+                trainer._rng, trainer._rng_start = previous._rng, previous._rng_start
+                trainer._continue_data = True
     return trainer.fit(X, y, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
                        validation_data=validation_data, shuffle=shuffle, seed=seed, callbacks=callbacks,
                        augment=augment, progress=progress, verbose=verbose, eval_batch_size=eval_batch_size,

@@ -12,6 +12,13 @@ host draw and no host-to-device copy per forward. Randomness works the same way 
   generators** (NumPy: PCG64; CuPy: cuRAND XORWOW), so one seed gives one fixed mask on
   NumPy and another fixed mask on CuPy; compare the two backends by properties (the
   kept fraction, the gradient equals the mask), not element by element.
+  Inside a training step (``fit`` runs step ``k`` inside
+  ``ge.training.noise_step(k)``) the draw is a pure function of (seed, k, shape,
+  backend) instead: another mask at every step, the same one for the same step, so a
+  seeded training run is reproducible bit for bit (see
+  :mod:`graphengine.training.noise_step`). ``ge.nn.Dropout`` and ``ge.nn.GaussianNoise``
+  give their node a seed derived from the model's seed (or ``fit(seed=)``) and the
+  layer's path.
 * ``seed=None`` (default): a fresh draw at every forward call, from a generator the op
   instance owns, one per backend (and per GPU), seeded from OS entropy.
 
@@ -46,6 +53,14 @@ def check_seed(owner: str, seed):
             "(the same draw at every run)"
         )
     return int(seed)
+
+
+def _step_seed(seed):
+    """``seed`` mixed with the training step running (``ge.training.noise_step``), or
+    ``seed`` itself outside any step."""
+    from graphengine.training.noise_step import current_noise_step, step_seed
+
+    return step_seed(seed, current_noise_step())
 
 
 def _seeded_generator(xp, seed):
@@ -145,7 +160,7 @@ class Dropout(ge.Op):
         self._generators = _Generators()
         self._masks = {}  # id(output) -> scaled mask, dropped when the output is freed
 
-    def shape(self, x, *, p=0.5, training=True, seed=None):
+    def shape(self, x, *, p: float = 0.5, training: bool = True, seed: int | None = None):
         check_number("op 'dropout'", "p", p, low=0.0, high=1.0)
         check_seed("op 'dropout'", seed)
         return x
@@ -158,10 +173,10 @@ class Dropout(ge.Op):
         if seed is None:
             keep = self._generators.get(xp).random(tuple(shape), dtype=UNIFORM_DTYPE) >= p
         else:
-            keep = keep_mask(shape, p, seed, xp)
+            keep = keep_mask(shape, p, _step_seed(seed), xp)
         return _scaled(keep, 1.0 / (1.0 - p), np.dtype(dtype))
 
-    def forward(self, xp, x, *, p=0.5, training=True, seed=None):
+    def forward(self, xp, x, *, p: float = 0.5, training: bool = True, seed: int | None = None):
         dtype = _out_dtype(x.dtype)
         if not training or p == 0:
             return x.astype(dtype, copy=True)
@@ -176,7 +191,8 @@ class Dropout(ge.Op):
             del self._masks[key]
         return out
 
-    def backward(self, xp, grad, inputs, output, *, p=0.5, training=True, seed=None):
+    def backward(self, xp, grad, inputs, output, *, p: float = 0.5, training: bool = True,
+                 seed: int | None = None):
         if not training or p == 0:
             return (grad,)
         mask = self._masks.get(id(output)) if output is not None else None
@@ -204,7 +220,7 @@ class GaussianNoise(ge.Op):
     def __init__(self):
         self._generators = _Generators()
 
-    def shape(self, x, *, std=0.1, training=True, seed=None):
+    def shape(self, x, *, std: float = 0.1, training: bool = True, seed: int | None = None):
         check_number("op 'gaussian_noise'", "std", std)
         check_seed("op 'gaussian_noise'", seed)
         return x
@@ -212,7 +228,7 @@ class GaussianNoise(ge.Op):
     def dtype(self, x, **attrs):
         return None if x is None else _out_dtype(np.dtype(x))
 
-    def forward(self, xp, x, *, std=0.1, training=True, seed=None):
+    def forward(self, xp, x, *, std: float = 0.1, training: bool = True, seed: int | None = None):
         dtype = _out_dtype(x.dtype)
         if not training or std == 0:
             return x.astype(dtype, copy=True)
@@ -221,8 +237,9 @@ class GaussianNoise(ge.Op):
             noise = self._generators.get(xp).standard_normal(tuple(x.shape), dtype=_draw_dtype(dtype))
             noise = _scaled(noise, std, dtype)
         else:
-            noise = noise_sample(x.shape, std, seed, dtype, xp)
+            noise = noise_sample(x.shape, std, _step_seed(seed), dtype, xp)
         return x + noise
 
-    def backward(self, xp, grad, inputs, output, *, std=0.1, training=True, seed=None):
+    def backward(self, xp, grad, inputs, output, *, std: float = 0.1, training: bool = True,
+                 seed: int | None = None):
         return (grad,)

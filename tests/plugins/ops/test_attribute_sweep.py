@@ -13,7 +13,7 @@ OPS = default_manager().ops
 
 # attributes the generic check cannot describe by a type: each is checked by its op's own
 # shape rule (the sweep below still feeds them a wrong value and expects a build error)
-NOT_ANNOTATED = {("getitem", "index"), ("dropout", "training"), ("gaussian_noise", "training")}
+NOT_ANNOTATED = {("getitem", "index")}
 
 
 def _attributes():
@@ -45,9 +45,6 @@ def test_every_builtin_op_attribute_is_annotated():
 
 @pytest.mark.parametrize("name, attr, spec", list(_attributes()))
 def test_a_wrong_attribute_is_refused_at_build(name, attr, spec):
-    if spec is None and (name, attr) in NOT_ANNOTATED and name in ("dropout", "gaussian_noise"):
-        pytest.skip(f"{name}.{attr} is not checked at build: plugins/regularizers/noise.py has no annotation "
-                    "for it (reported to its owner)")
     impl = OPS[name]
     g = ge.Graph()
     inputs = _inputs(g, impl)

@@ -118,13 +118,34 @@ def test_evaluation_draws_nothing(ge_device_xp, no_host_random):
     assert xp.random.calls == []
 
 
-@pytest.mark.parametrize("seed", [-1, 1.5, True, "7"])
 @pytest.mark.parametrize("op", ["dropout", "gaussian_noise"])
-def test_a_bad_seed_is_refused_when_the_node_is_built(op, seed):
+def test_a_negative_seed_is_refused_when_the_node_is_built(op):
     g = ge.Graph("bad_seed")
     x = g.input("x", shape=(None, 3))
-    with pytest.raises(RegularizerError, match=rf"op '{op}': seed={seed!r} must be None .* or a non-negative int"):
+    with pytest.raises(RegularizerError, match=rf"op '{op}': seed=-1 must be None .* or a non-negative int"):
+        getattr(ge.ops, op)(x, seed=-1)
+    assert len(g) == 1
+
+
+@pytest.mark.parametrize("seed, given", [(1.5, "a float"), (True, "a bool"), ("7", "a str")])
+@pytest.mark.parametrize("op", ["dropout", "gaussian_noise"])
+def test_a_seed_of_the_wrong_type_is_refused_by_the_annotation(op, seed, given):
+    g = ge.Graph("bad_seed")
+    x = g.input("x", shape=(None, 3))
+    with pytest.raises(ge.AttributeSpecError, match=rf"op {op}\): attribute seed={seed!r} \({given}\) does not fit "
+                                                    rf"op '{op}': seed takes an int or None"):
         getattr(ge.ops, op)(x, seed=seed)
+    assert len(g) == 1
+
+
+@pytest.mark.parametrize("attr, value", [("p", "0.5"), ("training", 1), ("std", None)])
+def test_rate_and_mode_of_the_wrong_type_are_refused_at_build(attr, value):
+    op = "gaussian_noise" if attr == "std" else "dropout"
+    g = ge.Graph("bad_attr")
+    x = g.input("x", shape=(None, 3))
+    with pytest.raises(ge.AttributeSpecError, match=rf"attribute {attr}={value!r} .* does not fit op '{op}'"):
+        getattr(ge.ops, op)(x, **{attr: value})
+    assert len(g) == 1
 
 
 # --------------------------------------------------------------------------- real CuPy
