@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from graphengine.errors import GraphEngineError, ValueNotAvailableError
-from graphengine.node import CONST, INPUT, OP, PARAM
+from graphengine.node import CONST, INPUT, OP, PARAM, other_graph_text
 
 from . import heatmap as heat
 from .diagram import Diagram
@@ -274,7 +274,7 @@ def draw(graph, run=None, mode: str | None = None, *, precision: int = 4, max_el
     if run is not None and not isinstance(run, Run):
         raise DrawError(f"draw(graph, run): run must be a ge.Run (from graph.forward(...)), got {type(run).__name__}")
     if run is not None and run.graph is not graph:
-        raise DrawError(f"the run is of graph {run.graph.name!r}, not of {graph.name!r}; draw(run.graph, run)")
+        raise DrawError(f"the run belongs to {other_graph_text(run.graph, graph)}; draw(run.graph, run)")
     mode = _resolve_mode(mode, run)
     if not isinstance(precision, int) or isinstance(precision, bool) or not 1 <= precision <= 17:
         raise DrawError(f"precision must be an int from 1 to 17 (significant digits), got {precision!r}")

@@ -35,6 +35,7 @@ import warnings
 from importlib import resources
 
 from graphengine.errors import GraphEngineError
+from graphengine.node import other_graph_text
 
 from .labels import count_text
 
@@ -143,7 +144,7 @@ def explore(graph, run=None, y=None, *, loss=None, gradcheck: bool = False, heat
             f"explore(g, run) needs a run of graph {graph.name!r}: run = g.forward(feeds), then run.backward(loss); "
             f"got {type(run).__name__}")
     if run.graph is not graph:
-        raise ExploreError(f"the run is of graph {run.graph.name!r}, not of {graph.name!r}; explore(run.graph, run)")
+        raise ExploreError(f"the run belongs to {other_graph_text(run.graph, graph)}; explore(run.graph, run)")
     if not run.recording:
         raise ExploreError(
             "explore needs a recording run, which keeps every value and gradient: run g.forward(feeds) without "

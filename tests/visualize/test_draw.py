@@ -377,8 +377,12 @@ def test_mode_errors_say_how_to_fix():
     with pytest.raises(DrawError, match=r"call run.backward\(loss\) first"):
         draw(g, fresh, mode="both")
     other, other_run = gallery.perceptron()
-    with pytest.raises(DrawError, match="the run is of graph"):
+    with pytest.raises(DrawError, match=r"the run belongs to graph 'perceptron', not to 'chain rule"):
         draw(g, other_run)
+    twin, twin_run = gallery.chain_rule()  # another graph of the same name
+    with pytest.raises(DrawError, match="another graph that is also named 'chain rule") as info:
+        draw(g, twin_run)
+    assert "not to" not in str(info.value)
     with pytest.raises(DrawError, match="precision"):
         draw(g, run, precision=0)
     with pytest.raises(DrawError, match="rankdir"):

@@ -241,6 +241,13 @@ def test_errors_say_what_to_pass(tmp_path):
         explore(42, None, None)
     with pytest.raises(ExploreError, match="X and y"):
         explore(ge.nn.Sequential(ge.nn.Dense(2, 2)), np.zeros((3, 2)), np.zeros(4, dtype=int))
+    twin, twin_run = worked_examples.chain_rule()  # another graph of the same name
+    with pytest.raises(ExploreError, match="another graph that is also named") as info:
+        explore(g, twin_run)
+    assert "explore(run.graph, run)" in str(info.value)
+    other, other_run = worked_examples.perceptron()
+    with pytest.raises(ExploreError, match=r"belongs to graph 'perceptron', not to 'chain rule"):
+        explore(g, other_run)
 
 
 def test_explore_a_trained_model_through_its_history():

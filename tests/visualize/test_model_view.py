@@ -140,7 +140,7 @@ def test_a_model_drawn_with_a_run_shows_values_and_gradients_of_its_nodes():
     source = draw(model, run).source
     assert "values and gradients of loss/cross_entropy" in source
     assert "grad" in node_line(source, out)
-    with pytest.raises(DrawError, match="the run is of graph"):
+    with pytest.raises(DrawError, match="the run belongs to graph 'chain rule"):
         draw(model, gallery.chain_rule()[1])
 
 
