@@ -17,10 +17,10 @@ take ``out=``, or whose inline forward is one ufunc call, write into buffers all
 once, shared by liveness; fan-out gradients are summed into a buffer in place; the
 optimizer updates the parameters in place.
 
-The first call with a new feed signature is interpreted, which checks every op's result
-and records every array's shape and dtype; its gradients make that call's update. The next
-call generates the step and allocates its buffers, once the first call's arrays are gone. Ops that draw random numbers (dropout) draw them for it as for
-any step.
+The first call with a new feed signature is interpreted, which checks every op's result;
+the shapes and dtypes of its arrays are kept, and its gradients make that call's update.
+The next call generates the step and allocates its buffers, once the first call's arrays
+are gone. Ops that draw random numbers (dropout) draw them for it as for any step.
 
 What the step keeps is valid until the next call: the arrays in ``grads`` and the fetched
 values are reused buffers, and the parameters' arrays change in place. The loss returned
