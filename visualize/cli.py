@@ -15,6 +15,8 @@ import zipfile
 
 import numpy as np
 
+from graphengine.errors import require_file
+
 from .diagram import FORMATS, GraphvizNotFoundError
 from .draw import EDGE_LABELS, MODES
 
@@ -108,9 +110,7 @@ def render_model(model, output=None, mode=None, feeds=None, format=None, target=
 
     from .draw import DrawError, draw
 
-    model = pathlib.Path(model)
-    if not model.is_file():
-        raise FileNotFoundError(f"model file {str(model)!r} does not exist (save one with g.save('model.ge'))")
+    model = pathlib.Path(require_file(model, "model file", "save one with g.save('model.ge')", suffixes=(".ge",)))
     graph = ge.load(model)
     fmt = format or (pathlib.Path(output).suffix.lstrip(".").lower() if output else "") or "svg"
     if fmt == "gv":
@@ -134,15 +134,20 @@ def render_model(model, output=None, mode=None, feeds=None, format=None, target=
             )
         run = graph.forward(fed or {})
         if mode in ("backward", "both"):
-            node = _backward_target(graph, run, target)
+            node = _backward_target(graph, run, target, "or use --mode forward")
             run.backward(node)
     diagram = draw(graph, run, mode=mode, heatmap=heatmap, collapse=collapse, precision=precision,
                    max_elements=max_elements, rankdir=rankdir, edge_labels=edge_labels)
     return diagram.write(out, format=fmt)
 
 
-def _backward_target(graph, run, target):
+def _backward_target(graph, run, target, otherwise=""):
+    """The node to run backward from: ``target`` or the graph's only output, which must
+    hold one element. ``otherwise`` ends the advice of the errors with what else the command
+    can do (``"or use --mode forward"`` for render; explore always runs backward)."""
     from .draw import DrawError
+
+    tail = f", {otherwise}" if otherwise else ""
 
     if target is not None:
         node = graph.node(target)
@@ -151,12 +156,12 @@ def _backward_target(graph, run, target):
         if len(outputs) != 1:
             names = ", ".join(n.name for n in outputs) or "none"
             raise DrawError(f"graph {graph.name!r} has {len(outputs)} outputs ({names}); name the one to run "
-                            "backward from with --target NAME, or use --mode forward")
+                            f"backward from with --target NAME (a scalar node, a loss){tail}")
         node = outputs[0]
     size = int(np.prod(run.value(node).shape, dtype=np.int64))
     if size != 1:
         raise DrawError(f"cannot run backward from {node.name!r}: it has {size} elements, not one; pass "
-                        "--target with a scalar node (a loss), or use --mode forward")
+                        f"--target with a scalar node (a loss){tail}")
     return node
 
 

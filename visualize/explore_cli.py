@@ -11,6 +11,8 @@ import argparse
 import pathlib
 import sys
 
+from graphengine.errors import require_file
+
 from .diagram import GraphvizNotFoundError
 
 
@@ -59,9 +61,7 @@ def explore_model(model, feeds=None, output=None, target=None, gradcheck=False, 
     from .cli import _backward_target, load_feeds, parse_collapse
     from .explore import ExploreError, explore
 
-    model = pathlib.Path(model)
-    if not model.is_file():
-        raise FileNotFoundError(f"model file {str(model)!r} does not exist (save one with g.save('model.ge'))")
+    model = pathlib.Path(require_file(model, "model file", "save one with g.save('model.ge')", suffixes=(".ge",)))
     out = pathlib.Path(output) if output else model.with_suffix(".html")
     if out.suffix.lower() not in (".html", ".htm"):
         raise ExploreError(f"-o {str(out)!r}: the explorer writes an HTML page; end the file name with .html")

@@ -59,6 +59,9 @@ def test_render_errors_say_what_to_do(xor_model, tmp_path, capsys):
     assert "pass --feeds FILE.npz" in capsys.readouterr().err
     assert render_main(parse(str(tmp_path / "missing.ge"))) == 1
     assert "does not exist" in capsys.readouterr().err
+    assert render_main(parse(str(model.parent))) == 1  # a folder is not "missing"
+    err = capsys.readouterr().err
+    assert f"is a directory, not a file; it holds {model.name!r}" in err and "does not exist" not in err
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a zip")
     assert render_main(parse(str(model), "--feeds", str(bad), "-o", str(tmp_path / "b.dot"))) == 1
@@ -80,7 +83,8 @@ def test_render_backward_needs_a_scalar_target(tmp_path, capsys):
     feeds = tmp_path / "f.npz"
     np.savez(feeds, x=np.ones(3))
     assert render_main(parse(str(model), "--feeds", str(feeds), "-o", str(tmp_path / "v.dot"))) == 1
-    assert "it has 3 elements" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "it has 3 elements" in err and "or use --mode forward" in err  # which works:
     assert render_main(parse(str(model), "--feeds", str(feeds), "--mode", "forward",
                              "-o", str(tmp_path / "v.dot"))) == 0
 

@@ -33,4 +33,26 @@ def test_explore_errors_say_what_to_pass(saved, capsys):
     assert ".html" in capsys.readouterr().err
     assert main(["explore", str(saved / "missing.ge")]) == 1
     assert "does not exist" in capsys.readouterr().err
+    assert main(["explore", str(saved)]) == 1  # a folder: said so, with the graph files in it
+    err = capsys.readouterr().err
+    assert "is a directory, not a file; it holds 'lr.ge'" in err and "does not exist" not in err
     assert not (saved / "p.html").exists() and not (saved / "p.svg").exists()
+
+
+def test_explore_needs_a_scalar_target_and_offers_no_option_it_lacks(tmp_path, capsys):
+    import graphengine as ge
+
+    g = ge.Graph("vector out")
+    x = g.input("x", shape=(3,))
+    ge.ops.tanh(x, name="t")
+    ge.ops.sigmoid(x, name="s")
+    g.save(tmp_path / "v.ge")
+    np.savez(tmp_path / "f.npz", x=np.ones(3))
+    args = ["explore", str(tmp_path / "v.ge"), "--feeds", str(tmp_path / "f.npz"), "-o", str(tmp_path / "p.html")]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "has 2 outputs (t, s)" in err and "--target NAME" in err and "--mode" not in err
+    assert main(args + ["--target", "t"]) == 1
+    err = capsys.readouterr().err
+    assert "it has 3 elements" in err and "--mode" not in err  # explore always runs backward
+    assert not (tmp_path / "p.html").exists()
