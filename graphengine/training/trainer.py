@@ -113,7 +113,7 @@ def check_keywords(where: str, own: list, optimizer, options: dict) -> None:
             what = (f"extra keywords are optimizer hyper-parameters, but the optimizer given "
                     f"({type(optimizer).__name__}) is already made: set its hyper-parameters where you make it")
         else:
-            name = optimizer if isinstance(optimizer, str) else optimizer.__name__
+            name = optimizer if isinstance(optimizer, str) else (getattr(optimizer, "name", "") or optimizer.__name__)
             what = (f"extra keywords are hyper-parameters of the optimizer {name!r}, which takes "
                     f"{', '.join(hyper) or 'none'}")
         raise UnknownArgumentError(
