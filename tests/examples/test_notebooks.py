@@ -90,6 +90,13 @@ def test_first_hour_notebook_shows_a_drawing_one_progress_output_and_a_plot(kern
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
     result = outputs_of(nb, "history.model is model")
     assert result[0].data["text/plain"].startswith("(True, {'loss':")
+    assert "accuracy" in result[0].data["text/plain"]
+    predicted = outputs_of(nb, "model.predict(X[:5])")
+    assert predicted[0].data["text/plain"].startswith("(array([")
+    loaded = outputs_of(nb, "ge.nn.load(")
+    assert loaded[0].data["text/plain"].startswith("(True, {'loss':")  # same predictions after a round trip
+    assert (tmp_path / "moons.genn").is_file()
+    assert "history.trainer" not in "".join(c.source for c in nb.cells)  # the model is used, not its trainer
 
 
 def test_progress_without_ipywidgets_is_one_updating_text_output(kernel_specs, tmp_path):
