@@ -318,8 +318,6 @@ class Graph:
         new array), so optimizers updating the param in place never change the caller's
         array, nor another param made from the same array."""
         array = self._leaf_array(value, dtype, f"param {name!r}")
-        if array is value or getattr(array, "base", None) is not None:
-            array = array.copy()  # a view (or the array itself) shares memory with the caller's data
         if not np.issubdtype(np.dtype(array.dtype), np.floating):
             raise DtypeError(
                 f"param {name!r} has dtype {array.dtype}; trainable params must be floating point. "
@@ -332,7 +330,8 @@ class Graph:
     def const(self, value, name: str | None = None, dtype=None) -> Node:
         """A constant. Python and NumPy number scalars stay weakly typed: ``h * 2.0`` and
         ``h * np.float64(2)`` keep float32 (the scalar is stored as a Python number, which
-        NumPy does not promote by). Arrays, 0-d ones too, and bools keep their dtype."""
+        NumPy does not promote by). Arrays, 0-d ones too, and bools keep their dtype. The
+        graph holds its own copy: changing the caller's array later changes nothing."""
         if dtype is None and isinstance(value, np.generic) and value.dtype.kind in "iuf":
             value = value.item()  # np.float64 subclasses float: it would upcast float32 data
         if isinstance(value, (int, float)) and not isinstance(value, bool) and dtype is None:
@@ -356,6 +355,8 @@ class Graph:
         except Exception as exc:
             raise DtypeError(f"{what}: cannot make an array of {type(value).__name__}: {exc}") from exc
         _check_numeric_dtype(np.dtype(array.dtype), what)
+        if array is value or getattr(array, "base", None) is not None:
+            array = array.copy()  # a view (or the array itself) shares memory with the caller's data
         return array
 
     def _set_value(self, node: Node, new):
@@ -442,7 +443,8 @@ class Graph:
         """(shape, dtype) of a new node from its op's rules; the answers of rules that ran
         before on the same inputs' shapes and dtypes are reused (a deep chain repeats a few)."""
         # a weak const enters the key by its Python type: int32 + 1 is int32, int32 + 0.5 float32
-        key = [impl, tuple(attrs.items()) if attrs else None]
+        # attribute values enter with their types: 1 == 1.0 == True hash alike, but only 1 is an axis
+        key = [impl, tuple([(k, type(v), v) for k, v in attrs.items()]) if attrs else None]
         for n in nodes:
             key += (n.shape, n.dtype, n.kind == CONST and (n.dtype is not None or type(n._value)))
         key = tuple(key)
@@ -478,6 +480,12 @@ class Graph:
                                                    attrs)) from None
             if shape is not None:
                 shape = tuple(None if d is None else int(d) for d in shape)
+        try:  # attributes (again where no shape rule ran), and checks on shapes and dtypes together
+            impl.check_inputs(shapes, [n.dtype for n in nodes], **attrs)
+        except ShapeError as exc:
+            raise ShapeError(self._build_error(impl, nodes, node_name, str(exc))) from None
+        except GraphEngineError as exc:
+            raise type(exc)(f"{self._refusal(impl, node_name)}: {exc}") from None
         weak = [n.kind == CONST and n.dtype is None for n in nodes]
         dtypes = [n.dtype for n in nodes]
         if any(d is None and not w for d, w in zip(dtypes, weak)):

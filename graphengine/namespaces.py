@@ -1,9 +1,12 @@
 """The registry views users type: ``ge.ops.<name>``, ``ge.optimizers.create``, ``ge.init.<name>``.
 
-They read the default plugin manager (or one handed to them); they hold no state.
+They read the default plugin manager (or one handed to them); they hold no state (the
+function made for each registered op is reused).
 """
 
 from __future__ import annotations
+
+import functools
 
 from .errors import GraphStructureError, UnknownOpError
 from .node import Node
@@ -25,7 +28,9 @@ class OpsNamespace(RegistryView):
     def __getattr__(self, name: str):
         if name.startswith("__"):
             raise AttributeError(name)
-        impl = self.manager.get_op(name)  # UnknownOpError with suggestions
+        impl = self.manager.ops.get(name)
+        if impl is None:
+            impl = self.manager.get_op(name)  # UnknownOpError with suggestions
         return _op_function(impl)
 
     def __dir__(self):
@@ -38,7 +43,9 @@ class OpsNamespace(RegistryView):
         return f"<ge.ops: {len(self.manager.ops)} ops>"
 
 
+@functools.lru_cache(maxsize=4096)
 def _op_function(impl):
+    """The function ``ge.ops.<name>`` for the registered op ``impl`` (made once per op)."""
     name = impl.name
 
     def build(*inputs, name_=None, **attrs):

@@ -36,7 +36,7 @@ from .emitter import emit_step
 from .errors import GraphEngineError, GraphStructureError
 from .feeds import missing_feeds_error, resolve_feeds
 from .interpreter import FreedValue, interpret_backward, interpret_forward, seed_gradient
-from .node import Node
+from .node import Node, other_graph_text
 from .program import get_program
 
 MAX_VARIANTS = 4  # feed signatures kept compiled (full batches, the last smaller batch, ...)
@@ -70,7 +70,8 @@ class CompiledStep:
             for p in optimizer.params:
                 if p.graph is not graph:
                     raise GraphStructureError(
-                        f"optimizer param {p.name!r} belongs to graph {p.graph.name!r}, not to {graph.name!r}")
+                        f"optimizer param {p.name!r} belongs to {other_graph_text(p.graph, graph)}: compile_step "
+                        "needs an optimizer over the loss's own graph's params")
         self.before_update = list(before_update)
         self.after_update = list(after_update)
         self._lock = threading.Lock()

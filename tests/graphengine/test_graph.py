@@ -389,3 +389,19 @@ def test_rewire_refuses_a_position_that_is_no_int():
     g, x, z, a, b, y, out = _rewire_graph()
     with pytest.raises(ge.GraphStructureError, match=r"has inputs 0\.\.0, not '0'"):
         g.rewire(a, "0", z)
+
+
+def test_a_const_holds_its_own_copy_of_the_callers_array():
+    a = np.array([0.3])
+    g = ge.Graph("c")
+    w = g.param("w", np.array([1.0]))
+    c = g.const(a, name="c")
+    loss = ge.ops.sum((w * c) ** 2)
+    run = g.forward({})
+    a[0] = 30.0  # the caller changes its array between forward and backward
+    run.backward(loss)
+    assert run.value(c)[0] == 0.3 and np.isclose(run.grad(w)[0], 0.18) and np.isclose(run.value(loss), 0.09)
+    view = np.arange(4.0)[1:3]
+    d = g.const(view, name="d")
+    view[:] = -1
+    assert g.forward({}).value(d).tolist() == [1.0, 2.0]

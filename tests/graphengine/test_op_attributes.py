@@ -112,8 +112,6 @@ def test_check_inputs_checks_the_attributes_where_no_shape_is_known():
         impl.check_inputs([None], [None], axis="x")
 
 
-@pytest.mark.xfail(strict=True, reason="needs one call in graphengine/graph.py (Graph._infer_rules): "
-                                        "impl.check_inputs(shapes, dtypes, **attrs); see the H7 report")
 def test_a_wrong_attribute_is_refused_even_where_no_input_shape_is_known():
     g = ge.Graph()
     x = g.input("x")  # no shape: the shape rule does not run
@@ -130,8 +128,6 @@ def test_the_required_attributes_of_an_op_are_checked_too():
     assert specs["kernel_size"][0].expected == "an int or a tuple of ints"
 
 
-@pytest.mark.xfail(strict=True, reason="graphengine/graph.py Graph._infer keys its rule cache by tuple(attrs.items()), "
-                                        "where 1 == 1.0 == True: the key needs the value types; see the H7 report")
 def test_a_value_equal_to_an_accepted_one_but_of_another_type_is_still_refused():
     g = ge.Graph()
     x = g.input("x", shape=(None, 3))

@@ -273,3 +273,16 @@ def test_a_ufunc_forward_writes_over_the_input_buffer_it_ends(rng):
             np.testing.assert_allclose(step.grads[p], run.grad(p), rtol=1e-12)
     # z = x @ W, z + b and tanh share one array; t * t and the fan-out sum of dL/dt one each
     assert [buffer.shape for buffer in step._last.buffers].count((16, 4)) == 3
+
+
+def test_an_optimizer_over_another_graph_of_the_same_name_is_named_as_such():
+    def build():
+        g = ge.Graph("net")
+        x = g.input("x", shape=(2,))
+        W = g.param("W", np.ones(2))
+        return W, ge.ops.sum(x * W)
+
+    W1, _ = build()
+    _, loss2 = build()
+    with pytest.raises(ge.GraphStructureError, match="another graph that is also named 'net'"):
+        ge.compile_step(loss2, ge.optimizers.create("sgd", [W1], lr=0.1))

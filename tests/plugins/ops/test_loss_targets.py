@@ -123,8 +123,6 @@ def test_off_numpy_bad_bce_targets_give_nan_losses_and_gradients_without_reading
 
 # -- class losses: integer indices or one-hot of the logits' shape ------------------------
 
-@pytest.mark.xfail(strict=True, reason="needs one call in graphengine/graph.py (Graph._infer_rules): "
-                                        "impl.check_inputs(shapes, dtypes, **attrs); see the H7 report")
 @pytest.mark.parametrize("name", CLASS_LOSSES)
 def test_float_class_indices_are_refused_at_build(name):
     g, z, y = _graph((None, 10), (None,), "float32")
