@@ -565,9 +565,10 @@ def _read_npy(npz, info, where, spec, remaining):
                 raise SaveFormatError(f"{where}: header declares shape {tuple(shape)} of {dtype} ({nbytes} bytes), "
                                       "more array data than the limit allows (Limits.max_array_bytes)")
             offset = stream.tell()
-            if nbytes > info.file_size - offset:
+            if nbytes != info.file_size - offset:
+                held = max(info.file_size - offset, 0)
                 raise SaveFormatError(f"{where}: header declares shape {tuple(shape)} of {dtype} ({nbytes} bytes) "
-                                      f"but the member holds only {max(info.file_size - offset, 0)} data bytes")
+                                      f"but the member holds {'only ' if held < nbytes else ''}{held} data bytes")
             data = stream.read(nbytes)
     except SaveFormatError:
         raise
@@ -576,7 +577,9 @@ def _read_npy(npz, info, where, spec, remaining):
     if len(data) != nbytes:
         raise SaveFormatError(f"{where}: truncated, {len(data)} of {nbytes} data bytes")
     array = np.frombuffer(bytearray(data), dtype=dtype)
-    return array.reshape(shape[::-1]).transpose() if fortran else array.reshape(shape)
+    array = array.reshape(shape[::-1]).transpose() if fortran else array.reshape(shape)
+    # a file written on a machine of the other byte order: same values, in this machine's order
+    return array if dtype.isnative else array.astype(dtype.newbyteorder("="))
 
 
 __all__ = ["DEFAULT_LIMITS", "FORMAT", "FORMAT_VERSION", "Limits", "LimitsError", "resolve_limits", "MAX_ARRAYS", "MAX_ARRAY_BYTES",

@@ -363,6 +363,9 @@ class Graph:
         if node.kind not in (PARAM, CONST):
             raise GraphStructureError(f"node {node.name!r} is a {node.kind} node; only params and consts hold a value")
         array = self._backend.asarray(new)
+        if np.dtype(array.dtype).kind not in "biuf":
+            raise DtypeError(f"cannot set {node.kind} {node.name!r} ({node.dtype}) to {type(new).__name__} {new!r:.40} "
+                             f"(dtype {array.dtype}): a {node.kind}'s value is a numeric array")
         if tuple(array.shape) != tuple(node.shape):
             raise ShapeError(
                 f"cannot set {node.kind} {node.name!r} to an array of shape {format_shape(array.shape)}: "

@@ -431,3 +431,32 @@ def test_limits_are_ints_of_zero_or_more(field, value):
     from graphengine.archive import Limits, LimitsError
     with pytest.raises(LimitsError, match=f"Limits\\({field}="):
         Limits(**{field: value})
+
+
+def _npz_bytes(members: dict) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        for name, raw in members.items():
+            z.writestr(name, raw)
+    return buffer.getvalue()
+
+
+def _npy_bytes(array) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, array)
+    return buffer.getvalue()
+
+
+def test_npy_members_with_bytes_beyond_their_header_are_refused():
+    from graphengine.archive import read_npz
+    raw = _npz_bytes({"a.npy": _npy_bytes(np.arange(3.0)) + b"\0" * 8})
+    with pytest.raises(ge.SaveFormatError, match=r"header declares shape \(3,\) of float64 \(24 bytes\) but the "
+                                                 r"member holds 32 data bytes"):
+        read_npz(raw, "test")
+
+
+def test_big_endian_arrays_load_in_this_machines_byte_order():
+    from graphengine.archive import read_npz
+    raw = _npz_bytes({"a.npy": _npy_bytes(np.arange(3.0).astype(">f8"))})
+    array = read_npz(raw, "test")["a"]
+    assert array.dtype.isnative and array.dtype == np.float64 and array.tolist() == [0.0, 1.0, 2.0]

@@ -405,3 +405,12 @@ def test_a_const_holds_its_own_copy_of_the_callers_array():
     d = g.const(view, name="d")
     view[:] = -1
     assert g.forward({}).value(d).tolist() == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("bad", ["x", None, np.array(["a", "b"]), np.array([1 + 2j, 0j])])
+def test_setting_a_param_to_something_not_numeric_says_so(bad):
+    g = ge.Graph()
+    w = g.param("w", np.ones(2))
+    with pytest.raises(ge.DtypeError, match="a param's value is a numeric array"):
+        w.value = bad
+    assert w.value.tolist() == [1.0, 1.0]
