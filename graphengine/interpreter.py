@@ -1,10 +1,15 @@
 """The interpreter: walks a program step by step, with every check.
 
-It runs the first forward of every program and the first backward of every target
-(checking what each op returns: an array of the declared shape and dtype, one gradient
-per input that sums back to the input's shape), every run with ``check_finite=True``,
-the probe run of a compiled training step, and programs too large to generate code
-for. Later runs replay the same program as generated code (:mod:`graphengine.emitter`).
+It runs the first forward of every program for each feed signature (the fed arrays'
+shapes and dtypes, on which the shape rules depend), checking what each op returns: an
+array of the declared shape and dtype, and where the static shape leaves sizes open, of
+the shape the op's shape rule gives for the actual inputs' shapes. It runs the first
+backward of every target (one gradient per input, summed back to the input's shape),
+every run with ``check_finite=True``, the probe run of a compiled training step, and
+programs too large to generate code for. Later runs of a signature that passed replay the
+same program as generated code (:mod:`graphengine.emitter`), which checks no forward
+result; generated backward code sums every gradient back as this one does (a gradient
+that does not fit its input raises there too).
 """
 
 from __future__ import annotations

@@ -85,7 +85,9 @@ class Program:
                     requires[s] = True  # else inputs' gradients are computed on request in recording runs
         self._liveness()
         self.backwards: dict = {}
-        self.runs = 0  # forward runs so far (the first is interpreted)
+        # feed signatures (per input: shape, dtype) whose interpreted run passed every check;
+        # generated forward code runs only these (a dict: ordered, the oldest forgotten first)
+        self.checked: dict = {}
         self.forward_code = None
         self.steps_at = {step.slot: step for step in steps}
 

@@ -1,8 +1,11 @@
 """``ge.Run``: the record of one execution of a graph (values, then gradients).
 
 ``g.forward(feeds)`` lowers (graph, fetches) into a program once (:mod:`graphengine.program`)
-and runs it: interpreted the first time (every op's result checked), then as generated
-code (:mod:`graphengine.emitter`). A recording run (no ``fetch``) keeps every value and
+and runs it: interpreted the first time for each feed signature (the shapes and dtypes of
+the fed arrays; every op's result checked against its shape and dtype rules), then, for a
+signature a run has checked without error, as generated code (:mod:`graphengine.emitter`),
+which checks no op's result. A run that failed a check admits nothing: the next run with
+those feeds is interpreted and checked again. A recording run (no ``fetch``) keeps every value and
 every gradient the hot loop computes; what only inspection needs (the contribution along
 an edge, the gradient of an input) is computed on request from what it kept.
 """
@@ -30,6 +33,7 @@ def _short_repr(value, limit=60) -> str:
 
 JUPYTER_COLLAPSE_ABOVE = 500  # nodes: a graph's or run's inline display folds scopes above it
 GENERATE_MAX_STEPS = 20_000  # larger programs stay interpreted (compiling huge functions costs more than it saves)
+CHECKED_SIGNATURES_MAX = 256  # feed signatures a program remembers as checked (oldest forgotten first)
 
 
 def run_forward(graph, feeds, fetch, check_finite) -> "Run":
@@ -39,29 +43,39 @@ def run_forward(graph, feeds, fetch, check_finite) -> "Run":
     fed = resolve_feeds(graph, feeds)
     values = [None] * len(program.order)
     missing = []
+    signature = ()
     if program.inputs:
         # the run keeps its own copy of each array the caller handed it unchanged, so that
         # changing that array in place before backward changes neither the gradients nor
         # what the run shows (arrays resolve_feeds converted are the run's already)
         callers = {id(value) for _, value in feeds.items()}
+        shapes = []
         for s, node in program.inputs:
             value = fed.get(node.id)
             if value is None:
                 missing.append(node.id)
-            elif id(value) in callers:
+                continue
+            if id(value) in callers:
                 value = value.copy()
             values[s] = value
+            shapes.append((value.shape, value.dtype))
+        signature = tuple(shapes)
     if missing:
         raise missing_feeds_error(graph, missing, None if fetch_ids is None else [graph._nodes[i].name for i in fetch_ids])
     xp = graph._backend.xp
-    program.runs += 1
-    if program.forward_code is not None and not check_finite:
+    checked = program.checked
+    if signature in checked and not check_finite and len(program.steps) <= GENERATE_MAX_STEPS:
+        # generated code checks no op's result: it runs only feed signatures an
+        # interpreted run has checked (the shape rules depend on the feeds' shapes only)
+        if program.forward_code is None:
+            program.forward_code = emit_forward(program)
         program.forward_code(values, xp)
-    elif check_finite or program.runs == 1 or len(program.steps) > GENERATE_MAX_STEPS:
-        interpret_forward(program, values, xp, check_finite)
     else:
-        program.forward_code = emit_forward(program)
-        program.forward_code(values, xp)
+        interpret_forward(program, values, xp, check_finite)
+        if signature not in checked:  # only a run that passed every check admits its signature
+            if len(checked) >= CHECKED_SIGNATURES_MAX:
+                del checked[next(iter(checked))]  # the oldest: its next run is checked again
+            checked[signature] = None
     return Run(graph, program, values, check_finite)
 
 
