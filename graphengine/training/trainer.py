@@ -602,6 +602,9 @@ class Trainer:
         training, each rank on its own equal shard of the data (``scatter_dataset``); then
         ``batch_size`` is per rank and the global batch is ``batch_size × comm.size`` (or give
         ``global_batch_size=``); see :mod:`graphengine.distributed.training`.
+        ``seed``: seeds the data generator (split, shuffling, augmentation); left out on a
+        trainer that trained before, the generator goes on where it stopped and the
+        validation split stays the first fit's, so two fits of 2 epochs end as one of 4.
         Returns the :class:`History` (also ``trainer.history``).
         """
         from . import checkpoint as ckpt_io
@@ -931,6 +934,23 @@ def trainer_of(model):
     return trainer
 
 
+def _loaded_training(model) -> dict:
+    """What ``ge.nn.load`` restored for a model not trained in this session: ``loss`` and
+    ``metrics`` (its ``training_config``) and ``optimizer`` (``model.optimizer``), those present."""
+    from ..nn.module import Module
+
+    if not isinstance(model, Module):
+        return {}
+    out = {}
+    config = getattr(model, "training_config", None)
+    if isinstance(config, dict):
+        out.update({k: config[k] for k in ("loss", "metrics") if config.get(k) is not None})
+    optimizer = getattr(model, "optimizer", None)
+    if isinstance(optimizer, Optimizer):
+        out["optimizer"] = optimizer
+    return out
+
+
 def _same(a, b) -> bool:
     if a is b:
         return True
@@ -1007,15 +1027,24 @@ def fit(model, X, y, *, loss=None, optimizer=None, lr=None, metrics=None, regula
     without ``seed=``, the data order goes on where it stopped, so two fits of 2 epochs
     end as one of 4. Otherwise a new trainer is made on the model's forward path (its
     input node and output), adding only the new loss parts; it goes on with the same
-    optimizer and state unless another ``optimizer`` is named.
+    optimizer and state unless another ``optimizer`` is named. A model read by
+    ``ge.nn.load`` trains, by default, with the loss, metrics and optimizer (and its state)
+    saved with it.
     """
     previous = trainer_of(model)
     if previous is None:
+        saved = _loaded_training(model)  # a model read by ge.nn.load: its saved loss, metrics and optimizer
+        if loss is None and saved.get("loss") is not None:
+            loss = saved["loss"]
+            metrics = saved.get("metrics") if metrics is None else metrics
         loss = "cross_entropy" if loss is None else loss
-        optimizer = "sgd" if optimizer is None else optimizer
+        optimizer = saved.get("optimizer", "sgd") if optimizer is None else optimizer
         regularize = "weights" if regularize is None else regularize
         dtype = "float32" if dtype is None else dtype
         check_keywords("fit()", _own_keywords(fit), optimizer, optimizer_options)
+        if isinstance(optimizer, Optimizer) and lr is not None:  # an optimizer already made takes lr= as a change
+            _set_hyper(optimizer, lr, {})
+            lr = None
         trainer = Trainer(model, loss=loss, optimizer=optimizer, lr=lr, metrics=metrics, regularizers=regularizers,
                           l2=l2, l1=l1, regularize=regularize, clip_norm=clip_norm, clip_value=clip_value,
                           lr_schedule=lr_schedule, x=x, eval_output=eval_output, dtype=dtype, seed=seed,

@@ -157,3 +157,28 @@ def test_a_seed_given_again_restarts_the_data_order_only():
     ge.training.fit(model, X, y, epochs=1, batch_size=8, seed=0, progress=False)
     assert trainer._rng.bit_generator.state == order_state  # reseeded: the first epoch's order again
     assert model.trainer is trainer and trainer.optimizer.steps == 16  # the masks go on with the steps
+
+
+def test_a_loaded_model_trains_by_default_with_its_saved_loss_metrics_and_optimizer(tmp_path):
+    X, y = data()
+    model = ge.nn.Sequential(ge.nn.Dense(2, 8), "tanh", ge.nn.Dense(8, 1), "sigmoid", seed=0)
+    ge.training.fit(model, X, y, loss="binary_cross_entropy", optimizer="adam", lr=0.02, epochs=1, batch_size=16,
+                    seed=0, progress=False)
+    model.save(tmp_path / "m.genn")
+    loaded = ge.nn.load(tmp_path / "m.genn")
+    saved = loaded.optimizer
+    assert saved.name == "adam" and saved.steps == 4
+    history = ge.training.fit(loaded, X, y, epochs=1, batch_size=16, progress=False)
+    assert history.trainer.loss_name == "binary_cross_entropy" and "accuracy" in history
+    assert history.trainer.optimizer is saved and saved.steps == 8 and saved.hyper["lr"] == 0.02
+
+
+def test_lr_given_with_an_optimizer_already_made_sets_its_learning_rate():
+    X, y = data()
+    model = ge.nn.Sequential(ge.nn.Dense(2, 2), seed=0)
+    g = ge.Graph()
+    model(g.input("x", shape=(None, 2)))
+    optimizer = ge.optimizers.create("sgd", model.params(), lr=0.5)
+    history = ge.training.fit(model, X, y, optimizer=optimizer, lr=0.125, epochs=1, progress=False)
+    assert history.trainer.optimizer is optimizer and optimizer.hyper["lr"] == 0.125
+    assert history["lr"] == [0.125]
