@@ -409,3 +409,25 @@ def test_a_sub_module_failure_caught_inside_forward_undoes_only_that_sub_module(
         "fallback/first/W", "fallback/first/matmul", "fallback/first/b", "fallback/first/add",
         "fallback/right/W", "fallback/right/matmul", "fallback/right/b", "fallback/right/add"]
     assert not model.wrong.built and out.shape == (None, 1)
+
+
+def test_dropout_and_noise_nodes_take_their_seed_from_the_layer_or_the_model():
+    def seeds(model):
+        g = ge.Graph()
+        model(g.input("x", shape=(None, 4)))
+        return [n.attrs["seed"] for n in g.nodes() if n.op in ("dropout", "gaussian_noise")]
+
+    def noisy(seed=None, layer_seed=None):
+        return ge.nn.Sequential(ge.nn.Dropout(0.5, seed=layer_seed), ge.nn.GaussianNoise(0.1), seed=seed)
+
+    assert seeds(noisy()) == [None, None]  # no seed anywhere: fresh draws at every run
+    a, b = seeds(noisy(seed=1)), seeds(noisy(seed=1))
+    assert a == b and len(set(a)) == 2 and all(isinstance(s, int) and 0 <= s < 2**32 for s in a)
+    assert seeds(noisy(seed=2)) != a
+    own = seeds(noisy(layer_seed=5))
+    assert own[0] is not None and own[1] is None  # the layer's own seed; the noise layer has none
+    layer = ge.nn.GaussianNoise(0.2, seed=9)
+    assert layer.get_config() == {"std": 0.2, "name": None, "seed": 9}
+    assert ge.nn.GaussianNoise.from_config(layer.get_config()).seed == 9
+    with pytest.raises(ModuleError, match="Dropout seed must be None .* got True"):
+        ge.nn.Dropout(0.5, seed=True)
