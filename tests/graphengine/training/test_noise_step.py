@@ -148,3 +148,24 @@ def test_a_resumed_run_draws_the_masks_of_the_uninterrupted_one(tmp_path):
     assert resumed["loss"] == whole["loss"]
     for a, b in zip(resumed.model.params(), whole.model.params()):
         np.testing.assert_array_equal(a.value, b.value)
+
+
+def test_a_compiled_step_draws_the_mask_of_each_step():
+    g = ge.Graph()
+    x = g.input("x", shape=(None, 32))
+    w = g.param("w", np.ones((32, 1), np.float32))
+    dropped = ge.ops.dropout(x, p=0.5, seed=3)
+    loss = ge.ops.mean(ge.ops.matmul(dropped, w))
+    step = ge.compile_step(loss, ge.optimizers.create("sgd", [w], lr=0.0), fetch=[loss, dropped])
+    X = np.ones((4, 32), np.float32)
+    masks = []
+    for k in (0, 1, 0, 1, 1):  # the first call is interpreted, later ones run the generated code
+        with noise_step(k):
+            step({x: X})
+        masks.append(step.value(dropped) != 0)
+    np.testing.assert_array_equal(masks[0], keep_mask((4, 32), 0.5, step_seed(3, 0)))
+    np.testing.assert_array_equal(masks[1], keep_mask((4, 32), 0.5, step_seed(3, 1)))
+    np.testing.assert_array_equal(masks[2], masks[0])
+    np.testing.assert_array_equal(masks[3], masks[1])
+    np.testing.assert_array_equal(masks[4], masks[1])
+    assert not np.array_equal(masks[0], masks[1])
