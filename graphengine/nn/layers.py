@@ -14,9 +14,9 @@ Residual. Batch normalization is in :mod:`graphengine.nn.normalization`.
 
 from __future__ import annotations
 
-import numpy as np
-
 import zlib
+
+import numpy as np
 
 from ..node import Node
 from .module import _CALL_STACK, Module, ModuleError, portable_config

@@ -60,4 +60,4 @@ def step_seed(seed: int, step) -> int:
     return int(np.random.SeedSequence([int(seed), int(step)]).generate_state(1, np.uint32)[0])
 
 
-__all__ = ["noise_step", "current_noise_step", "step_seed", "NoiseStepError"]
+__all__ = ["NoiseStepError", "current_noise_step", "noise_step", "step_seed"]

@@ -956,7 +956,7 @@ def _same(a, b) -> bool:
         return True
     try:
         return bool(a == b)
-    except Exception:  # arrays, objects without a plain ==: only the same object counts
+    except (TypeError, ValueError):  # arrays, objects without a plain ==: only the same object counts
         return False
 
 
