@@ -74,7 +74,7 @@ def run_forward(graph, feeds, fetch, check_finite) -> "Run":
         interpret_forward(program, values, xp, check_finite)
         if signature not in checked:  # only a run that passed every check admits its signature
             if len(checked) >= CHECKED_SIGNATURES_MAX:
-                del checked[next(iter(checked))]  # the oldest: its next run is checked again
+                checked.pop(next(iter(checked)), None)  # the oldest: its next run is checked again
             checked[signature] = None
     return Run(graph, program, values, check_finite)
 
