@@ -267,8 +267,9 @@ def op_defaults(node) -> dict:
 
 def attributes_text(node, *, all_attributes: bool = False) -> str:
     """``node``'s op attributes as ``k=v, ...`` in the node's order, without the ones equal
-    to the op's defaults (unless ``all_attributes``): ``max_pool2d kernel_size=2``, not
-    ``kernel_size=2, stride=None, padding=0, dilation=1, ceil_mode=False``.
+    to the op's defaults and a random op's ``seed`` (unless ``all_attributes``):
+    ``max_pool2d kernel_size=2``, not ``kernel_size=2, stride=None, padding=0, dilation=1,
+    ceil_mode=False``; ``dropout p=0.3``, not ``p=0.3, seed=243971427``.
 
     >>> import graphengine as ge
     >>> g = ge.Graph("p")
@@ -276,9 +277,16 @@ def attributes_text(node, *, all_attributes: bool = False) -> str:
     >>> attributes_text(ge.ops.max_pool2d(x, kernel_size=2, stride=None, padding=0, dilation=1))
     'kernel_size=2'
     """
-    defaults = {} if all_attributes else op_defaults(node)
+    if all_attributes:
+        return ", ".join(f"{k}={format_attr_value(v)}" for k, v in node.attrs.items())
+    defaults = op_defaults(node)
     return ", ".join(f"{k}={format_attr_value(v)}" for k, v in node.attrs.items()
-                     if k not in defaults or not _is_default(v, defaults[k]))
+                     if k not in HIDDEN_ATTRIBUTES and (k not in defaults or not _is_default(v, defaults[k])))
+
+
+# attributes that say nothing about the maths a box shows (a random op's seed, often a large
+# number derived from the model's seed): drawn only with show_attrs="all"
+HIDDEN_ATTRIBUTES = frozenset({"seed"})
 
 
 def count_text(n: int, noun: str) -> str:

@@ -77,6 +77,9 @@ CLASS_LOSSES = ("cross_entropy", "nll", "hinge")
 ELEMENT_LOSSES = ("binary_cross_entropy", "binary_cross_entropy_with_logits", "mse", "mae")
 
 
+DEFAULT_BATCH_SIZE = 32  # examples per step (per rank with comm=), where neither batch size is given
+
+
 class TrainingError(GraphEngineError, ValueError):
     """Training cannot start or continue: data that does not fit the model, bad options."""
 
@@ -582,7 +585,7 @@ class Trainer:
         if self.model is not None:
             self.model.trainer = self
 
-    def fit(self, X, y, *, epochs: int = 10, batch_size: int = 32, validation_split: float = 0.0,
+    def fit(self, X, y, *, epochs: int = 10, batch_size: int | None = None, validation_split: float = 0.0,
             validation_data=None, shuffle: bool = True, seed=None, callbacks=(), augment=None, progress=None,
             verbose: bool = False, eval_batch_size: int = 1024, initial_epoch: int = 0,
             resume_from=None, comm=None, global_batch_size=None) -> History:
@@ -611,6 +614,11 @@ class Trainer:
 
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise TrainingError(f"epochs must be an int >= 0, got {epochs!r}")
+        if batch_size is not None and global_batch_size is not None:
+            raise TrainingError(f"give batch_size (examples per rank and step) or global_batch_size (over all ranks), "
+                                f"not both: got batch_size={batch_size!r} and global_batch_size={global_batch_size!r}")
+        if batch_size is None:
+            batch_size = DEFAULT_BATCH_SIZE
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise TrainingError(f"batch_size must be an int >= 1, got {batch_size!r}")
         parallel = DataParallel(comm, batch_size, global_batch_size)  # comm=None: one process
@@ -1002,7 +1010,7 @@ def _set_hyper(optimizer, lr, options: dict) -> None:
 
 def fit(model, X, y, *, loss=None, optimizer=None, lr=None, metrics=None, regularizers=None, l2=None,
         l1=None, regularize=None, clip_norm=None, clip_value=None, lr_schedule=None, dtype=None,
-        epochs: int = 10, batch_size: int = 32, validation_split: float = 0.0, validation_data=None,
+        epochs: int = 10, batch_size: int | None = None, validation_split: float = 0.0, validation_data=None,
         shuffle: bool = True, seed=None, callbacks=(), augment=None, progress=None, verbose: bool = False,
         eval_batch_size: int = 1024, initial_epoch: int = 0, resume_from=None, comm=None, global_batch_size=None,
         x=None, eval_output=None,

@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+import graphengine as ge
+from graphengine.visualize import labels
 from graphengine.visualize.labels import format_number, format_value, html_text
 
 
@@ -137,3 +139,11 @@ def test_labels_doctests():
 
     result = doctest.testmod(labels)
     assert result.failed == 0 and result.attempted >= 5
+
+
+def test_a_random_ops_seed_is_left_out_of_its_box_unless_every_attribute_is_asked_for():
+    g = ge.Graph("d")
+    x = g.input("x", shape=(None, 4))
+    node = ge.ops.dropout(x, p=0.3, seed=243971427)
+    assert labels.attributes_text(node) == "p=0.3"
+    assert "seed=243971427" in labels.attributes_text(node, all_attributes=True)

@@ -288,3 +288,12 @@ def test_batchnorm_statistics_update_when_training_an_output_node():
     trainer.fit(X, y, epochs=20, batch_size=32, seed=0)  # 80 updates: 0.9 ** 80 of the start is left
     assert len(trainer.updates) == 1
     np.testing.assert_allclose(bn.running_mean, X.mean(axis=0), atol=0.2)
+
+
+def test_batch_size_and_global_batch_size_together_are_refused():
+    X, y = ge.data.two_moons(32, seed=0)
+    model = ge.nn.Sequential(ge.nn.Dense(2, 2), seed=0)
+    with pytest.raises(ge.training.TrainingError, match="give batch_size .* or global_batch_size .*, not both"):
+        ge.training.fit(model, X, y, epochs=1, batch_size=8, global_batch_size=16, progress=False)
+    history = ge.training.fit(model, X, y, epochs=1, global_batch_size=16, progress=False)
+    assert history.params["batch_size"] == 16
