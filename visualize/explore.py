@@ -21,7 +21,9 @@ and image-shaped ones, a histogram and statistics for big ones). The forward and
 backward graph sit side by side; hovering a node or an edge in one highlights it in the
 other. Overlays: the gradient heat map, a gradient check against finite differences
 (``gradcheck=True``) and the memory a fetched run would keep after each step. Clicking a
-scope's frame collapses it. Everything is inline: no network, no CDN; the same run gives
+scope's frame folds it into one box, and the graph closes up around it (for each layer and
+top-level scope, and all layers at once, the page carries the panes laid out again; see
+:mod:`.explorer_variants`). Everything is inline: no network, no CDN; the same run gives
 the same file, byte for byte. See ``docs/explorer.md``.
 """
 
@@ -165,6 +167,7 @@ def _build(graph, run, gradcheck, heatmap, memory, collapse, precision, max_elem
     from .draw import LARGE_DRAWING_BOXES, DrawError, LargeGraphWarning, _folded_scopes
     from .explorer_data import collect
     from .explorer_layout import auto_rankdir, build_dot, render_svg
+    from .explorer_variants import render_variants, variant_templates
 
     if len(graph.nodes()) > LARGE_DRAWING_BOXES:
         warnings.warn(
@@ -193,13 +196,15 @@ def _build(graph, run, gradcheck, heatmap, memory, collapse, precision, max_elem
     forward_svg = render_svg(build_dot(page, "forward", rankdir=rankdir), names)
     backward_svg = render_svg(build_dot(page, "backward", rankdir=rankdir), names) if run.target is not None else \
         '<p class="hint">No gradients: call run.backward(loss) before explore to step through the backward pass.</p>'
+    variants = render_variants(page, rankdir, names, run.target is not None, data["options"]["collapsed"])
+    data["options"]["folded_layouts"] = [key for key, _, _ in variants]
     name = title if title is not None else graph.name
     facts = [count_text(len(page["nodes"]), "node"), count_text(graph.parameter_count(), "parameter"),
              count_text(len(page["steps"]), "step")]
     if run.target is not None:
         facts.append(f"gradients of {run.target.name}")
     text = fill_template(title=PAGE_TITLE.format(name=name), facts=" · ".join(facts), data=data,
-                         forward_svg=forward_svg, backward_svg=backward_svg)
+                         forward_svg=forward_svg, backward_svg=backward_svg, variants=variant_templates(variants))
     return ExplorerPage(graph, run, data, text)
 
 
@@ -208,14 +213,16 @@ def asset(name: str) -> str:
     return (resources.files("graphengine.visualize") / "explorer_assets" / name).read_text(encoding="utf-8")
 
 
-def fill_template(title: str, facts: str, data: dict, forward_svg: str, backward_svg: str) -> str:
-    """The page: the HTML template with the CSS, the script, the data and the two SVGs
-    put in (in one pass, so nothing inserted is read as a placeholder)."""
+def fill_template(title: str, facts: str, data: dict, forward_svg: str, backward_svg: str, variants: str = "") -> str:
+    """The page: the HTML template with the CSS, the script, the data, the two SVGs and
+    the ``<template>`` elements of the folded layouts put in (in one pass, so nothing
+    inserted is read as a placeholder)."""
     payload = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     payload = payload.replace("<", "\\u003c")  # no "</script>" can end the data early
     parts = {"TITLE": html.escape(title), "FACTS": html.escape(facts), "CSS": asset("explorer.css"),
-             "JS": asset("explorer.js"), "DATA": payload, "FORWARD_SVG": forward_svg, "BACKWARD_SVG": backward_svg}
+             "JS": asset("explorer.js"), "DATA": payload, "FORWARD_SVG": forward_svg, "BACKWARD_SVG": backward_svg,
+             "VARIANTS": variants}
     return re.sub(r"\{\{([A-Z_]+)\}\}", lambda m: parts[m.group(1)], asset("explorer.html"))
 
 
-__all__ = ["explore", "ExplorerPage", "ExploreError"]
+__all__ = ["ExploreError", "ExplorerPage", "explore"]

@@ -34,10 +34,14 @@ AUTO_LR_MAX_RANKS = 4  # the panes are taller than wide: deeper graphs are laid 
 PREFIX = {"forward": "f-", "backward": "b-", "both": "s-"}
 
 
-def build_dot(page: dict, pane: str, reveal: int | None = None, rankdir: str | None = None) -> Diagram:
+def build_dot(page: dict, pane: str, reveal: int | None = None, rankdir: str | None = None,
+              folded=()) -> Diagram:
     """The DOT of one pane (``forward``, ``backward``) or of a frame (``both``, with
-    ``reveal`` = the step shown; None shows everything)."""
+    ``reveal`` = the step shown; None shows everything). ``folded``: indices of scopes
+    drawn as one box each (``f-box3``), laid out in the space of the box alone; edges
+    into and out of a box go to the box, parallel ones merged into one."""
     p = PREFIX[pane]
+    fold = _Folding(page, folded)
     nodes = {n["id"]: n for n in page["nodes"]}
     edges = {e["id"]: e for e in page["edges"]}
     dot = Diagram(name=_dot_name(page["graph"]) + "_" + pane, format="svg", encoding="utf-8")
@@ -47,10 +51,12 @@ def build_dot(page: dict, pane: str, reveal: int | None = None, rankdir: str | N
              penwidth="1.2")
     dot.attr("edge", fontname=FONT, fontsize="9", arrowsize="0.7", color="#4b5563", penwidth="1.1")
     state = _State(page, reveal)
-    _emit_scope(dot, page, nodes, "", p, pane, state)
+    _emit_scope(dot, page, nodes, "", p, pane, state, fold)
     for n in page["nodes"]:
         for position, src in enumerate(n["inputs"]):
             key = f"{n['id']}_{position}"
+            if fold.merged(key):
+                continue
             attrs = {"id": f"{p}e{key}"}
             label = None
             edge = edges.get(key)
@@ -68,8 +74,50 @@ def build_dot(page: dict, pane: str, reveal: int | None = None, rankdir: str | N
                         attrs.update(color=CURRENT_COLOUR, penwidth="3")
                 elif reveal is None:
                     attrs.update(color="#c4c4c4", style="dashed")
-            dot.edge(f"n{src}", f"n{n['id']}", label=label, _attributes=attrs)
+            dot.edge(fold.rep[src], fold.rep[n["id"]], label=label, _attributes=attrs)
+    for k, (tail, head, count) in enumerate(fold.bundles):
+        attrs = {"id": f"{p}m{k}", "penwidth": "1.6"}
+        if pane in ("backward", "both"):
+            attrs["dir"] = "back"
+        dot.edge(tail, head, label=f"×{count}", _attributes=attrs)
     return dot
+
+
+class _Folding:
+    """Which node each node is drawn as (itself, or the box of the outermost folded scope
+    it lies in), and which edges are merged: edges between two different drawn nodes
+    that share both ends with another edge become one bundle (``m0``, ...); edges
+    inside one box are not drawn."""
+
+    def __init__(self, page, folded):
+        folded_paths = {page["scopes"][i]["path"]: i for i in folded}
+        self.boxes = {}  # scope index -> True for the outermost folded ones
+        for path, index in folded_paths.items():
+            if not any(path.startswith(other + "/") for other in folded_paths):
+                self.boxes[index] = True
+        box_of = {page["scopes"][i]["path"]: f"box{i}" for i in self.boxes}
+        self.rep = {}
+        for n in page["nodes"]:
+            parts = n["scope"].split("/") if n["scope"] else []
+            paths = ["/".join(parts[:k + 1]) for k in range(len(parts))]
+            self.rep[n["id"]] = next((box_of[q] for q in paths if q in box_of), f"n{n['id']}")
+        groups = {}
+        for n in page["nodes"]:
+            for position, src in enumerate(n["inputs"]):
+                ends = (self.rep[src], self.rep[n["id"]])
+                groups.setdefault(ends, []).append(f"{n['id']}_{position}")
+        self.skipped = set()
+        self.bundles = []
+        for (tail, head), keys in groups.items():
+            if tail == head and tail.startswith("box"):
+                self.skipped.update(keys)
+            elif len(keys) > 1 and (tail.startswith("box") or head.startswith("box")):
+                self.skipped.update(keys)
+                self.bundles.append((tail, head, len(keys)))
+
+    def merged(self, key) -> bool:
+        """The edge is not drawn by itself (inside a box, or in a bundle)."""
+        return key in self.skipped
 
 
 class _State:
@@ -101,7 +149,7 @@ class _State:
         return self.reveal is None or self.edge_step.get(key, 10 ** 9) <= self.reveal
 
 
-def _emit_scope(dot, page, nodes, scope, p, pane, state):
+def _emit_scope(dot, page, nodes, scope, p, pane, state, fold):
     for n in page["nodes"]:
         if n["scope"] == scope:
             _emit_node(dot, n, p, pane, state)
@@ -109,13 +157,28 @@ def _emit_scope(dot, page, nodes, scope, p, pane, state):
         parent = s["path"].rsplit("/", 1)[0] if "/" in s["path"] else ""
         if parent != scope:
             continue
+        if s["index"] in fold.boxes:
+            _emit_box(dot, s, p, state)
+            continue
         with dot.subgraph(name=f"cluster_{s['index']}") as sub:
             extra = (f'<BR/><FONT POINT-SIZE="9" COLOR="{MUTED}">{s["parameters"]:,} parameters</FONT>'
                      if s["parameters"] else "")
             sub.attr(label=f"<<B>{html_text(s['short'])}</B>{extra}>", style="rounded,filled",
                      fillcolor=SCOPE_COLOURS[0], color=SCOPE_COLOURS[1], fontsize="11", labeljust="l",
                      id=f"{p}c{s['index']}")
-            _emit_scope(sub, page, nodes, s["path"], p, pane, state)
+            _emit_scope(sub, page, nodes, s["path"], p, pane, state, fold)
+
+
+def _emit_box(dot, s, p, state):
+    """A folded scope: one box with its name, node and parameter counts."""
+    count = len(s["members"])
+    facts = f"{count} node{'s' if count != 1 else ''}" + (f" · {s['parameters']:,} parameters" if s["parameters"] else "")
+    attrs = {"id": f"{p}box{s['index']}", "fillcolor": "#ede9fe", "color": "#6d28d9", "penwidth": "1.5"}
+    if state.current is not None and state.current in s["members"]:
+        attrs.update(color=CURRENT_COLOUR, penwidth="3")
+    label = (f'<{html_text(s["short"])} (collapsed)<BR/><FONT POINT-SIZE="9" COLOR="{MUTED}">'
+             f'{html_text(facts)}<BR/>click to expand</FONT>>')
+    dot.node(f"box{s['index']}", label=label, _attributes=attrs)
 
 
 def _emit_node(dot, n, p, pane, state):
@@ -176,10 +239,12 @@ def auto_rankdir(page) -> str:
     return "LR" if (max(depth.values(), default=0) + 1) <= AUTO_LR_MAX_RANKS else "TB"
 
 
-def render_svg(diagram: Diagram, names: dict) -> str:
+def render_svg(diagram: Diagram, names: dict, scopes=None) -> str:
     """``diagram`` laid out by Graphviz as inline SVG text: the links Graphviz needs to
     carry element ids are unwrapped (``<g id="a_X"><a>…</a></g>`` becomes ``<g id="X">…``),
-    tooltips show node names instead of DOT ids, and the XML prologue is dropped."""
+    tooltips show node names instead of DOT ids, and the XML prologue is dropped. The box
+    of a folded scope (``f-box3``) gets the class ``folded-box``, ``data-scope`` (the
+    index) and the scope's path (of ``scopes``, the page's list) as its tooltip."""
     svg = diagram.pipe(format="svg").decode("utf-8")
     root = ET.fromstring(svg)
     _unwrap_links(root)
@@ -189,8 +254,14 @@ def render_svg(diagram: Diagram, names: dict) -> str:
         if title is None:
             continue
         match = re.fullmatch(r"[fbs]-n(\d+)", gid)
+        box = re.fullmatch(r"[fbs]-box(\d+)", gid)
         if match:
             title.text = names.get(int(match.group(1)), title.text)
+        elif box:
+            g.set("class", "node folded-box")
+            g.set("data-scope", box.group(1))
+            path = scopes[int(box.group(1))]["path"] if scopes else title.text
+            title.text = f"{path} (collapsed): click to expand"
         elif g.get("class") in ("edge", "cluster", "graph"):
             g.remove(title)
     root.set("class", "pane-svg")
@@ -210,4 +281,4 @@ def _unwrap_links(root):
             parent.set("class", "cell")
 
 
-__all__ = ["build_dot", "render_svg", "auto_rankdir", "PREFIX"]
+__all__ = ["PREFIX", "auto_rankdir", "build_dot", "render_svg"]

@@ -178,6 +178,85 @@ def test_hover_cross_links_and_scopes_collapse(open_page):
     assert tab.inner_text("#counter").startswith("step 2 of 2") and errors == []
 
 
+def pane_size(tab, pane="forward"):
+    return tab.evaluate(f"""() => {{ const b = document.querySelector('#pane-{pane} .pane-svg').viewBox.baseVal;
+        return [b.width, b.height]; }}""")
+
+
+def test_clicking_a_scope_lays_the_graph_out_again_around_its_box(open_page, tmp_path):
+    rng = np.random.default_rng(0)
+    model = ge.nn.Sequential(ge.nn.Dense(784, 16), "sigmoid", ge.nn.Dense(16, 10), seed=0)
+    page = explore(model, rng.random((8, 784)).astype(np.float32), rng.integers(0, 10, 8), loss="cross_entropy")
+    tab, errors = open_page(page, "mlp_fold")
+    nodes = {n["name"]: n for n in page.data["page"]["nodes"]}
+    W, matmul = nodes["sequential/dense_1/W"], nodes["sequential/dense_1/matmul"]
+    sigmoid = nodes["sequential/sigmoid_1/sigmoid"]
+    before = {p: pane_size(tab, p) for p in ("forward", "backward")}
+    tab.click("#f-c1 > text")  # the frame of sequential/dense_1
+    assert tab.evaluate("window.explorer.layout()") == "1"
+    assert tab.query_selector(f"#f-n{W['id']}") is None and tab.query_selector(f"#b-n{W['id']}") is None
+    assert "dense_1 (collapsed)" in tab.text_content("#f-box1")
+    for p in ("forward", "backward"):  # the space of the frame is given back: the layout is smaller
+        (w0, h0), (w1, h1) = before[p], pane_size(tab, p)
+        assert w1 <= w0 and h1 <= h0 and w1 * h1 < 0.85 * w0 * h0, (p, before[p], (w1, h1))
+    # stepping goes on: the box is the current step while a node inside it is computed
+    tab.keyboard.press("Home")
+    for _ in range(matmul["forward_step"]):
+        tab.keyboard.press("ArrowRight")
+    assert tab.inner_text("#counter").startswith(f"step {matmul['forward_step']} of {page.steps}")
+    assert "current" in tab.get_attribute("#f-box1", "class") and "current" in tab.get_attribute("#b-box1", "class")
+    for _ in range(sigmoid["forward_step"] - matmul["forward_step"]):  # on to the sigmoid, outside the box
+        tab.keyboard.press("ArrowRight")
+    assert "current" not in tab.get_attribute("#f-box1", "class")
+    assert "current" in tab.get_attribute(f"#f-n{sigmoid['id']}", "class")
+    assert not hidden(tab, f"f-n{sigmoid['id']}-v")
+    tab.hover("#f-box1")  # the box's partner in the other pane
+    assert "linked" in tab.get_attribute("#b-box1", "class")
+    tab.click(f"#f-n{sigmoid['id']}")
+    assert tab.inner_text("#panel-name") == sigmoid["name"]
+    tab.keyboard.press("End")  # the backward pass: the heat map colours the swapped pane too
+    heat = tab.evaluate(f"document.querySelector('#b-n{sigmoid['id']} > path, #b-n{sigmoid['id']} > polygon').getAttribute('fill')")
+    assert heat == sigmoid["heat"]
+    screenshot(tab, tmp_path, "mlp_folded")
+    # a combination without a layout of its own: the largest one that has one, the rest hidden in place
+    tab.click("#f-c3 > text")  # dense_2 as well
+    assert tab.evaluate("window.explorer.layout()") == "1" and tab.is_visible("#f-box3 rect")
+    tab.click("#f-c2 > text")
+    tab.click("#f-c4 > text")  # every layer folded: that set has a layout
+    assert tab.evaluate("window.explorer.layout()") == "1,2,3,4" and tab.query_selector(".collapsed-box") is None
+    screenshot(tab, tmp_path, "mlp_all_layers_folded")
+    for box in (4, 3, 2, 1):
+        tab.click(f"#f-box{box}")
+    assert tab.evaluate("window.explorer.layout()") == ""  # expanded back: the original layout
+    assert {p: pane_size(tab, p) for p in ("forward", "backward")} == before
+    assert tab.is_visible(f"#f-n{W['id']}") and tab.query_selector("#f-box1") is None
+    tab.click(f"#b-n{W['id']}")
+    assert tab.inner_text("#panel-name") == W["name"]
+    assert numbers(tab.inner_text("#panel-grad [data-stat=mean]")) == pytest.approx(
+        [float(page.run.grad(page.graph.node(W["name"])).mean())], rel=1e-2, abs=1e-6)
+    tab.keyboard.press("ArrowLeft")
+    assert tab.inner_text("#counter").startswith(f"step {page.steps - 1} of")
+    assert errors == []
+
+
+def test_a_page_can_start_with_its_layers_folded(open_page):
+    rng = np.random.default_rng(1)
+    model = ge.nn.Sequential(ge.nn.Dense(4, 3), "tanh", ge.nn.Dense(3, 2), seed=0)
+    page = explore(model, rng.random((5, 4)), rng.integers(0, 2, 5), loss="cross_entropy", collapse=True)
+    tab, errors = open_page(page, "folded_start")
+    assert tab.evaluate("window.explorer.layout()") == "0,4"  # collapse=True: the top-level scopes
+    assert tab.query_selector_all("#pane-forward .folded-box") and tab.query_selector(".collapsed-box") is None
+    scope = {n["id"]: n["scope"] for n in page.data["page"]["nodes"]}
+    inside = max(k for k, step in enumerate(page.data["page"]["steps"], start=1) if scope[step["node"]].startswith("sequential"))
+    tab.keyboard.press("End")
+    for _ in range(page.steps - inside):  # back to the last backward step inside the model
+        tab.keyboard.press("ArrowLeft")
+    assert "current" in tab.get_attribute("#b-box0", "class") and "current" not in tab.get_attribute("#b-box4", "class")
+    tab.click("#f-box0")
+    assert tab.evaluate("window.explorer.layout()") == "4" and tab.is_visible("#f-c0")
+    assert errors == []
+
+
 class HalfExp(ge.Op):
     """e^x whose backward is half what it should be."""
 

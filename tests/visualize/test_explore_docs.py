@@ -24,5 +24,5 @@ def test_explorer_doc_examples_run(tmp_path, monkeypatch, dot_executable):
 def test_explorer_doc_pictures_exist_and_readme_links_the_doc():
     text = DOC.read_text(encoding="utf-8")
     pictures = re.findall(r"\]\((img/[^)]+)\)", text)
-    assert len(pictures) == 3 and all((DOC.parent / p).is_file() for p in pictures)
+    assert len(pictures) == 4 and all((DOC.parent / p).is_file() for p in pictures)
     assert "docs/explorer.md" in (REPO / "README.md").read_text(encoding="utf-8")

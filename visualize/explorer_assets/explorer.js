@@ -39,14 +39,31 @@
   function shownValue(n) { return n.forward_step !== undefined && state.step >= n.forward_step; }
   function shownGrad(n) { return n.backward_step !== undefined && state.step >= n.backward_step; }
 
-  // remember Graphviz's own colours so overlays can be switched off again
-  document.querySelectorAll("svg .node, svg .edge").forEach(function (g) {
-    shapes(g).forEach(function (s) {
-      s.dataset.fill = s.getAttribute("fill") || "";
-      s.dataset.stroke = s.getAttribute("stroke") || "";
+  // ------------------------------------------------------------------ one pane's SVG
+  // Done once for each SVG: the panes' own and every folded layout swapped in later.
+  function setupSvg(svg) {
+    // remember Graphviz's own colours so overlays can be switched off again
+    svg.querySelectorAll(".node, .edge").forEach(function (g) {
+      shapes(g).forEach(function (s) {
+        s.dataset.fill = s.getAttribute("fill") || "";
+        s.dataset.stroke = s.getAttribute("stroke") || "";
+      });
+      g.querySelectorAll("text").forEach(function (t) { t.dataset.fill = t.getAttribute("fill") || ""; });
     });
-    g.querySelectorAll("text").forEach(function (t) { t.dataset.fill = t.getAttribute("fill") || ""; });
-  });
+    // cross-linking: hovering a node or an edge outlines its partner in the other pane
+    svg.querySelectorAll("g.node, g.edge").forEach(function (g) {
+      var m = /^([fb])-(.+)$/.exec(g.id);
+      if (!m) return;
+      var partner = (m[1] === "f" ? "b-" : "f-") + m[2];
+      g.addEventListener("mouseenter", function () { setClass(g, "linked", true); setClass($(partner), "linked", true); });
+      g.addEventListener("mouseleave", function () { setClass(g, "linked", false); setClass($(partner), "linked", false); });
+    });
+  }
+  function fitSvg(svg) {  // a diagram that would shrink below 70 % to fit its pane keeps its natural size (and scrolls)
+    var box = svg.closest(".scroll");
+    if (box) setClass(svg, "natural", box.clientWidth / svg.width.baseVal.value < 0.7);
+  }
+  function paneSvg(p) { return document.querySelector("#pane-" + (p === "f" ? "forward" : "backward") + " .pane-svg"); }
 
   // ------------------------------------------------------------------ stepping
   function render() {
@@ -127,9 +144,15 @@
     g.appendChild(b);
   }
 
+  function drawnAs(p, id) {  // the node's group, or the box of the folded scope it is drawn in
+    var g = $(p + "-n" + id);
+    if (g) return g;
+    var scope = PAGE.scopes.filter(function (s) { return layout.folded[s.index] && s.members.indexOf(id) >= 0; })[0];
+    return scope ? $(p + "-box" + scope.index) : null;
+  }
   function reveal(id) {  // scroll each pane (not the page) so that the node is in view
     forEachPane(function (p) {
-      var g = $(p + "-n" + id), box = g && g.closest(".scroll");
+      var g = drawnAs(p, id), box = g && g.closest(".scroll");
       if (!g || !box || g.classList.contains("hidden-by-scope")) return;
       var r = g.getBoundingClientRect(), b = box.getBoundingClientRect();
       if (r.left < b.left || r.right > b.right) box.scrollLeft += (r.left + r.right) / 2 - (b.left + b.right) / 2;
@@ -303,7 +326,7 @@
   document.addEventListener("click", function (ev) {
     var link = ev.target.closest("[data-edge-link]");
     if (link) { ev.preventDefault(); showPanel({ kind: "edge", id: link.getAttribute("data-edge-link") }); return; }
-    var box = ev.target.closest(".collapsed-box");
+    var box = ev.target.closest(".collapsed-box, .folded-box");
     if (box) { toggleScope(parseInt(box.getAttribute("data-scope"), 10)); return; }
     var g = ev.target.closest("svg g.node, svg g.edge, svg g.cluster");
     if (!g) return;
@@ -314,11 +337,7 @@
     else if (m[1] === "c") toggleScope(parseInt(m[2], 10));
   });
 
-  // a diagram that would shrink below 70 % to fit its pane keeps its natural size (and scrolls)
-  document.querySelectorAll(".pane").forEach(function (pane) {
-    var svg = pane.querySelector(".pane-svg"), box = pane.querySelector(".scroll");
-    if (svg && box && box.clientWidth / svg.width.baseVal.value < 0.7) svg.classList.add("natural");
-  });
+  forEachPane(function (p) { var svg = paneSvg(p); if (svg) { setupSvg(svg); fitSvg(svg); } });
   document.querySelectorAll(".pane h2").forEach(function (h) {
     h.title = "click: switch between fitting the pane and the diagram's natural size";
     h.addEventListener("click", function () {
@@ -326,30 +345,72 @@
     });
   });
 
-  // ------------------------------------------------------------------ cross-linking
-  document.querySelectorAll("svg g.node, svg g.edge").forEach(function (g) {
-    var m = /^([fb])-(.+)$/.exec(g.id);
-    if (!m) return;
-    var partner = (m[1] === "f" ? "b-" : "f-") + m[2];
-    g.addEventListener("mouseenter", function () { setClass(g, "linked", true); setClass($(partner), "linked", true); });
-    g.addEventListener("mouseleave", function () { setClass(g, "linked", false); setClass($(partner), "linked", false); });
-  });
-
   // ------------------------------------------------------------------ scopes
+  // A folded set with a layout of its own (a <template data-folded>) swaps both panes'
+  // SVGs, so the graph closes up around the box; the scopes folded beyond the largest
+  // such set are hidden in place instead, under a box the size of their frame.
+  var layouts = { "": {} };  // folded key -> pane -> its SVG (built once, kept)
+  forEachPane(function (p) { layouts[""][p] = paneSvg(p); });
+  var templates = {};
+  document.querySelectorAll("#folded-layouts template[data-folded]").forEach(function (t) {
+    var key = t.getAttribute("data-folded");
+    (templates[key] = templates[key] || {})[t.getAttribute("data-pane")] = t;
+  });
+  var layout = { key: "", folded: {} };
+  function insideFolded(scope, folded) {
+    return PAGE.scopes.some(function (other) {
+      return folded[other.index] && other.index !== scope.index && scope.path.indexOf(other.path + "/") === 0;
+    });
+  }
+  function chooseLayout() {  // the largest folded set with a layout, of the outermost scopes folded now
+    var wanted = PAGE.scopes.filter(function (s) { return state.collapsed[s.index] && !insideFolded(s, state.collapsed); })
+      .map(function (s) { return s.index; });
+    var best = "", size = 0;
+    Object.keys(templates).forEach(function (key) {
+      var set = key.split(",").map(Number);
+      var within = set.every(function (i) { return wanted.indexOf(i) >= 0; });
+      if (within && (set.length > size || (set.length === size && key < best))) { best = key; size = set.length; }
+    });
+    return best;
+  }
+  function useLayout(key) {
+    if (key === layout.key) return;
+    forEachPane(function (p) {
+      var old = paneSvg(p);
+      if (!old) return;
+      layouts[key] = layouts[key] || {};
+      var svg = layouts[key][p];
+      if (!svg && templates[key] && templates[key][p]) {
+        svg = document.importNode(templates[key][p].content, true).querySelector("svg");
+        setupSvg(svg);
+        layouts[key][p] = svg;
+      }
+      if (!svg) return;
+      old.querySelectorAll(".linked").forEach(function (g) { g.classList.remove("linked"); });
+      old.parentNode.replaceChild(svg, old);
+      fitSvg(svg);
+    });
+    layout.key = key;
+    layout.folded = {};
+    if (key) key.split(",").forEach(function (i) { layout.folded[i] = true; });
+  }
   function toggleScope(index) {
     var scope = PAGE.scopes[index];
     if (!scope) return;
     var on = !state.collapsed[index];
     if (on) state.collapsed[index] = true; else delete state.collapsed[index];
     applyScopes();
+    applyCheck();
     render();
   }
   function applyScopes() {
     var hidden = {};
+    useLayout(chooseLayout());
     document.querySelectorAll(".hidden-by-scope").forEach(function (e) { e.classList.remove("hidden-by-scope"); });
     document.querySelectorAll(".collapsed-box").forEach(function (e) { e.remove(); });
     PAGE.scopes.forEach(function (scope) {
       if (!state.collapsed[scope.index]) return;
+      if (layout.folded[scope.index] || insideFolded(scope, layout.folded)) return;  // folded in the layout itself
       var parentFolded = PAGE.scopes.some(function (other) {
         return state.collapsed[other.index] && other.index !== scope.index && scope.path.indexOf(other.path + "/") === 0;
       });
@@ -383,7 +444,7 @@
     });
   }
   function markCollapsedCurrent(current) {
-    document.querySelectorAll(".collapsed-box").forEach(function (g) {
+    document.querySelectorAll(".collapsed-box, .folded-box").forEach(function (g) {
       var scope = PAGE.scopes[parseInt(g.getAttribute("data-scope"), 10)];
       setClass(g, "current", current && scope.members.indexOf(current.node) >= 0);
     });
@@ -501,5 +562,6 @@
   applyScopes();
   applyCheck();
   go(DATA.options.start === "end" ? total : 0);
-  window.explorer = { go: go, state: state, data: DATA, total: total, select: showPanel };
+  window.explorer = { go: go, state: state, data: DATA, total: total, select: showPanel, toggleScope: toggleScope,
+    layout: function () { return layout.key; } };
 })();
