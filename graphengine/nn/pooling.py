@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .module import Module, ModuleError
+from .layers import _noise_seed, _seed_argument
+from .module import Module, ModuleError, portable_config
 
 
 def _sizes(value, n, what, layer, minimum, optional=False):
@@ -235,13 +236,15 @@ class Dropout2d(Module):
     is zeroed as a whole with probability ``p`` and the others scaled by 1/(1-p); the
     evaluation path adds no node. Neighbouring pixels of a feature map are strongly
     correlated, so dropping single pixels (``Dropout``) regularizes a CNN little; dropping
-    whole maps does. The training path is ``ge.ops.dropout2d``, a fresh mask at every run.
+    whole maps does. The training path is ``ge.ops.dropout2d``; its masks are seeded as
+    :class:`Dropout`'s are (``seed=``, else the model's or ``fit``'s seed and the layer's
+    path; another mask at every training step, the same ones in two seeded runs).
     """
 
     mode_dependent = True
 
-    def __init__(self, p: float = 0.5, *, name=None):
-        super().__init__(name=name)
+    def __init__(self, p: float = 0.5, *, seed=None, name=None):
+        super().__init__(name=name, seed=_seed_argument("Dropout2d", seed))
         try:
             p = float(p)
         except (TypeError, ValueError):
@@ -251,7 +254,7 @@ class Dropout2d(Module):
         self.p = p
 
     def get_config(self) -> dict:
-        return {"p": self.p, "name": self.name}
+        return portable_config({"p": self.p, "name": self.name}, seed=self.seed)
 
     @property
     def default_name(self) -> str:
@@ -262,7 +265,7 @@ class Dropout2d(Module):
 
         if not self.training or self.p == 0.0:
             return x
-        return ge.ops.dropout2d(x, p=self.p, training=True)
+        return ge.ops.dropout2d(x, p=self.p, training=True, seed=_noise_seed(self))
 
     def expected_param_shapes(self):
         return {}

@@ -40,7 +40,7 @@ import numpy as np
 
 import graphengine as ge
 from graphengine import AttributeSpecError, DtypeError, ShapeError
-from graphengine.plugins.regularizers.noise import UNIFORM_DTYPE, _Generators, check_seed, keep_mask
+from graphengine.plugins.regularizers.noise import UNIFORM_DTYPE, _Generators, _step_seed, check_seed, keep_mask
 
 Ints = int | tuple[int, ...]  # attribute annotation: one size for every spatial axis, or one per axis
 
@@ -528,7 +528,7 @@ class Dropout2d(ge.Op):
         if seed is None:
             keep = self._generators.get(xp).random(shape, dtype=UNIFORM_DTYPE) >= p
         else:
-            keep = keep_mask(shape, p, seed, xp)
+            keep = keep_mask(shape, p, _step_seed(seed), xp)
         mask = keep.astype(dtype)
         mask *= dtype.type(1.0 / (1.0 - p))
         return mask

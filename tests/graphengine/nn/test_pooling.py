@@ -120,3 +120,19 @@ def test_fit_trains_through_pooling_and_dropout2d():
                               batch_size=16, seed=0, progress=False)
     assert np.isfinite(history["loss"]).all() and history["loss"][-1] < history["loss"][0]
     assert history.trainer.evaluate(X, y)["accuracy"] > 0.6  # above chance: the gradients flow
+
+
+def test_dropout2d_training_is_reproducible_with_a_seed():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(32, 2, 4, 4))
+    y = rng.integers(0, 2, size=32)
+
+    def train():
+        model = ge.nn.Sequential(ge.nn.Dropout2d(0.5), ge.nn.Flatten(), ge.nn.Dense(32, 2, dtype="float64"), seed=0)
+        history = ge.training.fit(model, X, y, epochs=2, batch_size=8, dtype="float64", progress=False, seed=0)
+        return history["loss"], [p.value.copy() for p in model.graph.params()]
+
+    (loss_a, weights_a), (loss_b, weights_b) = train(), train()
+    assert loss_a == loss_b and all(np.array_equal(a, b) for a, b in zip(weights_a, weights_b))
+    layer = ge.nn.Dropout2d(0.3, seed=7)
+    assert type(layer).from_config(layer.get_config()).seed == 7
