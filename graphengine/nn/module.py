@@ -635,9 +635,12 @@ class Module:
                 if metrics is None:
                     metrics = self.training_config.get("metrics")
             else:
+                why = ("it was trained with a loss given as a Python function, which a model file does not hold"
+                       if self.training_config is not None else
+                       "this model was not trained by fit (and not loaded from a file that names its loss)")
                 raise ModuleError(
-                    f"{where}: this model was not trained by fit (and not loaded from a file that names its loss), so "
-                    "evaluate does not know the loss: pass loss=, e.g. model.evaluate(X, y, loss='cross_entropy')")
+                    f"{where}: {why}, so evaluate does not know the loss: pass loss=, e.g. model.evaluate(X, y, "
+                    "loss='cross_entropy') for class labels, loss='mse' for regression targets, or your function")
         if isinstance(loss, str):
             from .loss_names import check_loss_name
 

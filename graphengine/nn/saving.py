@@ -35,6 +35,7 @@ import json
 import math
 import os
 import sys
+import warnings
 import zipfile
 
 import numpy as np
@@ -184,6 +185,12 @@ def _training_document(model):
         return model.training_config
     loss = trainer.loss_spec if isinstance(getattr(trainer, "loss_spec", None), str) else None
     metrics = [name for name, _ in getattr(trainer, "metrics", []) if name in METRICS]
+    dropped = ([f"the loss {getattr(trainer.loss_spec, '__name__', 'function')}"] if loss is None else []) + \
+        [f"the metric {name}" for name, _ in getattr(trainer, "metrics", []) if name not in METRICS]
+    if dropped:
+        warnings.warn(f"model.save keeps the weights and optimizer state but not {' and '.join(dropped)} (Python "
+                      "functions are never written to a file): after ge.nn.load, pass them again to evaluate or "
+                      "fit (loss=, metrics=)", UserWarning, stacklevel=3)
     return {"loss": loss, "metrics": metrics}
 
 

@@ -286,3 +286,22 @@ def test_a_non_finite_hyper_parameter_is_named_and_nothing_is_written(tmp_path, 
     assert open(path, "rb").read() == kept  # the old file is untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.genn"]
     model.save(tmp_path / "bare.genn", include_optimizer=False)  # the way out the message names
+
+
+def test_a_loss_given_as_a_function_is_not_saved_and_save_and_evaluate_say_so(tmp_path):
+    X, y = ge.data.two_moons(64, seed=0)
+    X = X.astype(np.float32)
+    targets = y.astype(np.float32).reshape(-1, 1)
+
+    def my_loss(prediction, target):
+        return ge.ops.mse(prediction, target)
+
+    model = ge.nn.Sequential(ge.nn.Dense(2, 1), seed=0)
+    ge.training.fit(model, X, targets, loss=my_loss, epochs=1, progress=False)
+    with pytest.warns(UserWarning, match="not the loss my_loss"):
+        model.save(tmp_path / "m.genn")
+    loaded = ge.nn.load(tmp_path / "m.genn")
+    with pytest.raises(ge.nn.ModuleError, match="trained with a loss given as a Python function.* loss='mse' for "
+                                                "regression"):
+        loaded.evaluate(X, targets)
+    assert set(loaded.evaluate(X, targets, loss="mse")) >= {"loss"}
