@@ -17,8 +17,9 @@ JOBS = pathlib.Path(__file__).resolve().parent / "jobs"
 def _moons_fit(**kw):
     X, y = ge.data.two_moons(160, noise=0.1, seed=0)
     model = ge.nn.Sequential(ge.nn.Dense(2, 8), "tanh", ge.nn.Dense(8, 2), seed=0)
-    return ge.training.fit(model, X, y, optimizer="adam", lr=0.03, epochs=2, batch_size=16, validation_split=0.25,
-                           seed=0, progress=False, clip_norm=1.0, **kw)
+    sizes = {} if "global_batch_size" in kw else {"batch_size": 16}
+    return ge.training.fit(model, X, y, optimizer="adam", lr=0.03, epochs=2, validation_split=0.25,
+                           seed=0, progress=False, clip_norm=1.0, **sizes, **kw)
 
 
 def test_fit_with_a_one_process_comm_is_plain_fit():
