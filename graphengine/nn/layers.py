@@ -19,7 +19,7 @@ import zlib
 import numpy as np
 
 from ..node import Node
-from .module import _CALL_STACK, Module, ModuleError, portable_config
+from .module import Module, ModuleError, nearest_seed, portable_config
 
 
 def _positive_int(value, what):
@@ -219,19 +219,12 @@ def _noise_seed(layer) -> int | None:
     one ``fit(seed=)`` gives a model that has none) and the layer's path below that
     module, and the number of the call (a layer called twice draws two masks). None when
     no module has a seed: the op then draws a fresh mask at every run."""
-    chain = [m for m, _ in _CALL_STACK]  # outermost first, ending with the layer
-    seed, rel = None, []
-    for m in reversed(chain):
-        if m.seed is not None:
-            seed = m.seed
-            break
-        rel.append(m._assigned_name or "")
+    seed, rel = nearest_seed()
     if seed is None:
         return None
     if isinstance(seed, np.random.Generator):
         seed = int(seed.integers(2**32))
-    key = "/".join(reversed(rel))
-    entropy = [int(seed), zlib.crc32(key.encode()), layer.calls]
+    entropy = [int(seed), zlib.crc32("/".join(rel).encode()), layer.calls]
     return int(np.random.SeedSequence(entropy).generate_state(1, np.uint32)[0])
 
 

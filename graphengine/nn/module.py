@@ -117,6 +117,18 @@ def _spend_budget(where, shape, dtype):
     left[0] -= nbytes
 
 
+def nearest_seed() -> tuple:
+    """(seed, path) for the module being built (the last on the call stack): the seed of the
+    nearest module calling it that has one (itself included; None if none has), and the
+    names of the modules below that one, outermost first, down to the module itself."""
+    rel = []
+    for module, _ in reversed(_CALL_STACK):
+        if module.seed is not None:
+            return module.seed, rel[::-1]
+        rel.append(module._assigned_name or "")
+    return None, rel[::-1]
+
+
 class _Build:
     """What one module call changes, so that a call that raises can undo all of it: the
     graph's nodes and name counters (a graph transaction), ge.nn's records of the graph,
@@ -404,20 +416,13 @@ class Module:
     # -- parameters and state ------------------------------------------------------------
     def _init_rng(self):
         if self._rng is None:
-            seed, rel = None, []
-            chain = [m for m, _ in _CALL_STACK]  # ancestors, outermost first, ending with self
-            for m in reversed(chain):
-                if m.seed is not None:
-                    seed = m.seed
-                    break
-                rel.append(m._assigned_name or "")
+            seed, rel = nearest_seed()
             if seed is None:
                 self._rng = np.random.default_rng()
             elif isinstance(seed, np.random.Generator):
                 self._rng = seed if not rel else np.random.default_rng(seed.integers(2**63))
             else:
-                key = "/".join(reversed(rel))
-                self._rng = np.random.default_rng([int(seed), zlib.crc32(key.encode())])
+                self._rng = np.random.default_rng([int(seed), zlib.crc32("/".join(rel).encode())])
         return self._rng
 
     def add_param(self, name: str, shape, init="xavier_uniform", dtype="float32") -> Node:
