@@ -45,13 +45,16 @@ Training again: ``fit`` on a model that ``fit`` trained before continues with it
 the data generator where it stopped. Arguments that change the loss, metrics,
 regularization or clipping make a new trainer on the same forward path (the model's input
 node and output): only the new loss parts are added to the graph.
+Beside this module: :mod:`.arguments` (the keywords ``fit`` takes and the check that
+refuses unknown ones), :mod:`.targets` (targets as the ``y`` input takes them, and the
+errors about them), :mod:`.fit_again` (continuing with ``model.trainer`` or not),
+:mod:`.graph_names` (free names for the nodes added), :mod:`.errors` (``TrainingError``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
 import math
 import time
 
@@ -59,103 +62,26 @@ import networkx as nx
 import numpy as np
 
 from ..clipping import clip_grad_norm, clip_grad_value
-from ..errors import GraphEngineError, did_you_mean
 from ..graph import Graph
 from ..node import INPUT, Node
 from ..optimizer import Optimizer
 from ..regularization import add_penalty_gradients, apply_after_step
-from ..regularizer import Regularizer
 from ..training_step import compile_step
 from ..distributed.training import DataParallel
+from . import targets
+from .arguments import FIT_ARGUMENTS, UnknownArgumentError, check_keywords, is_dtype, make_regularizers, own_keywords
 from .callbacks import CallbackList, ModelCheckpoint
+from .errors import TrainingError
+from .fit_again import continuing_changes, loaded_training, set_hyper
+from .graph_names import free_name, free_scope, unique_nodes
 from .history import History
 from .metrics import resolve_metric, to_numpy
 from .noise_step import noise_step
 from .progress import make_progress
-
-CLASS_LOSSES = ("cross_entropy", "nll", "hinge")
-ELEMENT_LOSSES = ("binary_cross_entropy", "binary_cross_entropy_with_logits", "mse", "mae")
+from .targets import CLASS_LOSSES, ELEMENT_LOSSES
 
 
 DEFAULT_BATCH_SIZE = 32  # examples per step (per rank with comm=), where neither batch size is given
-
-
-class TrainingError(GraphEngineError, ValueError):
-    """Training cannot start or continue: data that does not fit the model, bad options."""
-
-
-class UnknownArgumentError(TrainingError, TypeError):
-    """``fit`` or ``Trainer`` got a keyword that is neither one of theirs nor a
-    hyper-parameter of the optimizer (``fit(epoch=3)``)."""
-
-
-def _optimizer_hyper_names(spec):
-    """The hyper-parameter names the optimizer ``spec`` takes as keywords, or None when
-    ``spec`` takes none (an Optimizer instance or a function ``params -> optimizer``)."""
-    if isinstance(spec, str):
-        import graphengine as ge
-
-        return sorted(getattr(ge.optimizers.get(spec), "defaults", {}))  # unknown names raise, with suggestions
-    if isinstance(spec, type) and issubclass(spec, Optimizer):
-        return sorted(spec.defaults)
-    return None
-
-
-def check_keywords(where: str, own: list, optimizer, options: dict) -> None:
-    """Refuse each key of ``options`` (the extra keywords of ``where``) that is not a
-    hyper-parameter of ``optimizer``, with a "did you mean" on ``where``'s own keywords
-    and the optimizer's hyper-parameters; before the optimizer is made."""
-    if not options:
-        return
-    hyper = _optimizer_hyper_names(optimizer)
-    for key in options:
-        if hyper is not None and key in hyper:
-            continue
-        hint = did_you_mean(key, list(own) + list(hyper or ()))
-        if hyper is None:
-            what = (f"extra keywords are optimizer hyper-parameters, but the optimizer given "
-                    f"({type(optimizer).__name__}) is already made: set its hyper-parameters where you make it")
-        else:
-            name = optimizer if isinstance(optimizer, str) else (getattr(optimizer, "name", "") or optimizer.__name__)
-            what = (f"extra keywords are hyper-parameters of the optimizer {name!r}, which takes "
-                    f"{', '.join(hyper) or 'none'}")
-        raise UnknownArgumentError(
-            f"{where} got an unknown keyword argument {key!r}.{hint} Its own keywords: {', '.join(own)}; {what}."
-        )
-
-
-def _own_keywords(function) -> list:
-    return [p.name for p in inspect.signature(function).parameters.values()
-            if p.kind == p.KEYWORD_ONLY]
-
-
-def _free_name(graph, base: str) -> str:
-    if base not in graph:
-        return base
-    k = 2
-    while f"{base}_{k}" in graph:
-        k += 1
-    return f"{base}_{k}"
-
-
-def _whole_labels(Y):
-    """``(low, high)`` when the targets ``Y`` are all whole numbers (class labels stored as
-    floats), else ``(None, an example value that is not)``."""
-    values = np.asarray(Y)
-    if values.dtype.kind in "iub":
-        return (int(values.min()), int(values.max())) if values.size else (0, 0)
-    finite = values[np.isfinite(values)]
-    if finite.size == values.size and finite.size and np.array_equal(finite, np.round(finite)):
-        return int(finite.min()), int(finite.max())
-    bad = values[~np.isfinite(values) | (values != np.round(values))]
-    return None, (float(bad.ravel()[0]) if bad.size else None)
-
-
-def _labels_text(Y) -> str:
-    low, high = _whole_labels(Y)
-    if low is not None:
-        return f"they are whole numbers ({low} to {high}), so y.astype(int) keeps every value. "
-    return f"they are not whole numbers (e.g. {high:g}), so they are not class labels. "
 
 
 def _as_float(X, dtype, what):
@@ -190,7 +116,7 @@ class Trainer:
                  eval_output=None, dtype="float32", seed=None, **optimizer_options):
         from ..nn.module import Module
 
-        check_keywords("Trainer()", _own_keywords(Trainer.__init__), optimizer, optimizer_options)
+        check_keywords("Trainer()", own_keywords(Trainer.__init__), optimizer, optimizer_options)
         if not isinstance(model, (Module, Node)):
             raise TrainingError(
                 f"Trainer takes a ge.nn.Module or the output node of a graph, got {type(model).__name__}"
@@ -206,7 +132,7 @@ class Trainer:
         # the arguments fit compares when the model is trained again (see fit)
         self._settings = {"loss": loss, "regularizers": regularizers, "l2": l2, "l1": l1, "regularize": regularize,
                           "clip_norm": clip_norm, "clip_value": clip_value, "lr_schedule": lr_schedule, "x": x,
-                          "eval_output": eval_output, "dtype": np.dtype(dtype).name if _is_dtype(dtype) else dtype,
+                          "eval_output": eval_output, "dtype": np.dtype(dtype).name if is_dtype(dtype) else dtype,
                           "metrics": metrics}
         self._x_arg = x
         self._eval_output_arg = eval_output
@@ -227,7 +153,7 @@ class Trainer:
         names = [n for n, _ in self.metrics]
         if len(set(names)) != len(names) or "loss" in names:
             raise TrainingError(f"metric names must be unique and not 'loss': {names}")
-        self.regularizers = _make_regularizers(regularizers, l2, l1)
+        self.regularizers = make_regularizers(regularizers, l2, l1)
         self.regularize = regularize
         # bad thresholds are refused now (ClipError), not at the first step
         if clip_norm is not None:
@@ -289,10 +215,10 @@ class Trainer:
         with self._all_or_nothing(graph):
             if not model.built and model.seed is None and self.seed is not None:
                 model.seed = self.seed
-            x = graph.input(_free_name(graph, "x"), shape=(None,) + tuple(X.shape[1:]), dtype=self.dtype)
+            x = graph.input(free_name(graph, "x"), shape=(None,) + tuple(X.shape[1:]), dtype=self.dtype)
             output = model(x, training=True)
             if model.is_mode_dependent:
-                with graph.scope(_free_scope(graph, "eval")):
+                with graph.scope(free_scope(graph, "eval")):
                     eval_output = model(x, training=False)
             else:
                 eval_output = output
@@ -364,14 +290,14 @@ class Trainer:
         if reuse_y is not None and tuple(reuse_y.shape or ()) == tuple(y_shape or ()) and reuse_y.dtype == y_dtype:
             y = reuse_y  # the same targets as the earlier trainer's: one input y in the graph
         else:
-            y = graph.input(_free_name(graph, "y"), shape=y_shape, dtype=y_dtype)
+            y = graph.input(free_name(graph, "y"), shape=y_shape, dtype=y_dtype)
         self.y = y
-        with graph.scope(_free_scope(graph, "loss")):
+        with graph.scope(free_scope(graph, "loss")):
             self.loss_node = self._loss(output, y)
         if eval_output is output:
             self.eval_loss_node = self.loss_node
         else:
-            with graph.scope(_free_scope(graph, "eval_loss")):
+            with graph.scope(free_scope(graph, "eval_loss")):
                 self.eval_loss_node = self._loss(eval_output, y)
         needed = nx.ancestors(graph.nx, self.loss_node.id)
         self.params = [p for p in graph.params() if p.id in needed]
@@ -388,8 +314,8 @@ class Trainer:
         # state updates (BatchNorm running statistics) of the layers on the training path
         self.updates = [u for u in graph_state_updates(graph) if all(n.id in needed for n in u.nodes)]
         update_nodes = [n for u in self.updates for n in u.nodes]
-        self._train_fetch = _unique_nodes([self.loss_node] + ([output] if self.metrics else []) + update_nodes)
-        self._eval_fetch = _unique_nodes([self.eval_loss_node, eval_output])
+        self._train_fetch = unique_nodes([self.loss_node] + ([output] if self.metrics else []) + update_nodes)
+        self._eval_fetch = unique_nodes([self.eval_loss_node, eval_output])
         self.optimizer = self._make_optimizer(ge)
         self._compiled_step = self._compile_step()
         if self.lr_schedule_factory is not None:
@@ -419,79 +345,16 @@ class Trainer:
                             f"function params -> optimizer; got {type(spec).__name__}")
 
     def _target_spec(self, Y):
-        out = self.output
-        loss = self.loss_spec
-        if isinstance(loss, str) and loss in CLASS_LOSSES:
-            if Y.ndim == 1:
-                if Y.dtype.kind not in "iub":
-                    low, high = _whole_labels(Y)
-                    head = (f"loss {loss!r} with targets of shape {Y.shape} and dtype {Y.dtype}: 1-d targets are class "
-                            f"indices and must be integers, got {Y.dtype}. ")
-                    if low is not None:
-                        raise TrainingError(head + f"They are whole numbers ({low} to {high}): pass y.astype(int), "
-                                                   "which keeps every value.")
-                    raise TrainingError(
-                        head + f"They are not whole numbers (e.g. {high:g}), so they are not class labels: for values "
-                        f"to predict, use loss='mse' or 'mae' with targets shaped like the model output "
-                        f"{out.shape} (e.g. a model ending in 1 unit for one value per example).")
-                return (None,), np.dtype(np.int64)
-            return (None,) + tuple(Y.shape[1:]), self.dtype
-        if isinstance(loss, str):
-            return (None,) + tuple(out.shape[1:]) if out.shape is not None else None, self.dtype
-        dtype = np.dtype(np.int64) if Y.dtype.kind in "iub" else self.dtype
-        return (None,) + tuple(Y.shape[1:]), dtype
+        return targets.target_spec(self, Y)
 
     def prepare_targets(self, Y) -> np.ndarray:
         """Targets as the ``y`` input takes them (integer labels for class losses; for
         element-wise losses, reshaped to the output, and one-hot when the output has
         several units and the labels are integers)."""
-        Y = np.asarray(Y)
-        node = self.y
-        if node.dtype is not None and node.dtype.kind == "i":
-            if Y.dtype.kind not in "iub":
-                raise TrainingError(
-                    f"targets of shape {Y.shape} and dtype {Y.dtype} for loss {self.loss_node.name!r} "
-                    f"({self.loss_name}) must be integer class labels, as those the model was built with; "
-                    + _labels_text(Y) + "Pass class indices as an int array of shape (N,), e.g. y.astype(int)"
-                )
-            return Y.astype(np.int64, copy=False)
-        shape = node.shape
-        if shape is not None and len(shape) >= 2 and shape[-1] is not None and shape[-1] > 1 \
-                and Y.ndim == 1 and Y.dtype.kind in "iub":
-            from ..data.utils import one_hot
-
-            return one_hot(Y, shape[-1], dtype=self.dtype)
-        if shape is not None and all(d is not None for d in shape[1:]):
-            per = int(np.prod(shape[1:], dtype=np.int64))
-            if Y.ndim == 0 or Y.size != Y.shape[0] * per:
-                raise TrainingError(self._misfit_message(Y, shape, per))
-            Y = Y.reshape((Y.shape[0],) + tuple(shape[1:]))
-        return Y.astype(self.dtype, copy=False)
+        return targets.prepare_targets(self, Y)
 
     def _misfit_message(self, Y, shape, per):
-        """Why targets ``Y`` cannot be compared with the output by an element-wise loss, and the fix."""
-        loss = f"loss {self.loss_name!r}" + (f" (node {self.loss_node.name!r})" if getattr(self, "loss_node", None)
-                                              is not None else "")
-        n = Y.shape[0] if Y.ndim else 0
-        each = Y.size // n if n else Y.size
-        head = (f"{loss} compares the model output (shape {self.output.shape}, {per} value{'s' if per != 1 else ''} "
-                f"per example) with the targets element by element, but the targets have shape {Y.shape} "
-                f"({each} value{'s' if each != 1 else ''} per example, dtype {Y.dtype}). ")
-        if Y.ndim == 1 and per > 1:
-            low, high = _whole_labels(Y)
-            if low is not None:
-                return head + (
-                    f"If they are class labels (they are whole numbers, {low} to {high}): pass them as ints "
-                    f"(y.astype(int)) and {self.loss_name} gets them one-hot encoded to (N, {per}), or use "
-                    "loss='cross_entropy' with int labels of shape (N,). If they are one value to predict per "
-                    "example, end the model with 1 unit (e.g. Dense(..., 1)).")
-            return head + (
-                f"They are not whole numbers (e.g. {high:g}), so not class labels: for one value to predict per "
-                f"example, end the model with 1 unit (e.g. Dense(..., 1)); for {per} values per example, pass "
-                f"targets of shape (N, {per}).")
-        return head + (f"Reshape the targets to (N, {', '.join(str(d) for d in shape[1:])}), one per output value "
-                       "(y.reshape(len(y), -1) when they hold that many values), or change the model's last layer "
-                       f"to {each} output value{'s' if each != 1 else ''}.")
+        return targets.misfit_message(self, Y, shape, per)
 
     def _loss(self, output, y):
         import graphengine as ge
@@ -862,71 +725,6 @@ class Trainer:
         return f"<Trainer of {what}: loss={self.loss_name}, optimizer={getattr(self.optimizer, 'name', self.optimizer_spec)}, {state}>"
 
 
-def _free_scope(graph, base: str) -> str:
-    prefix = graph.current_scope + "/" if graph.current_scope else ""
-    used = {n.name[len(prefix):].split("/", 1)[0] for n in graph.nodes()
-            if n.name.startswith(prefix) and "/" in n.name[len(prefix):]}
-    if base not in used and base not in graph:
-        return base
-    k = 2
-    while f"{base}_{k}" in used:
-        k += 1
-    return f"{base}_{k}"
-
-
-def _unique_nodes(nodes):
-    out, seen = [], set()
-    for n in nodes:
-        if n.id not in seen:
-            seen.add(n.id)
-            out.append(n)
-    return out
-
-
-def _make_regularizers(regularizers, l2, l1) -> list:
-    import graphengine as ge
-
-    out = []
-    if regularizers is None:
-        items = []
-    elif isinstance(regularizers, dict):
-        items = list(regularizers.items())
-    elif isinstance(regularizers, (Regularizer, str)):
-        items = [regularizers]
-    else:
-        items = list(regularizers)
-    for item in items:
-        if isinstance(item, Regularizer):
-            out.append(item)
-        elif isinstance(item, str):
-            out.append(ge.regularizers.create(item))
-        elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
-            name, strength = item
-            out.append(ge.regularizers.create(name, strength=strength))
-        else:
-            raise TrainingError(
-                f"regularizers are ge.Regularizer instances, names, or {{name: strength}}; got {item!r}"
-            )
-    for name, strength in (("l2", l2), ("l1", l1)):
-        if strength:
-            out.append(ge.regularizers.create(name, strength=strength))
-    return out
-
-
-FIT_ARGUMENTS = ("loss", "optimizer", "lr", "metrics", "regularizers", "l2", "l1", "regularize", "clip_norm",
-                 "clip_value", "lr_schedule", "dtype", "epochs", "batch_size", "validation_split", "validation_data",
-                 "shuffle", "seed", "callbacks", "augment", "progress", "verbose", "eval_batch_size", "initial_epoch",
-                 "resume_from", "comm", "global_batch_size")
-
-
-def _is_dtype(value) -> bool:
-    try:
-        np.dtype(value)
-    except TypeError:
-        return False
-    return True
-
-
 def trainer_of(model):
     """The built trainer whose forward path ``fit`` reuses for the ``ge.nn`` model ``model``
     (``model.trainer``, built on the model's graph by a call of the model), or None."""
@@ -940,72 +738,6 @@ def trainer_of(model):
     if not model.built or trainer.graph is not model.graph:
         return None
     return trainer
-
-
-def _loaded_training(model) -> dict:
-    """What ``ge.nn.load`` restored for a model not trained in this session: ``loss`` and
-    ``metrics`` (its ``training_config``) and ``optimizer`` (``model.optimizer``), those present."""
-    from ..nn.module import Module
-
-    if not isinstance(model, Module):
-        return {}
-    out = {}
-    config = getattr(model, "training_config", None)
-    if isinstance(config, dict):
-        out.update({k: config[k] for k in ("loss", "metrics") if config.get(k) is not None})
-    optimizer = getattr(model, "optimizer", None)
-    if isinstance(optimizer, Optimizer):
-        out["optimizer"] = optimizer
-    return out
-
-
-def _same(a, b) -> bool:
-    if a is b:
-        return True
-    try:
-        return bool(a == b)
-    except (TypeError, ValueError):  # arrays, objects without a plain ==: only the same object counts
-        return False
-
-
-def _continuing_changes(previous, given: dict) -> list:
-    """The names of the arguments in ``given`` (those not None) that differ from what
-    ``previous`` was made with."""
-    changed = []
-    for key, value in given.items():
-        if value is None:
-            continue
-        old = previous._settings.get(key)
-        if key == "dtype":
-            value = np.dtype(value).name if _is_dtype(value) else value
-        if key == "metrics":
-            names = [resolve_metric(m, 0.0 if previous.loss_spec == "binary_cross_entropy_with_logits" else 0.5)[0]
-                     for m in value]
-            if names != [n for n, _ in previous.metrics]:
-                changed.append(key)
-            continue
-        if not _same(value, old):
-            changed.append(key)
-    return changed
-
-
-def _set_hyper(optimizer, lr, options: dict) -> None:
-    """Give the optimizer that goes on training the hyper-parameters ``lr`` and
-    ``options`` (its state is kept); all or nothing, checked by its ``validate_hyper``."""
-    hyper = dict(options)
-    if lr is not None:
-        hyper["lr"] = lr
-    if not hyper:
-        return
-    check_keywords("fit()", _own_keywords(fit), type(optimizer), {k: v for k, v in hyper.items() if k != "lr"})
-    old = dict(optimizer.hyper)
-    optimizer.hyper.update(hyper)
-    try:
-        optimizer.validate_hyper()
-    except BaseException:
-        optimizer.hyper.clear()
-        optimizer.hyper.update(old)
-        raise
 
 
 def fit(model, X, y, *, loss=None, optimizer=None, lr=None, metrics=None, regularizers=None, l2=None,
@@ -1041,7 +773,7 @@ def fit(model, X, y, *, loss=None, optimizer=None, lr=None, metrics=None, regula
     """
     previous = trainer_of(model)
     if previous is None:
-        saved = _loaded_training(model)  # a model read by ge.nn.load: its saved loss, metrics and optimizer
+        saved = loaded_training(model)  # a model read by ge.nn.load: its saved loss, metrics and optimizer
         if loss is None and saved.get("loss") is not None:
             loss = saved["loss"]
             metrics = saved.get("metrics") if metrics is None else metrics
@@ -1049,9 +781,9 @@ def fit(model, X, y, *, loss=None, optimizer=None, lr=None, metrics=None, regula
         optimizer = saved.get("optimizer", "sgd") if optimizer is None else optimizer
         regularize = "weights" if regularize is None else regularize
         dtype = "float32" if dtype is None else dtype
-        check_keywords("fit()", _own_keywords(fit), optimizer, optimizer_options)
+        check_keywords("fit()", own_keywords(fit), optimizer, optimizer_options)
         if isinstance(optimizer, Optimizer) and lr is not None:  # an optimizer already made takes lr= as a change
-            _set_hyper(optimizer, lr, {})
+            set_hyper(optimizer, lr, {}, own_keywords(fit))
             lr = None
         trainer = Trainer(model, loss=loss, optimizer=optimizer, lr=lr, metrics=metrics, regularizers=regularizers,
                           l2=l2, l1=l1, regularize=regularize, clip_norm=clip_norm, clip_value=clip_value,
@@ -1061,13 +793,13 @@ def fit(model, X, y, *, loss=None, optimizer=None, lr=None, metrics=None, regula
         same_optimizer = (optimizer is None or optimizer is previous.optimizer
                           or (isinstance(optimizer, str) and optimizer == getattr(previous.optimizer, "name", None)))
         if same_optimizer:
-            _set_hyper(previous.optimizer, lr, optimizer_options)  # unknown names refused before anything changes
+            set_hyper(previous.optimizer, lr, optimizer_options, own_keywords(fit))  # unknown names refused before anything changes
         else:
-            check_keywords("fit()", _own_keywords(fit), optimizer, optimizer_options)
+            check_keywords("fit()", own_keywords(fit), optimizer, optimizer_options)
         given = {"loss": loss, "metrics": metrics, "regularizers": regularizers, "l2": l2, "l1": l1,
                  "regularize": regularize, "clip_norm": clip_norm, "clip_value": clip_value,
                  "lr_schedule": lr_schedule, "x": x, "eval_output": eval_output, "dtype": dtype}
-        if same_optimizer and not _continuing_changes(previous, given):
+        if same_optimizer and not continuing_changes(previous, given):
             trainer = previous
         else:
             settings = {k: (previous._settings[k] if v is None else v) for k, v in given.items() if k != "metrics"}
