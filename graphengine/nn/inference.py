@@ -13,7 +13,7 @@ from ..graph import Graph
 from ..node import Node
 from .errors import ModuleError
 
-CLASS_LOSSES = ("cross_entropy", "nll", "hinge")  # the same lists as graphengine.training.trainer
+CLASS_LOSSES = ("cross_entropy", "nll", "hinge")  # the same lists as graphengine.training.targets
 BINARY_LOSSES = ("binary_cross_entropy", "binary_cross_entropy_with_logits")
 
 
