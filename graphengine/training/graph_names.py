@@ -20,10 +20,13 @@ def free_scope(graph, base: str) -> str:
     prefix = graph.current_scope + "/" if graph.current_scope else ""
     used = {n.name[len(prefix):].split("/", 1)[0] for n in graph.nodes()
             if n.name.startswith(prefix) and "/" in n.name[len(prefix):]}
-    if base not in used and base not in graph:
+    def free(name):
+        return name not in used and prefix + name not in graph
+
+    if free(base):
         return base
     k = 2
-    while f"{base}_{k}" in used:
+    while not free(f"{base}_{k}"):
         k += 1
     return f"{base}_{k}"
 

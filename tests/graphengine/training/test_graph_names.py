@@ -25,6 +25,8 @@ def test_free_scope_numbers_a_scope_in_use_under_the_current_scope():
     with g.scope("outer"):
         assert free_scope(g, "loss") == "loss"
     assert free_scope(g, "x") == "x_2"  # a node's name is not a scope's
+    g.input("loss_2", shape=(None, 2))  # nor is a numbered one
+    assert free_scope(g, "loss") == "loss_3"
 
 
 def test_unique_nodes_keeps_the_first_of_each_in_order():
