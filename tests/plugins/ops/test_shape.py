@@ -359,8 +359,8 @@ def test_narrow_conforms(shape, data, seed):
     check_op("narrow", [x], reference=reference, attrs={"dim": dim, "start": start, "length": length})
 
 
-def test_new_shape_ops_match_pytorch():
-    torch = pytest.importorskip("torch")
+def test_new_shape_ops_match_pytorch(against_torch):
+    import torch
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, 1, 3, 4))
     cases = [
@@ -379,16 +379,10 @@ def test_new_shape_ops_match_pytorch():
         ("narrow", {"dim": 3, "start": -3, "length": 2}, lambda t: torch.narrow(t, 3, -3, 2)),
     ]
     for name, attrs, fn in cases:
-        op = ge.default_manager().get_op(name)
-        out = op.forward(np, x, **attrs)
-        seed = rng.standard_normal(out.shape)
-        (g,) = op.backward(np, seed, (x,), out, **attrs)
-        t = torch.tensor(x, requires_grad=True)
-        want = fn(t)
-        want.backward(torch.tensor(seed))
-        assert out.shape == tuple(want.shape), name
-        np.testing.assert_array_equal(out, want.detach().numpy(), err_msg=name)
-        np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-12, err_msg=f"{name} gradient")
+        out, g, want, want_grad = against_torch(name, x, attrs, fn, rng)
+        assert out.shape == want.shape, name
+        np.testing.assert_array_equal(out, want, err_msg=name)
+        np.testing.assert_allclose(g, want_grad, rtol=1e-12, err_msg=f"{name} gradient")
 
 
 def test_shape_rules_with_an_unknown_batch_axis():
