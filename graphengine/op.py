@@ -136,6 +136,9 @@ class Op:
     arity: int | None = None
     saves: tuple = ("inputs", "output")
     differentiable: bool = True
+    # each output element depends only on the input elements at its own (broadcast) index:
+    # the local derivative is then one number per element (diagrams and the explorer show it)
+    elementwise: bool = False
     inline_forward: str | None = None
     inline_backward: tuple | None = None
     _attr_names = None

@@ -176,7 +176,9 @@ def _build(graph, run, gradcheck, heatmap, memory, collapse, precision, max_elem
             "one layer's graph", LargeGraphWarning, stacklevel=3)
     page = collect(graph, run, precision, max_elements)
     try:
-        folded = _folded_scopes(collapse, [s["path"] for s in page["scopes"]])
+        # the scopes draw folds: each layer, never a whole model (scopes holding nodes directly)
+        folded = _folded_scopes(collapse, [s["path"] for s in page["scopes"]],
+                                {n["scope"] for n in page["nodes"] if n["scope"]})
     except DrawError as exc:
         raise ExploreError(str(exc)) from None
     rankdir = rankdir or auto_rankdir(page)

@@ -155,7 +155,10 @@ def _backward(graph, run, executed, records, precision, max_elements):
 
 def _edge_record(key, src, consumer, position, upstream, contribution, precision, max_elements) -> dict:
     up, c = to_host(upstream), to_host(contribution)
-    local = local_derivative(up, c)
+    # contribution / upstream is the local derivative where the op's Jacobian is diagonal
+    # (an elementwise op) or a single row (a scalar output); elsewhere it means nothing
+    jacobian_known = up.size == 1 or getattr(getattr(consumer, "_op_impl", None), "elementwise", False)
+    local = local_derivative(up, c) if jacobian_known else None
     rec = {"id": key, "src": src.id, "dst": consumer.id, "position": position,
            "contribution": tensor_view(c, precision, max_elements), "magnitude": heat.magnitude(c),
            "local": None, "local_text": None}

@@ -26,6 +26,7 @@ def _floating(x):
 
 
 class _Activation(ge.Op):
+    elementwise = True
     def shape(self, x, **attrs):
         return x
 
@@ -228,6 +229,7 @@ class Softmax(_Activation):
 
     >>> ge.ops.softmax(z)   # z = [1.2, 5.1, 2.7] gives [0.018, 0.90, 0.08]
     """
+    elementwise = False  # each output mixes the whole axis
 
     name = "softmax"
     saves = ("output",)
@@ -244,6 +246,7 @@ class Softmax(_Activation):
 
 class LogSoftmax(_Activation):
     """log softmax(z) = z - logsumexp(z) along ``axis``. Backward: g - softmax(z)·Σg."""
+    elementwise = False  # each output mixes the whole axis
 
     name = "log_softmax"
     saves = ("output",)

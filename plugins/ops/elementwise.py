@@ -55,6 +55,7 @@ class _Binary(ge.Op):
     float32 data gives float32). Ops with inline templates (add, sub, mul) get their
     integer inputs cast by the graph (``promote_inputs``), so that the templates, pasted
     as they are, only ever see one dtype; the others promote in their methods."""
+    elementwise = True
 
     saves = ("inputs",)
 
@@ -212,6 +213,7 @@ class Minimum(_Binary):
 
 
 class _Unary(ge.Op):
+    elementwise = True
     def shape(self, x):
         return x
 

@@ -345,3 +345,17 @@ def test_flattened_square_images_are_shown_as_images():
     weights = tensor_view(np.ones((784, 100)))
     assert weights["image_note"].startswith("columns as 16 of 100 images (28 × 28)")
     assert tensor_view(np.ones((16, 100)))["image_note"] == "16 × 100 as an image"  # 10 × 10: too small to be one
+
+
+def test_edges_out_of_an_op_that_is_not_elementwise_show_no_local_derivative():
+    # softmax's Jacobian is not diagonal: contribution / upstream is not its derivative
+    g = ge.Graph("sm")
+    z = g.param("z", np.array([1.0, 2.0, 3.0]))
+    s = ge.ops.softmax(z)
+    loss = ge.ops.sum(s * g.const(np.array([1.0, 2.0, 5.0])))
+    run = g.forward({}).backward(loss)
+    edges = explore(g, run).data["page"]["edges"]
+    into_softmax = [e for e in edges if e["dst"] == s.id]
+    assert into_softmax and all(e["local"] is None and e["local_text"] is None for e in into_softmax)
+    into_mul = [e for e in edges if e["src"] == s.id]
+    assert into_mul and all(e["local"] is not None or e["local_text"] is not None for e in into_mul)

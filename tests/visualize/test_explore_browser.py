@@ -244,16 +244,22 @@ def test_a_page_can_start_with_its_layers_folded(open_page):
     model = ge.nn.Sequential(ge.nn.Dense(4, 3), "tanh", ge.nn.Dense(3, 2), seed=0)
     page = explore(model, rng.random((5, 4)), rng.integers(0, 2, 5), loss="cross_entropy", collapse=True)
     tab, errors = open_page(page, "folded_start")
-    assert tab.evaluate("window.explorer.layout()") == "0,4"  # collapse=True: the top-level scopes
+    scopes = [sc["path"] for sc in page.data["page"]["scopes"]]
+    layers = [scopes.index(p) for p in ("sequential/dense_1", "sequential/tanh_1", "sequential/dense_2", "loss")]
+    # collapse=True folds each layer, as draw does, never the whole model
+    assert tab.evaluate("window.explorer.layout()") == ",".join(map(str, sorted(layers)))
     assert tab.query_selector_all("#pane-forward .folded-box") and tab.query_selector(".collapsed-box") is None
     scope = {n["id"]: n["scope"] for n in page.data["page"]["nodes"]}
     inside = max(k for k, step in enumerate(page.data["page"]["steps"], start=1) if scope[step["node"]].startswith("sequential"))
+    box = scopes.index(scope[page.data["page"]["steps"][inside - 1]["node"]])
     tab.keyboard.press("End")
     for _ in range(page.steps - inside):  # back to the last backward step inside the model
         tab.keyboard.press("ArrowLeft")
-    assert "current" in tab.get_attribute("#b-box0", "class") and "current" not in tab.get_attribute("#b-box4", "class")
-    tab.click("#f-box0")
-    assert tab.evaluate("window.explorer.layout()") == "4" and tab.is_visible("#f-c0")
+    loss_box = scopes.index("loss")
+    assert "current" in tab.get_attribute(f"#b-box{box}", "class")
+    assert "current" not in tab.get_attribute(f"#b-box{loss_box}", "class")
+    tab.click(f"#f-box{box}")
+    assert str(box) not in tab.evaluate("window.explorer.layout()").split(",") and tab.is_visible(f"#f-c{box}")
     assert errors == []
 
 
