@@ -284,7 +284,7 @@ class Run:
         inputs) if node ``s``'s is one: once, by a backward that differentiates inputs too."""
         if self._grads[s] is not None or self._completed:
             return
-        self._completed = True
+        self._check_params_unchanged("gradients of inputs")  # this backward reads the params' values
         program = self._program
         requires = list(program.requires)
         for i, _ in program.inputs:
@@ -296,6 +296,7 @@ class Run:
         grads = interpret_backward(program, backward, self._values, [None] * len(program.order), self._seed,
                                    self.graph.xp)
         self._grads = [g if g is not None else grads[t] for t, g in enumerate(self._grads)]
+        self._completed = True  # only once it worked: a failed completion is tried again, not taken as zeros
 
     def __repr__(self) -> str:
         state = f", backward from {self._target.name!r}" if self._target is not None else ""

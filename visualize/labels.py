@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from graphengine.backends import asnumpy
+
 # Characters XML 1.0 refuses (Graphviz parses HTML-like labels with expat), plus the
 # surrogate range (which cannot be written as UTF-8 at all).
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
@@ -90,12 +92,8 @@ def format_number(x, precision: int = 4) -> str:
 
 def to_host(array):
     """A NumPy array for any backend's array (CuPy arrays are copied to the host once,
-    for display only)."""
-    if isinstance(array, np.ndarray):
-        return array
-    if hasattr(array, "get") and not isinstance(array, np.generic):  # cupy.ndarray
-        return np.asarray(array.get())
-    return np.asarray(array)
+    for display only): :func:`graphengine.backends.asnumpy`."""
+    return asnumpy(array)
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,6 @@ class DataParallel:
             batch_size = int(global_batch_size) // size
         self.batch_size = int(batch_size)
         self.global_batch_size = self.batch_size * size
-        self._hook = None
 
     @property
     def is_root(self) -> bool:
@@ -94,18 +93,13 @@ class DataParallel:
             optimizer = DistributedOptimizer(optimizer, comm)
         elif optimizer.comm.mpi_comm is not comm.mpi_comm:
             raise DistributedError("the DistributedOptimizer given to fit uses another communicator than comm=")
-        self._hook = _GradientAllreduce(optimizer)
         position = next((i + 1 for i, h in enumerate(hooks) if h == after), 0)
-        hooks.insert(position, self._hook)
+        hooks.insert(position, _GradientAllreduce(optimizer))
 
     def finish(self, compiled_step) -> None:
         """Take the allreduce out of the step again (a later fit without comm= trains alone)."""
         hooks = compiled_step.before_update
         hooks[:] = [h for h in hooks if not isinstance(h, _GradientAllreduce)]
-
-    @property
-    def distributed_optimizer(self):
-        return self._hook.distributed_optimizer if self._hook is not None else None
 
     def callbacks(self, callbacks, root_only_types=()) -> list:
         """The callbacks this rank runs: all on the root; elsewhere all but those that

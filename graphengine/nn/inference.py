@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backends import asnumpy
+from ..data.utils import one_hot
 from ..graph import Graph
 from ..node import Node
 from .errors import ModuleError
@@ -56,17 +58,11 @@ def run_batches(graph, inputs, output, arrays, batch_size: int, where: str) -> n
     for start in range(0, n, int(batch_size)):
         feeds = {node: a[start:start + batch_size] for node, a in zip(inputs, arrays)}
         run = graph.forward(feeds, fetch=[output])
-        parts.append(_to_numpy(run.value(output)))
+        parts.append(asnumpy(run.value(output)))
     if parts:
         return np.concatenate(parts)
     tail = tuple(0 if d is None else d for d in (output.shape or (0,))[1:])
     return np.zeros((0,) + tail, dtype=output.dtype or np.float32)
-
-
-def _to_numpy(value) -> np.ndarray:
-    if isinstance(value, np.ndarray):
-        return value
-    return value.get() if hasattr(value, "get") else np.asarray(value)
 
 
 def prepare_targets(loss, Y, prediction: np.ndarray, where: str) -> np.ndarray:
@@ -87,7 +83,7 @@ def prepare_targets(loss, Y, prediction: np.ndarray, where: str) -> np.ndarray:
         if Y.size and (Y.min() < 0 or Y.max() >= tail[0]):
             raise ModuleError(f"{where}: labels must lie in [0, {tail[0]}) for an output of {tail[0]} units, got "
                               f"{Y.min()}..{Y.max()}")
-        return np.eye(tail[0], dtype=np.float32)[Y]
+        return one_hot(Y.astype(np.int64), tail[0])
     per = int(np.prod(tail, dtype=np.int64))
     if Y.size == Y.shape[0] * per:
         Y = Y.reshape(prediction.shape)
@@ -121,7 +117,7 @@ def loss_and_metrics(loss, metrics, prediction: np.ndarray, targets: np.ndarray,
     for start in range(0, n, int(batch_size)):
         pb, tb = prediction[start:start + batch_size], targets[start:start + batch_size]
         run = graph.forward({p: pb, t: tb}, fetch=[node])
-        total += float(_to_numpy(run.value(node))) * pb.shape[0]
+        total += float(asnumpy(run.value(node))) * pb.shape[0]
         for k, (_, fn) in enumerate(metrics):
             sums[k] += float(fn(pb, tb)) * pb.shape[0]
     out = {"loss": total / n}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backends import asnumpy
 from ..errors import GraphEngineError
 
 
@@ -18,12 +19,8 @@ class MetricError(GraphEngineError, ValueError):
 
 
 def to_numpy(value) -> np.ndarray:
-    """A host NumPy array from a NumPy or CuPy array."""
-    if isinstance(value, np.ndarray):
-        return value
-    if hasattr(value, "get"):
-        return value.get()
-    return np.asarray(value)
+    """A host NumPy array from a NumPy or CuPy array (:func:`graphengine.backends.asnumpy`)."""
+    return asnumpy(value)
 
 
 def predicted_classes(prediction, threshold: float = 0.5) -> np.ndarray:

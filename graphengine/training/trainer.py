@@ -353,9 +353,6 @@ class Trainer:
         several units and the labels are integers)."""
         return targets.prepare_targets(self, Y)
 
-    def _misfit_message(self, Y, shape, per):
-        return targets.misfit_message(self, Y, shape, per)
-
     def _loss(self, output, y):
         import graphengine as ge
 

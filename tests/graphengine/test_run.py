@@ -259,6 +259,10 @@ def test_a_run_refuses_to_show_a_param_an_optimizer_changed_after_it(rng):
         run.value(n["W1"])
     with pytest.raises(ge.ValueNotAvailableError, match="updated in place"):
         run.backward(n["loss"])
+    for _ in range(2):  # the input gradient computed on request would read the new W1: refused, every time
+        with pytest.raises(ge.ValueNotAvailableError, match="updated in place"):
+            run.grad(n["x"])
+    run.grad(n["W1"])  # gradients the run computed before the step stay readable
     run2 = g.forward(feeds)  # a new run holds the new value
     np.testing.assert_array_equal(run2.value(n["W1"]), n["W1"].value)
     n["W1"].value = before  # replacing the array (not in place) leaves older runs alone
