@@ -17,25 +17,18 @@ import numpy as np
 import graphengine as ge
 from graphengine import AttributeSpecError
 
-from .special import erf_values
-
-
-def _floating(x):
-    """Integer or bool data as float32 (PyTorch's default dtype); floating data unchanged."""
-    return x if x.dtype.kind == "f" else x.astype(np.float32)
+from .special import _floating, _floating_dtype, erf_values
 
 
 class _Activation(ge.Op):
     elementwise = True
+
     def shape(self, x, **attrs):
         return x
 
     def dtype(self, x, **attrs):
         """Float data keeps its dtype; integer or bool data gives float32."""
-        if x is None:
-            return None
-        x = np.dtype(x)
-        return x if x.kind == "f" else np.dtype(np.float32)
+        return _floating_dtype(x)
 
 
 class _DtypeKeeping(_Activation):
@@ -151,8 +144,7 @@ class Softplus(_Activation):
     saves = ("inputs",)
 
     def forward(self, xp, x):
-        x = _floating(x)
-        return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+        return _softplus(xp, _floating(x))
 
     def backward(self, xp, grad, inputs, output):
         return (grad * _stable_sigmoid(xp, inputs[0]),)

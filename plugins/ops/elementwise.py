@@ -56,7 +56,6 @@ class _Binary(ge.Op):
     integer inputs cast by the graph (``promote_inputs``), so that the templates, pasted
     as they are, only ever see one dtype; the others promote in their methods."""
     elementwise = True
-
     saves = ("inputs",)
 
     def shape(self, a, b):
@@ -214,6 +213,7 @@ class Minimum(_Binary):
 
 class _Unary(ge.Op):
     elementwise = True
+
     def shape(self, x):
         return x
 
