@@ -139,6 +139,9 @@ class Op:
     # each output element depends only on the input elements at its own (broadcast) index:
     # the local derivative is then one number per element (diagrams and the explorer show it)
     elementwise: bool = False
+    # a loss: the position of its target input (labels, regression targets), which trains
+    # nothing; diagrams leave it neutral. None for other ops
+    target_input: int | None = None
     inline_forward: str | None = None
     inline_backward: tuple | None = None
     _attr_names = None

@@ -19,9 +19,6 @@ import numpy as np
 from graphengine.errors import GraphEngineError, ValueNotAvailableError
 from graphengine.node import OP
 
-# losses and the position of their target (labels, regression targets)
-LOSS_TARGET_POSITIONS = {"mse": 1, "mae": 1, "binary_cross_entropy": 1, "binary_cross_entropy_with_logits": 1,
-                         "smooth_l1": 1, "huber": 1, "kl_div": 1, "cross_entropy": 1, "nll": 1, "hinge": 1}
 PASS_THROUGH = ("cast", "stop_gradient")  # a target stays a target through these
 
 
@@ -29,7 +26,8 @@ def loss_targets(nodes) -> set:
     """Ids of the nodes that are the targets of losses (and what they were cast from)."""
     out = set()
     for n in nodes:
-        position = LOSS_TARGET_POSITIONS.get(n.op) if n.kind == OP else None
+        # a loss op says where its target is (Op.target_input)
+        position = getattr(getattr(n, "_op_impl", None), "target_input", None) if n.kind == OP else None
         if position is None or len(n.inputs) <= position:
             continue
         src = n.inputs[position]
@@ -55,4 +53,4 @@ def dtype_kind(node, run):
         return None
 
 
-__all__ = ["loss_targets", "dtype_kind", "LOSS_TARGET_POSITIONS", "PASS_THROUGH"]
+__all__ = ["loss_targets", "dtype_kind", "PASS_THROUGH"]

@@ -83,6 +83,7 @@ def _reduced_shape(shape, reduction):
 
 class _Loss(ge.Op):
     saves = ("inputs",)
+    target_input = 1  # (prediction, target): diagrams leave the target neutral
     promote_inputs = (0, 1)  # integer predictions (and targets) get a cast node to float32 (graph._infer)
 
     def dtype(self, prediction, target, **attrs):

@@ -3,7 +3,7 @@
 import numpy as np
 
 import graphengine as ge
-from graphengine.visualize.targets import LOSS_TARGET_POSITIONS, dtype_kind, loss_targets
+from graphengine.visualize.targets import dtype_kind, loss_targets
 
 
 def test_targets_of_losses_and_what_they_were_cast_from():
@@ -17,8 +17,13 @@ def test_targets_of_losses_and_what_they_were_cast_from():
     assert p.id not in loss_targets(g.nodes()) and ce.id not in loss_targets(g.nodes())
 
 
-def test_every_named_loss_is_a_registered_op():
-    assert all(hasattr(ge.ops, name) for name in LOSS_TARGET_POSITIONS)
+def test_every_built_in_loss_says_where_its_target_is():
+    from graphengine.nn.loss_names import loss_op_names
+
+    names = loss_op_names()
+    assert len(names) >= 10
+    assert all(ge.ops.manager.ops[name].target_input == 1 for name in names)
+    assert ge.ops.manager.ops["add"].target_input is None
 
 
 def test_dtype_kind_from_the_graph_or_the_run():
