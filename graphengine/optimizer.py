@@ -26,7 +26,13 @@ The contract of ``update(self, xp, value, grad, state)``:
   and return None. The base class then counts the change in ``node._updates`` (runs that
   hold the param's array compare it to know the value changed after they ran).
 * ``grad`` has the param's shape and dtype; never change it (it may be a buffer the run
-  or the fused step still uses).
+  or the fused step still uses), unless ``self.may_consume_grad`` is True: then the caller
+  of :meth:`Optimizer.step` has given the gradient arrays up (``step(grads,
+  consume_grads=True)``; ``compile_step(..., keep_grads=False)`` and ``fit`` pass it),
+  and the rule may use ``grad`` as its scratch space, e.g. ``grad *= lr; value -= grad``
+  (one memory pass fewer than writing ``lr * grad`` into a scratch array). The flag is
+  False outside a step and in any step not given that permission, so a rule that never
+  reads it is always right.
 * ``state`` is this param's dict from :meth:`init_state`; its arrays may be changed in
   place too (``state_dict`` returns copies, ``load_state_dict`` copies in).
 * Keep float32 float32: pass hyper-parameters as Python floats (weak scalars) and take
@@ -129,6 +135,7 @@ class Optimizer:
 
     name = ""
     defaults: dict = {"lr": 0.01}
+    may_consume_grad = False  # True only inside a step(..., consume_grads=True): see update()
 
     def __init__(self, params, **hyper):
         params = _param_list(self.name, params)
@@ -161,7 +168,9 @@ class Optimizer:
         return {}
 
     def update(self, xp, value, grad, state):  # pragma: no cover - abstract
-        """Change ``value`` in place and return None (or return the new value as a new array)."""
+        """Change ``value`` in place and return None (or return the new value as a new array).
+        Leave ``grad`` as it is, unless ``self.may_consume_grad`` is True (then it may be
+        overwritten: the caller of :meth:`step` will not read it again)."""
         raise NotImplementedError(f"optimizer {self.name!r} has no update rule")
 
     def scratch(self, xp, value, k: int = 0):
@@ -176,14 +185,22 @@ class Optimizer:
         return buf
 
     # -- the step ---------------------------------------------------------------------------
-    def step(self, grads) -> None:
+    def step(self, grads, *, consume_grads: bool = False) -> None:
         """Update every parameter that has a gradient.
 
         ``grads`` is a Run (after ``run.backward(loss)``) of the params' graph, or a mapping
         param node -> gradient (None: no gradient, the param is left alone). Every key must be
         one of this optimizer's params. A gradient of another dtype is cast to the param's; a
         gradient of another shape is refused, and then no param is updated.
+
+        ``consume_grads=True`` gives the gradient arrays to the update rules: the caller will
+        not read them again, so a rule may overwrite them (``self.may_consume_grad`` is True
+        during its ``update``), which saves a memory pass per param. The arrays must not share
+        memory with each other or with anything still needed (a param's value, a feed, a
+        constant); the same array given for two params, or a read-only one, is caught (then
+        nothing is consumed). A Run's gradients are never consumed: the run keeps them.
         """
+        consume = consume_grads and not hasattr(grads, "param_grads")
         if type(grads) is not dict:
             grads = self._grads_from(grads)
         known = self._known
@@ -208,6 +225,29 @@ class Optimizer:
                 g = g.astype(value.dtype)
             todo.append((p, value, g))
         self.steps += 1
+        if consume and self._consumable(todo):
+            self.may_consume_grad = True
+            try:
+                self._update_all(todo)
+            finally:
+                self.may_consume_grad = False
+        else:
+            self._update_all(todo)
+
+    @staticmethod
+    def _consumable(todo) -> bool:
+        """Whether the gradients of a ``consume_grads`` step may be written: distinct arrays,
+        none read-only (a broadcast view, a constant)."""
+        if len({id(g) for _, _, g in todo}) != len(todo):
+            return False  # one array given for two params: consuming it for one would change the other's
+        for _, _, g in todo:
+            flags = getattr(g, "flags", None)
+            if flags is not None and not getattr(flags, "writeable", True):
+                return False
+        return True
+
+    def _update_all(self, todo) -> None:
+        """Apply the rule to each (param, value, gradient) of a checked step."""
         states = self.state
         update = self.update
         graphs = self._graphs

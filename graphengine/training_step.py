@@ -9,6 +9,8 @@ generated from the program, writing into buffers reused from step to step.
 
     step.grads                                      # {param: gradient} of the last step
 
+    step = ge.compile_step(loss, optimizer, keep_grads=False)   # what fit uses
+
 ``g.forward`` / ``run.backward`` / ``optimizer.step`` give the same numbers; ``fit`` trains
 through this. The program is the one runs use (:mod:`graphengine.program`), printed by the
 same emitter (:mod:`graphengine.emitter`) as one function per feed signature (shapes and
@@ -24,12 +26,21 @@ are gone. Ops that draw random numbers (dropout) draw them for it as for any ste
 
 What the step keeps is valid until the next call: the arrays in ``grads`` and the fetched
 values are reused buffers, and the parameters' arrays change in place. The loss returned
-is the caller's to keep. A compiled step runs in one thread at a time: a call while
+is the caller's to keep.
+
+``keep_grads=False`` says nobody reads the gradients after the update: the step then lets
+the optimizer consume them (``optimizer.step(grads, consume_grads=True)``: SGD writes η·g
+over the gradient instead of into a scratch array, one memory pass fewer), and
+``step.grads`` is refused. The step gives up only its own gradient buffers, each a
+distinct array that nothing else holds; where a gradient is anything else (a view, a
+constant, an array a ``before_update`` hook made, the first call's interpreted arrays),
+or the optimizer's ``step`` takes no ``consume_grads``, it keeps them as by default. A compiled step runs in one thread at a time: a call while
 another thread runs it is refused (make one step per thread instead).
 """
 
 from __future__ import annotations
 
+import inspect
 import threading
 
 from .emitter import emit_step
@@ -46,20 +57,26 @@ class ConcurrentStepError(GraphEngineError, RuntimeError):
     """A compiled step was called while another thread was running it."""
 
 
-def compile_step(loss, optimizer=None, *, fetch=(), before_update=(), after_update=()) -> "CompiledStep":
+def compile_step(loss, optimizer=None, *, fetch=(), before_update=(), after_update=(),
+                 keep_grads=True) -> "CompiledStep":
     """A :class:`CompiledStep` for ``loss`` (a scalar node), updating with ``optimizer``
     (None: forward and backward only; read ``step.grads``). ``fetch``: more nodes whose
     values the step keeps (``step.value(node)``), e.g. the output for an accuracy.
     ``before_update``: callables ``f(grads) -> grads`` ({param: gradient}) applied in order
     between backward and the update (penalties, clipping, an allreduce); ``after_update``:
-    callables ``f()`` run after it (decoupled decay, constraints)."""
-    return CompiledStep(loss, optimizer, fetch=fetch, before_update=before_update, after_update=after_update)
+    callables ``f()`` run after it (decoupled decay, constraints). ``keep_grads``: False
+    when nothing reads the gradients after the update (``step.grads`` or an
+    ``after_update`` hook; ``before_update`` hooks run before it and see them intact), so
+    the optimizer may overwrite them, which saves it a memory pass per param (``fit``
+    passes False)."""
+    return CompiledStep(loss, optimizer, fetch=fetch, before_update=before_update, after_update=after_update,
+                        keep_grads=keep_grads)
 
 
 class CompiledStep:
     """Forward, backward and update of one loss, compiled per feed signature."""
 
-    def __init__(self, loss, optimizer=None, *, fetch=(), before_update=(), after_update=()):
+    def __init__(self, loss, optimizer=None, *, fetch=(), before_update=(), after_update=(), keep_grads=True):
         if not isinstance(loss, Node):
             raise GraphStructureError(f"compile_step takes the loss node, got {type(loss).__name__}")
         self.graph = graph = loss.graph
@@ -74,6 +91,9 @@ class CompiledStep:
                         "needs an optimizer over the loss's own graph's params")
         self.before_update = list(before_update)
         self.after_update = list(after_update)
+        self.keep_grads = bool(keep_grads)
+        # the gradients go to the optimizer to consume only where its step() can take them
+        self._consume = not self.keep_grads and optimizer is not None and _takes_consume_grads(optimizer)
         self._lock = threading.Lock()
         self._version = None
         self._last = None
@@ -88,7 +108,15 @@ class CompiledStep:
 
     @property
     def grads(self) -> dict:
-        """{param node: gradient} of the last step (reused arrays: valid until the next call)."""
+        """{param node: gradient} of the last step (reused arrays: valid until the next call).
+        Refused for a step compiled with ``keep_grads=False`` and an optimizer, whose update
+        may have overwritten them."""
+        if not self.keep_grads and self.optimizer is not None:
+            raise GraphStructureError(
+                f"{self!r} was compiled with keep_grads=False: its optimizer may overwrite the gradients in the "
+                "update, so step.grads is not kept. Compile it with keep_grads=True (the default) to read them "
+                "after the step, or read them in a before_update hook (f(grads) -> grads), which runs before the "
+                "update.")
         return dict(zip(self.params, self._last_variant().grads))
 
     def value(self, node):
@@ -163,11 +191,39 @@ class CompiledStep:
             for transform in self.before_update:
                 mapping = transform(mapping)
             if self.optimizer is not None:
-                self.optimizer.step({node: mapping[node] for _, node in self._updated if node in mapping})
+                given = {node: mapping[node] for _, node in self._updated if node in mapping}
+                if self._consume and self._own_buffers(given.values()):
+                    self.optimizer.step(given, consume_grads=True)
+                else:
+                    self.optimizer.step(given)
         elif self.optimizer is not None:
-            self.optimizer.step({node: grads[k] for k, node in self._updated})
+            given = {node: grads[k] for k, node in self._updated}
+            if self._consume and self._own_buffers(given.values()):
+                self.optimizer.step(given, consume_grads=True)
+            else:
+                self.optimizer.step(given)
         for hook in self.after_update:
             hook()
+
+    def _own_buffers(self, arrays) -> bool:
+        """Whether every array is one of the generated step's own buffers, each a different
+        one: the arrays the step may give up (a buffer that holds a param's gradient at the
+        update is held by nothing else then, and is rewritten before it is read in the next
+        call). Anything else (a view of a buffer, the seed, a zero gradient, a feed, an array
+        a hook made, the interpreted first call's arrays) is kept, and so is a fetched value
+        (which the op contract already rules out: a gradient is never a value)."""
+        last = self._last
+        owned = last.buffer_ids
+        seen = set()
+        for a in arrays:
+            key = id(a)
+            if key not in owned or key in seen:
+                return False
+            seen.add(key)
+        for a in last.fetched:
+            if id(a) in seen:
+                return False
+        return True
 
     def _fast_arrays(self, feeds):
         """Feed arrays in input order, or None when anything needs the full checks."""
@@ -242,6 +298,7 @@ class _FirstCall:
 
     source = ""
     buffers: list = []
+    buffer_ids: frozenset = frozenset()  # its gradients are the interpreter's: never given up
 
 
 class _Variant:
@@ -250,8 +307,19 @@ class _Variant:
     def __init__(self, step: CompiledStep, values, grads, xp):
         fn, self.grads, self.fetched, self.buffers = emit_step(
             step._program, step._backward, (values, grads), step._params, xp, step._update)
+        self.buffer_ids = frozenset(id(b) for b in self.buffers)
         self.fn = fn
         self.source = fn.source
+
+
+def _takes_consume_grads(optimizer) -> bool:
+    """Whether ``optimizer.step`` takes ``consume_grads=`` (``ge.Optimizer.step`` does; an
+    override written before the option, or a wrapper, may not: its gradients are kept)."""
+    try:
+        parameters = inspect.signature(optimizer.step).parameters
+    except (TypeError, ValueError):
+        return False
+    return "consume_grads" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
 
 
 __all__ = ["compile_step", "CompiledStep", "ConcurrentStepError"]

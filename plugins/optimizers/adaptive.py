@@ -4,7 +4,9 @@ AdaDelta (Zeiler 2012), RMSprop (Hinton, Coursera lecture 6e, 2012).
 Each keeps running statistics of the squared gradient per parameter entry and divides
 the step by their root, so steep directions take small steps and flat ones large steps.
 The rules update the param and the statistics in place, with two temporaries from
-``self.scratch``: a step allocates nothing.
+``self.scratch``: a step allocates nothing. AdaGrad and RMSprop write their last
+temporary, η·g, over the gradient where the step lets them consume it
+(``self.may_consume_grad``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ def _average_square_into(xp, average, grad, rho, tmp):
 
 
 def _scaled_step_into(xp, value, grad, lr, root_of, eps, tmp, tmp2):
-    """W ← W − η·g / (√root_of + ε), in place."""
+    """W ← W − η·g / (√root_of + ε), in place (``tmp2`` may be ``grad`` itself: it is read
+    once, before η·g is written there)."""
     denom = xp.sqrt(root_of, out=tmp)
     xp.add(denom, eps, out=denom)
     step = xp.multiply(grad, lr, out=tmp2)
@@ -48,7 +51,7 @@ class AdaGrad(ge.Optimizer):
 
     def update(self, xp, value, grad, state):
         h = state["sum_squares"]
-        tmp, tmp2 = self.scratch(xp, value), self.scratch(xp, value, 1)
+        tmp, tmp2 = self.scratch(xp, value), (grad if self.may_consume_grad else self.scratch(xp, value, 1))
         xp.add(h, xp.multiply(grad, grad, out=tmp), out=h)
         _scaled_step_into(xp, value, grad, float(self.hyper["lr"]), h, float(self.hyper["eps"]), tmp, tmp2)
 
@@ -103,6 +106,6 @@ class RMSprop(ge.Optimizer):
 
     def update(self, xp, value, grad, state):
         square_avg = state["square_avg"]
-        tmp, tmp2 = self.scratch(xp, value), self.scratch(xp, value, 1)
+        tmp, tmp2 = self.scratch(xp, value), (grad if self.may_consume_grad else self.scratch(xp, value, 1))
         _average_square_into(xp, square_avg, grad, float(self.hyper["rho"]), tmp)
         _scaled_step_into(xp, value, grad, float(self.hyper["lr"]), square_avg, float(self.hyper["eps"]), tmp, tmp2)

@@ -2,7 +2,10 @@
 
 All three read ``lr`` from ``self.hyper`` at every step, so a schedule can change it.
 Each rule updates the param (and its velocity) in place, with temporaries from
-``self.scratch``: a step allocates nothing.
+``self.scratch``: a step allocates nothing. Where the step lets the rule consume the
+gradient (``self.may_consume_grad``: ``compile_step(..., keep_grads=False)``, ``fit``),
+η·g is written over the gradient instead of into a scratch array, as hand-written NumPy
+does (``grad *= lr; value -= grad``): the same numbers, one memory pass fewer.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ class SGD(ge.Optimizer):
         check_hyper(self, LR)
 
     def update(self, xp, value, grad, state):
-        step = xp.multiply(grad, float(self.hyper["lr"]), out=self.scratch(xp, value))
+        out = grad if self.may_consume_grad else self.scratch(xp, value)
+        step = xp.multiply(grad, float(self.hyper["lr"]), out=out)
         xp.subtract(value, step, out=value)
 
 
@@ -48,9 +52,11 @@ class Momentum(ge.Optimizer):
         return {"velocity": xp.zeros_like(value)}
 
     def advance_velocity(self, xp, value, grad, state):
-        """v ← α·v − η·g in place; returns the scratch array holding η·g."""
+        """v ← α·v − η·g in place; returns the array holding η·g (a scratch array, or the
+        gradient itself where the rule may consume it)."""
         velocity = state["velocity"]
-        lr_grad = xp.multiply(grad, float(self.hyper["lr"]), out=self.scratch(xp, value))
+        lr_grad = xp.multiply(grad, float(self.hyper["lr"]),
+                              out=grad if self.may_consume_grad else self.scratch(xp, value))
         xp.multiply(velocity, float(self.hyper["momentum"]), out=velocity)
         xp.subtract(velocity, lr_grad, out=velocity)
         return lr_grad
