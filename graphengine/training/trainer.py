@@ -383,7 +383,7 @@ class Trainer:
         if self.updates:
             after.append(self._apply_state_updates)
         return compile_step(self.loss_node, self.optimizer, fetch=self._train_fetch, before_update=before,
-                            after_update=after)
+                            after_update=after, keep_grads=False)
 
     def _check_loss(self, grads):
         """The first ``before_update`` hook: a NaN or Inf loss stops training before the
