@@ -40,6 +40,11 @@ def add_data_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-download", action="store_true", help="never download missing files")
 
 
+def add_backend_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", choices=("numpy", "cupy"), default="numpy",
+                   help="train on the CPU with NumPy (default) or on an NVIDIA GPU with CuPy (model.to('cupy'))")
+
+
 def data_dir(args):
     """The data folder: --data-dir, $GRAPHENGINE_DATA, the checkout's ../shared/data, else the cache."""
     if getattr(args, "data_dir", None):

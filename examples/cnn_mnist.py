@@ -12,6 +12,7 @@ test accuracy beside its target and the time per epoch, and plots the training c
     python examples/cnn_mnist.py --out out               # 6 epochs, about a minute each on one free core
     python examples/cnn_mnist.py --fashion --out out     # Fashion-MNIST, 8 epochs
     python examples/cnn_mnist.py --quick                 # a few seconds, on 640 images
+    python examples/cnn_mnist.py --backend cupy          # on an NVIDIA GPU (needs CuPy)
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def images(X):
 def main(argv=None):
     p = _common.parser(__doc__.splitlines()[0])
     _common.add_data_argument(p)
+    _common.add_backend_argument(p)
     p.add_argument("--fashion", action="store_true", help="Fashion-MNIST instead of MNIST")
     p.add_argument("--epochs", type=int, default=None,
                    help="epochs (default 6 on MNIST, 8 on Fashion-MNIST; 2 with --quick)")
@@ -74,7 +76,7 @@ def main(argv=None):
 
     from graphengine.plugins.optimizers import CosineLR
 
-    model = lenet(args.seed)
+    model = lenet(args.seed).to(args.backend)
     timer = EpochTimer()
     history = ge.training.fit(
         model, X, y, loss="cross_entropy", optimizer="adam", lr=2e-3,

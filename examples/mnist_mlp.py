@@ -8,6 +8,7 @@ accuracy of each network beside its target and plots the training curves.
 
     python examples/mnist_mlp.py --out out          # about a minute or two on one core
     python examples/mnist_mlp.py --quick            # a few seconds, on 2,000 images
+    python examples/mnist_mlp.py --backend cupy     # on an NVIDIA GPU (needs CuPy)
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ import graphengine as ge
 TARGETS = {30: 0.96, 100: 0.975}
 
 
-def train(hidden, X, y, epochs, seed, quick):
+def train(hidden, X, y, epochs, seed, quick, backend="numpy"):
     from graphengine.plugins.optimizers import CosineLR
 
-    model = ge.nn.Sequential(ge.nn.Dense(784, hidden), "sigmoid", ge.nn.Dense(hidden, 10), seed=seed)
+    model = ge.nn.Sequential(ge.nn.Dense(784, hidden), "sigmoid", ge.nn.Dense(hidden, 10), seed=seed).to(backend)
     return ge.training.fit(
         model, X, y, loss="cross_entropy", optimizer="momentum", lr=0.05, momentum=0.9, l2=1e-4,
         lr_schedule=lambda opt: CosineLR(opt, total_steps=epochs), epochs=epochs, batch_size=32,
@@ -32,13 +33,14 @@ def train(hidden, X, y, epochs, seed, quick):
 def main(argv=None):
     p = _common.parser(__doc__.splitlines()[0])
     _common.add_data_argument(p)
+    _common.add_backend_argument(p)
     args = p.parse_args(argv)
     limit, epochs = (2000, 3) if args.quick else (None, 30)
     X, y = _common.load_mnist(args, "train", limit=limit)
     Xt, yt = _common.load_mnist(args, "test", limit=1000 if args.quick else None)
     results, histories = {}, {}
     for hidden in TARGETS:
-        history = train(hidden, X, y, epochs, args.seed, args.quick)
+        history = train(hidden, X, y, epochs, args.seed, args.quick, args.backend)
         histories[hidden] = history
         results[hidden] = history.trainer.evaluate(Xt, yt)["accuracy"]
     params = histories[30].params

@@ -221,6 +221,7 @@ class Module:
         self.name = name
         self.seed = seed
         self._graph = None
+        self._backend = None  # asked for by to() before the model was built
         self.path = ""  # full scope path of the first call, e.g. "sequential/dense_1"
         self._params: dict[str, Node] = {}
         self._state: dict[str, Node] = {}
@@ -306,6 +307,28 @@ class Module:
                 f"train it with ge.training.fit(model, X, y) or run model.predict(X)")
         return self._graph
 
+    def to(self, backend: str) -> "Module":
+        """Run and train the model on ``backend`` (``"numpy"`` or ``"cupy"``), as
+        ``model.to("cuda")`` does in torch; returns the model. A built model's graph moves
+        now (``model.graph.to(backend)``: params, consts and state). A model not built yet
+        keeps the choice, and the graph that ``build``, ``fit`` or ``predict`` makes for it
+        is on that backend. An unknown name, or CuPy without a usable GPU, is an error here."""
+        from ..backends import get_backend
+
+        get_backend(backend)
+        if self._graph is not None:
+            self._graph.to(backend)
+        else:
+            self._backend = backend
+        return self
+
+    def new_graph(self):
+        """A new, empty graph for this model to be built in: named after the model, on the
+        backend ``to`` chose (NumPy otherwise)."""
+        from ..graph import Graph
+
+        return Graph(self.name or self.default_name, backend=self._backend or "numpy")
+
     @property
     def optimizer(self):
         """The optimizer of the trainer that trained this model (``model.trainer``), else
@@ -331,6 +354,12 @@ class Module:
             raise ModuleError(
                 f"module {self.path or type(self).__name__!r} has its parameters in graph {self._graph.name!r}; it "
                 f"cannot be called on nodes of graph {graph.name!r}. Build a new module for that graph."
+            )
+        if self._graph is None and self._backend is not None and graph.backend != self._backend:
+            raise ModuleError(
+                f"{type(self).__name__} {self.name or self.default_name!r} was moved to {self._backend!r} with "
+                f"to(), but it is called on a node of graph {graph.name!r}, which is on {graph.backend!r}: move that "
+                f"graph first (g.to({self._backend!r})), or let build, fit or predict make the model's graph"
             )
         parent = _CALL_STACK[-1][0] if _CALL_STACK else None
         if training is None:
@@ -578,15 +607,12 @@ class Module:
         node. Like Keras' ``model.build(input_shape)``: the same as
         ``model(ge.Graph(...).input("x", shape=input_shape, dtype=dtype))``. Models that
         take integer ids (``Embedding``) need ``dtype="int64"``."""
-        from ..graph import Graph
-
         if self._graph is not None:
             raise ModuleError(f"{type(self).__name__} {self.path!r} is already built (in graph {self._graph.name!r})")
         if isinstance(input_shape, (int, np.integer)) or input_shape is None:
             raise ModuleError(f"build takes the input's shape with its batch axis, e.g. (None, 784); got {input_shape!r}")
         shape = tuple(None if d is None else int(d) for d in input_shape)
-        graph = Graph(self.name or self.default_name)
-        return self(graph.input("x", shape=shape, dtype=dtype))
+        return self(self.new_graph().input("x", shape=shape, dtype=dtype))
 
     def predict(self, X, batch_size: int = 1024) -> np.ndarray:
         """The model's outputs for ``X`` (NumPy; logits for a cross-entropy classifier),

@@ -62,7 +62,6 @@ import networkx as nx
 import numpy as np
 
 from ..clipping import clip_grad_norm, clip_grad_value
-from ..graph import Graph
 from ..node import INPUT, Node
 from ..optimizer import Optimizer
 from ..regularization import add_penalty_gradients, apply_after_step
@@ -180,6 +179,7 @@ class Trainer:
         self._in_epoch = False
         self._fit_info = None
         self._steps_done = 0  # training steps run, for optimizers without a ``steps`` count
+        self._step_loss = None  # the loss the last step's check read on the host (float), None before
         self._continue_data = False  # fit: go on with the data generator of the model's earlier trainer
         if self._output_arg is not None:
             self._build_from_output()
@@ -211,7 +211,7 @@ class Trainer:
                 if then is not None:
                     then()
             return
-        graph = model.graph if model.built else Graph(model.name or model.default_name)
+        graph = model.graph if model.built else model.new_graph()
         with self._all_or_nothing(graph):
             if not model.built and model.seed is None and self.seed is not None:
                 model.seed = self.seed
@@ -389,6 +389,7 @@ class Trainer:
         """The first ``before_update`` hook: a NaN or Inf loss stops training before the
         update, so the params keep the last finite values."""
         loss = float(to_numpy(self._compiled_step.value(self.loss_node)))
+        self._step_loss = loss  # the training loop logs this read: one host read of the loss per step
         if not math.isfinite(loss):
             epoch, batch = self._position
             raise TrainingError(
@@ -411,6 +412,7 @@ class Trainer:
         """One training step on ``feeds``; returns the compiled step (``.value(node)`` reads
         the loss and the other fetched nodes of this step, until the next one). Seeded
         random ops draw the masks of step ``optimizer.steps`` (see :mod:`.noise_step`)."""
+        self._step_loss = None
         with noise_step(self.noise_step_number()):
             self._compiled_step(feeds)
         self._steps_done += 1
@@ -571,6 +573,11 @@ class Trainer:
         cbs = CallbackList(parallel.callbacks(callbacks, (ModelCheckpoint,)), self)  # files: the root only
         n = X.shape[0]
         n_batches = (n + batch_size - 1) // batch_size
+        device = self.graph._backend if self.graph.backend != "numpy" else None
+        if device is not None and augment is None:  # on a GPU the training data are copied there once per fit
+            X_feed, Y_feed = device.asarray(X), device.asarray(Yt)
+        else:
+            X_feed, Y_feed = X, Yt
         show = make_progress(progress if parallel.is_root else False, verbose and parallel.is_root,  # root only
                              epochs=int(epochs), initial_epoch=int(initial_epoch), n_batches=n_batches)
         metric_names = [name for name, _ in self.metrics]
@@ -583,17 +590,22 @@ class Trainer:
                 self._in_epoch = True
                 start = time.perf_counter()
                 order = rng.permutation(n) if shuffle else np.arange(n)
+                order_feed = order if X_feed is X else device.asarray(order)  # batches gathered on the device
                 total_loss = 0.0
                 metric_sums = [0.0] * len(self.metrics)
                 for b in range(n_batches):
-                    idx = order[b * batch_size:(b + 1) * batch_size]
-                    xb = X[idx]
+                    rows = slice(b * batch_size, (b + 1) * batch_size)
+                    idx = order[rows]
                     if augment is not None:
-                        xb = _as_float(augment(xb, rng), self.dtype, "augmented batch")
+                        xb = _as_float(augment(X[idx], rng), self.dtype, "augmented batch")
+                    else:
+                        xb = X_feed[order_feed[rows]]
                     yb = Yt[idx]
                     self._position = (epoch, b + 1)
-                    run = self._train_step({self.x: xb, self.y: yb})
-                    loss_value = float(to_numpy(run.value(self.loss_node)))
+                    run = self._train_step({self.x: xb, self.y: yb if Y_feed is Yt else Y_feed[order_feed[rows]]})
+                    loss_value = self._step_loss
+                    if loss_value is None:  # a step without the loss check
+                        loss_value = float(to_numpy(run.value(self.loss_node)))
                     count = len(idx)
                     total_loss += loss_value * count
                     if self.metrics:
