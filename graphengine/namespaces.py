@@ -1,7 +1,9 @@
 """The registry views users type: ``ge.ops.<name>``, ``ge.optimizers.create``, ``ge.init.<name>``.
 
-They read the default plugin manager (or one handed to them); they hold no state (the
-function made for each registered op is reused).
+They read the default plugin manager (or one handed to them). ``ge.ops`` keeps the function
+it made for each op name it was asked for as an ordinary attribute, so the next
+``ge.ops.<name>`` is a plain attribute read; that function looks the op up by name, in its
+graph's plugin manager, each time it adds a node.
 """
 
 from __future__ import annotations
@@ -31,7 +33,10 @@ class OpsNamespace(RegistryView):
         impl = self.manager.ops.get(name)
         if impl is None:
             impl = self.manager.get_op(name)  # UnknownOpError with suggestions
-        return _op_function(impl)
+        # kept: Python finds it before asking __getattr__ again (an op named like an attribute
+        # of this class is refused at registration, so it shadows nothing)
+        function = self.__dict__[name] = _op_function(impl)
+        return function
 
     def __dir__(self):
         return sorted(self.manager.ops)
@@ -49,18 +54,17 @@ def _op_function(impl):
     name = impl.name
 
     def build(*inputs, name_=None, **attrs):
-        graph = next((i.graph for i in inputs if isinstance(i, Node)), None)
-        if graph is None and any(isinstance(i, (list, tuple)) and any(isinstance(j, Node) for j in i) for i in inputs):
+        for i in inputs:
+            if isinstance(i, Node):
+                return i.graph.apply(name, *inputs, name=attrs.pop("name", name_), **attrs)
+        if any(isinstance(i, (list, tuple)) and any(isinstance(j, Node) for j in i) for i in inputs):
             raise GraphStructureError(
                 f"ge.ops.{name}() takes its inputs as separate arguments: ge.ops.{name}(*nodes), not a list"
             )
-        if graph is None:
-            raise GraphStructureError(
-                f"ge.ops.{name}() needs at least one graph node among its inputs to know which graph "
-                "to add to; for constants only, use g.const(...) first"
-            )
-        node_name = attrs.pop("name", name_)
-        return graph.apply(name, *inputs, name=node_name, **attrs)
+        raise GraphStructureError(
+            f"ge.ops.{name}() needs at least one graph node among its inputs to know which graph "
+            "to add to; for constants only, use g.const(...) first"
+        )
 
     build.__name__ = name
     build.__qualname__ = f"ops.{name}"

@@ -110,3 +110,20 @@ def test_misspelt_attribute_suggests_close_names(plugin_manager):
         OpsNamespace(plugin_manager).rleu
     with pytest.raises(ge.UnknownOpError, match="Did you mean 'zeros'"):
         InitNamespace(plugin_manager).zeroes
+
+
+def test_op_function_is_kept_as_an_attribute_and_finds_the_op_in_the_graphs_manager(plugin_manager):
+    ops = OpsNamespace(plugin_manager)
+    tanh = ops.tanh
+    assert ops.tanh is tanh and vars(ops)["tanh"] is tanh  # the next access is a plain attribute read
+    g = ge.Graph("g", plugins=plugin_manager)
+    x = g.input("x", shape=(2,))
+    assert tanh(x).op == "tanh" and tanh(x, name="t").name == "t"
+    with pytest.raises(ge.UnknownOpError, match="tanh"):
+        ops.tanhh  # a misspelt name is not kept: it raises every time
+    with pytest.raises(ge.UnknownOpError):
+        ops.tanhh
+    assert "tanhh" not in vars(ops)
+    bare = ge.PluginManager(builtins=False, entry_points=False)
+    with pytest.raises(ge.UnknownOpError, match="'tanh'"):  # looked up by name in the graph's own manager
+        tanh(ge.Graph("bare", plugins=bare).input("x", shape=(2,)))
