@@ -34,8 +34,10 @@ def main(argv=None):
     p = _common.parser(__doc__.splitlines()[0])
     _common.add_data_argument(p)
     _common.add_backend_argument(p)
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default 30; 3 with --quick)")
     args = p.parse_args(argv)
     limit, epochs = (2000, 3) if args.quick else (None, 30)
+    epochs = args.epochs or epochs
     X, y = _common.load_mnist(args, "train", limit=limit)
     Xt, yt = _common.load_mnist(args, "test", limit=1000 if args.quick else None)
     results, histories = {}, {}

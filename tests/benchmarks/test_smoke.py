@@ -11,6 +11,8 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
@@ -49,3 +51,12 @@ def test_markdown_table(tmp_path):
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "| benchmark | case | ratio |" in done.stdout
+
+
+def test_the_gpu_benchmark_runs_its_code_on_numpy_at_toy_sizes():
+    """benchmarks/gpu.py measures on CuPy only; its dry run proves the same code here."""
+    from benchmarks import gpu
+
+    times = gpu.dry_run()
+    assert {"default", "compiled", "floor", "conv", "matmul", "plain_matmul"} <= times.keys()
+    assert all(t > 0 for k, t in times.items() if k != "final_loss") and np.isfinite(times["final_loss"])
