@@ -11,7 +11,7 @@
 # folder, see docs/training.md), JOBS (pytest-xdist workers, default 8; 0 runs the tests in one
 # process), STAGES (default "tests bench examples"), EXAMPLE_EPOCHS (default 2), FIGURES (where
 # the examples' figures go, default OUT_DIR/figures), STAGE_TIMEOUT (seconds for each test, benchmark
-# or example run; default none).
+# or example run; default none), EXAMPLE_BACKENDS (default "cupy numpy").
 # graphengine must be importable: installed (pip install -e ".[test]") or on PYTHONPATH.
 set -u
 out=${1:-gpu-check}
@@ -69,9 +69,9 @@ if [[ " $stages " == *" bench "* ]]; then
 fi
 
 if [[ " $stages " == *" examples "* ]]; then
-  echo "== examples, $epochs epochs, CuPy then NumPy" | tee -a "$out/summary.txt"
+  echo "== examples, $epochs epochs, on ${EXAMPLE_BACKENDS:-cupy numpy}" | tee -a "$out/summary.txt"
   for example in mnist_mlp cnn_mnist; do
-    for backend in cupy numpy; do
+    for backend in ${EXAMPLE_BACKENDS:-cupy numpy}; do
       start=$(date +%s)
       limited "$python" "examples/$example.py" --backend "$backend" --epochs "$epochs" --out "${FIGURES:-$out/figures}" \
         >"$out/$example-$backend.log" 2>&1 || status=1
