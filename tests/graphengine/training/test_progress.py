@@ -62,7 +62,7 @@ class FakeHandle:
 
 
 def test_notebook_without_widgets_updates_one_text_output(monkeypatch):
-    import IPython.display
+    IPython = pytest.importorskip("IPython", reason='IPython is not installed: pip install "graphengine-nn[notebook]"')
 
     fake_ipython(monkeypatch, kernel=True)
     monkeypatch.setitem(sys.modules, "ipywidgets", None)  # as if not installed
