@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from types import MappingProxyType
 
 import networkx as nx
 import numpy as np
@@ -25,7 +26,7 @@ from .errors import (
     ShapeError,
     did_you_mean,
 )
-from .node import CONST, INPUT, OP, PARAM, Node, _is_operand, _short_repr, other_graph_text
+from .node import CONST, INPUT, NO_ATTRS, OP, PARAM, Node, _is_operand, _short_repr, other_graph_text
 from .op import Op, describe_value, format_shape, promote_dtypes
 from .program import gc_paused
 from .run import JUPYTER_COLLAPSE_ABOVE, run_forward
@@ -180,7 +181,7 @@ class Graph:
         return "/".join(self._scopes)
 
     def _unique_name(self, requested: str | None, base: str) -> str:
-        prefix = self.current_scope + "/" if self._scopes else ""
+        prefix = "/".join(self._scopes) + "/" if self._scopes else ""
         if requested is not None:
             requested = str(requested)
             if not requested or not _NAME_OK.match(requested):
@@ -199,20 +200,19 @@ class Graph:
         counters = self._name_counters
         old = counters.get(key)
         if self._journaling:
-            journal = self._journal  # a failed build gives the number back
-            journal.append(key)
-            journal.append(old)
+            self._journal += (key, old)  # a failed build gives the number back
+        count = old or 0
         # in a scope a name is local to it: the first is bare (``dense_1/matmul``), a number
         # comes only when the name is taken there (``matmul_2``); unscoped names stay numbered
+        by_name = self._by_name
         if prefix and not old:
-            counters[key] = 1
-            if key not in self._by_name:
+            counters[key] = count = 1
+            if key not in by_name:
                 return key
-        count = counters.get(key, 0)
         while True:
             count += 1
             full = f"{prefix}{base}_{count}"
-            if full not in self._by_name:
+            if full not in by_name:
                 counters[key] = count
                 return full
 
@@ -392,47 +392,23 @@ class Graph:
         outer = not self._journaling
         if outer:
             self._journaling = True
-        n_nodes, version, n_journal = len(self._nodes), self.version, len(self._journal)
+        all_nodes = self._nodes
+        n_nodes, version, n_journal = len(all_nodes), self.version, len(self._journal)
         try:
-            op_name = impl.name
-            arity, attr_defaults, any_kw, _ = type(impl).signature_info()
-            nodes = []
-            for i, item in enumerate(inputs):
-                if type(item) is Node and item.graph is self:
-                    nodes.append(item)
-                elif isinstance(item, Node):
-                    nodes.append(self.node(item))
-                elif _is_operand(item):
-                    nodes.append(self.const(item))
-                elif isinstance(item, (list, tuple)) and arity is None:
-                    raise GraphStructureError(
-                        f"op {op_name!r} takes its inputs as separate arguments: ge.ops.{op_name}(*nodes)"
-                    )
-                else:
-                    raise GraphStructureError(
-                        f"op {op_name!r}: input {i} is a {type(item).__name__}; inputs must be graph nodes, "
-                        "numbers or numpy arrays (pass options as keyword attributes)"
-                    )
-            if arity is not None and len(nodes) != arity:
-                given = ", ".join(repr(i.name) if isinstance(i, Node) else _short_repr(i) for i in inputs)
-                raise GraphStructureError(
-                    f"op {op_name!r} takes {arity} input{'s' if arity != 1 else ''}, got {len(nodes)}"
-                    + (f" ({given})" if nodes else "") + f"; pass exactly {arity} (options go in keyword attributes)"
-                )
-            if arity is None and not nodes:
-                raise GraphStructureError(f"op {op_name!r} needs at least one input")
+            arity, attr_defaults, any_kw, _ = impl.signature_info()
+            nodes = list(inputs)
+            for i, item in enumerate(nodes):
+                if type(item) is not Node or item.graph is not self:
+                    nodes[i] = self._input_node(impl.name, arity, i, item)
+            if len(nodes) != arity and (arity is not None or not nodes):
+                raise _arity_error(impl.name, arity, inputs, nodes)
             if attrs and not any_kw:
-                unknown = sorted(set(attrs) - set(attr_defaults))
-                if unknown:
-                    valid = ", ".join(sorted(attr_defaults)) or "none"
-                    raise AttributeSpecError(
-                        f"op {op_name!r} got unknown attribute{'s' if len(unknown) > 1 else ''} "
-                        f"{', '.join(unknown)}; it takes: {valid}." + did_you_mean(unknown[0], attr_defaults)
-                    )
-            node_name = self._unique_name(name, op_name)
+                _check_attribute_names(impl.name, attrs, attr_defaults)
+            node_name = self._unique_name(name, impl.name)
             shape, dtype = self._infer(impl, nodes, attrs, node_name)
-            node = Node(self, len(self._nodes), node_name, OP, op_name, tuple(nodes), attrs, shape, dtype,
-                        "/".join(self._scopes), impl)
+            node = Node(self, len(all_nodes), node_name, OP, impl.name, tuple(nodes),
+                        MappingProxyType(attrs) if attrs else NO_ATTRS, shape, dtype,
+                        "/".join(self._scopes) if self._scopes else "", impl)
             return self._add_node(node)
         except BaseException:
             self._undo(n_nodes, version, n_journal)
@@ -441,6 +417,22 @@ class Graph:
             if outer:
                 self._journaling = False
                 self._journal.clear()
+
+    def _input_node(self, op_name, arity, i, item) -> Node:
+        """Input ``i`` of a new op node as a node of this graph: a node of another graph is
+        refused, a number or array becomes a const node."""
+        if isinstance(item, Node):
+            return self.node(item)  # another graph's: refused, naming both
+        if _is_operand(item):
+            return self.const(item)
+        if isinstance(item, (list, tuple)) and arity is None:
+            raise GraphStructureError(
+                f"op {op_name!r} takes its inputs as separate arguments: ge.ops.{op_name}(*nodes)"
+            )
+        raise GraphStructureError(
+            f"op {op_name!r}: input {i} is a {type(item).__name__}; inputs must be graph nodes, "
+            "numbers or numpy arrays (pass options as keyword attributes)"
+        )
 
     def _infer(self, impl, nodes, attrs, node_name):
         """(shape, dtype) of a new node from its op's rules; the answers of rules that ran
@@ -695,6 +687,26 @@ class Graph:
         # inline display of a big graph folds its scopes, so the notebook stays responsive
         collapse = 1 if len(self._nodes) > JUPYTER_COLLAPSE_ABOVE else None
         return draw(self, collapse=collapse)._repr_mimebundle_(include=include, exclude=exclude)
+
+
+def _arity_error(op_name, arity, inputs, nodes) -> GraphStructureError:
+    if arity is None:
+        return GraphStructureError(f"op {op_name!r} needs at least one input")
+    given = ", ".join(repr(i.name) if isinstance(i, Node) else _short_repr(i) for i in inputs)
+    return GraphStructureError(
+        f"op {op_name!r} takes {arity} input{'s' if arity != 1 else ''}, got {len(nodes)}"
+        + (f" ({given})" if nodes else "") + f"; pass exactly {arity} (options go in keyword attributes)"
+    )
+
+
+def _check_attribute_names(op_name, attrs, attr_defaults) -> None:
+    unknown = sorted(set(attrs) - set(attr_defaults))
+    if unknown:
+        valid = ", ".join(sorted(attr_defaults)) or "none"
+        raise AttributeSpecError(
+            f"op {op_name!r} got unknown attribute{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(unknown)}; it takes: {valid}." + did_you_mean(unknown[0], attr_defaults)
+        )
 
 
 def _check_declared_shape(shape, what):

@@ -47,10 +47,10 @@ class Node:
         self.name = name
         self.kind = kind
         self.op = op
-        self.inputs = inputs if type(inputs) is tuple else tuple(inputs)
-        self.attrs = MappingProxyType(dict(attrs)) if attrs else NO_ATTRS
+        self.inputs = inputs  # a tuple; attrs a read-only mapping; dtype an np.dtype or None (the graph's)
+        self.attrs = attrs if attrs is not None else NO_ATTRS
         self.shape = shape
-        self.dtype = dtype if dtype is None or isinstance(dtype, np.dtype) else np.dtype(dtype)
+        self.dtype = dtype
         self.scope = scope
         self._op_impl = op_impl
         self._value = value
