@@ -26,6 +26,8 @@ import numpy as np
 import graphengine as ge
 from graphengine import AttributeSpecError, DtypeError, ShapeError, broadcast_shapes
 
+from . import losses_cuda
+
 REDUCTIONS = ("none", "mean", "sum")
 Reduction = Literal["none", "mean", "sum"]  # attribute annotations
 Weights = Sequence[float] | np.ndarray  # one weight per class
@@ -664,7 +666,9 @@ class CrossEntropy(_ClassLoss):
     labels named.
 
     With ``out=`` the reduced loss is written into the engine's 0-d buffer, and backward
-    writes d/dz of rows of logits with integer labels into its buffer.
+    writes d/dz of rows of logits with integer labels into its buffer. On CuPy, rows of
+    logits with integer labels (no weights, no smoothing) run as a few fused kernels
+    (``losses_cuda.py``).
 
     >>> loss = ge.ops.cross_entropy(x @ W + b, labels, reduction="mean")
     >>> # z = [[0, 0]], y = [0]: loss = log 2 = 0.6931
@@ -679,6 +683,8 @@ class CrossEntropy(_ClassLoss):
         if logits.ndim:
             self._check_classes(logits.shape[axis], logits.shape)
         if weight is None and not label_smoothing and _rows_of_classes(logits, target, axis):
+            if losses_cuda.is_cupy(xp):
+                return losses_cuda.forward(xp, logits, target, reduction, ignore_index, out)
             indices, bad, ignored = _labels_in_range(xp, target, logits.shape[1], self.name, ignore_index)
             e, shifted = _class_major_exp(xp, logits)
             loss = xp.log(e.sum(axis=0)) - shifted[indices, xp.arange(len(indices))]
@@ -701,6 +707,9 @@ class CrossEntropy(_ClassLoss):
         if weight is None and not label_smoothing and _rows_of_classes(logits, target, axis):
             if not needs_grad[0]:
                 return (None, None)
+            if losses_cuda.is_cupy(xp):
+                return (losses_cuda.backward(xp, grad, logits, target, reduction, ignore_index,
+                                             None if out is None else out[0]), None)
             indices, bad, ignored = _labels_in_range(xp, target, logits.shape[1], self.name, ignore_index)
             e, _ = _class_major_exp(xp, logits)
             e /= e.sum(axis=0)
