@@ -23,13 +23,27 @@ from .optimizer import DistributedOptimizer
 
 
 class _GradientAllreduce:
-    """The ``before_update`` hook fit inserts: one flat-buffer allreduce of the gradients."""
+    """The ``before_update`` hook fit inserts: one flat-buffer allreduce of the gradients.
 
-    def __init__(self, distributed_optimizer):
+    The step's loss rides along in the same buffer, so every rank gets the loss averaged
+    over the ranks (``self.loss``) without another collective: fit's finite-loss check
+    reads it, and all ranks stop together, before the update, when any rank's loss is
+    NaN or Inf (a rank stopping alone would leave the others waiting in the next
+    allreduce)."""
+
+    def __init__(self, distributed_optimizer, loss_node=None, step=None):
         self.distributed_optimizer = distributed_optimizer
+        self.loss_node, self.step = loss_node, step
+        self.loss = None  # this step's loss averaged over the ranks (a 0-d array), once the hook ran
 
     def __call__(self, grads):
-        return self.distributed_optimizer.allreduce_gradients(grads)
+        if self.loss_node is None:
+            return self.distributed_optimizer.allreduce_gradients(grads)
+        packed = dict(grads)
+        packed[self.loss_node] = self.step.value(self.loss_node)
+        out = self.distributed_optimizer.allreduce_gradients(packed)
+        self.loss = out.pop(self.loss_node)
+        return out
 
     def __repr__(self) -> str:
         return f"<gradient allreduce over {self.distributed_optimizer.comm.size} ranks>"
@@ -69,12 +83,13 @@ class DataParallel:
             return {}
         return {"ranks": self.size, "global_batch_size": self.global_batch_size}
 
-    def start(self, trainer, compiled_step, after, n_train: int, n_val: int) -> None:
+    def start(self, trainer, compiled_step, check, n_train: int, n_val: int) -> None:
         """Check that the ranks agree (shard sizes, params), broadcast the root's params
-        and state, and put the gradient allreduce into ``compiled_step`` right after the
-        hook ``after`` (the loss check), before the penalties, the clipping and the update."""
+        and state, and put the gradient allreduce into ``compiled_step`` right before the
+        hook ``check`` (the loss check, which then reads the loss averaged over the ranks),
+        before the penalties, the clipping and the update."""
+        self.finish(trainer, compiled_step)
         hooks = compiled_step.before_update
-        hooks[:] = [h for h in hooks if not isinstance(h, _GradientAllreduce)]
         if not self.active:
             if isinstance(trainer.optimizer, DistributedOptimizer):
                 raise DistributedError(
@@ -93,13 +108,16 @@ class DataParallel:
             optimizer = DistributedOptimizer(optimizer, comm)
         elif optimizer.comm.mpi_comm is not comm.mpi_comm:
             raise DistributedError("the DistributedOptimizer given to fit uses another communicator than comm=")
-        position = next((i + 1 for i, h in enumerate(hooks) if h == after), 0)
-        hooks.insert(position, _GradientAllreduce(optimizer))
+        allreduce = _GradientAllreduce(optimizer, trainer.loss_node, compiled_step)
+        position = next((i for i, h in enumerate(hooks) if h == check), 0)
+        hooks.insert(position, allreduce)
+        trainer._loss_source = (lambda: allreduce.loss, f"averaged over the {comm.size} ranks")
 
-    def finish(self, compiled_step) -> None:
+    def finish(self, trainer, compiled_step) -> None:
         """Take the allreduce out of the step again (a later fit without comm= trains alone)."""
         hooks = compiled_step.before_update
         hooks[:] = [h for h in hooks if not isinstance(h, _GradientAllreduce)]
+        trainer._loss_source = None
 
     def callbacks(self, callbacks, root_only_types=()) -> list:
         """The callbacks this rank runs: all on the root; elsewhere all but those that

@@ -180,6 +180,7 @@ class Trainer:
         self._fit_info = None
         self._steps_done = 0  # training steps run, for optimizers without a ``steps`` count
         self._step_loss = None  # the loss the last step's check read on the host (float), None before
+        self._loss_source = None  # fit(comm=): (callable giving the loss averaged over the ranks, description)
         self._continue_data = False  # fit: go on with the data generator of the model's earlier trainer
         if self._output_arg is not None:
             self._build_from_output()
@@ -388,12 +389,14 @@ class Trainer:
     def _check_loss(self, grads):
         """The first ``before_update`` hook: a NaN or Inf loss stops training before the
         update, so the params keep the last finite values."""
-        loss = float(to_numpy(self._compiled_step.value(self.loss_node)))
+        source = self._loss_source  # with comm=: (the loss averaged over the ranks, which ranks)
+        loss = float(to_numpy(source[0]() if source else self._compiled_step.value(self.loss_node)))
         self._step_loss = loss  # the training loop logs this read: one host read of the loss per step
         if not math.isfinite(loss):
             epoch, batch = self._position
+            where = f" ({source[1]}: a rank's loss was not finite; every rank stops here)" if source else ""
             raise TrainingError(
-                f"the training loss became {loss} at epoch {epoch}, batch {batch}; training stopped before this "
+                f"the training loss{where} became {loss} at epoch {epoch}, batch {batch}; training stopped before this "
                 "step's update, so the params keep their last finite values (those after the previous step). "
                 f"Lower the learning rate (now {self.optimizer.hyper.get('lr')}), clip gradients (clip_norm=1.0), "
                 "or look for the first bad node with graph.forward(feeds, check_finite=True)"
@@ -641,7 +644,7 @@ class Trainer:
             failed = False
         finally:
             self._in_epoch = False
-            parallel.finish(self._compiled_step)
+            parallel.finish(self, self._compiled_step)
             show.close(failed=failed)
         return history
 

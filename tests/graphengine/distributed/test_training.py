@@ -141,3 +141,15 @@ def test_two_ranks_train_like_one_process_on_the_same_global_batches(two_rank_jo
         assert "ranks disagree on the params to broadcast" in errors["different_params"]
         assert f"W float64[3, {2 + report['rank']}]" in errors["different_params"]
         assert "pass a multiple of 2" in errors["global_batch"]
+
+
+def test_a_nan_loss_on_one_rank_stops_every_rank_at_the_same_step(mpi_job):
+    result = mpi_job("rank_nan_loss.py", ranks=2, timeout=60)
+    assert result.returncode == 0, result.output
+    reports = sorted((json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")),
+                     key=lambda r: r["rank"])
+    assert [r["rank"] for r in reports] == [0, 1], result.output
+    for report in reports:
+        assert "averaged over the 2 ranks: a rank's loss was not finite" in report["error"], report
+        assert "at epoch 1, batch 3" in report["error"], report
+        assert report["finite"] and report["same_as_root"], report
