@@ -49,9 +49,10 @@ from graphengine.node import CONST, INPUT, OP, PARAM, other_graph_text
 from . import heatmap as heat
 from .diagram import Diagram
 from .labels import (attributes_text, count_text, format_shape, format_value, html_text, is_image_shaped,
-                     png_bytes, thumbnail_grid)
+                     thumbnail_grid)
 from .layout import EDGE_LABEL_PX, PAGE_MARGIN_PX, RANK_GAP_PX, SLIDE_WIDTH_PX, THUMBNAIL_WIDTH_PX, text_width
 from .model_view import is_model, model_view, scope_ports, shapes_text
+from .png import png_bytes
 from .targets import dtype_kind, loss_targets
 
 MODES = ("structure", "forward", "backward", "both")

@@ -23,12 +23,11 @@ of one sign use a light-to-dark sequential map.
 from __future__ import annotations
 
 import math
-import struct
-import zlib
 
 import numpy as np
 
 from .labels import format_number, format_shape, format_value, is_image_shaped, to_host
+from .png import png_bytes
 
 IMAGE_MAX_SIDE = 160   # pixels per side of an array image, after downsampling
 IMAGE_TILES = 16       # 4-D arrays: at most this many (N, C) / (O, I) images in the grid
@@ -113,7 +112,7 @@ def image_of(data):
     if factor > 1:
         note += f", downsampled {factor}×"
     rgb, scale = colourize(small)
-    return {"image": "data:image/png;base64," + _base64(png_rgb(rgb)), "image_note": note, "image_scale": scale,
+    return {"image": "data:image/png;base64," + _base64(png_bytes(rgb)), "image_note": note, "image_scale": scale,
             "image_width": int(rgb.shape[1]), "image_height": int(rgb.shape[0])}
 
 
@@ -183,23 +182,10 @@ def colourize(plane):
     return np.rint(rgb).astype(np.uint8), scale
 
 
-def png_rgb(rgb) -> bytes:
-    """An (H, W, 3) uint8 array as the bytes of an 8-bit RGB PNG (deterministic)."""
-    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-    height, width, _ = rgb.shape
-    raw = b"".join(b"\x00" + rgb[r].tobytes() for r in range(height))
-
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit, RGB, no interlace
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
-
-
 def _base64(data: bytes) -> str:
     import base64
 
     return base64.b64encode(data).decode("ascii")
 
 
-__all__ = ["tensor_view", "statistics", "histogram", "image_of", "downsample", "colourize", "png_rgb"]
+__all__ = ["tensor_view", "statistics", "histogram", "image_of", "downsample", "colourize"]

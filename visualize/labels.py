@@ -354,20 +354,3 @@ def thumbnail_grid(array, rows: int = THUMBNAIL_ROWS, columns: int = THUMBNAIL_C
     caption = f"{shown_rows} of {a}" if shown_rows < a else f"{a}"
     caption += f" × {shown_cols} of {b}" if shown_cols < b else f" × {b}"
     return grid, caption
-
-
-def png_bytes(grey) -> bytes:
-    """A 2-D uint8 array as the bytes of an 8-bit grey-scale PNG (deterministic: the same
-    array always gives the same bytes; no imaging library needed)."""
-    import struct
-    import zlib
-
-    grey = np.ascontiguousarray(grey, dtype=np.uint8)
-    height, width = grey.shape
-    raw = b"".join(b"\x00" + grey[r].tobytes() for r in range(height))  # filter type 0 per row
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit, grey, no interlace
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")

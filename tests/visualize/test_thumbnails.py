@@ -11,7 +11,7 @@ import graphengine as ge
 from graphengine.visualize import draw
 from graphengine.visualize.diagram import dot_available
 from graphengine.visualize.draw import DrawError, ThumbnailDiagram
-from graphengine.visualize.labels import is_image_shaped, png_bytes, thumbnail_grid
+from graphengine.visualize.labels import is_image_shaped, thumbnail_grid
 
 needs_dot = pytest.mark.skipif(not dot_available(), reason="the Graphviz dot executable is not installed")
 
@@ -56,13 +56,6 @@ def test_grid_layout_scaling_and_caption():
     assert thumbnail_grid(nan)[0].max() == 0  # NaN drawn black
     assert is_image_shaped((None, 3, 8, 8)) is False and is_image_shaped((2, 3, 8, 8))
     assert not is_image_shaped((2, 3, 1, 8)) and not is_image_shaped((3, 8, 8))
-
-
-def test_png_bytes_round_trip_and_are_deterministic():
-    grey = (np.arange(35).reshape(5, 7) * 7).astype(np.uint8)
-    data = png_bytes(grey)
-    assert data == png_bytes(grey.copy())
-    np.testing.assert_array_equal(_png_pixels(data), grey)
 
 
 def test_draw_puts_image_rows_on_4d_nodes_only_and_the_dot_is_deterministic():
