@@ -312,14 +312,18 @@ class Module:
         ``model.to("cuda")`` does in torch; returns the model. A built model's graph moves
         now (``model.graph.to(backend)``: params, consts and state). A model not built yet
         keeps the choice, and the graph that ``build``, ``fit`` or ``predict`` makes for it
-        is on that backend. An unknown name, or CuPy without a usable GPU, is an error here."""
+        is on that backend. The optimizer that trained it (``model.optimizer``) keeps its
+        state, moved along. An unknown name, or CuPy without a usable GPU, is an error here."""
         from ..backends import get_backend
 
         get_backend(backend)
-        if self._graph is not None:
-            self._graph.to(backend)
-        else:
+        if self._graph is None:
             self._backend = backend
+            return self
+        self._graph.to(backend)
+        optimizer = self.optimizer  # its state (momenta, ...) follows the params
+        if optimizer is not None and optimizer.state:
+            optimizer.load_state_dict(optimizer.state_dict())
         return self
 
     def new_graph(self):

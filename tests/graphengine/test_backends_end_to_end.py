@@ -134,6 +134,25 @@ def test_fit_on_a_model_moved_with_to_trains_as_on_numpy(backend, tmp_path):
     np.testing.assert_allclose(loaded.predict(X), pred, rtol=1e-5, atol=1e-6)
 
 
+def test_a_model_trained_on_numpy_goes_on_training_on_another_backend(backend):
+    X, y = _data()
+
+    def two_fits(where):
+        model = _classifier(0)
+        ge.training.fit(model, X, y, optimizer="momentum", lr=0.1, momentum=0.9, epochs=1, batch_size=16, seed=0)
+        model.to(where)
+        history = ge.training.fit(model, X, y, optimizer="momentum", lr=0.1, momentum=0.9, epochs=2,
+                                  batch_size=16)
+        return history, model
+
+    want, _ = two_fits("numpy")
+    history, model = two_fits(backend)
+    assert model.graph.backend == backend
+    assert all(type(v) is model.graph.xp.ndarray for st in model.optimizer.state.values() for v in st.values()
+               if hasattr(v, "shape"))
+    np.testing.assert_allclose(history["loss"], want["loss"], rtol=1e-4)
+
+
 def test_a_cnn_with_batch_norm_and_dropout_trains_on_every_backend(backend):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(64, 1, 8, 8)).astype(np.float32)
