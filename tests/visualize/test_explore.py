@@ -162,6 +162,28 @@ def test_gradcheck_marks_the_op_whose_backward_is_wrong_with_both_numbers():
     assert all(r["ok"] in (True, None) for r in explore(g2, run2, gradcheck=True).data["gradcheck"]["nodes"].values())
 
 
+def test_gradcheck_numbers_are_the_testing_kits_central_difference():
+    """The explorer's local check computes its numeric side with
+    graphengine.testing.numerical_gradient: same op, values, seed gradient, direction and eps."""
+    import zlib
+
+    from graphengine.testing import numerical_gradient
+    from graphengine.visualize.explorer_gradcheck import EPS
+    from graphengine.visualize.labels import format_number
+
+    g = ge.Graph("bad")
+    x = g.input("x", shape=(3,), dtype=np.float64)
+    e = g.apply(WrongExp(), x, name="e")
+    loss = ge.ops.sum(ge.ops.tanh(e, name="t"), name="loss")
+    run = g.forward({"x": np.array([0.1, 0.2, 0.3])}).backward(loss)
+    result = explore(g, run, gradcheck=True).data["gradcheck"]["nodes"][str(e.id)]
+    d = np.random.default_rng(zlib.crc32(b"e/0")).standard_normal(3)  # the first direction of edge 0
+    d /= np.sqrt(np.sum(d * d))
+    numeric = numerical_gradient(WrongExp(), [run.value(x)], {}, run.grad(e), 0, d, EPS)
+    assert result["ok"] is False and result["numeric"] == format_number(numeric, 8)
+    assert numeric == pytest.approx(float(np.sum(run.grad(e) * np.exp(run.value(x)) * d)), rel=1e-6)
+
+
 def test_gradcheck_does_not_mark_kinks_or_random_ops():
     g = ge.Graph("kink")
     x = g.input("x", shape=(16,), dtype=np.float64)
