@@ -53,21 +53,29 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
 
 def render_main(args) -> int:
     """Run ``graphengine render`` with parsed ``args``; returns the exit status."""
+    return run_command("render", lambda: render_model(
+        args.model, output=args.output, mode=args.mode, feeds=args.feeds, format=args.format,
+        target=args.target, collapse=parse_collapse(args.collapse), heatmap=args.heatmap,
+        precision=args.precision, max_elements=args.max_elements, rankdir=args.rankdir,
+        edge_labels=getattr(args, "edge_labels", "auto"),
+    ), graphviz_advice=" From this command, -o FILE.dot writes the DOT text without Graphviz.")
+
+
+def run_command(command: str, write, *, graphviz_advice: str = "") -> int:
+    """Call ``write()`` for ``graphengine <command>``: print the path it returns and give
+    exit status 0; on a user's error (a graphengine error, a missing or unreadable file, a
+    missing Graphviz) print one clear line to stderr instead, without a traceback, and give 1.
+    ``graphviz_advice`` is added to the missing-Graphviz message. Other exceptions (bugs)
+    propagate with their traceback."""
     try:
-        path = render_model(
-            args.model, output=args.output, mode=args.mode, feeds=args.feeds, format=args.format,
-            target=args.target, collapse=parse_collapse(args.collapse), heatmap=args.heatmap,
-            precision=args.precision, max_elements=args.max_elements, rankdir=args.rankdir,
-            edge_labels=getattr(args, "edge_labels", "auto"),
-        )
+        path = write()
     except GraphvizNotFoundError as exc:
-        print(f"graphengine render: {exc} From this command, -o FILE.dot writes the DOT text without Graphviz.",
-              file=sys.stderr)
+        print(f"graphengine {command}: {exc}{graphviz_advice}", file=sys.stderr)
         return 1
     except (OSError, ValueError, KeyError) as exc:
         # graphengine errors are ValueError/KeyError subclasses: one clear line, no traceback
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"graphengine render: error: {message}", file=sys.stderr)
+        print(f"graphengine {command}: error: {message}", file=sys.stderr)
         return 1
     print(path)
     return 0
@@ -217,5 +225,5 @@ def shared_heatmap_range(runs) -> tuple:
     return (min(mags), max(mags))
 
 
-__all__ = ["add_render_arguments", "render_main", "render_model", "demo_diagrams", "load_feeds", "parse_collapse",
-           "shared_heatmap_range"]
+__all__ = ["add_render_arguments", "render_main", "render_model", "run_command", "demo_diagrams", "load_feeds",
+           "parse_collapse", "shared_heatmap_range"]

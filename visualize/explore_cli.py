@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import argparse
 import pathlib
-import sys
 
 from graphengine.errors import require_file
 
-from .diagram import GraphvizNotFoundError
+from .cli import _backward_target, load_feeds, parse_collapse, run_command
 
 
 def add_explore_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -37,19 +36,10 @@ def add_explore_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
 
 def explore_main(args) -> int:
     """Run ``graphengine explore`` with parsed ``args``; returns the exit status."""
-    try:
-        path = explore_model(args.model, feeds=args.feeds, output=args.output, target=args.target,
-                             gradcheck=args.gradcheck, collapse=args.collapse, heatmap=not args.no_heatmap,
-                             precision=args.precision, max_elements=args.max_elements)
-    except GraphvizNotFoundError as exc:
-        print(f"graphengine explore: {exc}", file=sys.stderr)
-        return 1
-    except (OSError, ValueError, KeyError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"graphengine explore: error: {message}", file=sys.stderr)
-        return 1
-    print(path)
-    return 0
+    return run_command("explore", lambda: explore_model(
+        args.model, feeds=args.feeds, output=args.output, target=args.target, gradcheck=args.gradcheck,
+        collapse=args.collapse, heatmap=not args.no_heatmap, precision=args.precision,
+        max_elements=args.max_elements))
 
 
 def explore_model(model, feeds=None, output=None, target=None, gradcheck=False, collapse=None, heatmap=True,
@@ -58,7 +48,6 @@ def explore_model(model, feeds=None, output=None, target=None, gradcheck=False, 
     page; returns its path."""
     import graphengine as ge
 
-    from .cli import _backward_target, load_feeds, parse_collapse
     from .explore import ExploreError, explore
 
     model = pathlib.Path(require_file(model, "model file", "save one with g.save('model.ge')", suffixes=(".ge",)))

@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 
 import graphengine as ge
+from graphengine.errors import NodeNotFoundError
 from graphengine.visualize import gallery
-from graphengine.visualize.cli import add_render_arguments, demo_diagrams, parse_collapse, render_main
+from graphengine.visualize.cli import (add_render_arguments, demo_diagrams, parse_collapse, render_main,
+                                       run_command)
+from graphengine.visualize.diagram import GraphvizNotFoundError
 
 
 def parse(*argv):
@@ -87,6 +90,27 @@ def test_render_backward_needs_a_scalar_target(tmp_path, capsys):
     assert "it has 3 elements" in err and "or use --mode forward" in err  # which works:
     assert render_main(parse(str(model), "--feeds", str(feeds), "--mode", "forward",
                              "-o", str(tmp_path / "v.dot"))) == 0
+
+
+def test_run_command_prints_the_path_or_one_error_line(capsys):
+    """The one error printer of `graphengine render` and `graphengine explore`."""
+    assert run_command("render", lambda: "out.svg") == 0
+    assert capsys.readouterr() == ("out.svg\n", "")
+
+    def fails(exc):
+        def write():
+            raise exc
+        return write
+
+    assert run_command("explore", fails(NodeNotFoundError("no node named 'z'"))) == 1
+    assert capsys.readouterr() == ("", "graphengine explore: error: no node named 'z'\n")  # a KeyError, unquoted
+    assert run_command("render", fails(FileNotFoundError("feeds file 'f.npz' does not exist"))) == 1
+    assert capsys.readouterr().err == "graphengine render: error: feeds file 'f.npz' does not exist\n"
+    assert run_command("render", fails(GraphvizNotFoundError("dot is not installed.")),
+                       graphviz_advice=" Write DOT instead.") == 1
+    assert capsys.readouterr().err == "graphengine render: dot is not installed. Write DOT instead.\n"
+    with pytest.raises(ZeroDivisionError):  # a bug is not dressed up as a user's error
+        run_command("render", fails(ZeroDivisionError("bug")))
 
 
 def test_parse_collapse():
