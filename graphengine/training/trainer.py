@@ -441,14 +441,18 @@ class Trainer:
             return
         if self._output_arg is not None:
             graph, x, output, eval_output = self._pending
+            previous = trainer_of(output)  # a trainer of other settings on this output: share its targets' input
             with self._all_or_nothing(graph):
-                self._finish_build(graph, x, output, eval_output, np.asarray(Y))
+                self._finish_build(graph, x, output, eval_output, np.asarray(Y),
+                                   reuse_y=None if previous is None else previous.y)
                 if then is not None:
                     then()
         else:
             self._build_module(X, Y, then)
         if self.model is not None:
             self.model.trainer = self
+        else:  # a hand-built graph's output node: fit finds this trainer again (trainer_of)
+            self.graph.extensions.setdefault(_TRAINERS, {})[self.output.id] = self
 
     def fit(self, X, y, *, epochs: int = 10, batch_size: int | None = None, validation_split: float = 0.0,
             validation_data=None, shuffle: bool = True, seed=None, callbacks=(), augment=None, progress=None,
@@ -737,11 +741,20 @@ class Trainer:
         return f"<Trainer of {what}: loss={self.loss_name}, optimizer={getattr(self.optimizer, 'name', self.optimizer_spec)}, {state}>"
 
 
+_TRAINERS = "graphengine.training"  # graph.extensions key: {output node id: the trainer fit built on it}
+
+
 def trainer_of(model):
-    """The built trainer whose forward path ``fit`` reuses for the ``ge.nn`` model ``model``
-    (``model.trainer``, built on the model's graph by a call of the model), or None."""
+    """The built trainer whose forward path ``fit`` reuses for ``model``: for a ``ge.nn``
+    model ``model.trainer`` (built on the model's graph by a call of the model), for an
+    output node of a hand-built graph the trainer an earlier ``fit`` built on it; or None."""
     from ..nn.module import Module
 
+    if isinstance(model, Node):
+        trainer = model.graph.extensions.get(_TRAINERS, {}).get(model.id)
+        if isinstance(trainer, Trainer) and trainer.built and trainer.output is model and trainer.graph is model.graph:
+            return trainer
+        return None
     if not isinstance(model, Module):
         return None
     trainer = model.__dict__.get("trainer")

@@ -182,3 +182,32 @@ def test_lr_given_with_an_optimizer_already_made_sets_its_learning_rate():
     history = ge.training.fit(model, X, y, optimizer=optimizer, lr=0.125, epochs=1, progress=False)
     assert history.trainer.optimizer is optimizer and optimizer.hyper["lr"] == 0.125
     assert history["lr"] == [0.125]
+
+
+def hand_built(seed=0):
+    g = ge.Graph("hand")
+    x = g.input("x", shape=(None, 2), dtype="float32")
+    W1 = g.param("W1", np.random.default_rng(seed).normal(size=(2, 8)).astype(np.float32))
+    W2 = g.param("W2", np.random.default_rng(seed + 1).normal(size=(8, 2)).astype(np.float32))
+    return g, ge.ops.tanh(x @ W1) @ W2
+
+
+def test_a_hand_built_graph_fitted_again_continues_its_trainer_and_adds_no_node():
+    X, y = data()
+    common = dict(optimizer="momentum", lr=0.05, batch_size=8, progress=False)
+    g, out = hand_built()
+    h1 = ge.training.fit(out, X, y, epochs=2, seed=0, **common)
+    names = [n.name for n in g.nodes()]
+    h2 = ge.training.fit(out, X, y, epochs=2, **common)
+    assert h2.trainer is h1.trainer and [n.name for n in g.nodes()] == names
+    whole_graph, whole = hand_built()
+    h = ge.training.fit(whole, X, y, epochs=4, seed=0, **common)
+    assert h1["loss"] + h2["loss"] == h["loss"]
+    for a, b in zip(g.params(), whole_graph.params()):
+        np.testing.assert_array_equal(a.value, b.value)
+    # another loss builds only its loss on the same output, sharing the targets' input
+    third = ge.training.fit(out, X, y, loss="nll", epochs=1, **common)
+    assert third.trainer is not h1.trainer and third.trainer.optimizer is h1.trainer.optimizer
+    assert [n.name for n in g.inputs()] == ["x", "y"]
+    again = ge.training.fit(out, X, y, loss="nll", epochs=1, **common)
+    assert again.trainer is third.trainer
