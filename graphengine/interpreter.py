@@ -49,20 +49,20 @@ def interpret_forward(program, values, xp, check_finite=False):
         for s, node in program.inputs + program.params + program.consts:
             value = values[s]
             check_finite_value(xp, value if hasattr(value, "dtype") else xp.asarray(value), node, "value")
-    keep_all, free_after = program.keep_all, program.free_after
+    keep_all, free_after, ndarray = program.keep_all, program.free_after, xp.ndarray
     for k, step in enumerate(program.steps):
         args = [values[i] for i in step.inputs]
         try:
-            out = step.impl.forward(xp, *args, **step.attrs)
+            out = step.impl.forward(xp, *args, **step.attrs) if step.attrs else step.impl.forward(xp, *args)
         except Exception as exc:
             raise op_error(step.node, args, exc, "forward") from exc
-        if isinstance(out, np.generic):
-            out = xp.asarray(out)  # NumPy ufuncs turn 0-d results into scalars
         node = step.node
-        if type(out) is not xp.ndarray or out.shape != node.shape or out.dtype != node.dtype:
+        if type(out) is not ndarray or out.shape != node.shape or out.dtype != node.dtype:
+            if isinstance(out, np.generic):
+                out = xp.asarray(out)  # NumPy ufuncs turn 0-d results into scalars
             check_output(xp, node, out, args)
         if check_finite:
-            check_finite_value(xp, out, step.node, "value")
+            check_finite_value(xp, out, node, "value")
         values[step.slot] = out
         if not keep_all:
             for i in free_after[k]:
@@ -112,28 +112,29 @@ def check_shape_rule(node, out, args):
 def contributions(step, needs, grad, values, xp):
     """Call ``step``'s backward; its gradients, one per input, each summed back to its
     input's shape (None where an input needs none or the op gave none)."""
-    impl, slots = step.impl, step.inputs
+    impl, slots, attrs = step.impl, step.inputs, step.attrs
     saves = impl.saves
     inputs = tuple([values[i] for i in slots]) if "inputs" in saves else (None,) * len(slots)
     output = values[step.slot] if "output" in saves else None
     try:
         if step.pass_needs:
-            result = impl.backward(xp, grad, inputs, output, needs_grad=needs, **step.attrs)
+            result = impl.backward(xp, grad, inputs, output, needs_grad=needs, **attrs)
         else:
-            result = impl.backward(xp, grad, inputs, output, **step.attrs)
+            result = impl.backward(xp, grad, inputs, output, **attrs) if attrs else impl.backward(xp, grad, inputs, output)
         if len(result) != len(slots):
             raise GraphStructureError(
                 f"backward returned {len(result)} gradients for {len(slots)} inputs; "
                 "return one per input (None where an input has no gradient)")
-        out = [None] * len(slots)
+        out = list(result)
         for position, c in enumerate(result):
-            if c is None or not needs[position]:
-                continue
-            if isinstance(c, np.generic):
-                c = xp.asarray(c)  # 0-d gradients stay arrays
             like = values[slots[position]]  # freed only where the static shape is fully known
-            shape = like.shape if hasattr(like, "shape") else step.node.inputs[position].shape
-            out[position] = c if c.shape == shape else sum_back(xp, c, shape, position)
+            if c is None or not needs[position]:
+                out[position] = None
+            elif type(c) is not xp.ndarray or c.shape != getattr(like, "shape", None):
+                if isinstance(c, np.generic):
+                    c = xp.asarray(c)  # 0-d gradients stay arrays
+                shape = like.shape if hasattr(like, "shape") else step.node.inputs[position].shape
+                out[position] = c if c.shape == shape else sum_back(xp, c, shape, position)
         return out
     except Exception as exc:
         raise op_error(step.node, [values[i] for i in slots], exc, "backward") from exc
@@ -155,7 +156,7 @@ def sum_back(xp, grad, shape, position=0):
 def interpret_backward(program, backward, values, grads, seed, xp, check_finite=False):
     """The reverse sweep: ``grads`` (by slot) receives the gradients; one the program does
     not keep is dropped once used, leaving its shape and dtype (a :class:`FreedValue`)."""
-    kept = backward.kept | {backward.target}
+    kept = backward.kept if backward.target in backward.kept else backward.kept | {backward.target}
     grads[backward.target] = seed
     order = program.order
     if check_finite:
