@@ -49,7 +49,7 @@ class Graph:
     def __init__(self, name: str = "graph", *, backend: str = "numpy", plugins=None):
         self.name = str(name)
         self._nx_graph = nx.DiGraph(name=self.name)
-        self._nx_pending: list[Node] = []  # nodes not yet mirrored into networkx
+        self._nx_synced = 0  # nodes (in id order) mirrored into networkx so far
         self._nodes: list[Node] = []
         self._by_name: dict[str, Node] = {}
         self._name_counters: dict[str, int] = {}
@@ -252,7 +252,7 @@ class Graph:
             for node in removed:
                 if self._by_name.get(node.name) is node:
                     del self._by_name[node.name]
-            self._nx_pending = [n for n in self._nx_pending if n.id < n_nodes]
+            self._nx_synced = min(self._nx_synced, n_nodes)
             for node in removed:
                 if self._nx_graph.has_node(node.id):  # mirrored already: a read of _nx came in between
                     self._nx_graph.remove_node(node.id)
@@ -280,15 +280,15 @@ class Graph:
         # plan compiler, which orders nodes by id, often never needs networkx at all
         self._nodes.append(node)
         self._by_name[node.name] = node
-        self._nx_pending.append(node)
         self.version += 1
         return node
 
     @property
     def _nx(self) -> nx.DiGraph:
         """The networkx graph, brought up to date with the nodes added since last read."""
-        if self._nx_pending:
-            pending, self._nx_pending = self._nx_pending, []
+        if self._nx_synced < len(self._nodes):
+            pending = self._nodes[self._nx_synced:]
+            self._nx_synced = len(self._nodes)
             graph = self._nx_graph
             with gc_paused():
                 for node in pending:
