@@ -414,3 +414,27 @@ def test_setting_a_param_to_something_not_numeric_says_so(bad):
     with pytest.raises(ge.DtypeError, match="a param's value is a numeric array"):
         w.value = bad
     assert w.value.tolist() == [1.0, 1.0]
+
+
+def test_apply_refusals_say_what_is_wrong_and_change_nothing():
+    g = ge.Graph("g")
+    x = g.input("x", shape=(2,), dtype="float32")
+    other = ge.Graph("other").input("y", shape=(2,))
+    before = _state(g)
+    cases = [
+        (lambda: g.apply("sum", x, axs=0), ge.AttributeSpecError,
+         "op 'sum' got unknown attribute axs; it takes: axis, dim, keepdim, keepdims. Did you mean"),
+        (lambda: g.apply("concat"), ge.GraphStructureError, "op 'concat' needs at least one input"),
+        (lambda: g.apply("concat", [x, x]), ge.GraphStructureError,
+         "op 'concat' takes its inputs as separate arguments: ge.ops.concat(*nodes)"),
+        (lambda: g.apply("add", x, "x"), ge.GraphStructureError,
+         "op 'add': input 1 is a str; inputs must be graph nodes, numbers or numpy arrays"),
+        (lambda: g.apply("add", 2.0, other), ge.GraphStructureError, "belongs to graph 'other', not to 'g'"),
+        (lambda: g.apply("tanh", 1.0, x), ge.GraphStructureError, "op 'tanh' takes 1 input, got 2 (1.0, 'x')"),
+    ]
+    for build, error, message in cases:
+        with pytest.raises(error) as info:
+            build()
+        assert message in str(info.value)
+        assert _state(g) == before and not g._journaling  # consts made before the refusal are gone too
+    assert g.apply("add", x, 1.0).name == "add_1"  # no name was used up by the refusals
