@@ -10,12 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..backends import asnumpy
-from ..data.utils import one_hot
 from ..graph import Graph
 from ..node import Node
 from .errors import ModuleError
 
-CLASS_LOSSES = ("cross_entropy", "nll", "hinge")  # the same lists as graphengine.training.targets
 BINARY_LOSSES = ("binary_cross_entropy", "binary_cross_entropy_with_logits")
 
 
@@ -66,28 +64,28 @@ def run_batches(graph, inputs, output, arrays, batch_size: int, where: str) -> n
 
 
 def prepare_targets(loss, Y, prediction: np.ndarray, where: str) -> np.ndarray:
-    """Targets as ``fit`` prepares them: integer class labels for class losses; for
-    element-wise losses, one-hot when the output has several units and the labels are
-    integers, else reshaped to the prediction's shape when they hold one value per output."""
+    """Targets as ``fit`` prepares them: integer class labels for class losses (and for a
+    loss function given integers); for element-wise losses, float32 targets fitted to the
+    prediction by :func:`graphengine.training.targets.conform_targets`, the code ``fit``
+    runs (one-hot rows for integer labels and an output of several units, else reshaped to
+    the prediction's shape; targets that do not fit are refused)."""
+    from ..training.errors import TrainingError
+    from ..training.targets import CLASS_LOSSES, conform_targets
+
     Y = np.asarray(Y)
     if Y.ndim == 0 or Y.shape[0] != prediction.shape[0]:
         raise ModuleError(f"{where}: y must have one row per example of X ({prediction.shape[0]}), got shape {Y.shape}")
     if Y.dtype.kind not in "biuf":
         raise ModuleError(f"{where}: y must be numeric, got dtype {Y.dtype}")
-    if isinstance(loss, str) and loss in CLASS_LOSSES:
-        return Y.astype(np.int64) if Y.ndim == 1 and Y.dtype.kind in "biu" else Y.astype(np.float32)
-    if not isinstance(loss, str):
-        return Y.astype(np.int64) if Y.dtype.kind in "biu" else Y.astype(np.float32)
-    tail = prediction.shape[1:]
-    if Y.ndim == 1 and Y.dtype.kind in "biu" and len(tail) == 1 and tail[0] > 1:
-        if Y.size and (Y.min() < 0 or Y.max() >= tail[0]):
-            raise ModuleError(f"{where}: labels must lie in [0, {tail[0]}) for an output of {tail[0]} units, got "
-                              f"{Y.min()}..{Y.max()}")
-        return one_hot(Y.astype(np.int64), tail[0])
-    per = int(np.prod(tail, dtype=np.int64))
-    if Y.size == Y.shape[0] * per:
-        Y = Y.reshape(prediction.shape)
-    return Y.astype(np.float32)
+    element_wise = isinstance(loss, str) and loss not in CLASS_LOSSES
+    if not element_wise and Y.dtype.kind in "biu" and (Y.ndim == 1 or not isinstance(loss, str)):
+        return Y.astype(np.int64)
+    shape = (None,) + (prediction.shape[1:] if element_wise else Y.shape[1:])
+    name = loss if isinstance(loss, str) else getattr(loss, "__name__", "function")
+    try:
+        return conform_targets(Y, shape, np.float32, loss_name=name, output_shape=(None,) + prediction.shape[1:])
+    except TrainingError as exc:
+        raise ModuleError(f"{where}: {exc}") from None
 
 
 def loss_and_metrics(loss, metrics, prediction: np.ndarray, targets: np.ndarray, batch_size: int,
@@ -130,6 +128,7 @@ def resolve_metrics(loss, metrics) -> list:
     """``[(name, fn)]`` for ``metrics`` (names or functions); ``None``: accuracy for
     classification losses (as ``fit``), none otherwise."""
     from ..training.metrics import resolve_metric
+    from ..training.targets import CLASS_LOSSES
 
     if metrics is None:
         metrics = ["accuracy"] if isinstance(loss, str) and (loss in CLASS_LOSSES or loss in BINARY_LOSSES) else []
@@ -144,4 +143,4 @@ def resolve_metrics(loss, metrics) -> list:
 
 
 __all__ = ["as_input_list", "cast_for", "run_batches", "prepare_targets", "loss_and_metrics", "resolve_metrics",
-           "CLASS_LOSSES", "BINARY_LOSSES"]
+           "BINARY_LOSSES"]

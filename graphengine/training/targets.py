@@ -65,9 +65,8 @@ def target_spec(trainer, Y):
 
 
 def prepare_targets(trainer, Y) -> np.ndarray:
-    """Targets as the ``y`` input takes them (integer labels for class losses; for
-    element-wise losses, reshaped to the output, and one-hot when the output has
-    several units and the labels are integers)."""
+    """Targets as the trainer's ``y`` input takes them (integer labels for class losses;
+    for element-wise losses, :func:`conform_targets` to the ``y`` input's shape)."""
     Y = np.asarray(Y)
     node = trainer.y
     if node.dtype is not None and node.dtype.kind == "i":
@@ -78,27 +77,51 @@ def prepare_targets(trainer, Y) -> np.ndarray:
                 + labels_text(Y) + "Pass class indices as an int array of shape (N,), e.g. y.astype(int)"
             )
         return Y.astype(np.int64, copy=False)
-    shape = node.shape
-    if shape is not None and len(shape) >= 2 and shape[-1] is not None and shape[-1] > 1 \
+    loss_node = getattr(trainer, "loss_node", None)
+    return conform_targets(Y, node.shape, trainer.dtype, loss_name=trainer.loss_name,
+                           output_shape=trainer.output.shape, node_name=None if loss_node is None else loss_node.name)
+
+
+def conform_targets(Y, shape, dtype, *, loss_name, output_shape, node_name=None) -> np.ndarray:
+    """Float targets ``Y`` (N, ...) for a loss that compares them with an output element by
+    element, made to fit ``shape``, the targets' shape with ``None`` for the batch (``None``
+    itself: any shape). Integer labels of shape (N,) for an output of several units,
+    ``shape`` (None, k), become one-hot rows (N, k) (labels outside 0..k-1 are refused);
+    targets holding one value per output value are reshaped to (N,) + shape[1:], others
+    are refused with :func:`misfit_message`. Returned in ``dtype``.
+
+    The one implementation behind ``fit`` (:func:`prepare_targets`) and ``model.evaluate``
+    without a trainer (``graphengine.nn.inference.prepare_targets``). Raises TrainingError;
+    ``loss_name``, ``output_shape`` and ``node_name`` (the loss node, if any) go into its message.
+    """
+    Y = np.asarray(Y)
+    if shape is not None and len(shape) == 2 and shape[-1] is not None and shape[-1] > 1 \
             and Y.ndim == 1 and Y.dtype.kind in "iub":
         from ..data.utils import one_hot
 
-        return one_hot(Y, shape[-1], dtype=trainer.dtype)
+        units = int(shape[-1])
+        if Y.size and (Y.min() < 0 or Y.max() >= units):
+            raise TrainingError(
+                f"labels must lie in [0, {units}) for an output of {units} units, got {Y.min()}..{Y.max()}: "
+                f"loss {loss_name!r} compares one-hot rows of the labels with the output; pass labels 0 to "
+                f"{units - 1}, or give the model's last layer as many units as there are classes")
+        return one_hot(Y.astype(np.int64), units, dtype=dtype)
     if shape is not None and all(d is not None for d in shape[1:]):
         per = int(np.prod(shape[1:], dtype=np.int64))
         if Y.ndim == 0 or Y.size != Y.shape[0] * per:
-            raise TrainingError(misfit_message(trainer, Y, shape, per))
+            raise TrainingError(misfit_message(Y, shape, per, loss_name=loss_name, output_shape=output_shape,
+                                               node_name=node_name))
         Y = Y.reshape((Y.shape[0],) + tuple(shape[1:]))
-    return Y.astype(trainer.dtype, copy=False)
+    return Y.astype(dtype, copy=False)
 
 
-def misfit_message(trainer, Y, shape, per):
-    """Why targets ``Y`` cannot be compared with the output by an element-wise loss, and the fix."""
-    node = getattr(trainer, "loss_node", None)
-    loss = f"loss {trainer.loss_name!r}" + (f" (node {node.name!r})" if node is not None else "")
+def misfit_message(Y, shape, per, *, loss_name, output_shape, node_name=None):
+    """Why targets ``Y`` cannot be compared with an output of ``shape`` (``per`` values per
+    example) by the element-wise loss ``loss_name``, and the fix."""
+    loss = f"loss {loss_name!r}" + (f" (node {node_name!r})" if node_name is not None else "")
     n = Y.shape[0] if Y.ndim else 0
     each = Y.size // n if n else Y.size
-    head = (f"{loss} compares the model output (shape {trainer.output.shape}, {per} value{'s' if per != 1 else ''} "
+    head = (f"{loss} compares the model output (shape {output_shape}, {per} value{'s' if per != 1 else ''} "
             f"per example) with the targets element by element, but the targets have shape {Y.shape} "
             f"({each} value{'s' if each != 1 else ''} per example, dtype {Y.dtype}). ")
     if Y.ndim == 1 and per > 1:
@@ -106,7 +129,7 @@ def misfit_message(trainer, Y, shape, per):
         if low is not None:
             return head + (
                 f"If they are class labels (they are whole numbers, {low} to {high}): pass them as ints "
-                f"(y.astype(int)) and {trainer.loss_name} gets them one-hot encoded to (N, {per}), or use "
+                f"(y.astype(int)) and {loss_name} gets them one-hot encoded to (N, {per}), or use "
                 "loss='cross_entropy' with int labels of shape (N,). If they are one value to predict per "
                 "example, end the model with 1 unit (e.g. Dense(..., 1)).")
         return head + (
@@ -118,5 +141,5 @@ def misfit_message(trainer, Y, shape, per):
                    f"to {each} output value{'s' if each != 1 else ''}.")
 
 
-__all__ = ["CLASS_LOSSES", "ELEMENT_LOSSES", "labels_text", "misfit_message", "prepare_targets", "target_spec",
-           "whole_labels"]
+__all__ = ["CLASS_LOSSES", "ELEMENT_LOSSES", "conform_targets", "labels_text", "misfit_message", "prepare_targets",
+           "target_spec", "whole_labels"]

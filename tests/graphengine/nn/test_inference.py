@@ -59,6 +59,13 @@ def test_targets_are_prepared_as_fit_prepares_them():
     assert column.shape == (4, 1) and column.dtype == np.float32
     with pytest.raises(ModuleError, match=r"labels must lie in \[0, 3\)"):
         prepare_targets("mse", np.array([0, 5, 1, 2]), pred, "evaluate")
+    # the code fit runs (graphengine.training.targets.conform_targets): what fit refuses, evaluate refuses,
+    # instead of comparing (4, 1) targets with a (4, 3) output by broadcasting
+    with pytest.raises(ModuleError, match=r"^evaluate: loss 'mse' compares the model output \(shape \(None, 3\), "
+                                          r"3 values per example\) .* the targets have shape \(4, 1\)"):
+        prepare_targets("mse", np.zeros((4, 1)), pred, "evaluate")
+    assert prepare_targets("cross_entropy", np.eye(3)[labels], pred, "evaluate").dtype == np.float32  # one-hot rows
+    assert prepare_targets(lambda o, t: o, labels, pred, "evaluate").dtype == np.int64
 
 
 def test_default_metrics_follow_the_loss():
