@@ -12,7 +12,8 @@ from collections import Counter
 
 import graphengine as ge
 from graphengine import AttributeSpecError, ShapeError
-from graphengine.op import promote_dtypes
+
+from .shape import promote_arrays
 
 
 def _parse(equation, ndims):
@@ -69,8 +70,7 @@ class Einsum(ge.Op):
 
     def forward(self, xp, *operands, equation: str = None):
         terms, out = _parse(equation, [x.ndim for x in operands])
-        dtype = promote_dtypes(*[x.dtype for x in operands])  # int32 with float32: float32, as torch
-        operands = [x if x.dtype == dtype else x.astype(dtype) for x in operands]
+        operands = promote_arrays(operands)  # int32 with float32: float32, as torch
         return xp.asarray(xp.einsum(f"{','.join(terms)}->{out}", *operands))
 
     def backward(self, xp, grad, inputs, output, equation=None):

@@ -147,9 +147,10 @@ def _show_index(index):
     return repr(index).replace("slice(None, None, None)", ":")
 
 
-def _promoted(arrays):
+def promote_arrays(arrays) -> list:
     """The arrays in the dtype of the graph's promotion rule (int32 joined to float32 is
-    float32, not NumPy's float64)."""
+    float32, not NumPy's float64); those already in it are not copied. The forward of
+    concat, stack and einsum."""
     dtype = promote_dtypes(*[a.dtype for a in arrays])
     return [a if a.dtype == dtype else a.astype(dtype) for a in arrays]
 
@@ -231,7 +232,7 @@ class Concat(ge.Op):
     saves = ("inputs",)
 
     def forward(self, xp, *inputs, axis: int = 0):
-        return xp.concatenate(_promoted(inputs), axis=axis)
+        return xp.concatenate(promote_arrays(inputs), axis=axis)
 
     def backward(self, xp, grad, inputs, output, axis=0):
         sizes = [x.shape[axis] for x in inputs]
@@ -266,7 +267,7 @@ class Stack(ge.Op):
     saves = ()
 
     def forward(self, xp, *inputs, axis: int = 0):
-        return xp.stack(_promoted(inputs), axis=axis)
+        return xp.stack(promote_arrays(inputs), axis=axis)
 
     def backward(self, xp, grad, inputs, output, axis=0):
         n = grad.shape[axis]

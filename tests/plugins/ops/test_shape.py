@@ -514,3 +514,15 @@ def test_narrow_past_a_run_time_size_is_refused_naming_the_node_and_the_input():
     ge.ops.narrow(x, dim=1, start=1, length=3, name="piece")
     with pytest.raises(ge.OpExecutionError, match=r"'piece'.*start \+ length <= 2.*float64\[3, 2\]"):
         g.forward({"x": np.ones((3, 2))})
+
+
+def test_promote_arrays_follows_the_graph_dtype_rule_and_copies_only_what_changes():
+    """The cast concat, stack and einsum run before NumPy would promote int32 with float32 to float64."""
+    from graphengine.plugins.ops.shape import promote_arrays
+
+    a, b = np.ones(2, np.float32), np.arange(2, dtype=np.int32)
+    out = promote_arrays([a, b])
+    assert [x.dtype for x in out] == [np.float32, np.float32] and out[0] is a
+    np.testing.assert_array_equal(out[1], [0.0, 1.0])
+    wide = promote_arrays([a, np.zeros(2)])
+    assert [x.dtype for x in wide] == [np.float64, np.float64]
