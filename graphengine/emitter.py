@@ -169,6 +169,7 @@ class Emitter:
         self.ns: dict = {"UB": sum_back, "FREED": FreedValue, "CHANGED_NONE": changed_none}
         self.assigned: set = set()
         self.owned: set = set()
+        self.exact_buffer: dict = {}  # slot -> the buffer its gradient variable is when it is one (not a view)
 
     # -- pieces ---------------------------------------------------------------------------
     def leaves(self, head) -> list:
@@ -263,7 +264,8 @@ class Emitter:
                 code.emit(f"    if {c} is not None: raise CHANGED_NONE({p}, True)", (s, "backward"), reads=[c])
                 continue
             code.emit(f"    if {c} is None: raise CHANGED_NONE({p}, False)", (s, "backward"), reads=[c])
-            self._add(i, self._summed(c, step, p, value_of, False), s, [c], code.held([c]), fresh=False)
+            self._add(i, self._summed(c, step, p, value_of, False), s, [c], code.held([c]), fresh=False,
+                      out=outs[p] if outs else None)
 
     def _summed(self, expr, step, p, value_of, inline) -> tuple:
         """(``expr`` summed back to the shape of input ``p`` where the shapes may differ, the
@@ -289,9 +291,10 @@ class Emitter:
         self.ns[f"S{i}"] = shape
         return f"UB(xp, {expr}, S{i})", None
 
-    def _add(self, i, summed, s, reads, holds, fresh):
+    def _add(self, i, summed, s, reads, holds, fresh, out=None):
         """Add a contribution of node ``s``'s backward (``summed``: expression, buffer) to the
-        gradient of slot ``i``."""
+        gradient of slot ``i``. ``out``: the buffer a backward method was given for it (the
+        contribution may be that buffer, or a view, or a new array)."""
         (expr, buffer), code, g, where = summed, self.code, f"g{i}", (s, "backward")
         fills = [buffer] if buffer else []
         if buffer:
@@ -300,18 +303,22 @@ class Emitter:
             self.assigned.add(i)
             if fresh:
                 self.owned.add(i)
+            if buffer or out:
+                self.exact_buffer[i] = buffer or out
             code.emit(f"    {g} = {expr}", where, reads=reads, fills=fills, assign=g, holds=holds)
             return
         reads = list(reads) + [g]
         like = self.grads[i] if self.grads is not None else None
         acc = self._buffer(f"ACC{i}", like)
         if acc:
+            self.exact_buffer[i] = acc
             code.emit(f"    {g} = xp.add({g}, {expr}, out={acc})", where, reads=reads, fills=fills + [acc], assign=g,
                       holds={acc})
         elif i in self.owned:
             code.emit(f"    {g} += {expr}", where, reads=reads, fills=fills, assign=g, holds=code.held([g]))
         else:
             self.owned.add(i)
+            self.exact_buffer.pop(i, None)
             code.emit(f"    {g} = {g} + {expr}", where, reads=reads, fills=fills, assign=g)
 
     def build(self, head, kind, xp=None):
@@ -361,9 +368,13 @@ def emit_backward(program, backward):
 
 
 def emit_step(program, backward, probe, params, xp, update):
-    """``step(A, xp)``: forward, backward and ``update(GRADS)`` of a compiled training step,
-    on the feeds ``A`` (inputs in program order), over buffers shaped like ``probe``.
-    Returns (function, GRADS list by ``params``, FETCHED list by fetch, buffers)."""
+    """``step(A, xp)``: forward, backward and ``update(GRADS, own)`` of a compiled training
+    step, on the feeds ``A`` (inputs in program order), over buffers shaped like ``probe``.
+    ``own`` is True when every gradient in GRADS is, in this call, one of the step's own
+    buffers itself, a different one for each param: arrays nothing else holds after the
+    update and that the next call writes before it reads them, so the update may overwrite
+    them (``compile_step(..., keep_grads=False)``). Returns (function, GRADS list by
+    ``params``, FETCHED list by fetch, buffers)."""
     em = Emitter(program, probe)
     code, values = em.code, probe[0]
     grads_out, fetched = [None] * len(params), [None] * len(program.fetch_slots)
@@ -386,7 +397,15 @@ def emit_step(program, backward, probe, params, xp, update):
             em.ns[f"ZERO{k}"] = xp.zeros(node._value.shape, dtype=node._value.dtype)
             code.emit(f"    GRADS[{k}] = ZERO{k}")
     if update is not None:
-        code.emit("    UPDATE(GRADS)")
+        # the buffer each param's gradient is written into, checked by identity at run time (a
+        # backward method may return its out= buffer, a view or a new array); every buffer a
+        # gradient may hold escapes, so no other variable's buffer shares its array
+        own = [em.exact_buffer.get(s) if s in em.assigned else None for s, _ in params]
+        if own and all(own) and len(set(own)) == len(own):
+            test = " and ".join(f"g{s} is {name}" for (s, _), name in zip(params, own))
+            code.emit(f"    UPDATE(GRADS, {test})", reads=[f"g{s}" for s, _ in params])
+        else:
+            code.emit("    UPDATE(GRADS, False)")
     loss_in_buffer = bool(code.held([f"v{target}"]))
     code.emit(f"    return v{target}.copy()" if loss_in_buffer else f"    return v{target}", reads=[f"v{target}"])
     fn = em.build(head, "step", xp)

@@ -197,8 +197,9 @@ class Optimizer:
         not read them again, so a rule may overwrite them (``self.may_consume_grad`` is True
         during its ``update``), which saves a memory pass per param. The arrays must not share
         memory with each other or with anything still needed (a param's value, a feed, a
-        constant); the same array given for two params, or a read-only one, is caught (then
-        nothing is consumed). A Run's gradients are never consumed: the run keeps them.
+        constant). The same array given for two params, or a read-only view (a broadcast),
+        is caught: then nothing is consumed. A Run's gradients are never consumed: the run
+        keeps them.
         """
         consume = consume_grads and not hasattr(grads, "param_grads")
         if type(grads) is not dict:
@@ -207,13 +208,15 @@ class Optimizer:
         if not known.keys() >= grads.keys():
             self._refuse_keys(grads)
         todo = []
+        seen = set() if consume else None  # the arrays' ids: one array given for two params is not consumed
         for p, g in grads.items():
             if g is None:
                 continue
             value = p._value
             if type(g) is not type(value):
                 g = self._coerce(p, value, g)
-            if g.dtype != value.dtype:
+            cast = g.dtype != value.dtype
+            if cast:
                 self._check_grad_dtype(p, value, g)
             if g.shape != value.shape:
                 raise ShapeError(
@@ -221,57 +224,53 @@ class Optimizer:
                     f"the param has shape {format_shape(value.shape)}; pass the gradient of that param "
                     "(run.grad(param)), summed to its shape. No param was updated."
                 )
-            if g.dtype != value.dtype:
+            if cast:
                 g = g.astype(value.dtype)
+            if consume:
+                seen.add(id(g))
+                if g.base is not None and not getattr(g.flags, "writeable", True):
+                    consume = False  # a read-only view (a broadcast): nothing is consumed
             todo.append((p, value, g))
         self.steps += 1
-        if consume and self._consumable(todo):
+        consume = consume and len(seen) == len(todo)
+        if consume:
             self.may_consume_grad = True
-            try:
-                self._update_all(todo)
-            finally:
-                self.may_consume_grad = False
-        else:
-            self._update_all(todo)
-
-    @staticmethod
-    def _consumable(todo) -> bool:
-        """Whether the gradients of a ``consume_grads`` step may be written: distinct arrays,
-        none read-only (a broadcast view, a constant)."""
-        if len({id(g) for _, _, g in todo}) != len(todo):
-            return False  # one array given for two params: consuming it for one would change the other's
-        for _, _, g in todo:
-            flags = getattr(g, "flags", None)
-            if flags is not None and not getattr(flags, "writeable", True):
-                return False
-        return True
-
-    def _update_all(self, todo) -> None:
-        """Apply the rule to each (param, value, gradient) of a checked step."""
         states = self.state
         update = self.update
         graphs = self._graphs
         one_xp = graphs[0]._backend.xp if len(graphs) == 1 else None  # read per step: g.to() may change it
-        for p, value, g in todo:
-            xp = one_xp or p.graph._backend.xp
-            state = states.get(p)
-            if state is None:
-                state = states[p] = self.init_state(xp, value)
-            try:
-                new = update(xp, value, g, state)
-            except ValueError as exc:
-                flags = getattr(value, "flags", None)
-                if flags is not None and not flags.writeable:
-                    raise OptimizerStepError(
-                        f"optimizer {self.name!r}: the array of param {p.name!r} is read-only, so it cannot be "
-                        f"updated in place ({exc}). Give the param an array it owns: "
-                        "p.value = np.array(p.value, copy=True)."
-                    ) from exc
-                raise
-            if new is None or new is value:
-                p._updates += 1
-            else:
-                self._store(p, value, g, state, xp, new)
+        try:
+            for p, value, g in todo:
+                xp = one_xp or p.graph._backend.xp
+                state = states.get(p)
+                if state is None:
+                    state = states[p] = self.init_state(xp, value)
+                try:
+                    new = update(xp, value, g, state)
+                except ValueError as exc:
+                    flags = getattr(value, "flags", None)
+                    if flags is not None and not flags.writeable:
+                        raise OptimizerStepError(
+                            f"optimizer {self.name!r}: the array of param {p.name!r} is read-only, so it cannot be "
+                            f"updated in place ({exc}). Give the param an array it owns: "
+                            "p.value = np.array(p.value, copy=True)."
+                        ) from exc
+                    flags = getattr(g, "flags", None)
+                    if consume and flags is not None and not flags.writeable:
+                        raise OptimizerStepError(
+                            f"optimizer {self.name!r}: step(..., consume_grads=True) got a read-only gradient array "
+                            f"for param {p.name!r}, which the rule tried to overwrite ({exc}); the params before it "
+                            "in the mapping were updated. Pass gradients the rules may overwrite, or leave "
+                            "consume_grads off."
+                        ) from exc
+                    raise
+                if new is None or new is value:
+                    p._updates += 1
+                else:
+                    self._store(p, value, g, state, xp, new)
+        finally:
+            if consume:
+                self.may_consume_grad = False
 
     def _store(self, p, value, grad, state, xp, new) -> None:
         """The functional form: ``new`` becomes the param's array (copied where it could be

@@ -151,6 +151,8 @@ class CompiledStep:
         self._params = [(s, node) for s, node in program.params if program.requires[s]]
         updated = set(self.optimizer.params) if self.optimizer is not None else set()
         self._updated = [(k, node) for k, (_, node) in enumerate(self._params) if node in updated]
+        self._updated_nodes = [node for _, node in self._updated]
+        self._all_updated = len(self._updated) == len(self._params)  # then GRADS is in the optimizer's order
         self._fetch_index = {node_id: k for k, node_id in enumerate(fetch_ids)}
         self._fetch_ids = fetch_ids
         self._feed_index: dict = {}
@@ -184,46 +186,35 @@ class CompiledStep:
         finally:
             self._lock.release()
 
-    def _update(self, grads):
-        """Between backward and the next step: hooks, then the optimizer, in place."""
+    def _update(self, grads, own=False):
+        """Between backward and the next step: hooks, then the optimizer, in place. ``own``:
+        the generated step found every gradient in ``grads`` to be one of its own buffers, a
+        different one per param (see :func:`graphengine.emitter.emit_step`): with
+        ``keep_grads=False`` the optimizer may consume them."""
+        optimizer = self.optimizer
         if self.before_update:
             mapping = dict(zip([node for _, node in self._params], grads))
             for transform in self.before_update:
                 mapping = transform(mapping)
-            if self.optimizer is not None:
-                given = {node: mapping[node] for _, node in self._updated if node in mapping}
-                if self._consume and self._own_buffers(given.values()):
-                    self.optimizer.step(given, consume_grads=True)
+            if optimizer is not None:
+                given = {}
+                for k, node in self._updated:
+                    if node in mapping:
+                        given[node] = g = mapping[node]
+                        own = own and g is grads[k]  # a hook's own array (a clipped copy, ...) is kept
+                if own and self._consume:
+                    optimizer.step(given, consume_grads=True)
                 else:
-                    self.optimizer.step(given)
-        elif self.optimizer is not None:
-            given = {node: grads[k] for k, node in self._updated}
-            if self._consume and self._own_buffers(given.values()):
-                self.optimizer.step(given, consume_grads=True)
+                    optimizer.step(given)
+        elif optimizer is not None:
+            given = dict(zip(self._updated_nodes, grads)) if self._all_updated else \
+                {node: grads[k] for k, node in self._updated}
+            if own and self._consume:
+                optimizer.step(given, consume_grads=True)
             else:
-                self.optimizer.step(given)
+                optimizer.step(given)
         for hook in self.after_update:
             hook()
-
-    def _own_buffers(self, arrays) -> bool:
-        """Whether every array is one of the generated step's own buffers, each a different
-        one: the arrays the step may give up (a buffer that holds a param's gradient at the
-        update is held by nothing else then, and is rewritten before it is read in the next
-        call). Anything else (a view of a buffer, the seed, a zero gradient, a feed, an array
-        a hook made, the interpreted first call's arrays) is kept, and so is a fetched value
-        (which the op contract already rules out: a gradient is never a value)."""
-        last = self._last
-        owned = last.buffer_ids
-        seen = set()
-        for a in arrays:
-            key = id(a)
-            if key not in owned or key in seen:
-                return False
-            seen.add(key)
-        for a in last.fetched:
-            if id(a) in seen:
-                return False
-        return True
 
     def _fast_arrays(self, feeds):
         """Feed arrays in input order, or None when anything needs the full checks."""
@@ -298,7 +289,6 @@ class _FirstCall:
 
     source = ""
     buffers: list = []
-    buffer_ids: frozenset = frozenset()  # its gradients are the interpreter's: never given up
 
 
 class _Variant:
@@ -307,7 +297,6 @@ class _Variant:
     def __init__(self, step: CompiledStep, values, grads, xp):
         fn, self.grads, self.fetched, self.buffers = emit_step(
             step._program, step._backward, (values, grads), step._params, xp, step._update)
-        self.buffer_ids = frozenset(id(b) for b in self.buffers)
         self.fn = fn
         self.source = fn.source
 

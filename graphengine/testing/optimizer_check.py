@@ -18,11 +18,14 @@ An update rule either changes ``value`` (and its state) in place and returns Non
 its temporaries from ``self.scratch(xp, value, k)`` (the fast path, what the built-in
 optimizers do), or returns the new value as a new array (the functional form).
 ``updates_in_place`` checks either form against a reference step; ``allocates_nothing``
-checks that an in-place rule needs no new param-sized array per step.
+checks that an in-place rule needs no new param-sized array per step;
+``same_when_consuming_grads`` checks that a step allowed to overwrite the gradients
+(``consume_grads=True``, what ``fit`` passes) gives the same params and state.
 """
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import tracemalloc
@@ -332,6 +335,57 @@ def check_updates_in_place(cls, hyper, backend="numpy", steps=3, **_):
                     )
 
 
+def check_same_when_consuming_grads(cls, hyper, backend="numpy", steps=3, **_):
+    """``step(grads, consume_grads=True)`` (what ``compile_step(..., keep_grads=False)`` and
+    ``fit`` pass: the rule may overwrite the gradient, ``self.may_consume_grad``) gives the
+    params and the state of ``step(grads)``; the flag is False again after the step.
+    Skipped where ``step`` is overridden without ``consume_grads`` (a compiled step then
+    keeps the gradients)."""
+    from ..backends import get_backend
+
+    parameters = inspect.signature(cls.step).parameters
+    if "consume_grads" not in parameters and not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        return "skipped: step() takes no consume_grads"
+    label = _label(cls)
+    xp = get_backend(backend).xp
+    _, _, params, _ = quadratic(backend, "float32", seed=7)
+    _, _, twins, _ = quadratic(backend, "float32", seed=7)
+    keeps, consumes = _make(cls, params, hyper), _make(cls, twins, hyper)
+    rng = np.random.default_rng(13)
+    for step in range(steps):
+        grads = {p.name: rng.standard_normal(p.shape).astype(np.float32) for p in params}
+        try:
+            keeps.step({p: xp.array(grads[p.name], copy=True) for p in params})
+            consumes.step({q: xp.array(grads[q.name], copy=True) for q in twins}, consume_grads=True)
+        except Exception as exc:
+            raise OptimizerCheckError(
+                f"{label}: step(grads, consume_grads=True) (step {step}) raised {type(exc).__name__}: {exc}"
+            ) from exc
+        if consumes.may_consume_grad:
+            raise OptimizerCheckError(
+                f"{label}: may_consume_grad is still True after step(..., consume_grads=True); only "
+                "ge.Optimizer.step sets it, for the duration of the step")
+        for p, q in zip(params, twins):
+            where = f"{label}, param {p.name!r} (float32 {tuple(p.shape)}), step {step}"
+            expected, got = _host(backend, p.value), _host(backend, q.value)
+            if not np.allclose(got, expected, rtol=1e-6, atol=1e-7):
+                raise OptimizerCheckError(
+                    f"{where}: step(grads, consume_grads=True) gives another value than step(grads) (max abs "
+                    f"difference {np.max(np.abs(got - expected)):.3g}). With self.may_consume_grad the rule may "
+                    "write into grad, but must read grad's values before it overwrites them (e.g. "
+                    "xp.multiply(grad, lr, out=grad) as the last use of grad)."
+                )
+            for key, item in keeps.state[p].items():
+                other = consumes.state[q][key]
+                if hasattr(item, "shape") and not np.allclose(_host(backend, other), _host(backend, item),
+                                                              rtol=1e-6, atol=1e-7):
+                    raise OptimizerCheckError(
+                        f"{where}: state[{key!r}] after step(grads, consume_grads=True) differs from the state "
+                        "after step(grads); the rule must compute the same state whether or not it may "
+                        "overwrite grad"
+                    )
+
+
 def check_allocates_nothing(cls, hyper, backend="numpy", **_):
     """An in-place rule allocates no param-sized array in a step (after the first, which
     makes the state and the scratch arrays): temporaries come from ``self.scratch`` and
@@ -500,6 +554,7 @@ def check_cupy(cls, hyper, steps=20, **_):
         return "skipped: cupy unavailable"
     check_update_keeps_shape_and_dtype(cls, hyper, backend="cupy")
     check_updates_in_place(cls, hyper, backend="cupy")
+    check_same_when_consuming_grads(cls, hyper, backend="cupy")
     check_skips_params_without_gradient(cls, hyper, backend="cupy")
     check_state_round_trips(cls, hyper, backend="cupy")
     _, params_np, _, losses_np = _train(cls, hyper, "numpy", "float64", steps)
@@ -518,6 +573,7 @@ CHECKS = (
     check_contract,
     check_update_keeps_shape_and_dtype,
     check_updates_in_place,
+    check_same_when_consuming_grads,
     check_allocates_nothing,
     check_descends_quadratic,
     check_skips_params_without_gradient,

@@ -206,7 +206,7 @@ def test_fused_step_writes_into_buffers_through_out(rng):
     step(feeds)
     source = step.source
     assert "out=O" in source  # matmul / add / sigmoid forward into buffers
-    assert "UPDATE(GRADS)" in source  # the update runs in the generated step
+    assert "UPDATE(GRADS, " in source  # the update runs in the generated step
     arrays = {id(a) for a in step._last.buffers}
     assert id(step.grads[W]) in arrays  # matmul's backward wrote dW into its buffer
     assert id(step.grads[b]) in arrays  # the bias gradient summed over the batch into a buffer
@@ -286,3 +286,139 @@ def test_an_optimizer_over_another_graph_of_the_same_name_is_named_as_such():
     _, loss2 = build()
     with pytest.raises(ge.GraphStructureError, match="another graph that is also named 'net'"):
         ge.compile_step(loss2, ge.optimizers.create("sgd", [W1], lr=0.1))
+
+
+# -- keep_grads=False: the optimizer may consume the step's gradient buffers ----------------------
+
+class RecordingSGD(ge.Optimizer):
+    """SGD that uses the permission, recording it per update (one list per step)."""
+
+    name = "recording_sgd"
+    defaults = {"lr": 0.1}
+
+    def __init__(self, params, **hyper):
+        super().__init__(params, **hyper)
+        self.seen = []
+
+    def update(self, xp, value, grad, state):
+        self.seen.append(self.may_consume_grad)
+        out = grad if self.may_consume_grad else self.scratch(xp, value)
+        xp.subtract(value, xp.multiply(grad, float(self.hyper["lr"]), out=out), out=value)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov", "rmsprop", "adam"])
+def test_consuming_the_gradients_trains_exactly_like_keeping_them(rng, optimizer):
+    (g1, _, _, loss1), (g2, _, _, loss2) = twin(rng)
+    kept = compile_step(loss1, ge.optimizers.create(optimizer, g1.params(), lr=0.05))
+    consumed = compile_step(loss2, ge.optimizers.create(optimizer, g2.params(), lr=0.05), keep_grads=False)
+    for n in (16, 16, 16, 16, 7, 7, 16):  # a last smaller batch gets its own variant
+        feeds = data(rng, n)
+        np.testing.assert_array_equal(consumed(feeds), kept(feeds))
+        for p, q in zip(g1.params(), g2.params()):
+            np.testing.assert_array_equal(q.value, p.value)  # the same operations on the same numbers
+    assert "is O" in consumed.source  # the step checks that its gradients are its own buffers
+
+
+def test_the_optimizer_consumes_only_the_generated_steps_own_buffers(rng):
+    (g, _, _, loss), _ = twin(rng)
+    opt = RecordingSGD(g.params())
+    step = compile_step(loss, opt, keep_grads=False)
+    feeds = data(rng, 16)
+    step(feeds)  # interpreted: its gradients are the interpreter's arrays
+    assert opt.seen == [False] * 4
+    opt.seen.clear()
+    step(feeds)
+    step(feeds)
+    assert opt.seen == [True] * 8
+    assert step.keep_grads is False
+
+
+def test_keep_grads_false_refuses_step_grads_and_the_default_keeps_them(rng):
+    (g1, _, _, loss1), (g2, _, _, loss2) = twin(rng)
+    consumed = compile_step(loss1, RecordingSGD(g1.params()), keep_grads=False)
+    kept = compile_step(loss2, RecordingSGD(g2.params()))
+    feeds = data(rng, 16)
+    for _ in range(3):
+        consumed(feeds)
+        kept(feeds)
+    with pytest.raises(ge.GraphEngineError, match=r"keep_grads=False.*Compile it with keep_grads=True.*before_update"):
+        consumed.grads
+    assert kept.optimizer.seen == [False] * 12
+    assert set(kept.grads) == set(g2.params())
+    no_update = compile_step(loss1, keep_grads=False)  # without an optimizer nothing consumes them
+    no_update(feeds)
+    run = g1.forward(feeds, fetch=[loss1]).backward(loss1)
+    for p, grad in no_update.grads.items():
+        np.testing.assert_allclose(grad, run.grad(p), rtol=1e-5, atol=1e-7)
+
+
+def test_a_gradient_shared_by_two_params_is_never_consumed(rng):
+    g = ge.Graph()
+    x = g.input("x", shape=(None, 3))
+    W = g.param("W", rng.normal(size=(3, 2)).astype(np.float32))
+    V = g.param("V", rng.normal(size=(3, 2)).astype(np.float32))
+    loss = ge.ops.mean(ge.ops.tanh(x @ (W + V)))  # add's backward hands one gradient to both
+    opt = RecordingSGD([W, V])
+    step = compile_step(loss, opt, keep_grads=False)
+    feeds = {"x": rng.normal(size=(8, 3)).astype(np.float32)}
+    for _ in range(3):
+        before = {p: p.value.copy() for p in (W, V)}
+        run = g.forward(feeds, fetch=[loss]).backward(loss)
+        expected = {p: before[p] - 0.1 * run.grad(p) for p in (W, V)}
+        step(feeds)
+        for p in (W, V):
+            np.testing.assert_allclose(p.value, expected[p], rtol=1e-5, atol=1e-6)
+    assert True not in opt.seen
+    assert "UPDATE(GRADS, False)" in step.source
+
+
+def test_hooks_see_intact_gradients_and_an_array_a_hook_makes_is_kept(rng):
+    (g, _, _, loss), _ = twin(rng)
+    opt = RecordingSGD(g.params())
+    copies = []
+    seen_by_hook = []
+
+    def look(grads):
+        seen_by_hook.append({p: gr.copy() for p, gr in grads.items()})
+        return grads  # the step's own arrays: they may be consumed
+
+    def replace(grads):
+        made = {p: gr * 1.0 for p, gr in grads.items()}  # new arrays: the hook's, not the step's
+        copies.append(made)
+        return made
+
+    step = compile_step(loss, opt, keep_grads=False, before_update=[look])
+    feeds = data(rng, 16)
+    for _ in range(3):
+        step(feeds)
+    assert opt.seen[-4:] == [True] * 4
+    run = g.forward(feeds, fetch=[loss]).backward(loss)
+    step(feeds)
+    for p in g.params():  # the hook saw the gradients of this step, before the update consumed them
+        np.testing.assert_allclose(seen_by_hook[-1][p], run.grad(p), rtol=1e-5, atol=1e-7)
+    step.before_update[:] = [replace]
+    opt.seen.clear()
+    run = g.forward(feeds, fetch=[loss]).backward(loss)
+    step(feeds)
+    assert opt.seen == [False] * 4
+    for p in g.params():  # the hook's arrays were left alone by the update
+        np.testing.assert_allclose(copies[-1][p], run.grad(p), rtol=1e-5, atol=1e-7)
+
+
+def test_an_optimizer_whose_step_takes_no_consume_grads_still_works(rng):
+    class OldStep(RecordingSGD):
+        name = "old_step"
+
+        def step(self, grads):  # written before consume_grads existed
+            super().step(grads)
+
+    (g1, _, _, loss1), (g2, _, _, loss2) = twin(rng)
+    old = compile_step(loss1, OldStep(g1.params()), keep_grads=False)
+    new = compile_step(loss2, RecordingSGD(g2.params()))
+    feeds = data(rng, 16)
+    for _ in range(3):
+        old(feeds)
+        new(feeds)
+    assert True not in old.optimizer.seen
+    for p, q in zip(g1.params(), g2.params()):
+        np.testing.assert_array_equal(p.value, q.value)

@@ -63,7 +63,8 @@ def test_correct_optimizers_pass_every_check():
 
 def test_checks_have_readable_names():
     assert [name for name, _ in optimizer_checks()] == [
-        "contract", "update_keeps_shape_and_dtype", "updates_in_place", "allocates_nothing", "descends_quadratic",
+        "contract", "update_keeps_shape_and_dtype", "updates_in_place", "same_when_consuming_grads",
+        "allocates_nothing", "descends_quadratic",
         "skips_params_without_gradient",
         "state_round_trips", "cupy",
     ]
@@ -111,6 +112,59 @@ def test_rule_writing_into_the_gradient_is_caught():
 
     with pytest.raises(OptimizerCheckError, match=r"update\(\) changed the gradient; never write into `grad`"):
         check_optimizer(Clobbers)
+
+
+class ConsumingSGD(InPlaceSGD):
+    """The fast form that uses the permission: lr * g written over the gradient."""
+
+    name = "consuming_sgd"
+
+    def update(self, xp, value, grad, state):
+        out = grad if self.may_consume_grad else self.scratch(xp, value)
+        xp.subtract(value, xp.multiply(grad, float(self.hyper["lr"]), out=out), out=value)
+
+
+def test_a_rule_using_the_permission_correctly_passes():
+    assert "same_when_consuming_grads" in check_optimizer(ConsumingSGD)
+
+
+def test_a_rule_that_reads_the_gradient_after_overwriting_it_is_caught():
+    class ReadsAfter(InPlaceMomentum):
+        name = "reads_after"
+
+        def update(self, xp, value, grad, state):
+            velocity = state["velocity"]
+            lr_grad = xp.multiply(grad, float(self.hyper["lr"]), out=grad if self.may_consume_grad else
+                                  self.scratch(xp, value))
+            xp.multiply(velocity, float(self.hyper["momentum"]), out=velocity)
+            xp.subtract(velocity, lr_grad, out=velocity)
+            xp.add(value, velocity, out=value)
+            xp.subtract(value, xp.multiply(grad, 0.01, out=self.scratch(xp, value, 1)), out=value)  # grad read again
+
+    with pytest.raises(OptimizerCheckError, match=r"(?s)consume_grads=True\) gives another value than step\(grads\)"
+                                                   r".*must read grad's values before it overwrites them"):
+        check_optimizer(ReadsAfter)
+
+
+def test_a_rule_that_consumes_without_the_permission_is_still_caught():
+    class Always(ConsumingSGD):
+        name = "always"
+
+        def update(self, xp, value, grad, state):
+            xp.subtract(value, xp.multiply(grad, float(self.hyper["lr"]), out=grad), out=value)
+
+    with pytest.raises(OptimizerCheckError, match=r"update\(\) changed the gradient; never write into `grad`"):
+        check_optimizer(Always)
+
+
+def test_a_step_override_without_consume_grads_is_reported_as_skipped():
+    class OldStep(InPlaceSGD):
+        name = "old_step"
+
+        def step(self, grads):
+            super().step(grads)
+
+    assert "same_when_consuming_grads (skipped: step() takes no consume_grads)" in check_optimizer(OldStep)
 
 
 @pytest.mark.parametrize("rule", ["temporary", "float64"])
