@@ -135,7 +135,8 @@ def test_parametrize_with_checks_gives_readable_ids(pytester, inner):
         "op-tanh-float32_preserved", "op-tanh-gradient", "op-tanh-inline_forward", "op-tanh-inline_backward",
         "op-tanh-forward_out", "op-tanh-backward_out", "op-tanh-in_graph", "op-tanh-cupy",
         "optimizer-sgd_under_test-contract", "optimizer-sgd_under_test-update_keeps_shape_and_dtype",
-        "optimizer-sgd_under_test-updates_in_place", "optimizer-sgd_under_test-allocates_nothing",
+        "optimizer-sgd_under_test-updates_in_place", "optimizer-sgd_under_test-same_when_consuming_grads",
+        "optimizer-sgd_under_test-allocates_nothing",
         "optimizer-sgd_under_test-descends_quadratic", "optimizer-sgd_under_test-skips_params_without_gradient",
         "optimizer-sgd_under_test-state_round_trips", "optimizer-sgd_under_test-cupy",
         "regularizer-ridge-contract", "regularizer-ridge-penalty_is_scalar", "regularizer-ridge-penalty_gradient",
@@ -146,7 +147,7 @@ def test_parametrize_with_checks_gives_readable_ids(pytester, inner):
     # sgd_under_test rule allocates by design: those checks are skipped, as are the op's, the
     # optimizer's and the regularizer's cupy checks without CuPy
     skipped = 2 + (0 if ge.cupy_available() else 3)
-    result.assert_outcomes(passed=24 - skipped, skipped=skipped)
+    result.assert_outcomes(passed=25 - skipped, skipped=skipped)
     result.stdout.fnmatch_lines(["SKIPPED * op-tanh-backward_out: skipped: backward takes no out="])
     if not ge.cupy_available():
         result.stdout.fnmatch_lines(["SKIPPED * optimizer-sgd_under_test-cupy: skipped: cupy unavailable"])
@@ -170,7 +171,7 @@ def test_failing_check_fails_only_its_own_test_with_the_kit_message(pytester, in
         """
     )
     result = inner("-q", "-rf", "-k", "not cupy")
-    result.assert_outcomes(passed=5, failed=1, skipped=1)  # allocates_nothing: skipped for a functional rule
+    result.assert_outcomes(passed=6, failed=1, skipped=1)  # allocates_nothing: skipped for a functional rule
     result.stdout.fnmatch_lines([
         "*OptimizerCheckError: optimizer 'ascent' does not descend the check quadratic*",
         "FAILED *test_conformance[[]optimizer-ascent-descends_quadratic[]]*",
