@@ -284,9 +284,9 @@ def _operand_error(node, op, other, reflected):
     )
 
 
-def _short_repr(value) -> str:
+def _short_repr(value, limit=40) -> str:
     text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def other_graph_text(other, graph) -> str:

@@ -18,17 +18,12 @@ from .emitter import emit_backward, emit_forward
 from .errors import BackwardError, GraphEngineError, ValueNotAvailableError
 from .feeds import missing_feeds_error, resolve_feeds
 from .interpreter import FreedValue, contributions, interpret_backward, interpret_forward, seed_gradient
-from .node import CONST, PARAM, Node
+from .node import CONST, PARAM, Node, _short_repr
 from .program import Backward, get_program, resolve_fetch
 
 
 class RunArgumentError(GraphEngineError, TypeError):
     """A run's method was given something that is not a node, a node name or a node id."""
-
-
-def _short_repr(value, limit=60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 JUPYTER_COLLAPSE_ABOVE = 500  # nodes: a graph's or run's inline display folds scopes above it
@@ -121,7 +116,7 @@ class Run:
         if not isinstance(node, (Node, str, int, np.integer)) or isinstance(node, bool):
             raise RunArgumentError(
                 f"expected a node, a node name or a node id of graph {self.graph.name!r}, got "
-                f"{type(node).__name__} {_short_repr(node)}; pass the node itself (run.value(h)) or its name "
+                f"{type(node).__name__} {_short_repr(node, 60)}; pass the node itself (run.value(h)) or its name "
                 "(run.value('h'))")
         node = self.graph.node(node)
         s = self._program.slot.get(node.id)
