@@ -159,7 +159,16 @@ def _as_shape(shape):
     return (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(d) for d in shape)
 
 
-class Reshape(ge.Op):
+class _ReshapeLike(ge.Op):
+    """Ops that only rearrange axes: the gradient is reshaped back to x's shape."""
+
+    saves = ("inputs",)
+
+    def backward(self, xp, grad, inputs, output, **attrs):
+        return (xp.reshape(grad, inputs[0].shape),)
+
+
+class Reshape(_ReshapeLike):
     """Same elements in a new ``shape`` (C order; one entry may be -1, inferred).
     The gradient is reshaped back to x's shape.
 
@@ -167,13 +176,9 @@ class Reshape(ge.Op):
     """
 
     name = "reshape"
-    saves = ("inputs",)
 
     def forward(self, xp, x, *, shape: int | tuple[int, ...]):
         return xp.reshape(x, _as_shape(shape))
-
-    def backward(self, xp, grad, inputs, output, *, shape):
-        return (xp.reshape(grad, inputs[0].shape),)
 
     def shape(self, x, *, shape):
         shape = _as_shape(shape)
@@ -312,15 +317,6 @@ def _product(sizes):
     return None if any(d is None for d in sizes) else int(np.prod(sizes, dtype=np.int64))
 
 
-class _ReshapeLike(ge.Op):
-    """Ops that only rearrange axes: the gradient is reshaped back to x's shape."""
-
-    saves = ("inputs",)
-
-    def backward(self, xp, grad, inputs, output, **attrs):
-        return (xp.reshape(grad, inputs[0].shape),)
-
-
 class Squeeze(_ReshapeLike):
     """x without axes of size 1: all of them (``dim=None``), or those of ``dim`` (an int or
     a tuple) that have size 1, as torch.squeeze (an axis of another size stays, no error).
@@ -336,9 +332,6 @@ class Squeeze(_ReshapeLike):
 
     def forward(self, xp, x, *, dim: Dims = None):
         return xp.reshape(x, self.shape(x.shape, dim=dim))
-
-    def backward(self, xp, grad, inputs, output, *, dim=None):
-        return (xp.reshape(grad, inputs[0].shape),)
 
     def shape(self, x, *, dim=None):
         axes = tuple(range(len(x))) if dim is None else _dims(self, dim, max(len(x), 1), "dim")
@@ -359,9 +352,6 @@ class Unsqueeze(_ReshapeLike):
     def forward(self, xp, x, *, dim: Dims = None):
         return xp.reshape(x, self.shape(x.shape, dim=dim))
 
-    def backward(self, xp, grad, inputs, output, *, dim=None):
-        return (xp.reshape(grad, inputs[0].shape),)
-
     def shape(self, x, *, dim=None):
         a = _one_dim(self, dim, len(x) + 1)
         return tuple(x[:a]) + (1,) + tuple(x[a:])
@@ -378,9 +368,6 @@ class Flatten(_ReshapeLike):
 
     def forward(self, xp, x, *, start_dim: int = 0, end_dim: int = -1):
         return xp.reshape(x, self.shape(x.shape, start_dim=start_dim, end_dim=end_dim))
-
-    def backward(self, xp, grad, inputs, output, *, start_dim=0, end_dim=-1):
-        return (xp.reshape(grad, inputs[0].shape),)
 
     def shape(self, x, *, start_dim=0, end_dim=-1):
         x = tuple(x)
