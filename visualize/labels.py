@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from graphengine.backends import asnumpy
+from graphengine.op import format_shape  # (None, 3); () for a scalar; (?) when unknown: as in error messages
 
 # Characters XML 1.0 refuses (Graphviz parses HTML-like labels with expat), plus the
 # surrogate range (which cannot be written as UTF-8 at all).
@@ -208,14 +209,6 @@ def _nested_lines(array, precision):
             lines.append(("[" if not lines else " ") + line)
     lines[-1] += "]"
     return lines
-
-
-def format_shape(shape) -> str:
-    """``(None, 3)``; ``()`` for a scalar; ``(?)`` when unknown."""
-    if shape is None:
-        return "(?)"
-    inner = ", ".join("None" if d is None else str(d) for d in shape)
-    return f"({inner},)" if len(shape) == 1 else f"({inner})"
 
 
 def format_attr_value(value, limit: int = 40) -> str:
