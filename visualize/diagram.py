@@ -47,6 +47,17 @@ def missing_dot_message(what: str) -> str:
     )
 
 
+def _calling_dot(fmt, method, *args, **kwargs):
+    """``method(*args, **kwargs)``, a graphviz rendering call, with a missing ``dot``
+    raised as :class:`GraphvizNotFoundError` (rendering as ``fmt``)."""
+    try:
+        return method(*args, **kwargs)
+    except graphviz.ExecutableNotFound as exc:
+        if isinstance(exc, GraphvizNotFoundError):
+            raise
+        raise GraphvizNotFoundError(missing_dot_message(f"render the diagram as {fmt}")) from exc
+
+
 def dot_available() -> bool:
     """True when the Graphviz ``dot`` executable is on PATH."""
     return shutil.which("dot") is not None
@@ -57,21 +68,10 @@ class Diagram(graphviz.Digraph):
 
     def pipe(self, *args, **kwargs):
         fmt = kwargs.get("format") or (args[0] if args else None) or self.format
-        try:
-            return super().pipe(*args, **kwargs)
-        except graphviz.ExecutableNotFound as exc:
-            if isinstance(exc, GraphvizNotFoundError):
-                raise
-            raise GraphvizNotFoundError(missing_dot_message(f"render the diagram as {fmt}")) from exc
+        return _calling_dot(fmt, super().pipe, *args, **kwargs)
 
     def render(self, *args, **kwargs):
-        fmt = kwargs.get("format") or self.format
-        try:
-            return super().render(*args, **kwargs)
-        except graphviz.ExecutableNotFound as exc:
-            if isinstance(exc, GraphvizNotFoundError):
-                raise
-            raise GraphvizNotFoundError(missing_dot_message(f"render the diagram as {fmt}")) from exc
+        return _calling_dot(kwargs.get("format") or self.format, super().render, *args, **kwargs)
 
     def write(self, path, format: str | None = None) -> pathlib.Path:
         """Render to exactly ``path`` (format from ``format=`` or the file suffix: svg, png,
