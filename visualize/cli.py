@@ -40,15 +40,20 @@ def add_render_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPa
                         help="fold name scopes into boxes: 'all', a depth (0, 1, ...) or scope names "
                              "separated by commas")
     parser.add_argument("--heatmap", action="store_true", help="colour nodes and edges by gradient magnitude")
-    parser.add_argument("--precision", type=int, default=4, help="significant digits of numbers (default 4)")
-    parser.add_argument("--max-elements", type=int, default=16,
-                        help="largest array shown in full; larger ones are summarized (default 16)")
+    add_number_arguments(parser)
     parser.add_argument("--rankdir", choices=("LR", "TB", "RL", "BT"), default=None,
                         help="layout direction (default: LR for graphs that fit a slide that way, else TB)")
     parser.add_argument("--edge-labels", choices=EDGE_LABELS, default="auto",
                         help="gradients written on edges: 'auto' (default) only on the edges of a value used more "
                              "than once and out of collapsed scopes, 'all' on every edge, 'none' on none")
     return parser
+
+
+def add_number_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--precision`` and ``--max-elements``: how ``render`` and ``explore`` write numbers."""
+    parser.add_argument("--precision", type=int, default=4, help="significant digits of numbers (default 4)")
+    parser.add_argument("--max-elements", type=int, default=16,
+                        help="largest array shown in full; larger ones are summarized (default 16)")
 
 
 def render_main(args) -> int:
@@ -225,5 +230,5 @@ def shared_heatmap_range(runs) -> tuple:
     return (min(mags), max(mags))
 
 
-__all__ = ["add_render_arguments", "render_main", "render_model", "run_command", "demo_diagrams", "load_feeds",
-           "parse_collapse", "shared_heatmap_range"]
+__all__ = ["add_render_arguments", "add_number_arguments", "render_main", "render_model", "run_command",
+           "demo_diagrams", "load_feeds", "parse_collapse", "shared_heatmap_range"]

@@ -12,7 +12,7 @@ import pathlib
 
 from graphengine.errors import require_file
 
-from .cli import _backward_target, load_feeds, parse_collapse, run_command
+from .cli import _backward_target, add_number_arguments, load_feeds, parse_collapse, run_command
 
 
 def add_explore_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -28,9 +28,7 @@ def add_explore_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentP
     parser.add_argument("--collapse", default=None, metavar="SCOPES",
                         help="scopes folded at the start: 'all', a depth (0, 1, ...) or names separated by commas")
     parser.add_argument("--no-heatmap", action="store_true", help="start with the gradient heat map off")
-    parser.add_argument("--precision", type=int, default=4, help="significant digits of numbers (default 4)")
-    parser.add_argument("--max-elements", type=int, default=16,
-                        help="largest array shown in full; larger ones are summarized (default 16)")
+    add_number_arguments(parser)
     return parser
 
 
