@@ -316,6 +316,15 @@ def test_a_graph_too_big_to_lay_out_quickly_warns(monkeypatch):
         explore(g, run)
 
 
+def _has_value(run, node) -> bool:
+    """Whether ``run`` still holds ``node``'s value (a fetched run frees what it no longer needs)."""
+    try:
+        run.value(node)
+    except ge.ValueNotAvailableError:
+        return False
+    return True
+
+
 def test_memory_overlay_agrees_with_a_real_fetched_run():
     g, run = worked_examples.deep_mlp(depth=3, width=4, batch=4)
     page = explore(g, run)
@@ -328,24 +337,14 @@ def test_memory_overlay_agrees_with_a_real_fetched_run():
         if entry is None or entry["status"] != "value":
             continue
         alive = entry["freed"] is None or entry["freed"] > forward_steps
-        try:
-            fetched.value(n)
-            available = True
-        except ge.ValueNotAvailableError:
-            available = False
-        assert alive == available, (n.name, entry)
+        assert alive == _has_value(fetched, n), (n.name, entry)
         checked += 1
     assert checked >= 10
     fetched.backward(run.target)  # after backward, what the overlay keeps to the end is all that is left
     for n in g.nodes():
         entry = memory["nodes"].get(str(n.id))
         if entry is not None and entry["status"] == "value":
-            try:
-                fetched.value(n)
-                available = True
-            except ge.ValueNotAvailableError:
-                available = False
-            assert available == (entry["freed"] is None), (n.name, entry)
+            assert _has_value(fetched, n) == (entry["freed"] is None), (n.name, entry)
 
 
 def test_edge_labels_show_the_product_for_a_few_numbers():
