@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from .errors import DtypeError, FeedError, GraphEngineError, ShapeError, UnknownFeedError, did_you_mean
@@ -21,39 +19,8 @@ def resolve_feeds(graph, feeds) -> dict:
         node = _feed_node(graph, key)
         if node.id in resolved:
             raise FeedError(f"input {node.name!r} is fed twice (once by name, once by node)")
-        resolved[node.id] = array = _feed_array(backend, node, value)
-        if node.dtype is None and array.dtype.kind in "biu":
-            _warn_numpy_promotion(graph, node, array.dtype)
+        resolved[node.id] = _feed_array(backend, node, value)
     return resolved
-
-
-class UndeclaredDtypeWarning(UserWarning):
-    """Integer data fed to an input without a declared dtype reaches ops that would cast it
-    to float by graphengine's dtype rules had the dtype been declared; they compute with
-    NumPy's promotion instead (int64 with float32 gives float64)."""
-
-
-def _warn_numpy_promotion(graph, node, dtype) -> None:
-    """Warn once per graph version, input and dtype where integer data fed to an input of
-    unknown dtype meets ops whose integer inputs are cast to float at build time when the
-    dtype is known (``promote_inputs``): in the run they promote as NumPy does instead."""
-    seen = graph.extensions.setdefault("graphengine.feeds", set())
-    key = (graph.version, node.id, dtype.str)
-    if key in seen:
-        return
-    seen.add(key)
-    promoting = [c for c in graph.consumers(node)
-                 if c.op in graph.plugins.ops
-                 and any(c.inputs[i] is node for i in getattr(graph.plugins.get_op(c.op), "promote_inputs", ())
-                        if i < len(c.inputs))]
-    if promoting:
-        ops = ", ".join(f"{c.name!r} ({c.op})" for c in promoting[:4]) + (", ..." if len(promoting) > 4 else "")
-        warnings.warn(
-            f"input {node.name!r} has no declared dtype and was fed {dtype} data: {ops} compute with NumPy's "
-            f"promotion from it (with float32 data, or in exp, log, ..., {dtype} gives float64), not graphengine's "
-            f"dtype rules (float32). Declare the input's dtype (g.input({node.name!r}, ..., dtype={dtype.name!r}) "
-            "casts it to float where an op needs floats, visibly) or feed floating data.",
-            UndeclaredDtypeWarning, stacklevel=5)  # the caller of g.forward
 
 
 def _feed_node(graph, key) -> Node:

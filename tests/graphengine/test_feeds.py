@@ -96,31 +96,3 @@ def test_a_failed_run_leaves_the_graph_usable(graph):
         g.forward({"x": np.ones((2, 4)), "labels": np.ones(2)})
     assert float(g.forward({"x": np.ones((1, 3)), "labels": np.ones(1)}).value(out)) == 4.0
     np.testing.assert_array_equal(W.value, np.ones((3, 1)))
-
-
-def test_integer_data_fed_to_an_undeclared_input_of_promoting_ops_warns_once():
-    import warnings
-
-    from graphengine.feeds import UndeclaredDtypeWarning
-
-    g = ge.Graph()
-    x = g.input("x", shape=(3,))
-    w = g.param("w", np.ones(3, np.float32))
-    y = ge.ops.exp(x) + w
-    with pytest.warns(UndeclaredDtypeWarning, match=r"input 'x' has no declared dtype and was fed int64 data: "
-                                                    r"'exp_1' \(exp\) compute with NumPy's promotion"):
-        run = g.forward({"x": np.arange(3)})
-    assert run.value(y).dtype == np.float64  # what the warning says
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        g.forward({"x": np.arange(3)})                      # once per input and dtype
-        g.forward({"x": np.arange(3.0, dtype=np.float32)})  # floating data: no warning
-        i = g.input("i", shape=(3,))
-        ge.ops.embedding(i, g.param("E", np.ones((4, 2), np.float32)))
-        g.forward({"x": np.ones(3, np.float32), "i": np.arange(3)})  # indices: no promoting op
-    declared = ge.Graph()
-    xd = declared.input("x", shape=(3,), dtype="int64")
-    yd = ge.ops.exp(xd) + declared.param("w", np.ones(3, np.float32))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert declared.forward({"x": np.arange(3)}).value(yd).dtype == np.float32  # the rules, with a cast
