@@ -607,7 +607,7 @@ class Trainer:
                         xb = _as_float(augment(X[idx], rng), self.dtype, "augmented batch")
                     else:
                         xb = X_feed[order_feed[rows]]
-                    yb = Yt[idx]
+                    yb = Yt[idx] if Y_feed is Yt or self.metrics else None  # host targets: fed, or for metrics
                     self._position = (epoch, b + 1)
                     run = self._train_step({self.x: xb, self.y: yb if Y_feed is Yt else Y_feed[order_feed[rows]]})
                     loss_value = self._step_loss
