@@ -395,6 +395,18 @@ class Graph:
         all_nodes = self._nodes
         n_nodes, version, n_journal = len(all_nodes), self.version, len(self._journal)
         try:
+            if name is None and not attrs:
+                # the common case, seen before: nodes of this graph whose op, shapes and dtypes met
+                # the rules already (the key is _infer's), so no check can fail and no cast is due
+                for n in inputs:
+                    if type(n) is not Node or n.graph is not self:
+                        break
+                else:
+                    cached = self._inferred.get(_rule_key(impl, inputs, attrs))
+                    if cached is not None and not cached[2]:
+                        scope = "/".join(self._scopes) if self._scopes else ""
+                        return self._add_node(Node(self, n_nodes, self._unique_name(None, impl.name), OP, impl.name,
+                                                   inputs, NO_ATTRS, cached[0], cached[1], scope, impl))
             arity, attr_defaults, any_kw, _ = impl.signature_info()
             nodes = list(inputs)
             for i, item in enumerate(nodes):
@@ -437,12 +449,7 @@ class Graph:
     def _infer(self, impl, nodes, attrs, node_name):
         """(shape, dtype) of a new node from its op's rules; the answers of rules that ran
         before on the same inputs' shapes and dtypes are reused (a deep chain repeats a few)."""
-        # a weak const enters the key by its Python type: int32 + 1 is int32, int32 + 0.5 float32
-        # attribute values enter with their types: 1 == 1.0 == True hash alike, but only 1 is an axis
-        key = [impl, tuple([(k, type(v), v) for k, v in attrs.items()]) if attrs else None]
-        for n in nodes:
-            key += (n.shape, n.dtype, n.kind == CONST and (n.dtype is not None or type(n._value)))
-        key = tuple(key)
+        key = _rule_key(impl, nodes, attrs)
         try:
             cached = self._inferred.get(key)
         except TypeError:  # an unhashable attribute value (a list): no reuse
@@ -687,6 +694,16 @@ class Graph:
         # inline display of a big graph folds its scopes, so the notebook stays responsive
         collapse = 1 if len(self._nodes) > JUPYTER_COLLAPSE_ABOVE else None
         return draw(self, collapse=collapse)._repr_mimebundle_(include=include, exclude=exclude)
+
+
+def _rule_key(impl, nodes, attrs) -> tuple:
+    """What the shape and dtype rules of ``impl`` read: the key of their cached answers.
+    A weak const enters by its Python type (int32 + 1 is int32, int32 + 0.5 float32);
+    attribute values enter with their types (1 == 1.0 == True hash alike, but only 1 is an axis)."""
+    key = [impl, tuple([(k, type(v), v) for k, v in attrs.items()]) if attrs else None]
+    for n in nodes:
+        key += (n.shape, n.dtype, n.kind == CONST and (n.dtype is not None or type(n._value)))
+    return tuple(key)
 
 
 def _arity_error(op_name, arity, inputs, nodes) -> GraphStructureError:

@@ -438,3 +438,45 @@ def test_apply_refusals_say_what_is_wrong_and_change_nothing():
         assert message in str(info.value)
         assert _state(g) == before and not g._journaling  # consts made before the refusal are gone too
     assert g.apply("add", x, 1.0).name == "add_1"  # no name was used up by the refusals
+
+
+def _node_facts(n):
+    return (n.op, n.name, n.shape, n.dtype, tuple(i.name for i in n.inputs), dict(n.attrs), n.scope)
+
+
+def test_a_repeated_node_reuses_the_rules_answer_and_is_the_node_a_first_one_would_be(monkeypatch):
+    g = ge.Graph("g")
+    f = g.input("f", shape=(None, 3), dtype="float32")
+    i = g.input("i", shape=(None, 3), dtype="int32")
+    c = g.const(np.ones((1, 3), np.float32), name="c")
+    ran = []
+    rules = g._infer_rules
+    monkeypatch.setattr(g, "_infer_rules", lambda impl, *rest: ran.append(impl.name) or rules(impl, *rest))
+    first = f + c              # the rules run
+    second = first + c         # same op, shapes and dtypes: their answer is reused
+    assert ran == ["add"]
+    assert _node_facts(second) == ("add", "add_2", (None, 3), np.float32, ("add_1", "c"), {}, "")
+    with g.scope("block"):
+        a, b = ge.ops.tanh(f), ge.ops.tanh(f)
+    assert [_node_facts(n) for n in (a, b)] == [
+        ("tanh", "block/tanh", (None, 3), np.float32, ("f",), {}, "block"),
+        ("tanh", "block/tanh_2", (None, 3), np.float32, ("f",), {}, "block")]
+    # an integer input meeting a float one gets its cast node every time, not only the first
+    (f * i).name, (f * i).name
+    assert [n.op for n in g.nodes()].count("cast") == 2
+    # other shapes are other answers: the rule runs, and refuses
+    with pytest.raises(ge.ShapeError, match="cannot add node 'add_3'"):
+        f + g.const(np.ones((1, 4), np.float32))
+
+
+def test_a_failed_change_undoes_the_nodes_repeated_inside_it_and_their_names():
+    g = ge.Graph("g")
+    x = g.input("x", shape=(2,), dtype="float32")
+    ge.ops.tanh(x)
+    before = _state(g)
+    with pytest.raises(RuntimeError, match="layer failed"):
+        with g._transaction():
+            ge.ops.tanh(ge.ops.tanh(x))  # both answered from the rules' cache
+            raise RuntimeError("layer failed")
+    assert _state(g) == before
+    assert ge.ops.tanh(x).name == "tanh_2"
