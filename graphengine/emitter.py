@@ -289,6 +289,8 @@ class Emitter:
         else:
             shape = tuple(static)
         self.ns[f"S{i}"] = shape
+        if expr.isidentifier():  # a variable: test its shape inline, a call fewer where it already fits
+            return f"({expr} if {expr}.shape == S{i} else UB(xp, {expr}, S{i}))", None
         return f"UB(xp, {expr}, S{i})", None
 
     def _add(self, i, summed, s, reads, holds, fresh, out=None):
@@ -413,31 +415,42 @@ def emit_step(program, backward, probe, params, xp, update):
 
 
 def with_node_errors(fn, program, where_of, filename, source, values_first=True):
-    """``fn`` re-raising a failure of a generated line as the error of the node it runs."""
+    """``fn`` re-raising a failure of a generated line as the error of the node it runs.
+    The wrapper carries ``raw`` (``fn`` itself) and ``node_error(exc, args)`` (the node's
+    error for a failure of ``fn(*args)``, or None where no generated line failed), for a
+    caller that calls ``raw`` and maps the failure itself, a Python frame fewer per call."""
+
+    def node_error(exc, args):
+        frame_locals, lineno = None, None
+        tb = exc.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == filename:
+                frame_locals, lineno = tb.tb_frame.f_locals, tb.tb_lineno
+            tb = tb.tb_next
+        where = where_of.get(lineno)
+        if where is None:
+            return None
+        node = program.order[where[0]]
+        values = args[0] if values_first else None
+        inputs = []
+        for src in node.inputs:
+            i = program.slot[src.id]
+            local = frame_locals.get(f"v{i}") if frame_locals else None
+            inputs.append(local if local is not None or values is None else values[i])
+        return op_error(node, inputs, exc, where[1])
 
     def run(*args):
         try:
             return fn(*args)
         except Exception as exc:
-            frame_locals, lineno = None, None
-            tb = exc.__traceback__
-            while tb is not None:
-                if tb.tb_frame.f_code.co_filename == filename:
-                    frame_locals, lineno = tb.tb_frame.f_locals, tb.tb_lineno
-                tb = tb.tb_next
-            where = where_of.get(lineno)
-            if where is None:
+            error = node_error(exc, args)
+            if error is None:
                 raise
-            node = program.order[where[0]]
-            values = args[0] if values_first else None
-            inputs = []
-            for src in node.inputs:
-                i = program.slot[src.id]
-                local = frame_locals.get(f"v{i}") if frame_locals else None
-                inputs.append(local if local is not None or values is None else values[i])
-            raise op_error(node, inputs, exc, where[1]) from exc
+            raise error from exc
 
     run.source = source
+    run.raw = fn
+    run.node_error = node_error
     return run
 
 

@@ -215,7 +215,7 @@ class Optimizer:
             value = p._value
             if type(g) is not type(value):
                 g = self._coerce(p, value, g)
-            cast = g.dtype != value.dtype
+            cast = g.dtype is not value.dtype and g.dtype != value.dtype
             if cast:
                 self._check_grad_dtype(p, value, g)
             if g.shape != value.shape:

@@ -167,8 +167,12 @@ class CompiledStep:
                 f"{self!r} is running in another thread; a compiled step reuses its buffers from call to call, "
                 "so it runs in one thread at a time. Compile one step per thread, or call it from one thread.")
         try:
-            self._ensure_program()
-            arrays = self._fast_arrays(feeds)
+            graph = self.graph
+            version = graph.version
+            if self._version != version or graph._plans.get("version") != version:
+                self._ensure_program()
+            xp = graph._backend.xp
+            arrays = self._fast_arrays(feeds, xp.ndarray)
             variant = signature = None
             if arrays is not None:
                 signature = tuple([(a.shape, a.dtype) for a in arrays])
@@ -178,9 +182,15 @@ class CompiledStep:
             else:
                 if type(variant) is tuple:  # the first call's shapes: generate the step now
                     self._last = None  # the first call's arrays go before the buffers come
-                    variant = self._variants[signature] = _Variant(self, *variant, self.graph._backend.xp)
+                    variant = self._variants[signature] = _Variant(self, *variant, xp)
                 self._last = variant
-                loss = variant.fn(arrays, self.graph._backend.xp)
+                try:
+                    loss = variant.raw(arrays, xp)
+                except Exception as exc:
+                    error = variant.node_error(exc, (arrays, xp))
+                    if error is None:
+                        raise
+                    raise error from exc
             self.steps += 1
             return loss
         finally:
@@ -216,10 +226,10 @@ class CompiledStep:
         for hook in self.after_update:
             hook()
 
-    def _fast_arrays(self, feeds):
-        """Feed arrays in input order, or None when anything needs the full checks."""
+    def _fast_arrays(self, feeds, native):
+        """Feed arrays in input order, or None when anything needs the full checks
+        (``native``: the backend's array type)."""
         index = self._feed_index
-        native = self.graph._backend.xp.ndarray
         arrays = [None] * len(self._inputs)
         try:
             items = feeds.items()
@@ -298,6 +308,7 @@ class _Variant:
         fn, self.grads, self.fetched, self.buffers = emit_step(
             step._program, step._backward, (values, grads), step._params, xp, step._update)
         self.fn = fn
+        self.raw, self.node_error = fn.raw, fn.node_error  # the step calls raw and maps a failure itself
         self.source = fn.source
 
 

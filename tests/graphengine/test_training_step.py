@@ -422,3 +422,27 @@ def test_an_optimizer_whose_step_takes_no_consume_grads_still_works(rng):
     assert True not in old.optimizer.seen
     for p, q in zip(g1.params(), g2.params()):
         np.testing.assert_array_equal(p.value, q.value)
+
+
+def test_an_error_of_a_hook_inside_the_generated_step_comes_out_as_it_was(rng):
+    g, x, y, loss = mlp(rng)
+    calls = []
+
+    class Stop(Exception):
+        pass
+
+    def hook(grads):
+        calls.append(1)
+        if len(calls) == 3:  # the second generated call
+            raise Stop("from the hook")
+        return grads
+
+    step = compile_step(loss, ge.optimizers.create("sgd", g.params(), lr=0.1), keep_grads=False,
+                        before_update=[hook])
+    feeds = data(rng, 4)
+    step(feeds)
+    step(feeds)
+    with pytest.raises(Stop, match="from the hook"):
+        step(feeds)
+    step(feeds)  # the lock was released: the step runs again
+    assert step.steps == 3
