@@ -407,7 +407,7 @@ class Graph:
                         scope = "/".join(self._scopes) if self._scopes else ""
                         return self._add_node(Node(self, n_nodes, self._unique_name(None, impl.name), OP, impl.name,
                                                    inputs, NO_ATTRS, cached[0], cached[1], scope, impl))
-            arity, attr_defaults, any_kw, _ = impl.signature_info()
+            arity, attr_defaults, any_kw, _ = type(impl).signature_info()
             nodes = list(inputs)
             for i, item in enumerate(nodes):
                 if type(item) is not Node or item.graph is not self:
