@@ -445,7 +445,8 @@ def classes_defined_in(modules, base: type) -> list:
 class RegistryView:
     """Base class of the namespaces users type (``ge.ops``, ``ge.init``, ``ge.optimizers``, ...,
     in ``graphengine.namespaces``): they read the registries of a plugin manager (by default,
-    the default one) and hold no state.
+    the default one); the only state they hold is a cache (``ge.ops`` keeps the function it
+    made for each op name as an attribute, which finds the op by name when called).
 
     A view that makes a registry's names its attributes (``ge.ops.relu``) names that registry
     in ``attribute_registry`` and how users write the view in ``shown_as``; every manager then
