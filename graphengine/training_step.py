@@ -32,10 +32,13 @@ is the caller's to keep.
 the optimizer consume them (``optimizer.step(grads, consume_grads=True)``: SGD writes η·g
 over the gradient instead of into a scratch array, one memory pass fewer), and
 ``step.grads`` is refused. The step gives up only its own gradient buffers, each a
-distinct array that nothing else holds; where a gradient is anything else (a view, a
-constant, an array a ``before_update`` hook made, the first call's interpreted arrays),
-or the optimizer's ``step`` takes no ``consume_grads``, it keeps them as by default. A compiled step runs in one thread at a time: a call while
-another thread runs it is refused (make one step per thread instead).
+distinct array that nothing else holds (the generated code checks it by identity at every
+call); where a gradient is anything else (a view, a constant, an array a ``before_update``
+hook made, the first call's interpreted arrays), or the optimizer's ``step`` takes no
+``consume_grads``, it keeps them as by default.
+
+A compiled step runs in one thread at a time: a call while another thread runs it is
+refused (make one step per thread instead).
 """
 
 from __future__ import annotations

@@ -291,7 +291,7 @@ def test_an_optimizer_over_another_graph_of_the_same_name_is_named_as_such():
 # -- keep_grads=False: the optimizer may consume the step's gradient buffers ----------------------
 
 class RecordingSGD(ge.Optimizer):
-    """SGD that uses the permission, recording it per update (one list per step)."""
+    """SGD that uses the permission, recording it at every update (in `seen`)."""
 
     name = "recording_sgd"
     defaults = {"lr": 0.1}
@@ -342,7 +342,7 @@ def test_keep_grads_false_refuses_step_grads_and_the_default_keeps_them(rng):
         consumed(feeds)
         kept(feeds)
     with pytest.raises(ge.GraphEngineError, match=r"keep_grads=False.*Compile it with keep_grads=True.*before_update"):
-        consumed.grads
+        _ = consumed.grads
     assert kept.optimizer.seen == [False] * 12
     assert set(kept.grads) == set(g2.params())
     no_update = compile_step(loss1, keep_grads=False)  # without an optimizer nothing consumes them
@@ -425,7 +425,7 @@ def test_an_optimizer_whose_step_takes_no_consume_grads_still_works(rng):
 
 
 def test_an_error_of_a_hook_inside_the_generated_step_comes_out_as_it_was(rng):
-    g, x, y, loss = mlp(rng)
+    g, _, _, loss = mlp(rng)
     calls = []
 
     class Stop(Exception):

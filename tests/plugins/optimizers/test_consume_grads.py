@@ -14,9 +14,9 @@ import graphengine as ge
 from graphengine.optimizer import OptimizerStepError
 
 HYPER = {  # every built-in optimizer, with hyper-parameters that move the params visibly
-    "sgd": dict(lr=0.1), "momentum": dict(lr=0.1, momentum=0.9), "nesterov": dict(lr=0.1, momentum=0.8),
-    "adagrad": dict(lr=0.1, initial_accumulator=0.1), "adadelta": dict(lr=1.0), "rmsprop": dict(lr=0.01),
-    "adam": dict(lr=0.1), "adamax": dict(lr=0.1), "adamw": dict(lr=0.1, weight_decay=0.5),
+    "sgd": {"lr": 0.1}, "momentum": {"lr": 0.1, "momentum": 0.9}, "nesterov": {"lr": 0.1, "momentum": 0.8},
+    "adagrad": {"lr": 0.1, "initial_accumulator": 0.1}, "adadelta": {"lr": 1.0}, "rmsprop": {"lr": 0.01},
+    "adam": {"lr": 0.1}, "adamax": {"lr": 0.1}, "adamw": {"lr": 0.1, "weight_decay": 0.5},
 }
 NAMES = sorted(HYPER)
 
