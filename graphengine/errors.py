@@ -183,3 +183,10 @@ def did_you_mean(word: str, candidates) -> str:
     if not matches:
         return ""
     return " Did you mean " + " or ".join(repr(m) for m in matches) + "?"
+
+
+class DtypeRuleWarning(UserWarning):
+    """A run computed a dtype other than graphengine's dtype rules give for the actual
+    inputs: integer data reached an op, through an input declared without a dtype, that
+    casts it to float only when the dtype is known at build time (NumPy then promotes
+    int64 with float32 to float64)."""

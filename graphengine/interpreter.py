@@ -14,11 +14,15 @@ that does not fit its input raises there too).
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
+
 import numpy as np
 
-from .errors import BackwardError, GraphEngineError, GraphStructureError, NonFiniteError, OpExecutionError, ShapeError
+from .errors import BackwardError, DtypeRuleWarning, GraphEngineError, GraphStructureError, NonFiniteError, OpExecutionError, ShapeError
 from .node import CONST, INPUT, OP, PARAM
-from .op import describe_value, format_shape, shapes_compatible, sum_to_shape
+from .op import Op, describe_value, format_shape, promote_dtypes, shapes_compatible, sum_to_shape
 
 
 class FreedValue:
@@ -39,6 +43,9 @@ class FreedValue:
         return f"<freed {self.dtype}{list(self.shape)}>"
 
 
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+
+
 def interpret_forward(program, values, xp, check_finite=False):
     """Run the forward steps, checking each op's output; ``values`` (by slot) holds the
     inputs and receives the values, each freed after its last use unless the program keeps
@@ -57,7 +64,7 @@ def interpret_forward(program, values, xp, check_finite=False):
         except Exception as exc:
             raise op_error(step.node, args, exc, "forward") from exc
         node = step.node
-        if type(out) is not ndarray or out.shape != node.shape or out.dtype != node.dtype:
+        if type(out) is not ndarray or out.shape != node.shape or node.dtype is None or out.dtype != node.dtype:
             if isinstance(out, np.generic):
                 out = xp.asarray(out)  # NumPy ufuncs turn 0-d results into scalars
             check_output(xp, node, out, args)
@@ -81,10 +88,52 @@ def check_output(xp, node, out, args):
             f"{format_shape(node.shape)}"), "forward")
     if node.shape is None or None in node.shape:
         check_shape_rule(node, out, args)
-    if node.dtype is not None and out.dtype != node.dtype:
+    if node.dtype is None:
+        check_dtype_rule(node, out, args)
+    elif out.dtype != node.dtype:
         raise op_error(node, args, TypeError(
             f"forward returned dtype {out.dtype}, but the op's dtype rule said {node.dtype}; make forward keep "
             "the dtype its dtype() method gives (cast constants with .astype(x.dtype))"), "forward")
+
+
+def check_dtype_rule(node, out, args):
+    """Where the static dtype is unknown (an input declared without ``dtype=`` upstream),
+    the op's dtype rule on the actual inputs' dtypes should give the dtype forward returned.
+    Where it does not, integer data reached an op that casts it to float only when the dtype
+    is known at build time, and NumPy promoted it instead: the run warns, naming the node."""
+    impl = node._op_impl
+    dtypes = [getattr(a, "dtype", None) for a in args]
+    try:
+        if type(impl).dtype is Op.dtype:  # the default rule reads the weak scalars' kinds
+            expected = promote_dtypes(*dtypes, weak=[type(a) for a in args if not hasattr(a, "dtype")])
+        else:
+            expected = impl.dtype(*dtypes, **node.attrs)
+    except Exception:  # a rule that cannot judge these dtypes: nothing to compare
+        return
+    if expected is None or np.dtype(expected) == out.dtype:
+        return
+    undeclared = [n.name for n in node.inputs if n.kind == INPUT and n.dtype is None]
+    if undeclared:
+        why = f"input {undeclared[0]!r} has no declared dtype, so its integer data was not cast at build time"
+        fix = (f"Declare the input's dtype (g.input({undeclared[0]!r}, ..., dtype='int64') casts integer data to "
+               "float where an op needs it, visibly) or feed floating data.")
+    else:
+        why = ("its integer input was not cast at build time (an input upstream has no declared dtype, the node "
+               "was rewired onto it, or no cast op is registered)")
+        fix = "Cast it explicitly (ge.ops.cast(node, dtype='float32')) or declare the dtypes of the inputs upstream."
+    warnings.warn(
+        f"node {node.name!r} (op {node.op}) computed {out.dtype} from inputs of dtypes "
+        f"{', '.join(str(d) if d is not None else type(a).__name__ for d, a in zip(dtypes, args))}, where "
+        f"graphengine's dtype rules give {np.dtype(expected)}: {why}, and NumPy promoted it. {fix}", DtypeRuleWarning,
+        stacklevel=_outside_graphengine())
+
+
+def _outside_graphengine() -> int:
+    """The ``stacklevel`` of the first caller outside graphengine (the user's g.forward line)."""
+    level, frame = 2, sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def check_shape_rule(node, out, args):

@@ -210,7 +210,9 @@ def test_rewiring_integer_data_into_a_float_op_leaves_its_dtype_to_the_run():
     y = f * f
     g.rewire(y, 1, b)
     assert y.inputs == (f, b) and y.dtype is None  # no cast node is added behind the user's back
-    assert g.forward(feeds).value(y).dtype == np.float64  # NumPy's promotion, as no rule claims otherwise
+    with pytest.warns(ge.DtypeRuleWarning, match=r"node 'mul_1' \(op mul\) computed float64 .* rules give float32: "
+                                                 r"its integer input was not cast at build time"):
+        assert g.forward(feeds).value(y).dtype == np.float64  # NumPy's promotion, and the run says so
 
 
 def test_without_a_cast_op_the_dtype_is_left_to_the_run():

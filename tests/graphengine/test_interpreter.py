@@ -137,3 +137,30 @@ def test_unreached_branch_is_not_computed():
     assert calls == []
     g.forward({"x": np.ones(2)})
     assert calls == [1]
+
+
+def test_integer_data_through_an_undeclared_input_that_breaks_the_dtype_rules_warns_naming_the_node():
+    import warnings
+
+    g = ge.Graph()
+    x = g.input("x", shape=(3,))
+    w = g.param("w", np.ones(3, np.float32))
+    y = ge.ops.exp(x) + w
+    with pytest.warns(ge.DtypeRuleWarning, match=r"node 'exp_1' \(op exp\) computed float64 from inputs of dtypes "
+                                                 r"int64, where graphengine's dtype rules give float32: input 'x' has "
+                                                 r"no declared dtype") as caught:
+        run = g.forward({"x": np.arange(3)})
+    assert caught[0].filename == __file__  # it points at the g.forward line
+    assert run.value(y).dtype == np.float64  # what the warning says; add_1 follows from exp_1 and is not named
+    assert [str(w.message).split("'")[1] for w in caught] == ["exp_1"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        g.forward({"x": np.arange(3)})                                   # generated code: checked once
+        g.forward({"x": np.arange(3.0, dtype=np.float32)})               # floats: the rules hold
+        b = g.input("b", shape=(3,))
+        ge.ops.binary_cross_entropy(ge.ops.sigmoid(w), b)                 # casts its targets itself
+        g.forward({"x": np.ones(3, np.float32), "b": np.array([True, False, True])})
+        declared = ge.Graph()
+        xd = declared.input("x", shape=(3,), dtype="int64")
+        yd = ge.ops.exp(xd) + declared.param("w", np.ones(3, np.float32))
+        assert declared.forward({"x": np.arange(3)}).value(yd).dtype == np.float32  # a cast node, by the rules
