@@ -73,6 +73,7 @@ def test_the_update_runs_inside_the_compiled_step():
     trainer.fit(X, Y, epochs=2, batch_size=2, progress=False)
     step = trainer._compiled_step
     assert step.optimizer is trainer.optimizer
+    assert step.keep_grads is False  # fit never reads the gradients after the update: the rules may consume them
     assert step.steps == trainer.optimizer.steps == 6  # 3 batches, 2 epochs: one update per step
     before = W.value.copy()
     step({trainer.x: X[:2], trainer.y: Y[:2]})  # one more call is one more update
