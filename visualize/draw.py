@@ -626,6 +626,8 @@ class _Drawer:
         dot.attr("edge", fontname=FONT, fontsize="9", arrowsize="0.7", color="#4b5563", penwidth="1.1")
         self._emit_scope(dot, "", self._members())
         self._emit_edges(dot)
+        if rankdir in ("TB", "BT"):
+            self._emit_feeders_above_headers(dot)
         dot.attr("graph", label=self._graph_label())  # last: the legend lists what was drawn
         return dot
 
@@ -668,16 +670,51 @@ class _Drawer:
                 self._emit_box(dot, item)
             else:
                 with dot.subgraph(name=f"cluster_{self.scope_index[item]}") as sub:
-                    kind, arrow, params = self._layer_facts(item)
-                    short = item.rsplit("/", 1)[-1]
-                    head = f"<B>{html_text(short)}</B>"
-                    if kind:
-                        head += f' <FONT POINT-SIZE="10" COLOR="{MUTED}">{html_text(kind)}</FONT>'
-                    facts = " · ".join(f for f in (arrow, params) if f)
-                    extra = f'<BR/><FONT POINT-SIZE="9" COLOR="{MUTED}">{html_text(facts)}</FONT>' if facts else ""
-                    sub.attr(label=f"<{head}{extra}>", style="rounded,filled",
-                             fillcolor=SCOPE_COLOURS[0], color=SCOPE_COLOURS[1], fontsize="11", labeljust="l")
+                    sub.attr(style="rounded,filled", fillcolor=SCOPE_COLOURS[0], color=SCOPE_COLOURS[1])
+                    if self.rankdir in ("TB", "BT"):
+                        self._emit_header(sub, item, members)
+                    else:  # left to right, edges enter a cluster from the side: its label is free
+                        sub.attr(label=self._cluster_label(item), fontsize="11", labeljust="l")
                     self._emit_scope(sub, item, members)
+
+    def _cluster_label(self, scope) -> str:
+        """A cluster's title: its name and layer type, then its shapes and parameter count."""
+        kind, arrow, params = self._layer_facts(scope)
+        head = f"<B>{html_text(scope.rsplit('/', 1)[-1])}</B>"
+        if kind:
+            head += f' <FONT POINT-SIZE="10" COLOR="{MUTED}">{html_text(kind)}</FONT>'
+        facts = " · ".join(f for f in (arrow, params) if f)
+        extra = f'<BR/><FONT POINT-SIZE="9" COLOR="{MUTED}">{html_text(facts)}</FONT>' if facts else ""
+        return f"<{head}{extra}>"
+
+    def _emit_header(self, dot, scope, members):
+        """In a top-down diagram a cluster's title is a node of its own, ``title<index>``, in
+        a row above everything else in the cluster. Graphviz routes edges around nodes but
+        straight through cluster labels, so an edge from outside into a cluster's first node
+        (the input ``x`` into an evaluation path, a layer into the next) could cross a label;
+        it passes beside a title node. Invisible edges put the title above each node of the
+        cluster that nothing inside it feeds (the rest lie below those); one of them, to the
+        first such node fed from outside, or else to the first one (a param: the title then
+        sits over the params, beside the chain that runs through the cluster), also pulls
+        the title over that node; the others have weight 0 and pull nothing sideways."""
+        index = self.scope_index[scope]
+        name = f"title{index}"
+        dot.node(name, label=self._cluster_label(scope), shape="plain", style="solid", fontsize="11")
+        inside = self.scope_members[scope]
+        entries = []  # (DOT id, whether something outside feeds it) of what nothing inside feeds
+        for kind, item in members[scope]:
+            if kind == "scope":
+                entries.append((f"title{self.scope_index[item]}", True))
+            elif kind == "box":
+                head = f"scope{self.scope_index[item]}"
+                if not any(src.id in inside and self.rep[src.id] != head for m in self.box_members[item]
+                           for src in m.inputs):
+                    entries.append((head, True))
+            elif not any(src.id in inside for src in item.inputs):
+                entries.append((f"n{item.id}", bool(item.inputs)))
+        lead = next((head for head, fed in entries if fed), entries[0][0] if entries else None)
+        for head, _ in entries:
+            dot.edge(name, head, style="invis", **({} if head == lead else {"weight": "0"}))
 
     def _emit_side_by_side(self, dot, members):
         """A param or const used by one op of its scope sits beside that op (same rank), so
@@ -705,6 +742,70 @@ class _Drawer:
                         same.attr(rank="same")
                         same.node(f"n{node.id}")
                         same.node(f"n{consumers[0].id}")
+
+    def _emit_feeders_above_headers(self, dot):
+        """Whatever feeds a cluster from outside is ranked above the cluster's title row: an
+        invisible edge of weight 0 from it to ``title<index>`` of the outermost cluster the
+        edge enters. The input ``x`` then sits above an evaluation path and a layer's output
+        above the next layer, rather than beside their title rows (which would set the next
+        layer beside this one). Params and consts feed without one (they sit beside the op
+        that reads them, and an evaluation path reads them from inside the training path),
+        and so does a node that something inside the cluster feeds, through any path (the
+        edge would close a cycle): see :meth:`_levels`."""
+        level = self._levels()
+        lowest: dict = {}  # cluster -> the lowest level inside it
+        for node_id, lv in level.items():
+            for p in _scope_paths(self._box_scope(self.graph.node(node_id))):
+                lowest[p] = min(lowest.get(p, lv), lv)
+        seen = set()
+        for n in self.nodes:
+            head_scopes = _scope_paths(self._box_scope(n))
+            for src in n.inputs:
+                tail = self.rep[src.id]
+                if tail == self.rep[n.id] or (src.kind in (PARAM, CONST) and not tail.startswith("scope")):
+                    continue
+                tail_scopes = set(_scope_paths(self._box_scope(src)))
+                entered = next((p for p in head_scopes if p not in tail_scopes), None)
+                if entered is None or (tail, entered) in seen:
+                    continue
+                seen.add((tail, entered))
+                tail_level = min(level[m.id] for m in self.box_members[self.scopes[int(tail[5:])]]) \
+                    if tail.startswith("scope") else level[src.id]
+                if tail_level < lowest[entered]:
+                    dot.edge(tail, f"title{self.scope_index[entered]}", style="invis", weight="0")
+
+    def _levels(self) -> dict:
+        """node id -> a number that grows along every edge: for a node with inputs, minus the
+        longest path from it to an output (as late as it can be: an evaluation path, shorter
+        than the training path, ends level with it); for one without, just before its first
+        consumer (an input half a step, a param or const a quarter: after the input that meets
+        it there). An edge from a node into a cluster whose nodes are all at higher levels
+        closes no cycle, nor do the title rows' edges (each title just below its cluster's
+        lowest level, a parent's before its child's)."""
+        height: dict = {}
+        for node_id in reversed(list(nx.topological_sort(self.graph.nx))):
+            if node_id in self.drawn_ids:
+                height[node_id] = max((height[c.id] + 1 for c in self.consumers[node_id]), default=0)
+        level = {}
+        for node_id, h in height.items():
+            node = self.graph.node(node_id)
+            if any(src.id in self.drawn_ids for src in node.inputs):
+                level[node_id] = -h
+        for node_id in height:
+            if node_id not in level:
+                consumers = [level[c.id] for c in self.consumers[node_id]]
+                before = 0.25 if self.graph.node(node_id).kind in (PARAM, CONST) else 0.5
+                level[node_id] = min(consumers) - before if consumers else 0
+        return level
+
+    def _box_scope(self, node) -> str:
+        """The scope of the cluster that holds what stands for ``node`` ('' for none): its
+        own cluster, or the one around the collapsed box it is folded into."""
+        rep = self.rep[node.id]
+        if rep.startswith("scope"):
+            box = self.scopes[int(rep[5:])]
+            return box.rsplit("/", 1)[0] if "/" in box else ""
+        return self._drawn_scope(node)
 
     def _drawn_scope(self, node) -> str:
         """The scope whose cluster a node is drawn in (a scope of one node is drawn as that

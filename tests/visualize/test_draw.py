@@ -7,6 +7,7 @@ import re
 import sys
 import warnings
 
+import networkx as nx
 import numpy as np
 import pytest
 
@@ -568,3 +569,100 @@ def test_the_target_of_a_loss_sits_beside_its_loss_in_a_top_down_diagram():
     source = draw(g, run, rankdir="TB").source
     assert re.search(rf"\{{\s*rank=same\s*n{y.id}\s*n{loss.id}\s*\}}", source)
     assert not re.search(rf"rank=same\s*n{y.id}\b", draw(g, run, rankdir="LR").source)
+
+
+# ------------------------------------------------------------------------ cluster titles
+
+def dot_structure(source: str):
+    """(edges as (tail, head, attributes), {cluster name: ids of the nodes declared in it
+    or in a cluster inside it}, the edges as a networkx graph) of DOT text as draw() writes it."""
+    edges = [(a, b, attrs or "") for a, b, attrs in
+             re.findall(r"^\t+(\w+) -> (\w+)(?: \[(.*)\])?$", source, flags=re.M)]
+    clusters: dict = {}
+    stack: list = []
+    for line in source.splitlines()[1:]:
+        text = line.strip()
+        if text.endswith("{"):
+            match = re.match(r"subgraph (cluster_\d+)", text)
+            stack.append(match.group(1) if match else None)
+            clusters.setdefault(stack[-1], set())
+        elif text == "}":
+            if stack:
+                stack.pop()
+        else:
+            match = re.match(r"^(\w+) \[", text)
+            if match and " -> " not in text:
+                for cluster in stack:
+                    if cluster is not None:
+                        clusters[cluster].add(match.group(1))
+    clusters.pop(None, None)
+    graph = nx.DiGraph((a, b) for a, b, _ in edges)
+    return edges, clusters, graph
+
+
+def assert_titles_head_their_clusters(source: str) -> dict:
+    """Each cluster of a top-down diagram has no label of its own but a title node that
+    the edges rank above every other node of the cluster; the DOT graph stays acyclic.
+    Returns {cluster name: title node}."""
+    edges, clusters, graph = dot_structure(source)
+    assert clusters and nx.is_directed_acyclic_graph(graph)
+    titles = {}
+    for cluster, declared in clusters.items():
+        statement = re.search(rf"subgraph {cluster} {{\n\t+(.*)\n", source).group(1)
+        assert "label=" not in statement, f"{cluster} has a label of its own: {statement}"
+        (title,) = [d for d in declared if d == "title" + cluster.split("_")[1]]
+        assert re.search(rf"^\t+{title} \[label=<<B>.*shape=plain", source, flags=re.M)
+        below = nx.descendants(graph, title)
+        assert declared - {title} <= below, f"{cluster}: {sorted(declared - {title} - below)} not below {title}"
+        titles[cluster] = title
+    assert all("style=invis" in attrs for a, b, attrs in edges if a.startswith("title") or b.startswith("title"))
+    return titles
+
+
+def test_top_down_clusters_are_titled_by_a_node_above_their_nodes():
+    """Graphviz draws edges straight through cluster labels; a title node is routed around."""
+    model = ge.nn.Sequential(ge.nn.Dense(3, 4), "tanh", ge.nn.Dense(4, 2), seed=0)
+    model(ge.Graph("net").input("x", shape=(None, 3)))
+    source = draw(model).source
+    titles = assert_titles_head_their_clusters(source)
+    assert len(titles) == 2
+    assert re.search(r'^\t+title0 \[label=<<B>dense_1</B> <FONT POINT-SIZE="10" COLOR="#6b7280">Dense</FONT>'
+                     r'<BR/><FONT POINT-SIZE="9" COLOR="#6b7280">\(None, 3\) → \(None, 4\) · 16 parameters</FONT>>',
+                     source, flags=re.M)
+    _, _, graph = dot_structure(source)
+    x, tanh = model.graph.node("x"), model.graph.node("sequential/tanh_1/tanh")
+    assert graph.has_edge(f"n{x.id}", "title0") and graph.has_edge(f"n{tanh.id}", "title2")  # feeders above
+    g, run = gallery.xor_network()
+    left_to_right = draw(g, run, rankdir="LR").source  # edges enter from the side: the cluster keeps its label
+    assert "title" not in left_to_right and left_to_right.count("label=<<B>hidden</B>") == 1
+
+
+def test_the_graph_fit_builds_has_its_evaluation_path_titled_below_the_input():
+    model = ge.nn.Sequential(ge.nn.Dense(4, 5), "relu", ge.nn.Dropout(0.3), ge.nn.Dense(5, 3), seed=0)
+    rng = np.random.default_rng(0)
+    ge.training.fit(model, rng.normal(size=(8, 4)), rng.integers(0, 3, 8), epochs=1, progress=False)
+    g = model.graph
+    for source in (draw(g).source, draw(g, collapse=1).source):
+        titles = assert_titles_head_their_clusters(source)
+        _, clusters, graph = dot_structure(source)
+        (evaluation,) = [c for c, t in titles.items() if re.search(rf"\t{t} \[label=<<B>eval</B>", source)]
+        assert f"n{g.node('x').id}" in nx.ancestors(graph, titles[evaluation])
+        params = {f"n{p.id}" for p in g.params()}
+        assert not any(a in params and b.startswith("title") for a, b, _ in dot_structure(source)[0])
+
+
+def test_no_title_edge_closes_a_cycle():
+    """A node outside a scope that the scope feeds, and that feeds it back, is not ranked
+    above the scope's title (that would be a cycle: Graphviz would turn an edge around)."""
+    g = ge.Graph("loop")
+    x = g.input("x", shape=(2,))
+    with g.scope("block"):
+        a = ge.ops.tanh(x, name="a")
+    t = ge.ops.exp(a, name="t")
+    with g.scope("block"):
+        ge.ops.add(t, a, name="b")
+    source = draw(g, rankdir="TB").source
+    assert_titles_head_their_clusters(source)
+    edges, _, _ = dot_structure(source)
+    assert (f"n{x.id}", "title0") in {(a_, b_) for a_, b_, _ in edges}
+    assert not any(tail == f"n{t.id}" and head.startswith("title") for tail, head, _ in edges)

@@ -1,6 +1,7 @@
 """Rendering through the real Graphviz `dot`: files, bytes, Jupyter, escaping of any name,
 and the error when `dot` is missing."""
 
+import json
 import re
 import subprocess
 import xml.etree.ElementTree as ET
@@ -126,3 +127,79 @@ def test_any_name_renders_through_dot(dot_executable, node_name, scope_name, gra
     for text in (x.name, y.name.rsplit("/", 1)[-1], scope_name.replace("/", "|"), graph_name):
         for fragment in _expected_fragments(text):
             assert fragment in shown, (text, fragment)
+
+
+# ------------------------------------------------------------------------ titles are not crossed
+
+def _bezier_points(pos: str) -> list:
+    """Points along an edge as Graphviz laid it out (its ``pos``: cubic Bézier control
+    points, then the arrowheads' ends), 20 per curve and 10 per arrowhead."""
+    tokens = pos.split()
+    ends = [t for t in tokens if t[:2] in ("e,", "s,")]
+    controls = [tuple(map(float, t.split(","))) for t in tokens if t[:2] not in ("e,", "s,")]
+    points = []
+    for i in range(0, len(controls) - 3, 3):
+        p0, p1, p2, p3 = controls[i:i + 4]
+        for k in range(21):
+            t = k / 20
+            points.append(tuple((1 - t) ** 3 * a + 3 * (1 - t) ** 2 * t * b + 3 * (1 - t) * t * t * c + t ** 3 * d
+                                for a, b, c, d in zip(p0, p1, p2, p3)))
+    for end in ends:
+        tip = tuple(map(float, end[2:].split(",")))
+        base = controls[-1] if end.startswith("e,") else controls[0]
+        points += [tuple(base[j] + (tip[j] - base[j]) * k / 10 for j in range(2)) for k in range(11)]
+    return points
+
+
+def crossed_titles(diagram) -> list:
+    """(edge tail, edge head, cluster label or title node) for every drawn edge that passes
+    through a cluster's label or a title node, from the layout Graphviz computes."""
+    layout = json.loads(diagram.pipe(format="json"))
+    objects = layout.get("objects", [])
+    boxes = []
+    for obj in objects:
+        name = obj.get("name", "")
+        if name.startswith("cluster") and obj.get("lp"):
+            x, y = map(float, obj["lp"].split(","))
+            width, height = float(obj["lwidth"]) * 72, float(obj["lheight"]) * 72
+        elif name.startswith("title"):
+            x, y = map(float, obj["pos"].split(","))
+            width, height = float(obj["width"]) * 72, float(obj["height"]) * 72
+        else:
+            continue
+        boxes.append((name, x - width / 2 + 2, y - height / 2 + 2, x + width / 2 - 2, y + height / 2 - 2))
+    assert boxes, "no cluster labels or titles in this diagram"
+    names = {obj["_gvid"]: obj["name"] for obj in objects}
+    crossed = []
+    for edge in layout.get("edges", []):
+        if edge.get("style") == "invis":
+            continue
+        points = _bezier_points(edge["pos"])
+        for name, x0, y0, x1, y1 in boxes:
+            if any(x0 < px < x1 and y0 < py < y1 for px, py in points):
+                crossed.append((names[edge["tail"]], names[edge["head"]], name))
+    return crossed
+
+
+def _fitted_graph(*layers):
+    model = ge.nn.Sequential(*layers, seed=0)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(8, 4)).astype("float32"), rng.integers(0, 3, 8)
+    ge.training.fit(model, X, y, epochs=1, progress=False)
+    g = model.graph
+    (loss,) = [n for n in g.nodes() if n.name.startswith("loss/")]
+    return g, g.forward({"x": X[:2], "y": y[:2]}).backward(loss)
+
+
+def test_no_edge_crosses_a_cluster_title(dot_executable):
+    """The graph fit builds for a model with dropout or batch norm: the input x feeds the
+    training path and the evaluation path (scope eval), whose labels it crossed (11 crossings
+    in the dropout MLP's diagram) when they were cluster labels. Also a residual model."""
+    dropout, run = _fitted_graph(ge.nn.Dense(4, 6), "relu", ge.nn.Dropout(0.3), ge.nn.Dense(6, 3))
+    batch_norm, _ = _fitted_graph(ge.nn.Dense(4, 6), ge.nn.BatchNorm(6), "relu", ge.nn.Dense(6, 3))
+    residual = ge.nn.Sequential(ge.nn.Dense(4, 6), "sigmoid", ge.nn.Residual(ge.nn.Dense(6, 6), "sigmoid"),
+                                ge.nn.Residual(ge.nn.Dense(6, 6), "sigmoid"), ge.nn.Dense(6, 3), seed=0)
+    for label, diagram in [("dropout MLP", draw(dropout)), ("dropout MLP, run", draw(dropout, run)),
+                           ("dropout MLP, collapse=1", draw(dropout, collapse=1)),
+                           ("batch norm", draw(batch_norm)), ("residual", draw(residual, input_shape=(4,)))]:
+        assert crossed_titles(diagram) == [], label
