@@ -36,6 +36,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import difflib
+import math
 import pathlib
 import tempfile
 import warnings
@@ -50,7 +51,8 @@ from . import heatmap as heat
 from .diagram import Diagram
 from .labels import (attributes_text, count_text, format_shape, format_value, html_text, is_image_shaped,
                      thumbnail_grid)
-from .layout import EDGE_LABEL_PX, PAGE_MARGIN_PX, RANK_GAP_PX, SLIDE_WIDTH_PX, THUMBNAIL_WIDTH_PX, text_width
+from .layout import (BOX_PADDING_PX, EDGE_LABEL_PX, PAGE_MARGIN_PX, RANK_GAP_PX, SLIDE_WIDTH_PX, THUMBNAIL_WIDTH_PX,
+                     text_width)
 from .model_view import is_model, model_view, scope_ports, shapes_text
 from .png import png_bytes
 from .targets import dtype_kind, loss_targets
@@ -83,6 +85,7 @@ NAN_COLOUR = "#dc2626"
 MUTED = "#6b7280"
 GREY = ("#f3f4f6", "#c4c4c4", "#9ca3af")  # fill, border, text of nodes a fetched run skipped
 AUTO_LR_MAX_RANKS = 10  # graphs at most this deep are drawn left to right (if they fit), deeper ones top down
+NODESEP_IN = 0.3  # least gap between boxes side by side, inches
 
 
 class ThumbnailDiagram(Diagram):
@@ -501,6 +504,7 @@ class _Drawer:
         self.any_nonfinite = False
         self.any_edge_label = False
         self.any_merged_edge = False
+        self.titled_side_by_side: set = set()  # (param id, op id) drawn side by side under a title row
 
     # -- reading the run -------------------------------------------------------------
     def _annotate(self, node) -> _Shown:
@@ -620,7 +624,7 @@ class _Drawer:
             dot.images = dict(sorted(self.images.items()))
         rankdir = self.rankdir = self.rankdir or self._auto_rankdir()
         dot.attr("graph", rankdir=rankdir, fontname=FONT, fontsize="12", labelloc="t", labeljust="c",
-                 nodesep="0.3", ranksep="0.35", pad="0.2", newrank="true")
+                 nodesep=str(NODESEP_IN), ranksep="0.35", pad="0.2", newrank="true")
         dot.attr("node", shape="box", style="rounded,filled", fontname=FONT, fontsize="11",
                  margin="0.1,0.05", penwidth="1.2")
         dot.attr("edge", fontname=FONT, fontsize="9", arrowsize="0.7", color="#4b5563", penwidth="1.1")
@@ -738,6 +742,8 @@ class _Drawer:
                     consumers = consumers[:1]
                 if len(consumers) == 1 and consumers[0].id not in taken:
                     taken.add(consumers[0].id)
+                    if top_down and self._drawn_scope(node):
+                        self.titled_side_by_side.add((node.id, consumers[0].id))
                     with dot.subgraph() as same:
                         same.attr(rank="same")
                         same.node(f"n{node.id}")
@@ -1064,6 +1070,8 @@ class _Drawer:
                 if backward:
                     attrs["dir"] = "back"
                 self._note_label(label, attrs, src, n)
+                if label is not None and (src.id, n.id) in self.titled_side_by_side:
+                    attrs["minlen"] = _flat_label_minlen(label)
                 dot.edge(tail, head, label=label, _attributes=attrs)
         for (tail, head), keys in folded_edges.items():
             attrs = {}
@@ -1272,6 +1280,14 @@ class _Drawer:
             rows.append(f'<TR><TD><TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
                         f"{heat.legend_html(self.scale)}</TABLE></TD></TR>")
         return rows
+
+
+def _flat_label_minlen(label) -> str:
+    """``minlen`` (in nodeseps) of a labelled edge between two boxes side by side in a
+    cluster with a title row, so that its 9-point label fits between them: there Graphviz
+    does not space them for the label by itself (it does without the title's edges)."""
+    label_pt = (text_width(label) - BOX_PADDING_PX) * 9 / 11 * 0.75  # 11-point pixels -> 9-point points
+    return str(math.ceil((label_pt + 8) / (NODESEP_IN * 72)))
 
 
 def _swatch(fill, border):

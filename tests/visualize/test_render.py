@@ -203,3 +203,41 @@ def test_no_edge_crosses_a_cluster_title(dot_executable):
                            ("dropout MLP, collapse=1", draw(dropout, collapse=1)),
                            ("batch norm", draw(batch_norm)), ("residual", draw(residual, input_shape=(4,)))]:
         assert crossed_titles(diagram) == [], label
+
+
+def overlapped_boxes(diagram) -> list:
+    """(edge tail, edge head, box, text) for every line of an edge label that Graphviz drew
+    over a box (titles aside), from the layout's text drawing operations."""
+    layout = json.loads(diagram.pipe(format="json"))
+    objects = layout.get("objects", [])
+    boxes = []
+    for obj in objects:
+        if "pos" in obj and "width" in obj and not obj["name"].startswith("title"):
+            x, y = map(float, obj["pos"].split(","))
+            width, height = float(obj["width"]) * 72, float(obj["height"]) * 72
+            boxes.append((obj["name"], x - width / 2, y - height / 2, x + width / 2, y + height / 2))
+    names = {obj["_gvid"]: obj["name"] for obj in objects}
+    overlapped = []
+    for edge in layout.get("edges", []):
+        size = 9.0
+        for op in edge.get("_ldraw_", []):
+            if op["op"] == "F":
+                size = op["size"]
+            if op["op"] != "T":
+                continue
+            (x, y), width = op["pt"], op["width"]
+            left = {"l": x, "r": x - width}.get(op["align"], x - width / 2)
+            text = (left + 1, y + 1, left + width - 1, y + 0.7 * size - 1)  # baseline to cap height
+            for name, x0, y0, x1, y1 in boxes:
+                if text[0] < x1 and x0 < text[2] and text[1] < y1 and y0 < text[3]:
+                    overlapped.append((names[edge["tail"]], names[edge["head"]], name, op["text"]))
+    return overlapped
+
+
+def test_gradients_on_edges_beside_a_title_row_fit_between_their_boxes(dot_executable):
+    """A param beside its op in a titled cluster: Graphviz does not make room for the label
+    of the edge between them by itself (the title's edges stop it), a minlen does."""
+    g, run = gallery.xor_network()
+    diagram = draw(g, run, mode="both", edge_labels="all", rankdir="TB")
+    assert "title0" in diagram.source and re.search(r"\tn2 -> n4 \[.*minlen=\d", diagram.source)
+    assert overlapped_boxes(diagram) == []
