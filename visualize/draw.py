@@ -708,7 +708,9 @@ class _Drawer:
         entries = []  # (DOT id, whether something outside feeds it) of what nothing inside feeds
         for kind, item in members[scope]:
             if kind == "scope":
-                entries.append((f"title{self.scope_index[item]}", True))
+                own = self.scope_members[item]
+                if not any(src.id in inside and src.id not in own for m in own.values() for src in m.inputs):
+                    entries.append((f"title{self.scope_index[item]}", True))
             elif kind == "box":
                 head = f"scope{self.scope_index[item]}"
                 if not any(src.id in inside and self.rep[src.id] != head for m in self.box_members[item]
