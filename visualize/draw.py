@@ -604,8 +604,8 @@ class _Drawer:
             if n.kind != OP or not run.ran(n):
                 continue
             for position, src in enumerate(n.inputs):
-                if self.rep[src.id] == self.rep[n.id]:
-                    continue  # inside one collapsed scope: not drawn
+                if src.id not in self.drawn_ids or self.rep[src.id] == self.rep[n.id]:
+                    continue  # not drawn (what feeds a model's input), or inside one collapsed scope
                 if self.shown[src.id].grad_note and src.kind != CONST:
                     continue  # no gradient reaches it (the note on the node says why)
                 g = run.edge_grad(n, position)
@@ -769,6 +769,8 @@ class _Drawer:
         for n in self.nodes:
             head_scopes = _scope_paths(self._box_scope(n))
             for src in n.inputs:
+                if src.id not in self.drawn_ids:
+                    continue
                 tail = self.rep[src.id]
                 if tail == self.rep[n.id] or (src.kind in (PARAM, CONST) and not tail.startswith("scope")):
                     continue
@@ -1049,6 +1051,8 @@ class _Drawer:
         folded_edges: dict = {}
         for n in self.nodes:
             for position, src in enumerate(n.inputs):
+                if src.id not in self.drawn_ids:
+                    continue  # a model's diagram: what feeds the node that feeds the model
                 tail, head = self.rep[src.id], self.rep[n.id]
                 if tail == head:
                     continue
@@ -1210,6 +1214,8 @@ class _Drawer:
             rep = self.rep[node_id]
             best = 0
             for src in node.inputs:
+                if src.id not in depth:
+                    continue
                 d = depth[src.id]
                 if self.rep[src.id] != rep:
                     d += 1

@@ -347,3 +347,18 @@ def test_edges_between_two_collapsed_layers_are_merged_into_one_that_says_how_ma
     both = draw(g, run, collapse=True).source
     (merged,) = [ln for ln in both.splitlines() if "×2" in ln and "->" in ln]
     assert "sum of 2" in merged  # the two gradients flowing back from the block, added
+
+
+def test_a_model_called_on_an_op_is_drawn_from_that_op():
+    """The node that feeds the model is drawn, what feeds that node is not (it used to be
+    looked up among the drawn boxes: KeyError)."""
+    g = ge.Graph("outer")
+    x = g.input("x", shape=(None, 3))
+    pre = ge.ops.tanh(x, name="pre")
+    model = ge.nn.Sequential(ge.nn.Dense(3, 4), "tanh", ge.nn.Dense(4, 2), seed=0)
+    loss = ge.ops.mean(model(pre), name="loss")
+    run = g.forward({"x": np.ones((2, 3))}).backward(loss)
+    for diagram in (draw(model), draw(model, run), draw(model, run, collapse=True)):
+        source = diagram.source
+        assert f"\tn{pre.id} [" in source and f"n{x.id} " not in source and f"n{x.id} -" not in source
+        assert f"\tn{pre.id} -> " in source
