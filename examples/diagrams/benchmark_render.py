@@ -8,7 +8,8 @@ For each size it builds a residual MLP of that many nodes (blocks of 6 nodes in 
 * ``draw`` (Python: reading the run, formatting, writing the DOT text);
 * ``dot -Tsvg`` on the full diagram (sizes up to --full-max, default 2,000 nodes);
 * ``dot -Tsvg`` with the blocks collapsed (``collapse=1``: stages stay clusters) and with
-  everything collapsed (``collapse=True``: one box per stage).
+  everything collapsed (``collapse=0``: one box per stage; ``collapse=True`` folds the
+  layers, here the blocks, as ``collapse=1`` does, since the stages hold no nodes of their own).
 
 ``--quick`` times 100 and 300 nodes instead (seconds). Speed is measured here, not in timed
 tests. Timings vary with the machine and Graphviz version; the ratios between rows are what
@@ -72,7 +73,7 @@ def main(argv=None) -> int:
         g, run = build(size)
         variants = [("full, mode=both", dict(mode="both"))] if len(g) <= args.full_max else []
         variants += [("blocks collapsed", dict(mode="both", collapse=1)),
-                     ("all collapsed", dict(mode="both", collapse=True))]
+                     ("all collapsed", dict(mode="both", collapse=0))]
         for name, options in variants:
             diagram, t_draw = timed(lambda: draw(g, run, **options))
             svg, t_dot = timed(lambda: diagram.pipe(format="svg"))
