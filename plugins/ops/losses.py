@@ -26,6 +26,7 @@ import numpy as np
 import graphengine as ge
 from graphengine import AttributeSpecError, DtypeError, ShapeError, broadcast_shapes
 
+from ..cuda_kernels import is_cupy
 from . import losses_cuda
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -683,7 +684,7 @@ class CrossEntropy(_ClassLoss):
         if logits.ndim:
             self._check_classes(logits.shape[axis], logits.shape)
         if weight is None and not label_smoothing and _rows_of_classes(logits, target, axis):
-            if losses_cuda.is_cupy(xp):
+            if is_cupy(xp):
                 return losses_cuda.forward(xp, logits, target, reduction, ignore_index, out)
             indices, bad, ignored = _labels_in_range(xp, target, logits.shape[1], self.name, ignore_index)
             e, shifted = _class_major_exp(xp, logits)
@@ -707,7 +708,7 @@ class CrossEntropy(_ClassLoss):
         if weight is None and not label_smoothing and _rows_of_classes(logits, target, axis):
             if not needs_grad[0]:
                 return (None, None)
-            if losses_cuda.is_cupy(xp):
+            if is_cupy(xp):
                 return (losses_cuda.backward(xp, grad, logits, target, reduction, ignore_index,
                                              None if out is None else out[0]), None)
             indices, bad, ignored = _labels_in_range(xp, target, logits.shape[1], self.name, ignore_index)

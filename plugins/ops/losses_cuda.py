@@ -15,21 +15,11 @@ gradient and is left out of the mean's denominator; a label outside 0..C-1 gives
 
 from __future__ import annotations
 
-_KERNELS = {}
-
-
-def is_cupy(xp) -> bool:
-    return getattr(xp, "__name__", "") == "cupy"
+from ..cuda_kernels import elementwise
 
 
 def _kernel(name):
-    """The kernel ``name``, compiled on first use (CuPy caches the binary on disk)."""
-    kernel = _KERNELS.get(name)
-    if kernel is None:
-        import cupy
-
-        kernel = _KERNELS[name] = cupy.ElementwiseKernel(*_SOURCES[name], f"graphengine_ce_{name}")
-    return kernel
+    return elementwise(f"ce_{name}", *_SOURCES[name])
 
 
 _ROW_STATS = """
@@ -63,8 +53,8 @@ _SOURCES = {
     ),
     # per element: (softmax - onehot) times the row's share of the upstream gradient
     "backward": (
-        "raw T z, raw I y, raw T row_max, raw T row_sum, raw T scale, int64 C, int64 ignore, "
-        "int64 has_ignore, int64 per_row, T factor, T nan_value",
+        ("raw T z, raw I y, raw T row_max, raw T row_sum, raw T scale, int64 C, int64 ignore, "
+         "int64 has_ignore, int64 per_row, T factor, T nan_value"),
         "T g",
         """
         const ptrdiff_t row = i / C, j = i % C;
