@@ -5,10 +5,13 @@ TrainingError (a rank stopping alone would leave the other waiting in the next g
 allreduce). Each rank catches it, and the ranks then meet once more to compare their
 params: identical on both and finite (the last finite values).
 
-``python -m mpi4py rank_nan_loss.py``: prints one JSON line per rank.
+``python -m mpi4py rank_nan_loss.py OUT_DIR``: each rank writes OUT_DIR/rank<r>.json (files, not
+stdout: the launcher merges the ranks' output streams, and two reports can end up on one line).
 """
 
 import json
+import pathlib
+import sys
 
 import numpy as np
 
@@ -34,4 +37,4 @@ report["finite"] = bool(np.isfinite(params).all())
 root = params.copy()
 comm.broadcast_(root, root=0)
 report["same_as_root"] = bool(np.array_equal(root, params))
-print(json.dumps(report), flush=True)
+(pathlib.Path(sys.argv[1]) / f"rank{comm.rank}.json").write_text(json.dumps(report))
