@@ -27,7 +27,7 @@ from .errors import (
     did_you_mean,
 )
 from .node import CONST, INPUT, NO_ATTRS, OP, PARAM, Node, _is_operand, _short_repr, other_graph_text
-from .op import Op, describe_value, format_shape, promote_dtypes
+from .op import describe_value, format_shape
 from .program import gc_paused
 from .run import JUPYTER_COLLAPSE_ABOVE, run_forward
 
@@ -493,15 +493,7 @@ class Graph:
         if any(d is None and not w for d, w in zip(dtypes, weak)):
             dtype = None  # some input's dtype is known only at run time
         else:
-            try:
-                if type(impl).dtype is Op.dtype:  # the default rule also reads the weak scalars' kinds
-                    dtype = promote_dtypes(*dtypes, weak=[type(n._value) for n, w in zip(nodes, weak) if w])
-                else:
-                    dtype = impl.dtype(*dtypes, **attrs)
-            except Exception:
-                dtype = None
-            if dtype is not None:
-                dtype = np.dtype(dtype)
+            dtype = impl.result_dtype(dtypes, [type(n._value) for n, w in zip(nodes, weak) if w], attrs)
         return shape, dtype
 
     def _cast_integer_inputs(self, impl, nodes, dtype, node_name):

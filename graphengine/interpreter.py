@@ -22,7 +22,7 @@ import numpy as np
 
 from .errors import BackwardError, DtypeRuleWarning, GraphEngineError, GraphStructureError, NonFiniteError, OpExecutionError, ShapeError
 from .node import CONST, INPUT, OP, PARAM
-from .op import Op, describe_value, format_shape, promote_dtypes, shapes_compatible, sum_to_shape
+from .op import describe_value, format_shape, shapes_compatible, sum_to_shape
 
 
 class FreedValue:
@@ -101,16 +101,9 @@ def check_dtype_rule(node, out, args):
     the op's dtype rule on the actual inputs' dtypes should give the dtype forward returned.
     Where it does not, integer data reached an op that casts it to float only when the dtype
     is known at build time, and NumPy promoted it instead: the run warns, naming the node."""
-    impl = node._op_impl
     dtypes = [getattr(a, "dtype", None) for a in args]
-    try:
-        if type(impl).dtype is Op.dtype:  # the default rule reads the weak scalars' kinds
-            expected = promote_dtypes(*dtypes, weak=[type(a) for a in args if not hasattr(a, "dtype")])
-        else:
-            expected = impl.dtype(*dtypes, **node.attrs)
-    except Exception:  # a rule that cannot judge these dtypes: nothing to compare
-        return
-    if expected is None or np.dtype(expected) == out.dtype:
+    expected = node._op_impl.result_dtype(dtypes, [type(a) for a in args if not hasattr(a, "dtype")], node.attrs)
+    if expected is None or expected == out.dtype:  # None: a rule that cannot judge these dtypes
         return
     undeclared = [n.name for n in node.inputs if n.kind == INPUT and n.dtype is None]
     if undeclared:
@@ -124,7 +117,7 @@ def check_dtype_rule(node, out, args):
     warnings.warn(
         f"node {node.name!r} (op {node.op}) computed {out.dtype} from inputs of dtypes "
         f"{', '.join(str(d) if d is not None else type(a).__name__ for d, a in zip(dtypes, args))}, where "
-        f"graphengine's dtype rules give {np.dtype(expected)}: {why}, and NumPy promoted it. {fix}", DtypeRuleWarning,
+        f"graphengine's dtype rules give {expected}: {why}, and NumPy promoted it. {fix}", DtypeRuleWarning,
         stacklevel=_outside_graphengine())
 
 

@@ -216,6 +216,21 @@ class Op:
         kinds of the weak scalars too (int32 data + 0.5 gives float32)."""
         return promote_dtypes(*input_dtypes)
 
+    def result_dtype(self, input_dtypes, weak=(), attrs=None):
+        """The dtype the op's rule gives for inputs of ``input_dtypes`` (None entries: weak
+        scalars, whose Python types are ``weak``), as an ``np.dtype``; None where the rule
+        cannot judge them. The graph asks it at build time and the interpreter on the
+        actual inputs at run time: one place that knows the default rule reads the weak
+        scalars' kinds."""
+        try:
+            if type(self).dtype is Op.dtype:
+                dtype = promote_dtypes(*input_dtypes, weak=weak)
+            else:
+                dtype = self.dtype(*input_dtypes, **(attrs or {}))
+        except Exception:
+            return None
+        return None if dtype is None else np.dtype(dtype)
+
     # -- introspection used by the graph and the execution core (computed once per class) --
 
     @classmethod
