@@ -6,12 +6,7 @@ from __future__ import annotations
 
 def free_name(graph, base: str) -> str:
     """``base``, or ``base_2``, ``base_3``, ... : the first that names no node of ``graph``."""
-    if base not in graph:
-        return base
-    k = 2
-    while f"{base}_{k}" in graph:
-        k += 1
-    return f"{base}_{k}"
+    return _first_free(base, lambda name: name not in graph)
 
 
 def free_scope(graph, base: str) -> str:
@@ -20,9 +15,11 @@ def free_scope(graph, base: str) -> str:
     prefix = graph.current_scope + "/" if graph.current_scope else ""
     used = {n.name[len(prefix):].split("/", 1)[0] for n in graph.nodes()
             if n.name.startswith(prefix) and "/" in n.name[len(prefix):]}
-    def free(name):
-        return name not in used and prefix + name not in graph
+    return _first_free(base, lambda name: name not in used and prefix + name not in graph)
 
+
+def _first_free(base: str, free) -> str:
+    """``base`` if ``free(base)``, else the first of ``base_2``, ``base_3``, ... that is."""
     if free(base):
         return base
     k = 2
